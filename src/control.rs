@@ -1,0 +1,1 @@
+//! The pure control core (DESIGN §5).
