@@ -2,3 +2,4 @@
 //! client, the plug worker thread, UDP discovery and a simulated plug.
 
 pub mod cli;
+pub mod worker;
