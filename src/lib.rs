@@ -9,12 +9,17 @@
 //! * [`kasa`] speaks the Kasa local protocol, with one worker thread per plug;
 //! * [`service`] wires the threads together with crossbeam channels;
 //! * [`config`] loads and validates the JSON configuration;
+//! * [`outputs`] writes the data log and the state file and renders `status`;
+//! * [`notify`] tells systemd the service is ready and alive;
 //! * [`cli`] parses the command line and dispatches the subcommands.
 
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod demo;
 pub mod kasa;
+pub mod notify;
+pub mod outputs;
 pub mod sensor;
 pub mod service;
 
