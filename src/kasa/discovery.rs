@@ -1,0 +1,185 @@
+//! UDP discovery: the unframed XOR `get_sysinfo` sent to 255.255.255.255:9999
+//! (or one target), answered by every legacy plug with its whole sysinfo; and
+//! the binary-header probe on UDP 20002 that newer KLAP/AES firmware answers,
+//! used to explain a refused port 9999.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::protocol::{self, SysInfo};
+
+/// The UDP port newer firmware answers the binary probe on.
+pub const KLAP_PORT: u16 = 20002;
+
+/// The default discovery target.
+pub const BROADCAST: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::BROADCAST), 9999);
+
+/// How many times the query is sent over the timeout window (UDP gets lost).
+const PACKETS: u32 = 3;
+
+/// A device that answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct Found {
+    /// Where the answer came from.
+    pub addr: SocketAddr,
+    /// Its sysinfo (legacy devices).
+    pub sysinfo: Option<SysInfo>,
+    /// The scheme announced on 20002 (`KLAP`, `AES`) by newer devices.
+    pub klap: Option<String>,
+}
+
+/// Why discovery could not run.
+#[derive(Debug)]
+pub struct DiscoveryError {
+    /// What failed (bind, send...).
+    pub op: String,
+    /// The socket error.
+    pub source: std::io::Error,
+}
+
+impl fmt::Display for DiscoveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "discovery: {} failed", self.op)
+    }
+}
+
+impl std::error::Error for DiscoveryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Sends the legacy query to `target` and the 20002 probe to the same host
+/// (and to `target` itself, where a simulated plug answers it) a few times
+/// over `timeout`, and returns every device that answered, in order.
+pub fn discover(target: SocketAddr, timeout: Duration) -> Result<Vec<Found>, DiscoveryError> {
+    let err = |op: &str| {
+        let op = op.to_string();
+        move |source| DiscoveryError { op, source }
+    };
+    let bind: SocketAddr = if target.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let sock = UdpSocket::bind(bind).map_err(err("bind"))?;
+    sock.set_broadcast(true).map_err(err("enable broadcast"))?;
+    let query = protocol::encrypt(protocol::sysinfo_request().to_string().as_bytes());
+    let probe = protocol::klap_probe_packet();
+    let mut probe_targets = vec![SocketAddr::new(target.ip(), KLAP_PORT)];
+    if target.port() != KLAP_PORT && target.port() != 9999 {
+        probe_targets.push(target);
+    }
+
+    let start = Instant::now();
+    let end = start + timeout;
+    let mut found: Vec<Found> = Vec::new();
+    let mut buf = vec![0u8; protocol::MAX_FRAME];
+    for n in 0..PACKETS {
+        sock.send_to(&query, target).map_err(err("send"))?;
+        for t in &probe_targets {
+            // A probe nobody listens for may bounce back as ICMP; that is not an error here.
+            let _ = sock.send_to(&probe, t);
+        }
+        let next = start + timeout.mul_f64(f64::from(n + 1) / f64::from(PACKETS));
+        loop {
+            let now = Instant::now();
+            if now >= next.min(end) {
+                break;
+            }
+            sock.set_read_timeout(Some(next - now))
+                .map_err(err("set timeout"))?;
+            match sock.recv_from(&mut buf) {
+                Ok((len, from)) => record(&mut found, from, &buf[..len]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
+                // ICMP port unreachable from a probe target surfaces as a refused recv.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(err("receive")(e)),
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Adds one datagram to the list, merging the legacy and 20002 answers of a host.
+fn record(found: &mut Vec<Found>, from: SocketAddr, data: &[u8]) {
+    let (sysinfo, klap) = if let Some(scheme) = protocol::parse_klap_reply(data) {
+        (None, Some(scheme))
+    } else {
+        let plain = protocol::decrypt(data);
+        match serde_json::from_slice::<Value>(&plain)
+            .ok()
+            .and_then(|v| SysInfo::from_reply(&v).ok())
+        {
+            Some(info) => (Some(info), None),
+            None => {
+                log::debug!("discovery: ignoring a datagram from {from} that is not a Kasa reply");
+                return;
+            }
+        }
+    };
+    let same_host = found
+        .iter_mut()
+        .find(|f| f.addr.ip() == from.ip() && (f.sysinfo.is_none() || sysinfo.is_none()));
+    match same_host {
+        Some(f) => {
+            if sysinfo.is_some() {
+                f.addr = from;
+                f.sysinfo = sysinfo;
+            }
+            if klap.is_some() {
+                f.klap = klap;
+            }
+        }
+        None => found.push(Found {
+            addr: from,
+            sysinfo,
+            klap,
+        }),
+    }
+}
+
+/// Sends the 20002 probe to `ip` on each of `ports` and waits up to `timeout`
+/// for an answer; returns the scheme it announced.
+pub fn klap_probe(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<String> {
+    let bind: SocketAddr = if ip.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let sock = UdpSocket::bind(bind).ok()?;
+    let probe = protocol::klap_probe_packet();
+    for &p in ports {
+        let _ = sock.send_to(&probe, (ip, p));
+    }
+    let end = Instant::now() + timeout;
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = end.checked_duration_since(Instant::now())?;
+        if left.is_zero() {
+            return None;
+        }
+        sock.set_read_timeout(Some(left)).ok()?;
+        match sock.recv_from(&mut buf) {
+            Ok((len, from)) if from.ip() == ip => {
+                if let Some(s) = protocol::parse_klap_reply(&buf[..len]) {
+                    return Some(s);
+                }
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+            Err(_) => return None,
+        }
+    }
+}

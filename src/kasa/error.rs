@@ -1,0 +1,247 @@
+//! The one error type of the Kasa client. Every variant names the plug as
+//! `host:port` and its message says what to check, because these lines end up
+//! in `kasa_errors.log` and are read by someone standing next to a cold heater.
+
+use std::fmt;
+
+use super::protocol::{ReplyError, StateError};
+
+/// Why a request to a plug failed.
+#[derive(Debug)]
+pub enum KasaError {
+    /// The host name did not resolve.
+    Resolve {
+        /// The host as configured.
+        host: String,
+        /// The port.
+        port: u16,
+        /// The resolver's error.
+        source: std::io::Error,
+    },
+    /// The TCP connection was refused. `klap_hint` is set when the device
+    /// answered the UDP 20002 probe: it speaks the newer KLAP protocol.
+    Refused {
+        /// `host:port`.
+        addr: String,
+        /// The device answered the 20002 probe.
+        klap_hint: bool,
+        /// The scheme it announced (`KLAP`, `AES`), when it did.
+        scheme: Option<String>,
+    },
+    /// Connecting failed for another reason (unreachable, no route...).
+    Connect {
+        /// `host:port`.
+        addr: String,
+        /// The socket error.
+        source: std::io::Error,
+    },
+    /// No answer in time.
+    TimedOut {
+        /// `host:port`.
+        addr: String,
+        /// What was waited for (`connect`, `get_sysinfo`...).
+        op: String,
+        /// The timeout in milliseconds.
+        after_ms: u64,
+    },
+    /// The plug closed the connection before a whole reply arrived.
+    Closed {
+        /// `host:port`.
+        addr: String,
+        /// What was being done.
+        op: String,
+        /// Whether part of the reply had arrived (closed mid-frame).
+        mid_frame: bool,
+    },
+    /// The reply is not a frame of JSON.
+    BadFrame {
+        /// `host:port`.
+        addr: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The reply announced more than `MAX_FRAME` bytes.
+    Oversize {
+        /// `host:port`.
+        addr: String,
+        /// The announced length.
+        len: usize,
+    },
+    /// The plug answered with a non-zero `err_code`.
+    Device {
+        /// `host:port`.
+        addr: String,
+        /// The module.
+        module: String,
+        /// The method, `None` when the whole module was refused.
+        method: Option<String>,
+        /// The error code.
+        code: i64,
+        /// The device's message.
+        msg: String,
+    },
+    /// The reply is JSON but lacks a key or has the wrong shape.
+    BadReply {
+        /// `host:port`.
+        addr: String,
+        /// The parser's complaint.
+        source: ReplyError,
+    },
+    /// The outlet or relay asked for is not in the sysinfo.
+    Outlet {
+        /// `host:port`.
+        addr: String,
+        /// What is missing.
+        source: StateError,
+    },
+    /// After a switch, the read-back state is not the one asked for.
+    Mismatch {
+        /// `host:port`.
+        addr: String,
+        /// The requested state.
+        want: bool,
+        /// The state read back.
+        got: bool,
+    },
+    /// Another socket error (reset, broken pipe...).
+    Io {
+        /// `host:port`.
+        addr: String,
+        /// What was being done.
+        op: String,
+        /// The socket error.
+        source: std::io::Error,
+    },
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+impl KasaError {
+    /// Wraps a reply error with the address, lifting device errors to [`KasaError::Device`].
+    pub fn from_reply(addr: &str, err: ReplyError) -> KasaError {
+        match err {
+            ReplyError::Device {
+                module,
+                method,
+                code,
+                msg,
+            } => KasaError::Device {
+                addr: addr.to_string(),
+                module,
+                method,
+                code,
+                msg,
+            },
+            other => KasaError::BadReply {
+                addr: addr.to_string(),
+                source: other,
+            },
+        }
+    }
+
+    /// Whether a retry on a fresh connection may help (everything except a
+    /// device that refuses the request or lacks the outlet).
+    pub fn is_transient(&self) -> bool {
+        !matches!(
+            self,
+            KasaError::Outlet { .. } | KasaError::Resolve { .. } | KasaError::Refused { .. }
+        )
+    }
+}
+
+impl fmt::Display for KasaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KasaError::Resolve { host, port, .. } => write!(
+                f,
+                "{host}:{port}: cannot resolve host name {host:?} (check the name, or use the plug's IP address)"
+            ),
+            KasaError::Refused {
+                addr,
+                klap_hint: true,
+                scheme,
+            } => write!(
+                f,
+                "{addr}: connection refused, but the device answers the UDP 20002 probe ({}): \
+                 it speaks the newer KLAP protocol, not the legacy port 9999 protocol. In the Kasa \
+                 app, turning on \"Third-Party Compatibility\" reopens port 9999 on some models",
+                scheme.as_deref().unwrap_or("unknown scheme")
+            ),
+            KasaError::Refused { addr, .. } => write!(
+                f,
+                "{addr}: connection refused (is this a Kasa plug, is the port right, is it powered?)"
+            ),
+            KasaError::Connect { addr, .. } => write!(
+                f,
+                "{addr}: cannot connect (check the address, Wi-Fi and that the plug is powered)"
+            ),
+            KasaError::TimedOut { addr, op, after_ms } => write!(
+                f,
+                "{addr}: {op} timed out after {after_ms} ms (plug offline, Wi-Fi weak, or wrong address)"
+            ),
+            KasaError::Closed {
+                addr,
+                op,
+                mid_frame,
+            } => {
+                if *mid_frame {
+                    write!(f, "{addr}: {op}: the plug closed the connection mid-frame")
+                } else {
+                    write!(
+                        f,
+                        "{addr}: {op}: the plug closed the connection without answering"
+                    )
+                }
+            }
+            KasaError::BadFrame { addr, detail } => {
+                write!(f, "{addr}: bad reply frame: {detail} (is this a Kasa plug?)")
+            }
+            KasaError::Oversize { addr, len } => write!(
+                f,
+                "{addr}: reply announces {len} bytes, over the {} byte limit (not a Kasa plug?)",
+                super::protocol::MAX_FRAME
+            ),
+            KasaError::Device {
+                addr,
+                module,
+                method,
+                code,
+                msg,
+            } => {
+                let at = match method {
+                    Some(m) => format!("{module}.{m}"),
+                    None => module.clone(),
+                };
+                write!(f, "{addr}: device refused {at}: err_code {code} ({msg})")
+            }
+            KasaError::BadReply { addr, .. } => write!(f, "{addr}: unusable reply"),
+            KasaError::Outlet { addr, .. } => write!(f, "{addr}: no such outlet or relay"),
+            KasaError::Mismatch { addr, want, got } => write!(
+                f,
+                "{addr}: asked for {} but the plug reads {} (stuck relay, or switched by hand?)",
+                on_off(*want),
+                on_off(*got)
+            ),
+            KasaError::Io { addr, op, .. } => write!(f, "{addr}: {op} failed"),
+        }
+    }
+}
+
+impl std::error::Error for KasaError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KasaError::Resolve { source, .. }
+            | KasaError::Connect { source, .. }
+            | KasaError::Io { source, .. } => Some(source),
+            KasaError::BadReply { source, .. } => Some(source),
+            KasaError::Outlet { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
