@@ -209,6 +209,11 @@ impl PlugHandle {
     pub fn role(&self) -> Role {
         self.role
     }
+
+    /// Whether the worker thread has ended (it only ends early by panicking).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
 }
 
 impl Drop for PlugHandle {
