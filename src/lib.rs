@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod kasa;
+pub mod notify;
 pub mod sensor;
 pub mod service;
 
