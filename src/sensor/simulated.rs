@@ -1,0 +1,261 @@
+//! The `simulated` backend: a thermal model of a chamber that the simulated
+//! plugs heat and cool, for the demo (`run --simulate`) and the service tests.
+//!
+//! Physics: one lumped thermal mass `C` (J/°C) losing heat to the ambient
+//! through a conductance `k` (W/°C), plus the heater's and the cooler's power
+//! while their plugs are on:
+//!
+//! ```text
+//! C dT/dt = k (ambient - T) + heater_w·[heater on] - cooler_w·[cooler on]
+//! ```
+//!
+//! With constant plug states this has the exact solution
+//! `T(t) = T_eq + (T0 - T_eq) e^(-t/τ)`, `τ = C/k`, `T_eq = ambient +
+//! (heater_w - cooler_w)/k`, which is what [`Chamber`] integrates, so any
+//! `speed` is stable. The plug states are sampled each time the model
+//! advances (every `temperature()` or sensor read). The sensor adds a little
+//! uniform noise and rounds to the DS18B20's 1/16 °C.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use super::{RawReading, Sensor, SensorFault};
+
+/// The chamber's physics; see the module documentation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChamberParams {
+    /// Temperature around the chamber, °C.
+    pub ambient_c: f64,
+    /// Temperature at the start, °C.
+    pub start_c: f64,
+    /// Heat capacity of the chamber and its contents, J/°C.
+    pub thermal_mass_j_per_c: f64,
+    /// Heat loss to the ambient per degree of difference, W/°C.
+    pub loss_w_per_c: f64,
+    /// Heater power while its plug is on, W.
+    pub heater_w: f64,
+    /// Cooling power while the cooler's plug is on, W.
+    pub cooler_w: f64,
+    /// Half-width of the uniform sensor noise, °C.
+    pub noise_c: f64,
+}
+
+impl Default for ChamberParams {
+    /// Ambient 14 °C; the heater alone pulls toward 30 °C, the cooler alone
+    /// toward 2 °C; time constant 500 s (8.3 min) of model time.
+    fn default() -> Self {
+        ChamberParams {
+            ambient_c: 14.0,
+            start_c: 16.0,
+            thermal_mass_j_per_c: 5_000.0,
+            loss_w_per_c: 10.0,
+            heater_w: 160.0,
+            cooler_w: 120.0,
+            noise_c: 0.03,
+        }
+    }
+}
+
+impl ChamberParams {
+    /// The time constant `C/k`, seconds of model time.
+    pub fn tau_s(&self) -> f64 {
+        self.thermal_mass_j_per_c / self.loss_w_per_c
+    }
+
+    /// Where the temperature settles with these plug states, °C.
+    pub fn equilibrium_c(&self, heater_on: bool, cooler_on: bool) -> f64 {
+        let mut power = 0.0;
+        if heater_on {
+            power += self.heater_w;
+        }
+        if cooler_on {
+            power -= self.cooler_w;
+        }
+        self.ambient_c + power / self.loss_w_per_c
+    }
+}
+
+/// A probe of a plug's relay state.
+pub type PlugProbe = Box<dyn Fn() -> bool + Send + Sync>;
+
+struct Inner {
+    params: ChamberParams,
+    speed: f64,
+    heater: PlugProbe,
+    cooler: PlugProbe,
+    state: Mutex<State>,
+}
+
+struct State {
+    celsius: f64,
+    at: Instant,
+    rng: u64,
+    fault: Option<SensorFault>,
+}
+
+/// The simulated chamber; clones share one model.
+#[derive(Clone)]
+pub struct Chamber {
+    inner: Arc<Inner>,
+}
+
+/// The id the simulated sensor reports.
+pub const SIMULATED_ID: &str = "28-00000000beef";
+
+impl Chamber {
+    /// A chamber whose model time runs `speed` times faster than real time,
+    /// heated while `heater()` is true and cooled while `cooler()` is true.
+    pub fn new(params: ChamberParams, speed: f64, heater: PlugProbe, cooler: PlugProbe) -> Chamber {
+        let speed = if speed.is_finite() && speed > 0.0 {
+            speed
+        } else {
+            1.0
+        };
+        let state = State {
+            celsius: params.start_c,
+            at: Instant::now(),
+            rng: 0x9E37_79B9_7F4A_7C15,
+            fault: None,
+        };
+        Chamber {
+            inner: Arc::new(Inner {
+                params,
+                speed,
+                heater,
+                cooler,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// The chamber's true temperature now, °C (no noise).
+    pub fn temperature(&self) -> f64 {
+        self.advance().celsius
+    }
+
+    /// Sets the temperature (tests, demos).
+    pub fn set_temperature(&self, celsius: f64) {
+        self.advance().celsius = celsius;
+    }
+
+    /// Makes the simulated sensor report `fault` (or work again with `None`),
+    /// to demonstrate the fail-safe.
+    pub fn set_sensor_fault(&self, fault: Option<SensorFault>) {
+        self.advance().fault = fault;
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &ChamberParams {
+        &self.inner.params
+    }
+
+    /// A sensor in this chamber.
+    pub fn sensor(&self) -> Box<dyn Sensor> {
+        Box::new(SimulatedSensor {
+            chamber: self.clone(),
+            id: SIMULATED_ID.to_string(),
+        })
+    }
+
+    /// Brings the model up to now and returns its locked state.
+    fn advance(&self) -> MutexGuard<'_, State> {
+        // Probe the plugs before locking: a probe may take other locks.
+        let heater_on = (self.inner.heater)();
+        let cooler_on = (self.inner.cooler)();
+        let p = &self.inner.params;
+        let mut state = match self.inner.state.lock() {
+            Ok(guard) => guard,
+            // The state is plain numbers: a panic elsewhere cannot leave it
+            // half-updated in a harmful way.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let now = Instant::now();
+        let dt = now.saturating_duration_since(state.at).as_secs_f64() * self.inner.speed;
+        state.at = now;
+        let eq = p.equilibrium_c(heater_on, cooler_on);
+        let tau = p.tau_s();
+        if tau.is_finite() && tau > 0.0 {
+            state.celsius = eq + (state.celsius - eq) * (-dt / tau).exp();
+        } else {
+            state.celsius = eq;
+        }
+        state
+    }
+}
+
+/// xorshift64*: a few bits of noise without a dependency.
+fn next_unit(rng: &mut u64) -> f64 {
+    let mut x = *rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *rng = x;
+    let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+    (r >> 11) as f64 / (1u64 << 53) as f64
+}
+
+struct SimulatedSensor {
+    chamber: Chamber,
+    id: String,
+}
+
+impl Sensor for SimulatedSensor {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn read(&mut self) -> Result<RawReading, SensorFault> {
+        let noise = self.chamber.inner.params.noise_c;
+        let mut state = self.chamber.advance();
+        if let Some(fault) = &state.fault {
+            return Err(fault.clone());
+        }
+        let jitter = (next_unit(&mut state.rng) * 2.0 - 1.0) * noise;
+        let celsius = ((state.celsius + jitter) * 16.0).round() / 16.0;
+        Ok(RawReading {
+            celsius,
+            scratchpad: None,
+            sensor_id: self.id.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn equilibria_match_the_documented_defaults() {
+        let p = ChamberParams::default();
+        assert_eq!(p.equilibrium_c(false, false), 14.0);
+        assert_eq!(p.equilibrium_c(true, false), 30.0);
+        assert_eq!(p.equilibrium_c(false, true), 2.0);
+        assert_eq!(p.tau_s(), 500.0);
+    }
+
+    #[test]
+    fn heater_warms_and_sensor_reads_near_the_model() {
+        let on = Arc::new(AtomicBool::new(true));
+        let probe = on.clone();
+        // One real millisecond is 100 model seconds.
+        let chamber = Chamber::new(
+            ChamberParams::default(),
+            100_000.0,
+            Box::new(move || probe.load(Ordering::SeqCst)),
+            Box::new(|| false),
+        );
+        let mut sensor = chamber.sensor();
+        let start = chamber.temperature();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let warm = chamber.temperature();
+        assert!(warm > start + 5.0, "{start} -> {warm}");
+        assert!(warm <= 30.0 + 1e-9);
+        let read = sensor.read().unwrap();
+        assert!((read.celsius - chamber.temperature()).abs() < 0.2);
+        assert_eq!(read.celsius * 16.0, (read.celsius * 16.0).round());
+        on.store(false, Ordering::SeqCst);
+        chamber.set_sensor_fault(Some(SensorFault::NoPresence { bus: "sim".into() }));
+        assert_eq!(sensor.read().unwrap_err().kind(), "no_presence");
+    }
+}

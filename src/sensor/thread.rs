@@ -1,0 +1,206 @@
+//! The sensor thread (DESIGN §2): reads every `interval`, classifies, and hands
+//! the result to the control thread without ever blocking on it.
+//!
+//! The channel to the control thread is a `bounded(1)` slot that holds the
+//! latest event: before each send the thread pops whatever the control thread
+//! has not taken yet (through a clone of the receiver) so a slow control
+//! thread sees the newest reading, never a backlog. After `stale_after`
+//! without a valid reading it sends [`SensorFault::Stale`] instead of the
+//! individual fault (the individual faults are logged here).
+//!
+//! A read itself is not interruptible (up to ~1 s for a 12-bit conversion),
+//! but the wait between reads is, so dropping the handle joins promptly.
+
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
+
+use super::{Classifier, Sensor, SensorEvent, SensorFault};
+
+/// Owns the sensor thread: dropping it stops and joins the thread.
+pub struct SensorHandle {
+    stop: Option<Sender<()>>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl SensorHandle {
+    /// Spawns thread `sensor`. `tx` and `rx_for_overwrite` are the two ends
+    /// of a `bounded(1)` channel whose receiver the control thread also
+    /// holds; see [`SensorHandle::spawn_with_channel`] to get one made.
+    pub fn spawn(
+        sensor: Box<dyn Sensor>,
+        classifier: Classifier,
+        interval: Duration,
+        stale_after: Duration,
+        tx: Sender<SensorEvent>,
+        rx_for_overwrite: Receiver<SensorEvent>,
+    ) -> std::io::Result<SensorHandle> {
+        let (stop_tx, stop_rx) = bounded(1);
+        let worker = Worker {
+            sensor,
+            classifier,
+            interval,
+            stale_after,
+            tx,
+            rx_for_overwrite,
+            stop: stop_rx,
+            last_kind: None,
+            repeats: 0,
+        };
+        let join = std::thread::Builder::new()
+            .name("sensor".into())
+            .spawn(move || worker.run())?;
+        Ok(SensorHandle {
+            stop: Some(stop_tx),
+            join: Some(join),
+        })
+    }
+
+    /// Like [`SensorHandle::spawn`], creating the `bounded(1)` channel and
+    /// returning the receiver for the control thread.
+    pub fn spawn_with_channel(
+        sensor: Box<dyn Sensor>,
+        classifier: Classifier,
+        interval: Duration,
+        stale_after: Duration,
+    ) -> std::io::Result<(SensorHandle, Receiver<SensorEvent>)> {
+        let (tx, rx) = bounded(1);
+        let handle =
+            SensorHandle::spawn(sensor, classifier, interval, stale_after, tx, rx.clone())?;
+        Ok((handle, rx))
+    }
+
+    /// Whether the thread has ended (the control side hung up, or it panicked).
+    pub fn is_finished(&self) -> bool {
+        match &self.join {
+            Some(join) => join.is_finished(),
+            None => true,
+        }
+    }
+}
+
+impl Drop for SensorHandle {
+    fn drop(&mut self) {
+        // Dropping the sender disconnects the stop channel, which ends the
+        // interval wait at once.
+        drop(self.stop.take());
+        if let Some(join) = self.join.take() {
+            if join.join().is_err() {
+                log::error!("the sensor thread panicked; see the message above");
+            }
+        }
+    }
+}
+
+enum Event {
+    Tick,
+    Shutdown,
+}
+
+struct Worker {
+    sensor: Box<dyn Sensor>,
+    classifier: Classifier,
+    interval: Duration,
+    stale_after: Duration,
+    tx: Sender<SensorEvent>,
+    rx_for_overwrite: Receiver<SensorEvent>,
+    stop: Receiver<()>,
+    last_kind: Option<&'static str>,
+    repeats: u64,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let started = Instant::now();
+        let mut last_valid: Option<Instant> = None;
+        let mut next = Instant::now();
+        loop {
+            if let Event::Shutdown = self.next_event(next) {
+                return;
+            }
+            next += self.interval;
+            // After a long stall (suspend, a read that hung) do not fire a
+            // burst of catch-up reads.
+            let now = Instant::now();
+            if next < now {
+                next = now + self.interval;
+            }
+            let event = match self.sensor.read() {
+                Ok(raw) => self.classifier.classify(raw),
+                Err(fault) => Err(fault),
+            };
+            let event = match event {
+                Ok(reading) => {
+                    last_valid = Some(reading.at);
+                    self.note_ok();
+                    Ok(reading)
+                }
+                Err(fault) => {
+                    self.note_fault(&fault);
+                    let since = last_valid.unwrap_or(started);
+                    let for_s = since.elapsed();
+                    if for_s >= self.stale_after {
+                        Err(SensorFault::Stale {
+                            for_s: for_s.as_secs_f64(),
+                        })
+                    } else {
+                        Err(fault)
+                    }
+                }
+            };
+            if !self.send_latest(event) {
+                log::debug!("sensor thread: the control thread hung up; stopping");
+                return;
+            }
+        }
+    }
+
+    /// Waits until `deadline` or a stop; a disconnected stop channel (the
+    /// handle dropped) is a stop too.
+    fn next_event(&self, deadline: Instant) -> Event {
+        select! {
+            recv(self.stop) -> _ => Event::Shutdown,
+            recv(crossbeam_channel::at(deadline)) -> _ => Event::Tick,
+        }
+    }
+
+    /// Replaces any event the control thread has not taken. Returns `false`
+    /// when the control thread is gone.
+    fn send_latest(&self, event: SensorEvent) -> bool {
+        let _ = self.rx_for_overwrite.try_recv();
+        match self.tx.try_send(event) {
+            Ok(()) => true,
+            // Only this thread sends, so after the pop the slot is free; if
+            // it is somehow full, the newer event is dropped, not waited on.
+            Err(TrySendError::Full(_)) => true,
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    fn note_ok(&mut self) {
+        if let Some(kind) = self.last_kind.take() {
+            log::info!(
+                "sensor {}: valid readings again after {} {kind} fault(s)",
+                self.sensor.id(),
+                self.repeats
+            );
+        }
+        self.repeats = 0;
+    }
+
+    /// Logs a fault when its kind changes and every 60th repeat, so a sensor
+    /// that stays broken for days does not flood the log.
+    fn note_fault(&mut self, fault: &SensorFault) {
+        if self.last_kind == Some(fault.kind()) {
+            self.repeats += 1;
+            if self.repeats % 60 == 0 {
+                log::warn!("sensor fault {} (x{}): {fault}", fault.kind(), self.repeats);
+            }
+        } else {
+            log::warn!("sensor fault {}: {fault}", fault.kind());
+            self.last_kind = Some(fault.kind());
+            self.repeats = 1;
+        }
+    }
+}
