@@ -54,7 +54,7 @@ impl std::error::Error for OutputError {
     }
 }
 
-fn output_err(key: &'static str, path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
+fn output_err<'a>(key: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> OutputError + 'a {
     move |source| OutputError {
         key,
         path: path.to_path_buf(),
@@ -131,7 +131,10 @@ impl Outputs {
             .and_then(|()| {
                 let state = self.state_json(snap, now);
                 write_atomic(&self.state_file, &state).map_err(|e| {
-                    format!("cannot write the state file {}: {e}", self.state_file.display())
+                    format!(
+                        "cannot write the state file {}: {e}",
+                        self.state_file.display()
+                    )
                 })
             });
         match r {
@@ -282,7 +285,9 @@ pub fn render_status(state: &Value, path: &Path, now: SystemTime) -> String {
     if state["shutting_down"].as_bool() == Some(true) {
         out.push_str("service      stopped (it wrote this state while shutting down)\n");
     } else if age.is_some_and(|a| a > 120.0) {
-        out.push_str("service      NOT UPDATING: is it running? (`systemctl status kasa-thermostat`)\n");
+        out.push_str(
+            "service      NOT UPDATING: is it running? (`systemctl status kasa-thermostat`)\n",
+        );
     }
     let temp = match state["temperature"].as_f64() {
         Some(t) => format!(
@@ -446,7 +451,10 @@ mod tests {
         config.log_dir = file.join("logs");
         config.state_file = dir.path().join("state.json");
         let msg = Outputs::open(&config).err().unwrap().to_string();
-        assert!(msg.contains("plain-file") && msg.contains("log_dir"), "{msg}");
+        assert!(
+            msg.contains("plain-file") && msg.contains("log_dir"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -456,6 +464,10 @@ mod tests {
         write_atomic(&p, "one").unwrap();
         write_atomic(&p, "two").unwrap();
         assert_eq!(fs::read_to_string(&p).unwrap(), "two");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 }

@@ -522,13 +522,21 @@ fn echo_line(snap: &Snapshot, units: crate::config::Units) -> String {
         .iter()
         .map(|p| format!("{} {}", p.role, word(p.verified)))
         .collect();
-    format!("{:>8}  {t}  {}  | {}", clock(), plugs.join("  "), snap.reason)
+    format!(
+        "{:>8}  {t}  {}  | {}",
+        clock(),
+        plugs.join("  "),
+        snap.reason
+    )
 }
 
 /// Sets up the logs: `kasa-thermostat.log` (everything at `log_level`),
 /// `kasa_errors.log` (plug failures only) and stderr (for journald).
 /// `stderr_level` overrides the level on stderr (the demo keeps it quiet).
-pub fn init_logging(config: &Config, stderr_level: Option<LevelFilter>) -> Result<(), ServiceError> {
+pub fn init_logging(
+    config: &Config,
+    stderr_level: Option<LevelFilter>,
+) -> Result<(), ServiceError> {
     use simplelog::{CombinedLogger, ConfigBuilder, SharedLogger, ThreadLogMode, WriteLogger};
     let level = level_filter(&config.log_level);
     let main = outputs::open_append("log_dir", &config.log_dir.join(outputs::MAIN_LOG))
@@ -548,7 +556,11 @@ pub fn init_logging(config: &Config, stderr_level: Option<LevelFilter>) -> Resul
         .add_filter_allow_str(crate::kasa::ERROR_LOG_TARGET)
         .build();
     let loggers: Vec<Box<dyn SharedLogger>> = vec![
-        WriteLogger::new(stderr_level.unwrap_or(level), base().build(), std::io::stderr()),
+        WriteLogger::new(
+            stderr_level.unwrap_or(level),
+            base().build(),
+            std::io::stderr(),
+        ),
         WriteLogger::new(level, base().build(), main),
         WriteLogger::new(LevelFilter::Error, errors_config, errors),
     ];
@@ -585,11 +597,12 @@ fn install_panic_hook() {
 /// Turns SIGTERM and SIGINT into a shutdown message.
 fn forward_signals(shutdown: Sender<()>) -> Result<(), ServiceError> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|source| ServiceError::Spawn {
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|source| {
+        ServiceError::Spawn {
             thread: "signals".into(),
             source,
-        })?;
+        }
+    })?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -666,11 +679,23 @@ fn run_config(path: &std::path::Path) -> Result<(), ServiceError> {
         env!("CARGO_PKG_VERSION"),
         path.display()
     );
-    serve(config, None, Options { notifier: Arc::new(notifier), watchdog, echo: false })
+    serve(
+        config,
+        None,
+        Options {
+            notifier: Arc::new(notifier),
+            watchdog,
+            echo: false,
+        },
+    )
 }
 
 /// Runs a service until SIGTERM/SIGINT and its shutdown.
-pub fn serve(config: Config, sensor: Option<Box<dyn Sensor>>, options: Options) -> Result<(), ServiceError> {
+pub fn serve(
+    config: Config,
+    sensor: Option<Box<dyn Sensor>>,
+    options: Options,
+) -> Result<(), ServiceError> {
     let service = Service::start(config, sensor, options)?;
     forward_signals(service.shutdown_sender())?;
     let result = service.wait();
@@ -700,7 +725,8 @@ pub fn cli_status(parser: &mut lexopt::Parser) -> CmdResult {
     let text = std::fs::read_to_string(&path).map_err(|e| {
         CliError::failed(StatusError {
             path: path.clone(),
-            what: "cannot read the state file (is the service running, and is this its state_file?)",
+            what:
+                "cannot read the state file (is the service running, and is this its state_file?)",
             source: Box::new(e),
         })
     })?;
@@ -714,7 +740,10 @@ pub fn cli_status(parser: &mut lexopt::Parser) -> CmdResult {
     if json {
         println!("{}", serde_json::to_string_pretty(&state).unwrap_or(text));
     } else {
-        print!("{}", outputs::render_status(&state, &path, SystemTime::now()));
+        print!(
+            "{}",
+            outputs::render_status(&state, &path, SystemTime::now())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

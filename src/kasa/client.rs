@@ -58,13 +58,12 @@ impl Client {
     }
 
     fn connect(&self) -> Result<TcpStream, KasaError> {
-        let sa = crate::config::resolve(&self.host, self.port).map_err(|source| {
-            KasaError::Resolve {
+        let sa =
+            crate::config::resolve(&self.host, self.port).map_err(|source| KasaError::Resolve {
                 host: self.host.clone(),
                 port: self.port,
                 source,
-            }
-        })?;
+            })?;
         let io_err = |op: &str, source: io::Error| KasaError::Io {
             addr: self.addr.clone(),
             op: op.to_string(),
