@@ -628,7 +628,7 @@ pub fn cli_run(parser: &mut lexopt::Parser) -> CmdResult {
     use lexopt::prelude::*;
     let mut config_path: Option<PathBuf> = None;
     let mut simulate = false;
-    let mut speed: f64 = 60.0;
+    let mut speed: f64 = 10.0;
     while let Some(arg) = parser.next()? {
         match arg {
             Short('c') | Long("config") => config_path = Some(parser.value()?.into()),

@@ -1,1 +1,261 @@
-//! Test helpers for the service tests.
+//! Test helpers for the end-to-end service tests: a temporary directory shaped
+//! like `/sys/bus/w1/devices` whose `w1_slave` the test rewrites, simulated
+//! plugs on 127.0.0.1, and the real binary run as a child process with a
+//! config whose durations are scaled down.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use kasa_thermostat::kasa::sim::{Fault, Model, SimOptions, SimPlug, Transition};
+use serde_json::{json, Value};
+
+/// The sensor id used in the fake w1 tree.
+pub const SENSOR_ID: &str = "28-0316a2797aff";
+
+/// Dallas/Maxim CRC-8 (polynomial 0x31 reflected), as the DS18B20 computes it.
+pub fn crc8(bytes: &[u8]) -> u8 {
+    let mut crc = 0u8;
+    for &b in bytes {
+        let mut x = b;
+        for _ in 0..8 {
+            let mix = (crc ^ x) & 1;
+            crc >>= 1;
+            if mix != 0 {
+                crc ^= 0x8C;
+            }
+            x >>= 1;
+        }
+    }
+    crc
+}
+
+/// The `w1_slave` text the kernel shows for a good 12-bit reading.
+pub fn w1_text(celsius: f64) -> String {
+    let raw = (celsius * 16.0).round() as i16;
+    let [lsb, msb] = raw.to_le_bytes();
+    let mut pad = [lsb, msb, 0x4B, 0x46, 0x7F, 0xFF, 0x10, 0x10, 0];
+    pad[8] = crc8(&pad[..8]);
+    let hex: Vec<String> = pad.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex.join(" ");
+    let milli = (raw as i32 * 1000) / 16;
+    format!("{hex} : crc={:02x} YES\n{hex} t={milli}\n", pad[8])
+}
+
+/// A directory shaped like `/sys/bus/w1/devices` with one DS18B20.
+pub struct W1Tree {
+    /// The root (`sensor.w1_root`).
+    pub root: PathBuf,
+}
+
+impl W1Tree {
+    /// Creates the tree under `dir` with a first temperature.
+    pub fn new(dir: &Path, celsius: f64) -> W1Tree {
+        let root = dir.join("w1/devices");
+        fs::create_dir_all(root.join(SENSOR_ID)).unwrap();
+        fs::create_dir_all(root.join("w1_bus_master1")).unwrap();
+        let tree = W1Tree { root };
+        tree.set(celsius);
+        tree
+    }
+
+    /// Writes a new temperature (atomically, as the kernel's file never shows half a write).
+    pub fn set(&self, celsius: f64) {
+        self.write_raw(&w1_text(celsius));
+    }
+
+    /// Writes any text into `w1_slave` (an empty file is a failed read).
+    pub fn write_raw(&self, text: &str) {
+        let dir = self.root.join(SENSOR_ID);
+        let tmp = dir.join(".w1_slave.tmp");
+        fs::write(&tmp, text).unwrap();
+        fs::rename(&tmp, dir.join("w1_slave")).unwrap();
+    }
+}
+
+/// Starts a simulated plug on 127.0.0.1:0.
+pub fn sim(alias: &str, fault: Option<Fault>) -> SimPlug {
+    SimPlug::start(SimOptions {
+        model: Model::Hs100,
+        alias: alias.into(),
+        fault,
+        ..SimOptions::default()
+    })
+    .unwrap()
+}
+
+/// The plug section for a simulated plug.
+pub fn plug_json(sim: &SimPlug) -> Value {
+    json!({ "host": "127.0.0.1", "port": sim.addr().port(), "deadman_s": 0 })
+}
+
+/// A config whose durations are scaled down about 50x: a 0.2 s cycle.
+pub fn fast_config(dir: &Path, w1: &W1Tree) -> Value {
+    json!({
+        "mode": "heat",
+        "low_limit": 18.0,
+        "high_limit": 20.0,
+        "cycle_s": 0.2,
+        "rate_limit_s": 0.2,
+        "switchover_delay_s": 0,
+        "reconcile_s": 1.0,
+        "sensor": {
+            "backend": "w1",
+            "id": SENSOR_ID,
+            "w1_root": w1.root,
+            "interval_s": 0.1,
+            "stale_after_s": 1.0,
+            "max_step": 50.0
+        },
+        "plug_timing": { "connect_s": 0.5, "before_s": 0.5, "after_s": 0.5,
+                         "spacing_s": 0.02, "retry_sleeps_s": [0, 0.05, 0.1] },
+        "log_dir": dir.join("log"),
+        "log_level": "debug",
+        "state_file": dir.join("lib/state.json"),
+    })
+}
+
+/// The binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kasa-thermostat"))
+}
+
+/// The service running as a child process.
+pub struct Running {
+    /// Its temporary directory (config, logs, state).
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Running {
+    /// Writes `config` and starts `kasa-thermostat run --config`.
+    pub fn start(dir: &Path, config: &Value) -> Running {
+        let path = dir.join("config.json");
+        fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
+        let child = bin()
+            .args(["run", "--config"])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Running {
+            dir: dir.to_path_buf(),
+            child: Some(child),
+        }
+    }
+
+    /// Sends `signal` (SIGTERM, SIGINT, SIGKILL).
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.as_ref().unwrap().id() as i32;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+    }
+
+    /// SIGTERM, then waits (up to 30 s) for the exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.wait(Duration::from_secs(30))
+    }
+
+    /// Waits for the exit, killing the child after `limit`.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the service did not exit within {limit:?}\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `kasa-thermostat.log`.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("log/kasa-thermostat.log")).unwrap_or_default()
+    }
+
+    /// `kasa_errors.log`.
+    pub fn errors_log(&self) -> String {
+        fs::read_to_string(self.dir.join("log/kasa_errors.log")).unwrap_or_default()
+    }
+
+    /// Every line of `readings.jsonl`.
+    pub fn readings(&self) -> Vec<Value> {
+        fs::read_to_string(self.dir.join("log/readings.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The state file.
+    pub fn state(&self) -> Value {
+        fs::read_to_string(self.dir.join("lib/state.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds or `limit` passes; returns whether
+/// it held. (Waiting for a condition, not sleeping a fixed time.)
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether the on-intervals of two plugs' transition logs ever overlap.
+pub fn overlap(a: &[Transition], b: &[Transition], end: Instant) -> Option<Instant> {
+    let intervals = |t: &[Transition]| {
+        let mut out = Vec::new();
+        let mut since = None;
+        for tr in t {
+            match (tr.on, since) {
+                (true, None) => since = Some(tr.at),
+                (false, Some(s)) => {
+                    out.push((s, tr.at));
+                    since = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = since {
+            out.push((s, end));
+        }
+        out
+    };
+    for (a0, a1) in intervals(a) {
+        for (b0, b1) in intervals(b) {
+            if a0 < b1 && b0 < a1 {
+                return Some(a0.max(b0));
+            }
+        }
+    }
+    None
+}
