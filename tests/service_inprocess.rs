@@ -1,0 +1,121 @@
+//! The service started in-process through the library: readiness and the
+//! watchdog through an injected notifier, and a dying thread ending the
+//! service with an error after the plugs are made safe.
+
+mod util;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kasa_thermostat::config::Config;
+use kasa_thermostat::notify::{Notification, RecordingNotifier};
+use kasa_thermostat::sensor::{RawReading, Sensor, SensorFault};
+use kasa_thermostat::service::{Options, Service, ServiceError};
+use util::service::*;
+
+fn config(dir: &std::path::Path, w1: &W1Tree, heater: &kasa_thermostat::kasa::SimPlug) -> Config {
+    let mut v = fast_config(dir, w1);
+    v["heater"] = plug_json(heater);
+    Config::from_json(&v.to_string()).unwrap()
+}
+
+#[test]
+fn ready_once_then_watchdog_pings_then_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let w1 = W1Tree::new(dir.path(), 15.0);
+    let heater = sim("heater", None);
+    let notes = Arc::new(RecordingNotifier::new());
+    let svc = Service::start(
+        config(dir.path(), &w1, &heater),
+        None,
+        Options {
+            notifier: notes.clone(),
+            watchdog: Some(Duration::from_millis(50)),
+            echo: false,
+        },
+    )
+    .unwrap();
+    let pings = |calls: &[Notification]| {
+        calls
+            .iter()
+            .filter(|c| **c == Notification::Watchdog)
+            .count()
+    };
+    assert!(notes.wait_until(Duration::from_secs(10), |c| pings(c) >= 5));
+    assert!(eventually(Duration::from_secs(10), || heater
+        .state()
+        .relay()));
+    svc.shutdown();
+    svc.wait().unwrap();
+    let calls = notes.calls();
+    assert_eq!(notes.count(&Notification::Ready), 1);
+    let ready = calls
+        .iter()
+        .position(|c| *c == Notification::Ready)
+        .unwrap();
+    let first_ping = calls
+        .iter()
+        .position(|c| *c == Notification::Watchdog)
+        .unwrap();
+    assert!(ready < first_ping, "ready before the first ping: {calls:?}");
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| **c == Notification::Stopping)
+            .count(),
+        1
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| matches!(c, Notification::Status(s) if s.contains("heater on"))),
+        "status text shows the state: {calls:?}"
+    );
+    assert!(!heater.state().relay(), "shutdown switched it off");
+}
+
+/// A sensor whose driver panics after a few good readings.
+struct Doomed(u32);
+
+impl Sensor for Doomed {
+    fn id(&self) -> &str {
+        "28-000000000bad"
+    }
+    fn read(&mut self) -> Result<RawReading, SensorFault> {
+        self.0 += 1;
+        if self.0 > 3 {
+            panic!("driver bug");
+        }
+        Ok(RawReading {
+            celsius: 10.0,
+            scratchpad: None,
+            sensor_id: self.id().into(),
+        })
+    }
+}
+
+#[test]
+fn a_dying_sensor_thread_ends_the_service_with_an_error_and_safe_plugs() {
+    let dir = tempfile::tempdir().unwrap();
+    let w1 = W1Tree::new(dir.path(), 15.0);
+    let heater = sim("heater", None);
+    let svc = Service::start(
+        config(dir.path(), &w1, &heater),
+        Some(Box::new(Doomed(0))),
+        Options {
+            notifier: Arc::new(RecordingNotifier::new()),
+            watchdog: None,
+            echo: false,
+        },
+    )
+    .unwrap();
+    let err = svc.wait().unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::ThreadDied { thread, .. } if thread == "sensor"),
+        "{err}"
+    );
+    assert!(
+        !heater.state().relay(),
+        "plugs put in their shutdown state first"
+    );
+}
