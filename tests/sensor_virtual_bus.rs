@@ -251,3 +251,24 @@ fn an_empty_line_has_no_presence_pulse() {
     let mut s = hal_sensor(&bus, Some(ID_A), 12);
     assert_eq!(read_kind(&mut s), "no_presence");
 }
+
+#[test]
+fn the_sensor_thread_runs_the_hal_path_on_the_virtual_bus() {
+    let bus = bus_with(&[(ID_A, 21.5)]);
+    let sensor = hal_sensor(&bus, Some(ID_A), 12);
+    let (handle, rx) = kasa_thermostat::sensor::SensorHandle::spawn_with_channel(
+        Box::new(sensor),
+        Classifier::new(0.25, 5.0),
+        Duration::from_millis(10),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let reading = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("an event")
+        .expect("a valid reading");
+    assert_eq!(reading.celsius, 21.75);
+    assert_eq!(reading.sensor_id, ID_A);
+    drop(handle);
+    assert!(bus.conversions(rom(ID_A)).unwrap() >= 1);
+}
