@@ -362,9 +362,9 @@ impl RealtimeGuard {
             if old_policy < 0 || libc::sched_getparam(0, &mut old_param) != 0 {
                 return RealtimeGuard { restore: None };
             }
-            let param = libc::sched_param {
-                sched_priority: RT_PRIORITY,
-            };
+            // Zeroed then set: musl's sched_param has extra fields.
+            let mut param: libc::sched_param = std::mem::zeroed();
+            param.sched_priority = RT_PRIORITY;
             if libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 {
                 return RealtimeGuard {
                     restore: Some((old_policy, old_param)),

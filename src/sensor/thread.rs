@@ -28,6 +28,8 @@ impl SensorHandle {
     /// Spawns thread `sensor`. `tx` and `rx_for_overwrite` are the two ends
     /// of a `bounded(1)` channel whose receiver the control thread also
     /// holds; see [`SensorHandle::spawn_with_channel`] to get one made.
+    /// Because the thread holds a receiver, the channel never disconnects
+    /// under it: the thread ends when the handle is dropped.
     pub fn spawn(
         sensor: Box<dyn Sensor>,
         classifier: Classifier,

@@ -608,3 +608,56 @@ impl DelayMs<u16> for VirtualDelay {
         self.advance(u64::from(ms) * 1_000 * NS_PER_US);
     }
 }
+
+/// Whether a complete read (ROM search, resolution write, conversion, CRC
+/// checked scratchpad) of a 21.5 °C sensor among two succeeds when every pin
+/// call costs `latency`.
+pub fn full_read_works_with_latency(latency: Duration) -> bool {
+    use super::hal::{parse_rom_id, HalSensor};
+    use super::Sensor;
+
+    let bus = VirtualBus::new();
+    let (Some(a), Some(b)) = (
+        parse_rom_id("28-0316a2797aff"),
+        parse_rom_id("28-01144f3a8caa"),
+    ) else {
+        return false;
+    };
+    bus.add_device(a, 21.5);
+    bus.add_device(b, -3.0);
+    bus.set_latency(latency);
+    let Ok(mut wire) = one_wire_bus::OneWire::new(bus.pin()) else {
+        return false;
+    };
+    match super::hal::search(&mut wire, &mut bus.delay(), "virtual") {
+        Ok(found) if found.len() == 2 => {}
+        _ => return false,
+    }
+    let Ok(mut sensor) = HalSensor::new(
+        wire,
+        bus.delay(),
+        "virtual",
+        Some("28-0316a2797aff"),
+        12,
+        false,
+    ) else {
+        return false;
+    };
+    (0..2).all(|_| matches!(sensor.read(), Ok(raw) if raw.celsius == 21.5))
+}
+
+/// The largest per-call latency, in `step`s up to `limit`, at which
+/// [`full_read_works_with_latency`] still holds (and holds for every smaller
+/// step too).
+pub fn max_tolerated_latency(step: Duration, limit: Duration) -> Option<Duration> {
+    let mut best = None;
+    let mut latency = Duration::ZERO;
+    while latency <= limit {
+        if !full_read_works_with_latency(latency) {
+            break;
+        }
+        best = Some(latency);
+        latency += step;
+    }
+    best
+}
