@@ -60,8 +60,17 @@ pub fn run(speed: f64) -> Result<(), ServiceError> {
     config.validate().map_err(ServiceError::Config)?;
     service::init_logging(&config, Some(log::LevelFilter::Warn))?;
     let (h, c) = (heater.state(), cooler.state());
+    // A compressed day in a garage: the ambient swings between 10 and 28 °C
+    // every model hour, so the heater works first and the cooler later.
+    let params = ChamberParams {
+        ambient_c: 19.0,
+        ambient_swing_c: 9.0,
+        ambient_period_s: 3600.0,
+        start_c: 16.0,
+        ..ChamberParams::default()
+    };
     let chamber = Chamber::new(
-        ChamberParams::default(),
+        params,
         speed,
         Box::new(move || h.relay()),
         Box::new(move || c.relay()),

@@ -38,6 +38,11 @@ pub struct ChamberParams {
     pub cooler_w: f64,
     /// Half-width of the uniform sensor noise, °C.
     pub noise_c: f64,
+    /// The ambient swings this much either side of `ambient_c` (a day in a
+    /// garage), starting at its low; 0 keeps it constant.
+    pub ambient_swing_c: f64,
+    /// The period of that swing, seconds of model time.
+    pub ambient_period_s: f64,
 }
 
 impl Default for ChamberParams {
@@ -52,6 +57,8 @@ impl Default for ChamberParams {
             heater_w: 160.0,
             cooler_w: 120.0,
             noise_c: 0.03,
+            ambient_swing_c: 0.0,
+            ambient_period_s: 86_400.0,
         }
     }
 }
@@ -62,7 +69,17 @@ impl ChamberParams {
         self.thermal_mass_j_per_c / self.loss_w_per_c
     }
 
-    /// Where the temperature settles with these plug states, °C.
+    /// The ambient temperature `model_s` seconds of model time after the start.
+    pub fn ambient_at(&self, model_s: f64) -> f64 {
+        if self.ambient_swing_c == 0.0 || self.ambient_period_s <= 0.0 {
+            return self.ambient_c;
+        }
+        let phase = std::f64::consts::TAU * model_s / self.ambient_period_s;
+        self.ambient_c - self.ambient_swing_c * phase.cos()
+    }
+
+    /// Where the temperature settles with these plug states, °C (with the
+    /// mean ambient).
     pub fn equilibrium_c(&self, heater_on: bool, cooler_on: bool) -> f64 {
         let mut power = 0.0;
         if heater_on {
@@ -91,6 +108,8 @@ struct State {
     at: Instant,
     rng: u64,
     fault: Option<SensorFault>,
+    /// Model time since the start, seconds.
+    model_s: f64,
 }
 
 /// The simulated chamber; clones share one model.
@@ -116,6 +135,7 @@ impl Chamber {
             at: Instant::now(),
             rng: 0x9E37_79B9_7F4A_7C15,
             fault: None,
+            model_s: 0.0,
         };
         Chamber {
             inner: Arc::new(Inner {
@@ -172,7 +192,10 @@ impl Chamber {
         let now = Instant::now();
         let dt = now.saturating_duration_since(state.at).as_secs_f64() * self.inner.speed;
         state.at = now;
-        let eq = p.equilibrium_c(heater_on, cooler_on);
+        // The ambient is taken as constant over one step (steps are short
+        // against its period), which keeps the exact exponential solution.
+        let eq = p.equilibrium_c(heater_on, cooler_on) - p.ambient_c + p.ambient_at(state.model_s);
+        state.model_s += dt;
         let tau = p.tau_s();
         if tau.is_finite() && tau > 0.0 {
             state.celsius = eq + (state.celsius - eq) * (-dt / tau).exp();
