@@ -60,8 +60,9 @@ build_start=$SECONDS
 cargo build --release --locked --target "$MUSL" --target "$ARMV7"
 build_time=$((SECONDS - build_start))
 
-musl_bin=target/$MUSL/release/kasa-thermostat
-armv7_bin=target/$ARMV7/release/kasa-thermostat
+target_dir=${CARGO_TARGET_DIR:-target}
+musl_bin=$target_dir/$MUSL/release/kasa-thermostat
+armv7_bin=$target_dir/$ARMV7/release/kasa-thermostat
 for bin in "$musl_bin" "$armv7_bin"; do
     bytes=$(stat -c %s "$bin")
     printf '  %-58s %8d bytes (%d KiB)\n' "$bin" "$bytes" $((bytes / 1024))
