@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# CI gate for the Pi (issue 5, DESIGN §10): cross release builds for
+# aarch64 musl (static, size-capped) and armv7 gnueabihf, smoke runs under
+# qemu-user, the test suite under qemu-aarch64, shellcheck, the systemd unit
+# through systemd-analyze, and the deploy script's tests. Installs what it
+# needs first. Reuses the default target dir; prints what it measured.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+readonly MUSL=aarch64-unknown-linux-musl
+readonly ARMV7=armv7-unknown-linux-gnueabihf
+readonly MAX_MUSL_BYTES=$((1536 * 1024)) # 1.5 MiB, stripped
+gate_start=$SECONDS
+
+step() { echo "== cross: $*"; }
+die() {
+    echo "cross.sh: $*" >&2
+    exit 1
+}
+
+# --- tools ------------------------------------------------------------------
+
+step "tools"
+missing_targets=()
+installed_targets=$(rustup target list --installed)
+for t in "$MUSL" "$ARMV7"; do
+    grep -qx "$t" <<<"$installed_targets" || missing_targets+=("$t")
+done
+if [ ${#missing_targets[@]} -gt 0 ]; then
+    rustup target add "${missing_targets[@]}"
+fi
+
+# command -> Debian package that provides it
+packages=()
+need() {
+    command -v "$1" >/dev/null 2>&1 || packages+=("$2")
+}
+need aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
+need arm-linux-gnueabihf-gcc gcc-arm-linux-gnueabihf
+[ -e /usr/arm-linux-gnueabihf/lib/crt1.o ] || packages+=(libc6-dev-armhf-cross)
+need qemu-aarch64 qemu-user
+need qemu-arm qemu-user
+need shellcheck shellcheck
+need systemd-analyze systemd
+need file file
+if [ ${#packages[@]} -gt 0 ]; then
+    mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
+    sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo)
+    echo "installing: ${packages[*]}"
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}"
+fi
+
+# --- release builds -----------------------------------------------------------
+
+step "release builds ($MUSL, $ARMV7)"
+build_start=$SECONDS
+cargo build --release --locked --target "$MUSL" --target "$ARMV7"
+build_time=$((SECONDS - build_start))
+
+target_dir=${CARGO_TARGET_DIR:-target}
+musl_bin=$target_dir/$MUSL/release/kasa-thermostat
+armv7_bin=$target_dir/$ARMV7/release/kasa-thermostat
+for bin in "$musl_bin" "$armv7_bin"; do
+    bytes=$(stat -c %s "$bin")
+    printf '  %-58s %8d bytes (%d KiB)\n' "$bin" "$bytes" $((bytes / 1024))
+done
+musl_info=$(file -b "$musl_bin")
+echo "  $MUSL: $musl_info"
+case "$musl_info" in
+    *"statically linked"* | *"static-pie linked"*) ;;
+    *) die "$musl_bin is not static: $musl_info" ;;
+esac
+case "$musl_info" in
+    *"not stripped"*) die "$musl_bin is not stripped (profile.release strip = true?)" ;;
+esac
+musl_bytes=$(stat -c %s "$musl_bin")
+[ "$musl_bytes" -le "$MAX_MUSL_BYTES" ] ||
+    die "$musl_bin is $musl_bytes bytes, over the $MAX_MUSL_BYTES-byte (1.5 MiB) budget"
+
+# --- smoke runs under qemu-user ---------------------------------------------
+
+step "smoke runs under qemu-user"
+qemu_musl=(qemu-aarch64)
+qemu_armv7=(qemu-arm -L /usr/arm-linux-gnueabihf)
+"${qemu_musl[@]}" "$musl_bin" --version
+"${qemu_armv7[@]}" "$armv7_bin" --version
+
+# check-config must accept the example config that deploy.sh installs. A
+# build whose check-config is still the skeleton's placeholder says so
+# ("not built yet"); that alone is tolerated, any other failure is not.
+for runner in musl armv7; do
+    if [ "$runner" = musl ]; then
+        cmd=("${qemu_musl[@]}" "$musl_bin")
+    else
+        cmd=("${qemu_armv7[@]}" "$armv7_bin")
+    fi
+    if out=$("${cmd[@]}" check-config deploy/config.example.json 2>&1); then
+        echo "  $runner: check-config deploy/config.example.json: ok"
+    elif grep -q "not built yet" <<<"$out"; then
+        echo "  $runner: check-config is not in this build yet; skipped ($out)"
+    else
+        echo "$out" >&2
+        die "$runner: check-config rejected deploy/config.example.json"
+    fi
+done
+
+# --- the test suite on the emulated CPU ----------------------------------------
+
+step "cargo test --target $MUSL (under qemu-aarch64, see .cargo/config.toml)"
+test_start=$SECONDS
+cargo test --locked --target "$MUSL"
+test_time=$((SECONDS - test_start))
+
+# --- scripts, unit, deploy ------------------------------------------------------
+
+step "shellcheck"
+shellcheck deploy/*.sh deploy/test/*.sh deploy/test/local-bin/* deploy/test/remote-bin/* .ci/*.sh .ci/run
+
+step "systemd-analyze verify"
+verify_dir=$(mktemp -d)
+trap 'rm -rf "$verify_dir"' EXIT
+# verify insists that ExecStart's binary exists and is executable.
+cp "$musl_bin" "$verify_dir/kasa-thermostat"
+sed "s#/usr/local/bin/kasa-thermostat#$verify_dir/kasa-thermostat#" \
+    deploy/kasa-thermostat.service >"$verify_dir/kasa-thermostat.service"
+if ! verify_out=$(systemd-analyze verify "$verify_dir/kasa-thermostat.service" 2>&1) || [ -n "$verify_out" ]; then
+    # Unknown keys are only warnings for systemd; here they fail the gate.
+    echo "$verify_out" >&2
+    die "systemd-analyze verify complained about deploy/kasa-thermostat.service"
+fi
+echo "  deploy/kasa-thermostat.service: clean"
+
+step "deploy script tests"
+bash deploy/test/deploy_test.sh
+
+echo "== cross: release build ${build_time}s, tests under qemu-aarch64 ${test_time}s, gate $((SECONDS - gate_start))s"
