@@ -189,6 +189,7 @@ struct Inner {
     set_requests: Vec<Instant>,
     request_times: Vec<Instant>,
     requests: u64,
+    connections: u64,
     fault: Option<Fault>,
     flaky_left: u32,
     ids: u64,
@@ -297,6 +298,7 @@ impl SimPlug {
                 set_requests: Vec::new(),
                 request_times: Vec::new(),
                 requests: 0,
+                connections: 0,
                 fault: opts.fault.clone(),
                 flaky_left,
                 ids: 0,
@@ -384,6 +386,7 @@ fn accept_loop(listener: TcpListener, state: SimState) {
             break;
         }
         let Ok(stream) = stream else { continue };
+        state.lock().connections += 1;
         let Ok(copy) = stream.try_clone() else {
             continue;
         };
@@ -568,6 +571,11 @@ impl SimState {
     /// The number of TCP requests received, answered or not.
     pub fn requests(&self) -> u64 {
         self.lock().requests
+    }
+
+    /// The number of TCP connections accepted.
+    pub fn connections(&self) -> u64 {
+        self.lock().connections
     }
 
     /// The countdown rules of a plug (`None`) or an outlet, as `get_rules` shows them.
@@ -834,7 +842,11 @@ impl Inner {
                     Some(Fault::Stuck) => {}
                     Some(Fault::Lag(d)) => {
                         for i in which {
-                            self.outlets[i].pending = Some((now + d, on));
+                            // A repeated command does not restart a move already under way.
+                            let p = &mut self.outlets[i].pending;
+                            if !matches!(p, Some((_, want)) if *want == on) {
+                                *p = Some((now + d, on));
+                            }
                         }
                     }
                     _ => {
