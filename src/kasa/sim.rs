@@ -404,8 +404,15 @@ fn accept_loop(listener: TcpListener, state: SimState) {
 
 fn serve_connection(mut stream: TcpStream, state: SimState) {
     let _ = stream.set_nodelay(true);
+    serve(&mut stream, &state);
+    // The accept loop holds a clone of this socket (to unblock it at drop), so
+    // dropping ours would not close the connection: shut it down explicitly.
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+fn serve(stream: &mut TcpStream, state: &SimState) {
     loop {
-        let Ok(plain) = protocol::read_frame(&mut stream) else {
+        let Ok(plain) = protocol::read_frame(stream) else {
             return;
         };
         if state.shared.stop.load(Ordering::SeqCst) {
