@@ -75,7 +75,8 @@ fn strip_outlet_by_child_context() {
     let plug = sim(Model::Hs300, None);
     let mut c = client(&plug);
     let info = c.get_sysinfo(T).unwrap();
-    c.set_relay_state(Some(&info.children[4].id), true, T).unwrap();
+    c.set_relay_state(Some(&info.children[4].id), true, T)
+        .unwrap();
     let st = plug.state();
     assert!(st.outlet(4));
     assert!((0..6).filter(|&i| i != 4).all(|i| !st.outlet(i)));
@@ -95,9 +96,18 @@ fn device_errors_at_both_levels() {
     let plug = sim(Model::Hs100, None);
     let mut c = client(&plug);
     match c.emeter_realtime(None, T) {
-        Err(e @ KasaError::Device { method: None, code: -1, .. }) => {
+        Err(
+            e @ KasaError::Device {
+                method: None,
+                code: -1,
+                ..
+            },
+        ) => {
             let text = e.to_string();
-            assert!(text.contains(&plug.addr().to_string()) && text.contains("module not support"), "{text}");
+            assert!(
+                text.contains(&plug.addr().to_string()) && text.contains("module not support"),
+                "{text}"
+            );
         }
         other => panic!("hs100 has no emeter: {other:?}"),
     }
@@ -107,7 +117,11 @@ fn device_errors_at_both_levels() {
     assert_eq!(reply["system"]["no_such_method"]["err_code"], -2);
     let plug = sim(Model::Hs110, Some(Fault::Err));
     match client(&plug).get_sysinfo(T) {
-        Err(KasaError::Device { method: Some(m), code: -1, .. }) => assert_eq!(m, "get_sysinfo"),
+        Err(KasaError::Device {
+            method: Some(m),
+            code: -1,
+            ..
+        }) => assert_eq!(m, "get_sysinfo"),
         other => panic!("err fault: {other:?}"),
     }
 }
@@ -140,11 +154,16 @@ fn countdown_holds_one_rule_and_runs_it() {
     // Armed for real: the plug switches itself off one second later.
     c.countdown_add_rule(None, 1, false, "test", T).unwrap();
     let armed = Instant::now();
-    assert!(util::kasa::wait_for(Duration::from_secs(3), || !plug.state().relay()));
+    assert!(util::kasa::wait_for(Duration::from_secs(3), || !plug
+        .state()
+        .relay()));
     let off = plug.state().transitions().last().copied().unwrap();
     assert!(!off.on);
     let after = off.at.duration_since(armed);
-    assert!(after >= Duration::from_millis(900) && after < Duration::from_millis(1500), "{after:?}");
+    assert!(
+        after >= Duration::from_millis(900) && after < Duration::from_millis(1500),
+        "{after:?}"
+    );
 }
 
 #[test]
@@ -169,7 +188,11 @@ fn blackhole_and_slow_time_out() {
 fn drop_garbage_flaky() {
     let plug = sim(Model::Hs100, Some(Fault::Drop));
     match client(&plug).get_sysinfo(T) {
-        Err(e @ KasaError::Closed { mid_frame: true, .. }) => {
+        Err(
+            e @ KasaError::Closed {
+                mid_frame: true, ..
+            },
+        ) => {
             assert!(e.to_string().contains("mid-frame"))
         }
         other => panic!("drop: {other:?}"),
@@ -184,7 +207,13 @@ fn drop_garbage_flaky() {
     for _ in 0..2 {
         let r = c.get_sysinfo(T);
         assert!(
-            matches!(r, Err(KasaError::Closed { mid_frame: false, .. })),
+            matches!(
+                r,
+                Err(KasaError::Closed {
+                    mid_frame: false,
+                    ..
+                })
+            ),
             "{r:?}"
         );
     }
@@ -201,10 +230,15 @@ fn stuck_and_lag_acknowledge_without_moving() {
     let mut c = client(&plug);
     c.set_relay_state(None, true, T).unwrap();
     assert_eq!(c.get_sysinfo(T).unwrap().relay_state, Some(0));
-    assert!(util::kasa::wait_for(Duration::from_secs(2), || plug.state().relay()));
+    assert!(util::kasa::wait_for(Duration::from_secs(2), || plug
+        .state()
+        .relay()));
     let t = plug.state().transitions();
     let lag = t[0].at.duration_since(plug.state().set_requests()[0]);
-    assert!(lag >= Duration::from_millis(150) && lag < Duration::from_millis(200), "{lag:?}");
+    assert!(
+        lag >= Duration::from_millis(150) && lag < Duration::from_millis(200),
+        "{lag:?}"
+    );
 }
 
 #[test]
@@ -227,9 +261,16 @@ fn refused_without_and_with_klap() {
     let (_guard, addr) = refused_port();
     let mut c = Client::new("127.0.0.1", addr.port(), &fast_timing());
     match c.get_sysinfo(T) {
-        Err(e @ KasaError::Refused { klap_hint: false, .. }) => {
+        Err(
+            e @ KasaError::Refused {
+                klap_hint: false, ..
+            },
+        ) => {
             let text = e.to_string();
-            assert!(text.contains(&addr.to_string()) && !text.contains("KLAP"), "{text}");
+            assert!(
+                text.contains(&addr.to_string()) && !text.contains("KLAP"),
+                "{text}"
+            );
         }
         other => panic!("refused: {other:?}"),
     }
@@ -239,9 +280,16 @@ fn refused_without_and_with_klap() {
     })
     .unwrap();
     match client(&klap).get_sysinfo(T) {
-        Err(e @ KasaError::Refused { klap_hint: true, .. }) => {
+        Err(
+            e @ KasaError::Refused {
+                klap_hint: true, ..
+            },
+        ) => {
             let text = e.to_string();
-            assert!(text.contains("KLAP") && text.contains("Third-Party Compatibility"), "{text}");
+            assert!(
+                text.contains("KLAP") && text.contains("Third-Party Compatibility"),
+                "{text}"
+            );
             assert!(text.contains(&klap.addr().to_string()), "{text}");
         }
         other => panic!("klap: {other:?}"),
@@ -252,7 +300,9 @@ fn refused_without_and_with_klap() {
 fn unresolvable_host_names_the_host() {
     let mut c = Client::new("no-such-host.invalid", 9999, &fast_timing());
     match c.get_sysinfo(T) {
-        Err(e @ KasaError::Resolve { .. }) => assert!(e.to_string().contains("no-such-host.invalid")),
+        Err(e @ KasaError::Resolve { .. }) => {
+            assert!(e.to_string().contains("no-such-host.invalid"))
+        }
         other => panic!("resolve: {other:?}"),
     }
 }

@@ -18,7 +18,10 @@ fn design_test_vector() {
         hex(&framed),
         "0000001dd0f281f88bff9af7d5ef94b6d1b4c09fec95e68fe187e8caf08bf68bf6"
     );
-    assert_eq!(unframe(&framed).unwrap(), br#"{"system":{"get_sysinfo":{}}}"#);
+    assert_eq!(
+        unframe(&framed).unwrap(),
+        br#"{"system":{"get_sysinfo":{}}}"#
+    );
 }
 
 #[test]
@@ -43,8 +46,13 @@ fn round_trip_on_many_inputs() {
 
 #[test]
 fn oversize_header_is_refused_before_allocating() {
-    assert!(matches!(frame_len([0xFF, 0xFF, 0xFF, 0xFF]), Err(FrameError::Oversize(n)) if n == u32::MAX as usize));
-    assert_eq!(frame_len((MAX_FRAME as u32).to_be_bytes()).unwrap(), MAX_FRAME);
+    assert!(
+        matches!(frame_len([0xFF, 0xFF, 0xFF, 0xFF]), Err(FrameError::Oversize(n)) if n == u32::MAX as usize)
+    );
+    assert_eq!(
+        frame_len((MAX_FRAME as u32).to_be_bytes()).unwrap(),
+        MAX_FRAME
+    );
     assert!(frame_len((MAX_FRAME as u32 + 1).to_be_bytes()).is_err());
     // Reading stops after the header: the body is never read or allocated.
     let mut bytes: &[u8] = &[0x7F, 0, 0, 0, 1, 2, 3];
@@ -74,14 +82,23 @@ fn short_frames_say_whether_they_were_cut_mid_frame() {
 fn err_code_is_checked_at_module_and_method_level() {
     let module = json!({"emeter": {"err_code": -1, "err_msg": "module not support"}});
     match extract(&module, "emeter", "get_realtime") {
-        Err(ReplyError::Device { method: None, code: -1, msg, .. }) => {
+        Err(ReplyError::Device {
+            method: None,
+            code: -1,
+            msg,
+            ..
+        }) => {
             assert_eq!(msg, "module not support")
         }
         other => panic!("expected a module error, got {other:?}"),
     }
     let method = json!({"count_down": {"add_rule": {"err_code": -10, "err_msg": "table is full"}}});
     match extract(&method, "count_down", "add_rule") {
-        Err(ReplyError::Device { method: Some(m), code: -10, .. }) => assert_eq!(m, "add_rule"),
+        Err(ReplyError::Device {
+            method: Some(m),
+            code: -10,
+            ..
+        }) => assert_eq!(m, "add_rule"),
         other => panic!("expected a method error, got {other:?}"),
     }
     let missing_method = json!({"system": {}});
@@ -116,12 +133,17 @@ fn strip_outlets_by_index_full_id_and_suffix() {
     assert_eq!(info.relay_state, None);
     assert!(!info.state_of(Some(&Outlet::Index(0))).unwrap());
     assert!(info.state_of(Some(&Outlet::Index(1))).unwrap());
-    assert!(info.state_of(Some(&Outlet::Id("8006ABCDEF01".into()))).unwrap());
+    assert!(info
+        .state_of(Some(&Outlet::Id("8006ABCDEF01".into())))
+        .unwrap());
     assert!(info.state_of(Some(&Outlet::Id("01".into()))).unwrap());
     // Firmware that lists only the suffix still gets the full id in requests.
     assert_eq!(info.child_id(&Outlet::Index(2)).unwrap(), "8006ABCDEF02");
     assert!(info.state_of(None).is_err(), "a strip has no relay_state");
-    let err = info.state_of(Some(&Outlet::Index(7))).unwrap_err().to_string();
+    let err = info
+        .state_of(Some(&Outlet::Index(7)))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("#7") && err.contains("3 outlets"), "{err}");
 }
 
@@ -146,7 +168,10 @@ fn emeter_both_unit_styles() {
     let floats = json!({"emeter": {"get_realtime": {
         "power": 41.5, "voltage": 229.9, "current": 0.18, "total": 1.25, "err_code": 0}}});
     let e = Emeter::from_reply(&floats).unwrap();
-    assert_eq!((e.power_w, e.voltage_v, e.current_a, e.total_kwh), (41.5, 229.9, 0.18, 1.25));
+    assert_eq!(
+        (e.power_w, e.voltage_v, e.current_a, e.total_kwh),
+        (41.5, 229.9, 0.18, 1.25)
+    );
     let ints = json!({"emeter": {"get_realtime": {
         "power_mw": 41500, "voltage_mv": 229900, "current_ma": 180, "total_wh": 1250, "err_code": 0}}});
     let e = Emeter::from_reply(&ints).unwrap();
@@ -161,7 +186,9 @@ fn klap_probe_reply_is_recognised() {
     let probe = protocol::klap_probe_packet();
     assert!(protocol::is_klap_probe(&probe));
     let mut reply = probe.to_vec();
-    reply.extend_from_slice(br#"{"error_code":0,"result":{"mgt_encrypt_schm":{"encrypt_type":"KLAP"}}}"#);
+    reply.extend_from_slice(
+        br#"{"error_code":0,"result":{"mgt_encrypt_schm":{"encrypt_type":"KLAP"}}}"#,
+    );
     assert_eq!(protocol::parse_klap_reply(&reply).as_deref(), Some("KLAP"));
     assert_eq!(protocol::parse_klap_reply(b"not a probe reply"), None);
 }

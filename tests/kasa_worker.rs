@@ -40,7 +40,10 @@ fn persistent_faults_fail_after_three_attempts() {
         (Fault::Garbage, "not JSON"),
         (Fault::Err, "err_code -1"),
         (Fault::Stuck, "asked for on but the plug reads off"),
-        (Fault::Lag(Duration::from_secs(5)), "asked for on but the plug reads off"),
+        (
+            Fault::Lag(Duration::from_secs(5)),
+            "asked for on but the plug reads off",
+        ),
         (Fault::Flaky(5), "closed the connection without answering"),
     ];
     for (fault, want) in cases {
@@ -89,7 +92,11 @@ fn refused_and_klap() {
     h.send(PlugCommand::Read);
     let o = next_outcome(&rx);
     assert_eq!(o.attempts, 3);
-    assert!(o.result.unwrap_err().last_error.contains("connection refused"));
+    assert!(o
+        .result
+        .unwrap_err()
+        .last_error
+        .contains("connection refused"));
 
     let klap = SimPlug::start(SimOptions {
         klap_only: true,
@@ -99,7 +106,10 @@ fn refused_and_klap() {
     let (h, rx) = worker(klap.addr(), None, fast_timing());
     h.send(set(false));
     let err = next_outcome(&rx).result.unwrap_err().last_error;
-    assert!(err.contains("KLAP") && err.contains("Third-Party Compatibility"), "{err}");
+    assert!(
+        err.contains("KLAP") && err.contains("Third-Party Compatibility"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -113,7 +123,9 @@ fn queued_commands_coalesce_latest_wins() {
     // The Set is now stuck in its pre-read on the blackhole; these pile up behind it.
     assert!(wait_for(Duration::from_secs(5), || plug.state().requests() == 1));
     h.send(PlugCommand::Read);
-    h.send(PlugCommand::ArmDeadman { delay: Duration::from_secs(60) });
+    h.send(PlugCommand::ArmDeadman {
+        delay: Duration::from_secs(60),
+    });
     h.send(PlugCommand::Read);
     h.send(PlugCommand::ClearDeadman);
     plug.set_fault(None);
@@ -121,12 +133,25 @@ fn queued_commands_coalesce_latest_wins() {
     assert_eq!((first.command, first.attempts), (set(true), 1));
     assert!(first.result.is_err());
     let second = next_outcome(&rx);
-    assert_eq!((second.command, second.result), (PlugCommand::Read, Ok(Some(false))));
+    assert_eq!(
+        (second.command, second.result),
+        (PlugCommand::Read, Ok(Some(false)))
+    );
     let third = next_outcome(&rx);
-    assert_eq!((third.command, third.result), (PlugCommand::ClearDeadman, Ok(None)));
+    assert_eq!(
+        (third.command, third.result),
+        (PlugCommand::ClearDeadman, Ok(None))
+    );
     drop(h);
-    assert_eq!(rx.try_iter().count(), 0, "two Reads and two dead-man ops coalesced");
-    assert!(plug.state().countdown_rules(None).is_empty(), "the Arm was replaced");
+    assert_eq!(
+        rx.try_iter().count(),
+        0,
+        "two Reads and two dead-man ops coalesced"
+    );
+    assert!(
+        plug.state().countdown_rules(None).is_empty(),
+        "the Arm was replaced"
+    );
 }
 
 #[test]
@@ -159,7 +184,10 @@ fn drop_stops_a_worker_in_its_retry_sleep() {
     assert!(wait_for(Duration::from_secs(5), || plug.state().requests() == 1));
     let started = std::time::Instant::now();
     drop(h);
-    assert!(started.elapsed() < Duration::from_secs(5), "drop waited for the sleep");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "drop waited for the sleep"
+    );
     assert_eq!(rx.try_iter().count(), 0);
 }
 
@@ -201,9 +229,13 @@ fn deadman_rule_switches_the_plug_off() {
         h.send(set(true));
         assert_eq!(next_outcome(&rx).result, Ok(Some(true)));
         // Arming twice leaves one rule (delete_all_rules first).
-        h.send(PlugCommand::ArmDeadman { delay: Duration::from_secs(30) });
+        h.send(PlugCommand::ArmDeadman {
+            delay: Duration::from_secs(30),
+        });
         assert_eq!(next_outcome(&rx).result, Ok(None));
-        h.send(PlugCommand::ArmDeadman { delay: Duration::from_millis(200) });
+        h.send(PlugCommand::ArmDeadman {
+            delay: Duration::from_millis(200),
+        });
         assert_eq!(next_outcome(&rx).result, Ok(None));
         let rules = st.countdown_rules(idx);
         assert_eq!(rules.len(), 1, "{rules:?}");
@@ -231,7 +263,11 @@ fn real_retry_schedule() {
     let o = next_outcome(&rx);
     assert_eq!((o.result, o.attempts), (Ok(Some(true)), 3));
     let t = plug.state().request_times();
-    assert_eq!(t.len(), 5, "2 failed pre-reads, then pre-read, set, read-back");
+    assert_eq!(
+        t.len(),
+        5,
+        "2 failed pre-reads, then pre-read, set, read-back"
+    );
     let gap1 = t[1].duration_since(t[0]).as_secs_f64();
     let gap2 = t[2].duration_since(t[1]).as_secs_f64();
     assert!((1.0..1.6).contains(&gap1), "sleep before attempt 2: {gap1}");

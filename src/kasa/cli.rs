@@ -210,7 +210,9 @@ pub fn plug(parser: &mut lexopt::Parser) -> CmdResult {
         ));
     };
     if !(scale.is_finite() && scale > 0.0) {
-        return Err(CliError::Usage("--timing-scale: expected a positive number".into()));
+        return Err(CliError::Usage(
+            "--timing-scale: expected a positive number".into(),
+        ));
     }
     let (host, port) = parse_host_port(addr, 9999).map_err(CliError::Usage)?;
     let timing = PlugTiming::default().scaled(scale);
@@ -251,7 +253,11 @@ pub fn plug(parser: &mut lexopt::Parser) -> CmdResult {
                            "verified": cmd != PlugCommand::Read, "attempts": outcome.attempts})
                 );
             } else {
-                let what = if cmd == PlugCommand::Read { "" } else { " (verified)" };
+                let what = if cmd == PlugCommand::Read {
+                    ""
+                } else {
+                    " (verified)"
+                };
                 println!("{address}: {}{what}", if on { "on" } else { "off" });
             }
             Ok(ExitCode::SUCCESS)
@@ -337,11 +343,20 @@ mod tests {
 
     #[test]
     fn host_port_forms() {
-        assert_eq!(parse_host_port("plug.lan", 9999), Ok(("plug.lan".into(), 9999)));
-        assert_eq!(parse_host_port("10.0.0.5:80", 9999), Ok(("10.0.0.5".into(), 80)));
+        assert_eq!(
+            parse_host_port("plug.lan", 9999),
+            Ok(("plug.lan".into(), 9999))
+        );
+        assert_eq!(
+            parse_host_port("10.0.0.5:80", 9999),
+            Ok(("10.0.0.5".into(), 80))
+        );
         assert_eq!(parse_host_port("[::1]:7", 9999), Ok(("::1".into(), 7)));
         assert_eq!(parse_host_port("[::1]", 9999), Ok(("::1".into(), 9999)));
-        assert_eq!(parse_host_port("fe80::1", 9999), Ok(("fe80::1".into(), 9999)));
+        assert_eq!(
+            parse_host_port("fe80::1", 9999),
+            Ok(("fe80::1".into(), 9999))
+        );
         assert!(parse_host_port("h:99999", 9999).is_err());
         assert!(parse_host_port(":5", 9999).is_err());
     }

@@ -58,13 +58,12 @@ impl Client {
     }
 
     fn connect(&self) -> Result<TcpStream, KasaError> {
-        let sa = crate::config::resolve(&self.host, self.port).map_err(|source| {
-            KasaError::Resolve {
+        let sa =
+            crate::config::resolve(&self.host, self.port).map_err(|source| KasaError::Resolve {
                 host: self.host.clone(),
                 port: self.port,
                 source,
-            }
-        })?;
+            })?;
         let io_err = |op: &str, source: io::Error| KasaError::Io {
             addr: self.addr.clone(),
             op: op.to_string(),
@@ -208,7 +207,7 @@ impl Client {
         let req = protocol::request(child, module, method, params);
         let reply = self.request(&req, timeout)?;
         protocol::extract(&reply, module, method)
-            .map(Value::clone)
+            .cloned()
             .map_err(|e| KasaError::from_reply(&self.addr, e))
     }
 

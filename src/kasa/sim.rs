@@ -955,7 +955,9 @@ impl Inner {
                     "hour": t.hour(), "min": t.minute(), "sec": t.second()
                 }))
             }
-            ("time", "get_timezone") => ok(json!({"index": 39, "zone_str": "UTC", "tz_str": "UTC0", "dst_offset": 0})),
+            ("time", "get_timezone") => {
+                ok(json!({"index": 39, "zone_str": "UTC", "tz_str": "UTC0", "dst_offset": 0}))
+            }
             ("time", "set_timezone") => ok(json!({})),
             ("cnCloud", "get_info") => ok(json!({
                 "username": "", "server": "devs.tplinkcloud.com", "binded": 0,

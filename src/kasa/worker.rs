@@ -313,7 +313,11 @@ impl Worker {
                     let _ = self.outcomes.send(outcome);
                 }
                 Err(Interrupt::Superseded) => {
-                    log::info!("{}: {} superseded by a newer command", self.label, cmd.action());
+                    log::info!(
+                        "{}: {} superseded by a newer command",
+                        self.label,
+                        cmd.action()
+                    );
                 }
                 Err(Interrupt::Stop) => break,
             }
@@ -482,7 +486,8 @@ impl Worker {
         }
         let timeout = self.timing.before();
         let child = self.child_id.clone();
-        self.client.countdown_delete_all(child.as_deref(), timeout)?;
+        self.client
+            .countdown_delete_all(child.as_deref(), timeout)?;
         if let Some(d) = delay {
             self.client.countdown_add_rule(
                 child.as_deref(),

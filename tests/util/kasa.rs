@@ -41,7 +41,10 @@ pub fn worker(
         port: addr.port(),
         outlet,
     };
-    (PlugHandle::spawn(target, timing, tx).expect("spawn worker"), rx)
+    (
+        PlugHandle::spawn(target, timing, tx).expect("spawn worker"),
+        rx,
+    )
 }
 
 /// The next outcome; the 20 s bound only catches a hung worker.
