@@ -469,6 +469,9 @@ fn serve(stream: &mut TcpStream, state: &SimState) {
 }
 
 fn udp_loop(sock: UdpSocket, state: SimState, klap_only: bool) {
+    // Drop wakes this thread with a datagram; the timeout is a backstop so a
+    // lost wake-up can never hang the join.
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(500)));
     let mut buf = vec![0u8; 4096];
     loop {
         let Ok((len, from)) = sock.recv_from(&mut buf) else {
