@@ -26,6 +26,12 @@ pub struct Client {
     addr: String,
     connect_timeout: Duration,
     conn: Option<TcpStream>,
+    /// The write timeout set on `conn`, to skip a setsockopt when it is unchanged.
+    write_timeout: Option<Duration>,
+    /// The read timeout set on `conn`.
+    read_timeout: Option<Duration>,
+    /// Reused for every reply: most replies arrive in one read into it.
+    rbuf: Vec<u8>,
 }
 
 impl Client {
@@ -44,6 +50,9 @@ impl Client {
             addr,
             connect_timeout: at_least_1ms(timing.connect()),
             conn: None,
+            write_timeout: None,
+            read_timeout: None,
+            rbuf: Vec::new(),
         }
     }
 
@@ -131,7 +140,11 @@ impl Client {
     fn exchange(&mut self, body: &[u8], timeout: Duration, op: &str) -> Result<Value, KasaError> {
         let stream = match self.conn.take() {
             Some(s) => s,
-            None => self.connect()?,
+            None => {
+                self.write_timeout = None;
+                self.read_timeout = None;
+                self.connect()?
+            }
         };
         let deadline = Instant::now() + timeout;
         let result = self.exchange_on(&stream, body, deadline, timeout, op);
@@ -142,7 +155,7 @@ impl Client {
     }
 
     fn exchange_on(
-        &self,
+        &mut self,
         stream: &TcpStream,
         body: &[u8],
         deadline: Instant,
@@ -155,25 +168,36 @@ impl Client {
             after_ms: timeout.as_millis() as u64,
         };
         let frame = protocol::frame(body);
-        let remaining = deadline
-            .checked_duration_since(Instant::now())
-            .ok_or_else(timed_out)?;
+        // A request is far smaller than the socket buffer, so the write does not
+        // wait for the peer; the request's timeout bounds it without resetting
+        // it before every write.
+        let wt = at_least_1ms(timeout);
         let mut w = stream;
-        w.set_write_timeout(Some(at_least_1ms(remaining)))
-            .and_then(|()| w.write_all(&frame))
-            .map_err(|source| {
-                if is_timeout(&source) {
-                    timed_out()
-                } else {
-                    KasaError::Io {
-                        addr: self.addr.clone(),
-                        op: format!("sending {op}"),
-                        source,
-                    }
+        let set = if self.write_timeout == Some(wt) {
+            Ok(())
+        } else {
+            self.write_timeout = Some(wt);
+            w.set_write_timeout(Some(wt))
+        };
+        set.and_then(|()| w.write_all(&frame)).map_err(|source| {
+            if is_timeout(&source) {
+                timed_out()
+            } else {
+                KasaError::Io {
+                    addr: self.addr.clone(),
+                    op: format!("sending {op}"),
+                    source,
                 }
-            })?;
-        let mut reader = DeadlineReader { stream, deadline };
-        let plain = protocol::read_frame(&mut reader).map_err(|e| match e {
+            }
+        })?;
+        let mut reader = DeadlineReader {
+            stream,
+            deadline,
+            first: Some(at_least_1ms(timeout)),
+            set: &mut self.read_timeout,
+        };
+        let read = read_reply(&mut reader, &mut self.rbuf);
+        let plain = read.map_err(|e| match e {
             FrameError::Oversize(len) => KasaError::Oversize {
                 addr: self.addr.clone(),
                 len,
@@ -207,7 +231,7 @@ impl Client {
         let req = protocol::request(child, module, method, params);
         let reply = self.request(&req, timeout)?;
         protocol::extract(&reply, module, method)
-            .map(Value::clone)
+            .cloned()
             .map_err(|e| KasaError::from_reply(&self.addr, e))
     }
 
@@ -300,21 +324,83 @@ fn describe(req: &Value) -> String {
         .join("+")
 }
 
+/// Reads one frame (4 + N bytes) through `buf`, usually in a single read,
+/// and returns the decrypted body. The length is checked before the buffer grows.
+fn read_reply<R: Read>(reader: &mut R, buf: &mut Vec<u8>) -> Result<Vec<u8>, FrameError> {
+    if buf.len() < 4096 {
+        buf.resize(4096, 0);
+    }
+    let mut have = 0;
+    let mut want = 4;
+    let mut header_done = false;
+    loop {
+        if have >= want {
+            if header_done {
+                return Ok(protocol::decrypt(&buf[4..want]));
+            }
+            let len = protocol::frame_len([buf[0], buf[1], buf[2], buf[3]])?;
+            header_done = true;
+            want = 4 + len;
+            if buf.len() < want {
+                buf.resize(want, 0);
+            }
+            continue;
+        }
+        match reader.read(&mut buf[have..]) {
+            Ok(0) => {
+                let (got, of) = if header_done {
+                    (have - 4, want - 4)
+                } else {
+                    (have, 4)
+                };
+                return Err(FrameError::Short {
+                    got,
+                    want: of,
+                    partial: have > 0,
+                });
+            }
+            Ok(n) => have += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(FrameError::Io {
+                    source,
+                    partial: have > 0,
+                })
+            }
+        }
+    }
+}
+
 /// Reads with a read timeout set to what is left of the request's deadline, so
 /// a peer that dribbles bytes cannot stretch a request beyond its timeout.
+///
+/// The first read of a request uses the whole timeout, which is usually what
+/// the socket already has, so the common one-read reply costs no setsockopt.
 struct DeadlineReader<'a> {
     stream: &'a TcpStream,
     deadline: Instant,
+    first: Option<Duration>,
+    set: &'a mut Option<Duration>,
 }
 
 impl Read for DeadlineReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self
-            .deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "request deadline passed"))?;
-        self.stream.set_read_timeout(Some(at_least_1ms(left)))?;
+        let want = match self.first.take() {
+            Some(whole) => whole,
+            None => self
+                .deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::TimedOut, "request deadline passed")
+                })?,
+        };
+        let want = Some(at_least_1ms(want));
+        if *self.set != want {
+            *self.set = None;
+            self.stream.set_read_timeout(want)?;
+            *self.set = want;
+        }
         let mut s = self.stream;
         s.read(buf)
     }

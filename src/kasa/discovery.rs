@@ -129,24 +129,34 @@ fn record(found: &mut Vec<Found>, from: SocketAddr, data: &[u8]) {
             }
         }
     };
-    let same_host = found
-        .iter_mut()
-        .find(|f| f.addr.ip() == from.ip() && (f.sysinfo.is_none() || sysinfo.is_none()));
-    match same_host {
-        Some(f) => {
-            if sysinfo.is_some() {
-                f.addr = from;
-                f.sysinfo = sysinfo;
-            }
-            if klap.is_some() {
-                f.klap = klap;
-            }
+    if let Some(info) = sysinfo {
+        // Repeated packets bring repeated answers: one entry per address.
+        if let Some(f) = found
+            .iter_mut()
+            .find(|f| f.addr == from && f.sysinfo.is_some())
+        {
+            f.sysinfo = Some(info);
+        } else if let Some(f) = found
+            .iter_mut()
+            .find(|f| f.addr.ip() == from.ip() && f.sysinfo.is_none())
+        {
+            f.addr = from;
+            f.sysinfo = Some(info);
+        } else {
+            found.push(Found {
+                addr: from,
+                sysinfo: Some(info),
+                klap: None,
+            });
         }
-        None => found.push(Found {
+    } else if let Some(f) = found.iter_mut().find(|f| f.addr.ip() == from.ip()) {
+        f.klap = f.klap.take().or(klap);
+    } else {
+        found.push(Found {
             addr: from,
-            sysinfo,
+            sysinfo: None,
             klap,
-        }),
+        });
     }
 }
 

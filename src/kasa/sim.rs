@@ -189,6 +189,7 @@ struct Inner {
     set_requests: Vec<Instant>,
     request_times: Vec<Instant>,
     requests: u64,
+    connections: u64,
     fault: Option<Fault>,
     flaky_left: u32,
     ids: u64,
@@ -297,6 +298,7 @@ impl SimPlug {
                 set_requests: Vec::new(),
                 request_times: Vec::new(),
                 requests: 0,
+                connections: 0,
                 fault: opts.fault.clone(),
                 flaky_left,
                 ids: 0,
@@ -384,6 +386,7 @@ fn accept_loop(listener: TcpListener, state: SimState) {
             break;
         }
         let Ok(stream) = stream else { continue };
+        state.lock().connections += 1;
         let Ok(copy) = stream.try_clone() else {
             continue;
         };
@@ -401,8 +404,15 @@ fn accept_loop(listener: TcpListener, state: SimState) {
 
 fn serve_connection(mut stream: TcpStream, state: SimState) {
     let _ = stream.set_nodelay(true);
+    serve(&mut stream, &state);
+    // The accept loop holds a clone of this socket (to unblock it at drop), so
+    // dropping ours would not close the connection: shut it down explicitly.
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+fn serve(stream: &mut TcpStream, state: &SimState) {
     loop {
-        let Ok(plain) = protocol::read_frame(&mut stream) else {
+        let Ok(plain) = protocol::read_frame(stream) else {
             return;
         };
         if state.shared.stop.load(Ordering::SeqCst) {
@@ -459,6 +469,9 @@ fn serve_connection(mut stream: TcpStream, state: SimState) {
 }
 
 fn udp_loop(sock: UdpSocket, state: SimState, klap_only: bool) {
+    // Drop wakes this thread with a datagram; the timeout is a backstop so a
+    // lost wake-up can never hang the join.
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(500)));
     let mut buf = vec![0u8; 4096];
     loop {
         let Ok((len, from)) = sock.recv_from(&mut buf) else {
@@ -568,6 +581,11 @@ impl SimState {
     /// The number of TCP requests received, answered or not.
     pub fn requests(&self) -> u64 {
         self.lock().requests
+    }
+
+    /// The number of TCP connections accepted.
+    pub fn connections(&self) -> u64 {
+        self.lock().connections
     }
 
     /// The countdown rules of a plug (`None`) or an outlet, as `get_rules` shows them.
@@ -834,7 +852,11 @@ impl Inner {
                     Some(Fault::Stuck) => {}
                     Some(Fault::Lag(d)) => {
                         for i in which {
-                            self.outlets[i].pending = Some((now + d, on));
+                            // A repeated command does not restart a move already under way.
+                            let p = &mut self.outlets[i].pending;
+                            if !matches!(p, Some((_, want)) if *want == on) {
+                                *p = Some((now + d, on));
+                            }
                         }
                     }
                     _ => {

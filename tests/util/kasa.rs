@@ -1,1 +1,95 @@
-//! Test helpers for the kasa tests.
+//! Test helpers for the kasa tests: simulated plugs on 127.0.0.1:0, fast plug
+//! timings, workers with their outcome channel, and hostile raw peers.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use kasa_thermostat::config::PlugTiming;
+use kasa_thermostat::kasa::{
+    Fault, Model, Outlet, PlugHandle, PlugOutcome, PlugTarget, SimOptions, SimPlug,
+};
+use kasa_thermostat::Role;
+
+/// The real schedule at 1/100: sleeps 0/10/20 ms, pre-read 60 ms, read-back 50 ms.
+pub fn fast_timing() -> PlugTiming {
+    PlugTiming::default().scaled(0.01)
+}
+
+/// A simulated plug on 127.0.0.1:0.
+pub fn sim(model: Model, fault: Option<Fault>) -> SimPlug {
+    SimPlug::start(SimOptions {
+        model,
+        fault,
+        ..SimOptions::default()
+    })
+    .expect("start the simulated plug")
+}
+
+/// A worker for `sim` (and `outlet`), with its outcome channel.
+pub fn worker(
+    addr: SocketAddr,
+    outlet: Option<Outlet>,
+    timing: PlugTiming,
+) -> (PlugHandle, Receiver<PlugOutcome>) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let target = PlugTarget {
+        role: Role::Heater,
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        outlet,
+    };
+    (
+        PlugHandle::spawn(target, timing, tx).expect("spawn worker"),
+        rx,
+    )
+}
+
+/// The next outcome; the 20 s bound only catches a hung worker.
+pub fn next_outcome(rx: &Receiver<PlugOutcome>) -> PlugOutcome {
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("the worker reported an outcome")
+}
+
+/// Polls `cond` until it holds or `limit` passes; returns whether it held.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+/// A port on 127.0.0.1 that refuses connections for as long as the guard lives.
+pub fn refused_port() -> (socket2::Socket, SocketAddr) {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let addr = s.local_addr().unwrap().as_socket().unwrap();
+    (s, addr)
+}
+
+/// A peer that answers every request with `reply` (raw bytes), once per connection.
+pub fn raw_peer(reply: Vec<u8>) -> (SocketAddr, JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let t = std::thread::Builder::new()
+        .name("raw-peer".into())
+        .spawn(move || {
+            if let Ok((mut s, _)) = l.accept() {
+                let mut buf = [0u8; 512];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(&reply);
+                let _ = s.flush();
+                // Hold the connection until the client gives up.
+                let _ = s.read(&mut buf);
+            }
+        })
+        .unwrap();
+    (addr, t)
+}
