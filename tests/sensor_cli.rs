@@ -82,6 +82,7 @@ fn read_with_a_config_uses_its_id_offset_and_units() {
     let config = dir.path().join("config.json");
     let json = serde_json::json!({
         "units": "F",
+        "mode": "off",
         "sensor": { "backend": "w1", "id": ID_B, "w1_root": dir.path(), "offset": 1.8 }
     });
     std::fs::write(&config, json.to_string()).unwrap();
@@ -96,6 +97,7 @@ fn a_missing_sensor_is_no_device() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.json");
     let json = serde_json::json!({
+        "mode": "off",
         "sensor": { "backend": "w1", "id": ID_A, "w1_root": dir.path() }
     });
     std::fs::write(&config, json.to_string()).unwrap();
