@@ -192,3 +192,28 @@ fn klap_probe_reply_is_recognised() {
     assert_eq!(protocol::parse_klap_reply(&reply).as_deref(), Some("KLAP"));
     assert_eq!(protocol::parse_klap_reply(b"not a probe reply"), None);
 }
+
+#[test]
+fn sim_fault_and_model_names_parse() {
+    use kasa_thermostat::kasa::{Fault, Model};
+    use std::time::Duration;
+    let cases = [
+        ("blackhole", Fault::Blackhole),
+        ("slow:250", Fault::Slow(Duration::from_millis(250))),
+        ("drop", Fault::Drop),
+        ("garbage", Fault::Garbage),
+        ("err", Fault::Err),
+        ("stuck", Fault::Stuck),
+        ("lag:40", Fault::Lag(Duration::from_millis(40))),
+        ("flaky:3", Fault::Flaky(3)),
+    ];
+    for (text, want) in cases {
+        assert_eq!(text.parse::<Fault>().unwrap(), want, "{text}");
+    }
+    for bad in ["slow", "slow:x", "flaky:-1", "wobbly", ""] {
+        assert!(bad.parse::<Fault>().is_err(), "{bad}");
+    }
+    assert_eq!("HS300".parse::<Model>().unwrap(), Model::Hs300);
+    assert_eq!("hs110".parse::<Model>().unwrap().model_name(), "HS110(EU)");
+    assert!("hs105".parse::<Model>().is_err());
+}

@@ -35,7 +35,7 @@ fn set_verifies_in_one_attempt() {
 fn persistent_faults_fail_after_three_attempts() {
     let cases = [
         (Fault::Blackhole, "timed out"),
-        (Fault::Slow(Duration::from_millis(300)), "timed out"),
+        (Fault::Slow(Duration::from_millis(600)), "timed out"),
         (Fault::Drop, "mid-frame"),
         (Fault::Garbage, "not JSON"),
         (Fault::Err, "err_code -1"),

@@ -144,15 +144,6 @@ impl KasaError {
             },
         }
     }
-
-    /// Whether a retry on a fresh connection may help (everything except a
-    /// device that refuses the request or lacks the outlet).
-    pub fn is_transient(&self) -> bool {
-        !matches!(
-            self,
-            KasaError::Outlet { .. } | KasaError::Resolve { .. } | KasaError::Refused { .. }
-        )
-    }
 }
 
 impl fmt::Display for KasaError {

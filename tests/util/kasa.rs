@@ -13,9 +13,15 @@ use kasa_thermostat::kasa::{
 };
 use kasa_thermostat::Role;
 
-/// The real schedule at 1/100: sleeps 0/10/20 ms, pre-read 60 ms, read-back 50 ms.
+/// The real schedule at 1/100 (sleeps 0/10/20 ms, spacing 5 ms), with 250 ms
+/// timeouts so that a busy CI machine does not turn a healthy reply into a failure.
 pub fn fast_timing() -> PlugTiming {
-    PlugTiming::default().scaled(0.01)
+    PlugTiming {
+        connect_s: 0.25,
+        before_s: 0.25,
+        after_s: 0.25,
+        ..PlugTiming::default().scaled(0.01)
+    }
 }
 
 /// A simulated plug on 127.0.0.1:0.
