@@ -19,38 +19,14 @@ use std::time::{Duration, Instant};
 use kasa_thermostat::config::Config;
 use kasa_thermostat::kasa::sim::{SimOptions, SimPlug};
 use kasa_thermostat::notify::RecordingNotifier;
+use kasa_thermostat::sensor::scratchpad_for;
+use kasa_thermostat::sensor::w1::format_w1_slave;
 use kasa_thermostat::service::{Options, Service};
 
 const ID: &str = "28-0316a2797aff";
 
-fn crc8(bytes: &[u8]) -> u8 {
-    let mut crc = 0u8;
-    for &b in bytes {
-        let mut x = b;
-        for _ in 0..8 {
-            let mix = (crc ^ x) & 1;
-            crc >>= 1;
-            if mix != 0 {
-                crc ^= 0x8C;
-            }
-            x >>= 1;
-        }
-    }
-    crc
-}
-
 fn write_w1(root: &std::path::Path, celsius: f64) {
-    let raw = (celsius * 16.0).round() as i16;
-    let [lsb, msb] = raw.to_le_bytes();
-    let mut pad = [lsb, msb, 0x4B, 0x46, 0x7F, 0xFF, 0x10, 0x10, 0];
-    pad[8] = crc8(&pad[..8]);
-    let hex: Vec<String> = pad.iter().map(|b| format!("{b:02x}")).collect();
-    let hex = hex.join(" ");
-    let text = format!(
-        "{hex} : crc={:02x} YES\n{hex} t={}\n",
-        pad[8],
-        raw as i32 * 1000 / 16
-    );
+    let text = format_w1_slave(&scratchpad_for(celsius));
     let tmp = root.join(ID).join(".tmp");
     fs::write(&tmp, text).unwrap();
     fs::rename(&tmp, root.join(ID).join("w1_slave")).unwrap();
@@ -94,7 +70,8 @@ fn main() {
     .unwrap();
     let state = plug.state();
     let wait_for = |on: bool| {
-        let deadline = Instant::now() + Duration::from_secs_f64(cycle * 3.0 + interval * 3.0 + 30.0);
+        let deadline =
+            Instant::now() + Duration::from_secs_f64(cycle * 3.0 + interval * 3.0 + 30.0);
         while state.relay() != on {
             assert!(Instant::now() < deadline, "no switch");
             std::thread::sleep(Duration::from_millis(2));

@@ -171,3 +171,20 @@ fn open_needs_one_sensor_or_an_id() {
         "{err}"
     );
 }
+
+#[test]
+fn format_is_the_inverse_of_parse() {
+    use kasa_thermostat::sensor::scratchpad_for;
+    use kasa_thermostat::sensor::w1::format_w1_slave;
+    for celsius in [23.125, -10.125, 0.0625, 85.0, -55.0, 125.0] {
+        let pad = scratchpad_for(celsius);
+        let text = format_w1_slave(&pad);
+        let parsed = parse_w1_slave(&text).unwrap();
+        assert_eq!(parsed.scratchpad, pad);
+        assert!((parsed.celsius() - celsius).abs() < 0.001, "{text}");
+    }
+    assert_eq!(
+        format_w1_slave(&[0x72, 0x01, 0x4b, 0x46, 0x7f, 0xff, 0x0e, 0x10, 0x57]),
+        "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n"
+    );
+}

@@ -8,6 +8,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use kasa_thermostat::kasa::sim::Fault;
+use kasa_thermostat::sensor::w1::format_w1_slave;
 use serde_json::json;
 use util::service::*;
 
@@ -182,10 +183,8 @@ fn a_power_on_85_is_never_believed() {
     assert!(eventually(WAIT, || svc.readings().len() >= 2));
     // The power-on scratchpad: 85 °C with a valid CRC, byte 6 = 0x0C.
     let mut pad = [0x50u8, 0x05, 0x4B, 0x46, 0x7F, 0xFF, 0x0C, 0x10, 0];
-    pad[8] = crc8(&pad[..8]);
-    let hex: Vec<String> = pad.iter().map(|b| format!("{b:02x}")).collect();
-    let hex = hex.join(" ");
-    w1.write_raw(&format!("{hex} : crc={:02x} YES\n{hex} t=85000\n", pad[8]));
+    pad[8] = one_wire_bus::crc::crc8(&pad[..8]);
+    w1.write_raw(&format_w1_slave(&pad));
     assert!(
         eventually(WAIT, || svc.log().contains("power")),
         "{}",

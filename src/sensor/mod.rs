@@ -93,6 +93,16 @@ pub fn decode_celsius(scratchpad: &[u8; 9]) -> f64 {
     f64::from(raw & mask) / 16.0
 }
 
+/// A 12-bit scratchpad holding `celsius` (rounded to 1/16 °C) with a valid
+/// CRC, as a healthy DS18B20 returns it.
+pub fn scratchpad_for(celsius: f64) -> [u8; 9] {
+    let raw = (celsius * 16.0).round() as i16;
+    let [lsb, msb] = raw.to_le_bytes();
+    let mut pad = [lsb, msb, 0x4B, 0x46, 0x7F, 0xFF, 0x10, 0x10, 0];
+    pad[8] = one_wire_bus::crc::crc8(&pad[..8]);
+    pad
+}
+
 /// The resolution in bits encoded by a configuration register (byte 4).
 pub fn resolution_from_config(config: u8) -> Option<u8> {
     match config {

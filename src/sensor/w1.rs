@@ -35,6 +35,16 @@ impl W1Slave {
     }
 }
 
+/// The `w1_slave` text the kernel's w1_therm driver shows for a scratchpad
+/// whose CRC checked out: the inverse of [`parse_w1_slave`], for fake sysfs
+/// trees in tests, examples and demos.
+pub fn format_w1_slave(scratchpad: &[u8; 9]) -> String {
+    let hex = hex_bytes(scratchpad);
+    // The driver's integer arithmetic: 1/16 °C counts times 1000, truncated.
+    let milli = i32::from(i16::from_le_bytes([scratchpad[0], scratchpad[1]])) * 1000 / 16;
+    format!("{hex} : crc={:02x} YES\n{hex} t={milli}\n", scratchpad[8])
+}
+
 /// Why a `w1_slave` text is not a reading.
 #[derive(Debug, Clone, PartialEq)]
 pub enum W1ParseError {

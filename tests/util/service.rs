@@ -9,38 +9,16 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use kasa_thermostat::kasa::sim::{Fault, Model, SimOptions, SimPlug, Transition};
+use kasa_thermostat::sensor::scratchpad_for;
+use kasa_thermostat::sensor::w1::format_w1_slave;
 use serde_json::{json, Value};
 
 /// The sensor id used in the fake w1 tree.
 pub const SENSOR_ID: &str = "28-0316a2797aff";
 
-/// Dallas/Maxim CRC-8 (polynomial 0x31 reflected), as the DS18B20 computes it.
-pub fn crc8(bytes: &[u8]) -> u8 {
-    let mut crc = 0u8;
-    for &b in bytes {
-        let mut x = b;
-        for _ in 0..8 {
-            let mix = (crc ^ x) & 1;
-            crc >>= 1;
-            if mix != 0 {
-                crc ^= 0x8C;
-            }
-            x >>= 1;
-        }
-    }
-    crc
-}
-
 /// The `w1_slave` text the kernel shows for a good 12-bit reading.
 pub fn w1_text(celsius: f64) -> String {
-    let raw = (celsius * 16.0).round() as i16;
-    let [lsb, msb] = raw.to_le_bytes();
-    let mut pad = [lsb, msb, 0x4B, 0x46, 0x7F, 0xFF, 0x10, 0x10, 0];
-    pad[8] = crc8(&pad[..8]);
-    let hex: Vec<String> = pad.iter().map(|b| format!("{b:02x}")).collect();
-    let hex = hex.join(" ");
-    let milli = (raw as i32 * 1000) / 16;
-    format!("{hex} : crc={:02x} YES\n{hex} t={milli}\n", pad[8])
+    format_w1_slave(&scratchpad_for(celsius))
 }
 
 /// A directory shaped like `/sys/bus/w1/devices` with one DS18B20.
