@@ -206,7 +206,7 @@ test_failed_start_is_an_error_with_a_pointer_to_the_logs() {
 
 test_config_flag_seeds_a_new_pi_only() {
     local mine=$FAKELOG/mine.json
-    sed 's/192.168.1.50/10.0.0.7/' "$deploy_dir/config.example.json" >"$mine"
+    sed 's/192.0.2.50/10.0.0.7/' "$deploy_dir/config.example.json" >"$mine"
     deploy --config "$mine" pi@fakepi || fail "first run failed"
     check "--config installed" cmp "$FAKEROOT/etc/kasa-thermostat/config.json" "$mine"
     echo '{"units": "F"}' >"$mine"
