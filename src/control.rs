@@ -975,6 +975,19 @@ mod tests {
                 self.run(more);
             }
         }
+        /// The plug is found in `state` by a read (a press of its button).
+        fn found(&mut self, role: Role, state: bool) -> &mut World {
+            self.real.insert(role, state);
+            let outcome = PlugOutcome {
+                role,
+                command: PlugCommand::Read,
+                result: Ok(Some(state)),
+                attempts: 1,
+            };
+            let out = self.c.on_outcome(self.now, &outcome);
+            self.run(out);
+            self
+        }
         fn on(&self, role: Role) -> bool {
             self.real[&role]
         }
@@ -1297,61 +1310,22 @@ mod tests {
     #[test]
     fn rate_limit_records_successes_only() {
         let mut w = World::new(r#","mode":"heat","cooler":null"#);
+        // A failure is not recorded: the very next cycle sends it again.
+        w.failing.push(H);
         w.cycle(10.0, 10.0);
-        assert_eq!(w.sets(H), vec![(10.0, true)]);
-        // Someone switches it off; the reconcile at 60 s finds it, but an
-        // identical success within rate_limit_s is not repeated.
-        w.real.insert(H, false);
-        w.at(15.0).tick();
-        assert_eq!(w.sets(H).len(), 1, "steady state: nothing sent");
-        // A failed command is retried on the next cycle.
-        w.failing.push(H);
-        w.cycle(70.0, 10.0); // reconcile read fails; desired on, believed on
-        w.failing.clear();
-        w.real.insert(H, false);
-        let out = w.c.on_outcome(
-            w.now,
-            &PlugOutcome {
-                role: H,
-                command: PlugCommand::Read,
-                result: Ok(Some(false)),
-                attempts: 1,
-            },
-        );
-        w.run(out);
-        w.failing.push(H);
-        w.cycle(80.0, 10.0);
-        assert_eq!(w.sets(H).last(), Some(&(80.0, true)));
+        w.cycle(11.0, 10.0);
+        assert_eq!(w.sets(H), vec![(10.0, true), (11.0, true)]);
         assert!(!w.on(H));
-        w.cycle(90.0, 10.0);
-        assert_eq!(
-            w.sets(H).last(),
-            Some(&(90.0, true)),
-            "failure not recorded: sent again"
-        );
+        // A success is: found off 4 s later, the same command waits until
+        // rate_limit_s (10 s) after the success.
         w.failing.clear();
-        w.cycle(100.0, 10.0);
+        w.cycle(12.0, 10.0);
         assert!(w.on(H));
-        let n = w.sets(H).len();
-        w.real.insert(H, false);
-        let out = w.c.on_outcome(
-            w.now,
-            &PlugOutcome {
-                role: H,
-                command: PlugCommand::Read,
-                result: Ok(Some(false)),
-                attempts: 1,
-            },
-        );
-        w.run(out);
-        w.at(105.0).tick();
-        assert_eq!(
-            w.sets(H).len(),
-            n,
-            "same command succeeded 5 s ago: rate limited"
-        );
-        w.at(110.0).tick();
-        assert_eq!(w.sets(H).len(), n + 1, "10 s later it is sent again");
+        w.at(16.0).found(H, false).tick();
+        w.at(21.9).tick();
+        assert_eq!(w.sets(H).last(), Some(&(12.0, true)), "rate limited");
+        w.at(22.0).tick();
+        assert_eq!(w.sets(H).last(), Some(&(22.0, true)));
         assert!(w.on(H));
     }
 

@@ -16,25 +16,22 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn heats_below_low_and_stops_at_high_with_logs_state_and_status() {
-    let dir = tempfile::tempdir().unwrap();
-    let w1 = W1Tree::new(dir.path(), 19.0);
     let heater = sim("heater", None);
-    let mut config = fast_config(dir.path(), &w1);
-    config["heater"] = plug_json(&heater);
-    let mut svc = Running::start(dir.path(), &config);
+    let rig = Rig::new(19.0).plug("heater", &heater);
+    let mut svc = rig.start();
     let h = heater.state();
 
     assert!(eventually(WAIT, || svc.readings().len() >= 3), "cycles run");
     assert!(!h.relay(), "between the limits it holds off");
-    w1.set(17.5);
+    rig.w1.set(17.5);
     assert!(eventually(WAIT, || h.relay()), "on at <= low_limit");
-    w1.set(19.5);
+    rig.w1.set(19.5);
     let holding = |r: &serde_json::Value| {
         r["temperature"] == 19.5 && r["reason"].as_str().unwrap().contains("heater holds on")
     };
     assert!(eventually(WAIT, || svc.readings().iter().any(holding)));
     assert!(h.relay(), "holds on between limits");
-    w1.set(20.0);
+    rig.w1.set(20.0);
     assert!(eventually(WAIT, || !h.relay()), "off at >= high_limit");
 
     // The data log: one object per cycle, with the decision's reason.
@@ -55,7 +52,7 @@ fn heats_below_low_and_stops_at_high_with_logs_state_and_status() {
     assert_eq!(svc.state()["temperature"], 20.0);
     let out = bin()
         .args(["status", "--state-file"])
-        .arg(dir.path().join("lib/state.json"))
+        .arg(rig.dir.path().join("lib/state.json"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -78,15 +75,13 @@ fn heats_below_low_and_stops_at_high_with_logs_state_and_status() {
 
 #[test]
 fn shutdown_puts_plugs_in_their_shutdown_state_and_exits_zero() {
-    let dir = tempfile::tempdir().unwrap();
-    let w1 = W1Tree::new(dir.path(), 10.0);
     let (heater, cooler) = (sim("heater", None), sim("cooler", None));
-    let mut config = fast_config(dir.path(), &w1);
-    config["mode"] = json!("heat_cool");
-    config["heater"] = plug_json(&heater);
-    config["cooler"] = plug_json(&cooler);
-    config["cooler"]["shutdown_state"] = json!("on");
-    let mut svc = Running::start(dir.path(), &config);
+    let mut rig = Rig::new(10.0)
+        .with("mode", json!("heat_cool"))
+        .plug("heater", &heater)
+        .plug("cooler", &cooler);
+    rig.config["cooler"]["shutdown_state"] = json!("on");
+    let mut svc = rig.start();
     assert!(eventually(WAIT, || heater.state().relay()));
     let status = svc.stop();
     assert!(status.success(), "{status:?}\n{}", svc.log());
@@ -97,14 +92,11 @@ fn shutdown_puts_plugs_in_their_shutdown_state_and_exits_zero() {
 
 #[test]
 fn a_flaky_plug_succeeds_on_a_later_cycle() {
-    let dir = tempfile::tempdir().unwrap();
-    let w1 = W1Tree::new(dir.path(), 15.0);
     // 4 dropped requests: the start read's 3 attempts and the first switch's
     // first attempt fail; everything after works.
     let heater = sim("heater", Some(Fault::Flaky(4)));
-    let mut config = fast_config(dir.path(), &w1);
-    config["heater"] = plug_json(&heater);
-    let mut svc = Running::start(dir.path(), &config);
+    let rig = Rig::new(15.0).plug("heater", &heater);
+    let mut svc = rig.start();
     assert!(eventually(WAIT, || heater.state().relay()), "{}", svc.log());
     let errors = svc.errors_log();
     assert!(
@@ -116,12 +108,9 @@ fn a_flaky_plug_succeeds_on_a_later_cycle() {
 
 #[test]
 fn a_stuck_plug_leaves_an_error_in_kasa_errors_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let w1 = W1Tree::new(dir.path(), 15.0);
     let heater = sim("heater", Some(Fault::Stuck));
-    let mut config = fast_config(dir.path(), &w1);
-    config["heater"] = plug_json(&heater);
-    let mut svc = Running::start(dir.path(), &config);
+    let rig = Rig::new(15.0).plug("heater", &heater);
+    let mut svc = rig.start();
     let addr = format!("127.0.0.1:{}", heater.addr().port());
     assert!(eventually(WAIT, || svc.errors_log().contains("heater")));
     let errors = svc.errors_log();
@@ -137,15 +126,13 @@ fn a_stuck_plug_leaves_an_error_in_kasa_errors_log() {
 
 #[test]
 fn a_dead_cooler_does_not_stop_the_heater() {
-    let dir = tempfile::tempdir().unwrap();
-    let w1 = W1Tree::new(dir.path(), 15.0);
     let heater = sim("heater", None);
     let cooler = sim("cooler", Some(Fault::Blackhole));
-    let mut config = fast_config(dir.path(), &w1);
-    config["mode"] = json!("heat_cool");
-    config["heater"] = plug_json(&heater);
-    config["cooler"] = plug_json(&cooler);
-    let mut svc = Running::start(dir.path(), &config);
+    let rig = Rig::new(15.0)
+        .with("mode", json!("heat_cool"))
+        .plug("heater", &heater)
+        .plug("cooler", &cooler);
+    let mut svc = rig.start();
     assert!(eventually(WAIT, || heater.state().relay()), "{}", svc.log());
     assert!(eventually(WAIT, || svc.errors_log().contains("cooler")));
     svc.stop();
@@ -153,19 +140,16 @@ fn a_dead_cooler_does_not_stop_the_heater() {
 
 #[test]
 fn stale_sensor_switches_off_then_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let w1 = W1Tree::new(dir.path(), 15.0);
     let heater = sim("heater", None);
-    let mut config = fast_config(dir.path(), &w1);
-    config["heater"] = plug_json(&heater);
-    let mut svc = Running::start(dir.path(), &config);
+    let rig = Rig::new(15.0).plug("heater", &heater);
+    let mut svc = rig.start();
     let h = heater.state();
     assert!(eventually(WAIT, || h.relay()));
-    w1.write_raw(""); // the kernel's failed read
+    rig.w1.write_raw(""); // the kernel's failed read
     assert!(eventually(WAIT, || !h.relay()), "stale -> fault_state off");
     assert!(eventually(WAIT, || svc.state()["sensor_stale"] == true));
     assert!(svc.log().contains("ALARM sensor"), "{}", svc.log());
-    w1.set(15.0);
+    rig.w1.set(15.0);
     assert!(eventually(WAIT, || h.relay()), "control resumes");
     assert!(eventually(WAIT, || svc.log().contains("sensor recovered")));
     svc.stop();
@@ -173,18 +157,16 @@ fn stale_sensor_switches_off_then_recovers() {
 
 #[test]
 fn a_power_on_85_is_never_believed() {
-    let dir = tempfile::tempdir().unwrap();
-    let w1 = W1Tree::new(dir.path(), 19.0);
     let cooler = sim("cooler", None);
-    let mut config = fast_config(dir.path(), &w1);
-    config["mode"] = json!("cool");
-    config["cooler"] = plug_json(&cooler);
-    let mut svc = Running::start(dir.path(), &config);
+    let rig = Rig::new(19.0)
+        .with("mode", json!("cool"))
+        .plug("cooler", &cooler);
+    let mut svc = rig.start();
     assert!(eventually(WAIT, || svc.readings().len() >= 2));
     // The power-on scratchpad: 85 °C with a valid CRC, byte 6 = 0x0C.
     let mut pad = [0x50u8, 0x05, 0x4B, 0x46, 0x7F, 0xFF, 0x0C, 0x10, 0];
     pad[8] = one_wire_bus::crc::crc8(&pad[..8]);
-    w1.write_raw(&format_w1_slave(&pad));
+    rig.w1.write_raw(&format_w1_slave(&pad));
     assert!(
         eventually(WAIT, || svc.log().contains("power")),
         "{}",
@@ -199,12 +181,9 @@ fn a_power_on_85_is_never_believed() {
 
 #[test]
 fn a_manual_toggle_is_corrected() {
-    let dir = tempfile::tempdir().unwrap();
-    let w1 = W1Tree::new(dir.path(), 15.0);
     let heater = sim("heater", None);
-    let mut config = fast_config(dir.path(), &w1);
-    config["heater"] = plug_json(&heater);
-    let mut svc = Running::start(dir.path(), &config);
+    let rig = Rig::new(15.0).plug("heater", &heater);
+    let mut svc = rig.start();
     let h = heater.state();
     assert!(eventually(WAIT, || svc.state()["plugs"]["heater"]
         ["verified"]
@@ -221,23 +200,21 @@ fn a_manual_toggle_is_corrected() {
 
 #[test]
 fn heat_cool_never_has_both_plugs_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let w1 = W1Tree::new(dir.path(), 19.0);
     let (heater, cooler) = (sim("heater", None), sim("cooler", None));
-    let mut config = fast_config(dir.path(), &w1);
-    config["mode"] = json!("heat_cool");
-    config["heater"] = plug_json(&heater);
-    config["cooler"] = plug_json(&cooler);
-    let mut svc = Running::start(dir.path(), &config);
+    let rig = Rig::new(19.0)
+        .with("mode", json!("heat_cool"))
+        .plug("heater", &heater)
+        .plug("cooler", &cooler);
+    let mut svc = rig.start();
     let (h, c) = (heater.state(), cooler.state());
     // Swing across both thresholds, each swing waiting for the plug it needs.
     for round in 0..3 {
-        w1.set(16.0);
+        rig.w1.set(16.0);
         assert!(eventually(WAIT, || h.relay()), "round {round}: heater on");
-        w1.set(23.0);
+        rig.w1.set(23.0);
         assert!(eventually(WAIT, || c.relay()), "round {round}: cooler on");
     }
-    w1.set(19.0);
+    rig.w1.set(19.0);
     assert!(eventually(WAIT, || !h.relay() && !c.relay()));
     svc.stop();
     let end = Instant::now();
@@ -248,13 +225,10 @@ fn heat_cool_never_has_both_plugs_on() {
 
 #[test]
 fn the_deadman_switches_the_plug_off_when_the_service_is_killed() {
-    let dir = tempfile::tempdir().unwrap();
-    let w1 = W1Tree::new(dir.path(), 15.0);
     let heater = sim("heater", None);
-    let mut config = fast_config(dir.path(), &w1);
-    config["heater"] = plug_json(&heater);
-    config["heater"]["deadman_s"] = json!(1);
-    let mut svc = Running::start(dir.path(), &config);
+    let mut rig = Rig::new(15.0).plug("heater", &heater);
+    rig.config["heater"]["deadman_s"] = json!(1);
+    let mut svc = rig.start();
     let h = heater.state();
     assert!(eventually(WAIT, || h.relay() && !h.countdown_rules(None).is_empty()));
     // SIGKILL: no Drop, no shutdown; only the plug's own countdown is left.

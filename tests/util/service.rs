@@ -94,6 +94,43 @@ pub fn fast_config(dir: &Path, w1: &W1Tree) -> Value {
     })
 }
 
+/// One test's world: a temporary directory with a w1 tree and a fast config
+/// that the test adjusts before starting the service.
+pub struct Rig {
+    /// Config, logs, state file and the w1 tree live here.
+    pub dir: tempfile::TempDir,
+    /// The sensor's files.
+    pub w1: W1Tree,
+    /// The config the service will get.
+    pub config: Value,
+}
+
+impl Rig {
+    /// A rig whose sensor reads `celsius`, in `heat` mode with no plug yet.
+    pub fn new(celsius: f64) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let w1 = W1Tree::new(dir.path(), celsius);
+        let config = fast_config(dir.path(), &w1);
+        Rig { dir, w1, config }
+    }
+
+    /// Sets a top-level config key.
+    pub fn with(mut self, key: &str, value: Value) -> Rig {
+        self.config[key] = value;
+        self
+    }
+
+    /// Configures `role` (`heater`, `cooler`) as the simulated plug.
+    pub fn plug(self, role: &str, sim: &SimPlug) -> Rig {
+        self.with(role, plug_json(sim))
+    }
+
+    /// Starts the service on this config.
+    pub fn start(&self) -> Running {
+        Running::start(self.dir.path(), &self.config)
+    }
+}
+
 /// The binary under test.
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kasa-thermostat"))
