@@ -111,7 +111,8 @@ done
 
 step "cargo test --target $MUSL (under qemu-aarch64, see .cargo/config.toml)"
 test_start=$SECONDS
-cargo test --locked --target "$MUSL"
+# Tests that spawn the binary put the emulator in front (no binfmt_misc here).
+KASA_THERMOSTAT_TEST_RUNNER=qemu-aarch64 cargo test --locked --target "$MUSL"
 test_time=$((SECONDS - test_start))
 
 # --- scripts, unit, deploy ------------------------------------------------------

@@ -4,20 +4,15 @@
 mod util;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use kasa_thermostat::kasa::{Model, SimOptions, SimPlug};
 use serde_json::Value;
 use util::kasa::{refused_port, sim};
 
-const BIN: &str = env!("CARGO_BIN_EXE_kasa-thermostat");
-
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run the binary")
+    util::bin().args(args).output().expect("run the binary")
 }
 
 fn stdout(o: &Output) -> String {
@@ -136,7 +131,7 @@ fn discover_target_on_loopback() {
 
 #[test]
 fn simulate_plug_serves_until_sigterm() {
-    let mut child = Command::new(BIN)
+    let mut child = util::bin()
         .args(["simulate-plug", "--model", "hs110", "--bind", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -4,7 +4,7 @@
 mod util;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use util::sensor::{w1_yes, write_w1, ID_A, ID_B};
 
@@ -12,10 +12,7 @@ const GOOD: &str = "72 01 4b 46 7f ff 0e 10 57";
 const POWER_ON: &str = "50 05 4b 46 7f ff 0c 10 1c";
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kasa-thermostat"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
+    util::bin().args(args).output().expect("the binary runs")
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -5,3 +5,26 @@
 pub mod kasa;
 pub mod sensor;
 pub mod service;
+
+use std::process::Command;
+
+/// The binary under test, as a command.
+///
+/// Under a cross test run (`cargo test --target aarch64-...` with the qemu
+/// runner of `.cargo/config.toml`) the test binary itself is emulated, but
+/// the kernel cannot exec a foreign binary it spawns unless binfmt_misc is
+/// set up, which CI machines do not have. So `.ci/cross.sh` names the
+/// emulator in `KASA_THERMOSTAT_TEST_RUNNER` and it is put in front here.
+pub fn bin() -> Command {
+    let exe = env!("CARGO_BIN_EXE_kasa-thermostat");
+    let runner = std::env::var("KASA_THERMOSTAT_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(emulator) => {
+            let mut cmd = Command::new(emulator);
+            cmd.args(words).arg(exe);
+            cmd
+        }
+        None => Command::new(exe),
+    }
+}

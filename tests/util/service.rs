@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use kasa_thermostat::kasa::sim::{Fault, Model, SimOptions, SimPlug, Transition};
@@ -131,10 +131,7 @@ impl Rig {
     }
 }
 
-/// The binary under test.
-pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kasa-thermostat"))
-}
+pub use super::bin;
 
 /// The service running as a child process.
 pub struct Running {
