@@ -287,6 +287,7 @@ enum Event {
     Sensor(SensorEvent),
     SensorGone,
     Outcome(PlugOutcome),
+    WorkersGone,
     Tick,
     Watchdog,
     Shutdown,
@@ -316,8 +317,8 @@ impl ControlLoop {
             recv(self.shutdown_rx) -> _ => Event::Shutdown,
             recv(self.outcome_rx) -> msg => match msg {
                 Ok(o) => Event::Outcome(o),
-                // Every worker holds a sender until it ends: all gone means dead.
-                Err(_) => Event::Tick,
+                // Every worker holds a sender until it ends.
+                Err(_) => Event::WorkersGone,
             },
             recv(self.sensor_rx) -> msg => match msg {
                 Ok(e) => Event::Sensor(e),
@@ -350,6 +351,15 @@ impl ControlLoop {
                     return self.die("sensor");
                 }
                 Event::Outcome(outcome) => self.outcome(outcome),
+                Event::WorkersGone => {
+                    if self.plugs.is_empty() {
+                        // No plug configured (mode off): nothing will ever come.
+                        self.outcome_rx = never();
+                    } else {
+                        let dead = self.dead_thread().unwrap_or_else(|| "plug".into());
+                        return self.die(&dead);
+                    }
+                }
                 Event::Tick => {
                     if let Some(dead) = self.dead_thread() {
                         return self.die(&dead);

@@ -119,3 +119,42 @@ fn a_dying_sensor_thread_ends_the_service_with_an_error_and_safe_plugs() {
         "plugs put in their shutdown state first"
     );
 }
+
+#[test]
+fn mode_off_without_plugs_runs_one_cycle_per_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let w1 = W1Tree::new(dir.path(), 15.0);
+    let mut v = fast_config(dir.path(), &w1);
+    v["mode"] = serde_json::json!("off");
+    let config = Config::from_json(&v.to_string()).unwrap();
+    let readings = dir.path().join("log/readings.jsonl");
+    let lines = || {
+        std::fs::read_to_string(&readings)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let start = std::time::Instant::now();
+    let svc = Service::start(
+        config,
+        None,
+        Options {
+            notifier: Arc::new(RecordingNotifier::new()),
+            watchdog: None,
+            echo: false,
+        },
+    )
+    .unwrap();
+    assert!(eventually(Duration::from_secs(10), || lines() >= 3));
+    svc.shutdown();
+    svc.wait().unwrap();
+    // One line per 0.2 s cycle; a loop spinning on a closed channel would
+    // have written thousands.
+    let most = (start.elapsed().as_secs_f64() / 0.2) as usize + 2;
+    assert!(
+        lines() <= most,
+        "{} lines in {:?}",
+        lines(),
+        start.elapsed()
+    );
+}
