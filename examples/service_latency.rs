@@ -2,11 +2,11 @@
 //! state, with the real service (in-process) against a simulated plug.
 //!
 //! ```sh
-//! cargo run --release --example service_latency                 # defaults: cycle 10 s, interval 5 s, 4 crossings
+//! cargo run --release --example service_latency                 # defaults: cycle 10 s, interval 5 s, 8 crossings
 //! cargo run --release --example service_latency -- 0.2 0.1 20   # CYCLE_S INTERVAL_S CROSSINGS
 //! ```
 //!
-//! Each crossing rewrites `w1_slave` (below `low_limit`, then above
+//! Each crossing (at a varying phase of the cycle) rewrites `w1_slave` (below `low_limit`, then above
 //! `high_limit`) and times until the plug's relay moved and until the
 //! service's read-back of it (the request after the move). The plug timing is
 //! the real default (0.5 s spacing before the read-back). The last line is
@@ -39,7 +39,7 @@ fn main() {
         .collect();
     let cycle = args.first().copied().unwrap_or(10.0);
     let interval = args.get(1).copied().unwrap_or(5.0);
-    let crossings = args.get(2).copied().unwrap_or(4.0) as usize;
+    let crossings = args.get(2).copied().unwrap_or(8.0) as usize;
 
     let dir = std::env::temp_dir().join(format!("kasa-latency-{}", std::process::id()));
     let root = dir.join("w1");
@@ -82,6 +82,10 @@ fn main() {
     let (mut switch, mut verified) = (Vec::new(), Vec::new());
     for i in 0..crossings {
         let on = i % 2 == 0;
+        // Cross at a different phase of the sensor interval and the cycle
+        // each time (golden-ratio steps), not right after the last switch.
+        let phase = (i as f64 * 0.618_034).fract();
+        std::thread::sleep(Duration::from_secs_f64(phase * cycle));
         let t0 = Instant::now();
         write_w1(&root, if on { 17.0 } else { 21.0 });
         wait_for(on);
