@@ -204,13 +204,11 @@ impl fmt::Display for KasaError {
                 method,
                 code,
                 msg,
-            } => {
-                let at = match method {
-                    Some(m) => format!("{module}.{m}"),
-                    None => module.clone(),
-                };
-                write!(f, "{addr}: device refused {at}: err_code {code} ({msg})")
-            }
+            } => write!(
+                f,
+                "{addr}: {}",
+                super::protocol::device_refused(module, method.as_deref(), *code, msg)
+            ),
             KasaError::BadReply { addr, .. } => write!(f, "{addr}: unusable reply"),
             KasaError::Outlet { addr, .. } => write!(f, "{addr}: no such outlet or relay"),
             KasaError::Mismatch { addr, want, got } => write!(

@@ -249,6 +249,16 @@ pub enum ReplyError {
     Shape(String),
 }
 
+/// `device refused system.set_relay_state: err_code -2 (member not support)`,
+/// the one wording of a device error for [`ReplyError`] and `KasaError`.
+pub(crate) fn device_refused(module: &str, method: Option<&str>, code: i64, msg: &str) -> String {
+    let at = match method {
+        Some(m) => format!("{module}.{m}"),
+        None => module.to_string(),
+    };
+    format!("device refused {at}: err_code {code} ({msg})")
+}
+
 impl fmt::Display for ReplyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -257,13 +267,7 @@ impl fmt::Display for ReplyError {
                 method,
                 code,
                 msg,
-            } => {
-                let at = match method {
-                    Some(m) => format!("{module}.{m}"),
-                    None => module.clone(),
-                };
-                write!(f, "device refused {at} with err_code {code} ({msg})")
-            }
+            } => f.write_str(&device_refused(module, method.as_deref(), *code, msg)),
             ReplyError::Shape(detail) => write!(f, "unexpected reply: {detail}"),
         }
     }
