@@ -673,7 +673,7 @@ impl Controller {
 
     /// The thermostat demand for `role` before min on/off and interlock, with
     /// the reason. `None` means "no opinion: hold whatever it is".
-    fn demand(&self, role: Role, now: Instant) -> (Option<bool>, String) {
+    fn demand(&self, role: Role) -> (Option<bool>, String) {
         let plug = &self.plugs[&role];
         if self.shutting_down {
             return (Some(plug.settings.shutdown_state), "shutting down".into());
@@ -685,7 +685,6 @@ impl Controller {
             );
         }
         let Some((t, _)) = self.reading else {
-            let _ = now;
             return (None, "waiting for the first valid reading".into());
         };
         let s = &self.s;
@@ -735,7 +734,7 @@ impl Controller {
         // Demands first, so the interlock can see both.
         let mut wants = BTreeMap::new();
         for role in &roles {
-            let (demand, why) = self.demand(*role, now);
+            let (demand, why) = self.demand(*role);
             if demand.is_some() && !safety {
                 self.plugs.get_mut(role).expect("role").demand = demand;
             }
@@ -801,7 +800,6 @@ impl Controller {
         if reasons.is_empty() {
             reasons.push(format!("mode {}: no plug configured", self.s.mode));
         }
-        let mut reasons: Vec<String> = reasons;
         reasons.dedup();
         reasons.join("; ")
     }
