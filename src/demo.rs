@@ -48,10 +48,7 @@ pub fn run(speed: f64) -> Result<(), ServiceError> {
             alias: alias.to_string(),
             ..SimOptions::default()
         })
-        .map_err(|source| ServiceError::Spawn {
-            thread: format!("simulated plug {alias}"),
-            source,
-        })
+        .map_err(ServiceError::spawn(format!("simulated plug {alias}")))
     };
     let heater = spawn("demo heater")?;
     let cooler = spawn("demo cooler")?;

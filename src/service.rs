@@ -95,6 +95,14 @@ impl fmt::Display for ServiceError {
     }
 }
 
+impl ServiceError {
+    /// Wraps the error of starting thread `thread`.
+    pub(crate) fn spawn(thread: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
+        let thread = thread.into();
+        move |source| ServiceError::Spawn { thread, source }
+    }
+}
+
 impl std::error::Error for ServiceError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -155,20 +163,14 @@ impl Service {
             config.sensor.interval(),
             config.sensor.stale_after(),
         )
-        .map_err(|source| ServiceError::Spawn {
-            thread: "sensor".into(),
-            source,
-        })?;
+        .map_err(ServiceError::spawn("sensor"))?;
         let (outcome_tx, outcome_rx) = crossbeam_channel::unbounded();
         let mut plugs = BTreeMap::new();
         for (role, plug) in config.plugs() {
             info!("{role}: plug at {}{}", plug.address(), outlet_text(plug));
             let target = PlugTarget::from_config(role, plug);
             let handle = PlugHandle::spawn(target, config.plug_timing.clone(), outcome_tx.clone())
-                .map_err(|source| ServiceError::Spawn {
-                    thread: format!("plug-{role}"),
-                    source,
-                })?;
+                .map_err(ServiceError::spawn(format!("plug-{role}")))?;
             plugs.insert(role, handle);
         }
         drop(outcome_tx);
@@ -194,10 +196,7 @@ impl Service {
         let control = std::thread::Builder::new()
             .name("control".into())
             .spawn(move || ctl.run())
-            .map_err(|source| ServiceError::Spawn {
-                thread: "control".into(),
-                source,
-            })?;
+            .map_err(ServiceError::spawn("control"))?;
         Ok(Service {
             shutdown: shutdown_tx,
             control: Some(control),
@@ -396,7 +395,6 @@ impl ControlLoop {
         let snap = self.controller.snapshot(now);
         self.outputs.write(&snap, SystemTime::now());
         self.notifier.status(&status_line(&snap, self.units));
-        self.notifier.watchdog();
         if self.echo {
             println!("{}", echo_line(&snap, self.units));
         }
@@ -607,12 +605,8 @@ fn install_panic_hook() {
 /// Turns SIGTERM and SIGINT into a shutdown message.
 fn forward_signals(shutdown: Sender<()>) -> Result<(), ServiceError> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|source| {
-        ServiceError::Spawn {
-            thread: "signals".into(),
-            source,
-        }
-    })?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .map_err(ServiceError::spawn("signals"))?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -626,10 +620,7 @@ fn forward_signals(shutdown: Sender<()>) -> Result<(), ServiceError> {
                 }
             }
         })
-        .map_err(|source| ServiceError::Spawn {
-            thread: "signals".into(),
-            source,
-        })?;
+        .map_err(ServiceError::spawn("signals"))?;
     Ok(())
 }
 
