@@ -16,7 +16,7 @@ use std::fmt;
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// What the service tells its supervisor. Implementations never fail loudly:
@@ -33,36 +33,6 @@ pub trait Notifier: Send + Sync {
     fn stopping(&self);
     /// A one-line status shown by `systemctl status`.
     fn status(&self, text: &str);
-}
-
-impl<N: Notifier + ?Sized> Notifier for Arc<N> {
-    fn ready(&self) {
-        (**self).ready()
-    }
-    fn watchdog(&self) {
-        (**self).watchdog()
-    }
-    fn stopping(&self) {
-        (**self).stopping()
-    }
-    fn status(&self, text: &str) {
-        (**self).status(text)
-    }
-}
-
-impl<N: Notifier + ?Sized> Notifier for Box<N> {
-    fn ready(&self) {
-        (**self).ready()
-    }
-    fn watchdog(&self) {
-        (**self).watchdog()
-    }
-    fn stopping(&self) {
-        (**self).stopping()
-    }
-    fn status(&self, text: &str) {
-        (**self).status(text)
-    }
 }
 
 /// Why talking to systemd did not work.
@@ -444,6 +414,7 @@ impl Notifier for RecordingNotifier {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
 
     /// A bound receiving socket standing in for systemd's.
     fn listener(dir: &tempfile::TempDir) -> (UnixDatagram, String) {
@@ -595,7 +566,7 @@ mod tests {
             std::thread::Builder::new()
                 .name("notify-test".into())
                 .spawn(move || {
-                    let n: &dyn Notifier = &rec;
+                    let n: &dyn Notifier = rec.as_ref();
                     n.ready();
                     n.watchdog();
                     n.watchdog();
