@@ -3,10 +3,12 @@
 
 pub mod cli;
 pub mod client;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod protocol;
 pub mod sim;
+pub mod transport;
 pub mod worker;
 
 pub use client::Client;

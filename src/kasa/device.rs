@@ -1,0 +1,145 @@
+//! The device seam: what the plug worker needs of one plug (or one outlet of a
+//! strip), whatever protocol and transport it speaks.
+//!
+//! The worker algorithm of DESIGN §4 (pre-read, arm, switch, spacing,
+//! read-back, three attempts) lives once, in [`super::worker`], above this
+//! trait. Each protocol family implements it:
+//!
+//! * the legacy "IOT" JSON (`system.get_sysinfo`, `set_relay_state`,
+//!   `count_down`) over XOR/TCP 9999 or inside KLAP v1;
+//! * the "SMART" JSON (`get_device_info`, `set_device_info`,
+//!   `control_child`, countdown / auto-off) inside KLAP v2 or AES.
+//!
+//! A device is built for one target (plug or outlet): resolving a strip's
+//! outlet to a child id is its own business, done on the first read.
+//!
+//! Every method is bounded by `deadline` (see [`super::transport`]).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::error::KasaError;
+
+/// Which protocol a plug speaks (config `protocol`, CLI `--protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Protocol {
+    /// Learned at start: the UDP 20002 probe, then TCP 9999, then KLAP on 80.
+    #[default]
+    Auto,
+    /// The legacy XOR protocol on TCP 9999.
+    Legacy,
+    /// KLAP over HTTP (port 80): SMART JSON (v2) or the legacy JSON (v1).
+    Klap,
+    /// The AES "securePassthrough" transport over HTTP (port 80).
+    Aes,
+}
+
+impl Protocol {
+    /// The name in the config and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Auto => "auto",
+            Protocol::Legacy => "legacy",
+            Protocol::Klap => "klap",
+            Protocol::Aes => "aes",
+        }
+    }
+
+    /// The port a plug listens on for this protocol when none is given.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Protocol::Auto | Protocol::Legacy => 9999,
+            Protocol::Klap | Protocol::Aes => 80,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Protocol, String> {
+        match s {
+            "auto" => Ok(Protocol::Auto),
+            "legacy" => Ok(Protocol::Legacy),
+            "klap" => Ok(Protocol::Klap),
+            "aes" => Ok(Protocol::Aes),
+            other => Err(format!(
+                "{other:?} is not a protocol (auto, legacy, klap or aes)"
+            )),
+        }
+    }
+}
+
+/// What a state read found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// The relay of the addressed plug or outlet is closed.
+    pub on: bool,
+    /// Wi-Fi signal in dBm, when the device reports it.
+    pub rssi: Option<i64>,
+    /// The model as the device names it (`HS100(UK)`, `P110`).
+    pub model: String,
+}
+
+/// What kind of dead-man a device carries once armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadmanKind {
+    /// A countdown rule: the relay opens `secs` after arming, unless re-armed.
+    Countdown {
+        /// Seconds from arming to switch-off.
+        secs: u32,
+    },
+    /// The device's auto-off: the relay opens `minutes` after each switch-on.
+    /// It cannot be extended while the plug stays on.
+    AutoOff {
+        /// Minutes from switch-on to switch-off.
+        minutes: u32,
+    },
+}
+
+impl fmt::Display for DeadmanKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeadmanKind::Countdown { secs } => write!(f, "countdown {secs} s"),
+            DeadmanKind::AutoOff { minutes } => write!(f, "auto-off {minutes} min"),
+        }
+    }
+}
+
+/// One plug, or one outlet of a strip, as the worker drives it.
+pub trait Device: Send {
+    /// `host:port`, as named in every error.
+    fn address(&self) -> &str;
+
+    /// The protocol in use (after `auto` has learned it).
+    fn protocol(&self) -> Protocol;
+
+    /// Reads the relay state of the target, before `deadline`.
+    fn read(&mut self, deadline: Instant) -> Result<Status, KasaError>;
+
+    /// Switches the target's relay. The caller verifies with [`Device::read`].
+    fn set(&mut self, on: bool, deadline: Instant) -> Result<(), KasaError>;
+
+    /// Puts a dead-man on the target that opens the relay `delay` from now
+    /// (rounded up to what the device can do), replacing any earlier one.
+    fn arm_deadman(&mut self, delay: Duration, deadline: Instant)
+        -> Result<DeadmanKind, KasaError>;
+
+    /// Removes the dead-man from the target.
+    fn clear_deadman(&mut self, deadline: Instant) -> Result<(), KasaError>;
+
+    /// The device's own description of itself, as it sent it (the legacy
+    /// `get_sysinfo` object, or the SMART `get_device_info` result).
+    fn info(&mut self, deadline: Instant) -> Result<Value, KasaError>;
+
+    /// Drops connections and sessions; the next call starts afresh.
+    fn close(&mut self);
+}
