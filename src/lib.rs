@@ -22,6 +22,7 @@ pub mod notify;
 pub mod outputs;
 pub mod sensor;
 pub mod service;
+pub mod units;
 
 use std::fmt;
 
