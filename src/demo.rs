@@ -1,26 +1,34 @@
 //! `kasa-thermostat run --simulate`: the real service against a simulated
-//! chamber and two simulated plugs on loopback, all in this process.
+//! chamber and two simulated plugs on loopback, all in this process, with a
+//! line per cycle on stdout.
 //!
 //! Only the chamber is accelerated (`--speed`, model seconds per real second):
 //! the plugs speak the real protocol with the real retry and read-back timing,
 //! so what scrolls by is what the service does with real plugs.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use crate::config::{Config, Mode, PlugConfig, SensorBackend};
+use crate::config::{Config, RawConfig, RawPlug};
+use crate::control::{Mode, Snapshot};
 use crate::kasa::sim::{Model, SimOptions, SimPlug};
+use crate::msg::{PlugOutcome, PlugState};
 use crate::notify::SystemdNotifier;
 use crate::sensor::simulated::{Chamber, ChamberParams};
-use crate::service::{self, Options, ServiceError};
+use crate::sensor::Backend;
+use crate::service::{self, Observer, Options, ServiceError};
+use crate::units::Units;
 
 /// The demo's config: heat_cool between 18 and 20 °C, short cycles.
-pub fn demo_config(heater: &SimPlug, cooler: &SimPlug, dir: &std::path::Path) -> Config {
+pub fn demo_config(heater: &SimPlug, cooler: &SimPlug, dir: &Path) -> Config {
     let plug = |sim: &SimPlug| {
-        let mut p = PlugConfig::new(sim.addr().ip().to_string(), sim.addr().port());
+        let mut p = RawPlug::new(sim.addr().ip().to_string(), Some(sim.addr().port()));
+        p.protocol = "legacy".into();
         p.deadman_s = 30.0;
         p
     };
-    let mut config = Config {
+    let mut raw = RawConfig {
         mode: Mode::HeatCool,
         low_limit: 18.0,
         high_limit: 20.0,
@@ -32,12 +40,80 @@ pub fn demo_config(heater: &SimPlug, cooler: &SimPlug, dir: &std::path::Path) ->
         cooler: Some(plug(cooler)),
         log_dir: dir.to_path_buf(),
         state_file: dir.join("state.json"),
-        ..Config::default()
+        ..RawConfig::default()
     };
-    config.sensor.backend = SensorBackend::Simulated;
-    config.sensor.interval_s = 1.0;
-    config.sensor.stale_after_s = 10.0;
-    config
+    raw.sensor.backend = Backend::Simulated;
+    raw.sensor.interval_s = 1.0;
+    raw.sensor.stale_after_s = 10.0;
+    Config::from_raw(raw).expect("the demo config is valid")
+}
+
+fn clock() -> String {
+    let t = time::OffsetDateTime::from(SystemTime::now());
+    format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
+}
+
+fn word(state: PlugState) -> &'static str {
+    match state {
+        PlugState::On => "ON ",
+        PlugState::Off => "off",
+        PlugState::Unknown => "?  ",
+    }
+}
+
+/// The one-line status for systemd (`systemctl status`).
+pub fn status_line(snap: &Snapshot, units: Units) -> String {
+    let t = snap
+        .temperature_c
+        .map(|t| format!("{:.2} {}", units.from_c(t), units.symbol()))
+        .unwrap_or_else(|| "no reading".into());
+    let plugs: Vec<String> = snap
+        .plugs
+        .iter()
+        .map(|p| format!("{} {}", p.role, word(p.state).trim()))
+        .collect();
+    format!("{t}; {}; {}", plugs.join(", "), snap.reason)
+}
+
+fn echo_line(snap: &Snapshot, units: Units) -> String {
+    let t = snap
+        .temperature_c
+        .map(|t| format!("{:6.2} {}", units.from_c(t), units.symbol()))
+        .unwrap_or_else(|| "   --    ".into());
+    let plugs: Vec<String> = snap
+        .plugs
+        .iter()
+        .map(|p| format!("{} {}", p.role, word(p.state)))
+        .collect();
+    format!(
+        "{:>8}  {t}  {}  | {}",
+        clock(),
+        plugs.join("  "),
+        snap.reason
+    )
+}
+
+/// Prints a line per cycle and each verified switch.
+struct Echo {
+    units: Units,
+}
+
+impl Observer for Echo {
+    fn cycle(&mut self, snap: &Snapshot) {
+        println!("{}", echo_line(snap, self.units));
+    }
+
+    fn outcome(&mut self, o: &PlugOutcome) {
+        if let (Some(on), true) = (o.command.set_to(), o.is_done()) {
+            println!(
+                "{:>8}  {} switched {} (verified, attempt {})",
+                clock(),
+                o.role,
+                if on { "ON" } else { "off" },
+                o.attempts
+            );
+        }
+    }
 }
 
 /// Runs the demo until Ctrl-C.
@@ -54,8 +130,8 @@ pub fn run(speed: f64) -> Result<(), ServiceError> {
     let cooler = spawn("demo cooler")?;
     let dir = std::env::temp_dir().join(format!("kasa-thermostat-demo-{}", std::process::id()));
     let config = demo_config(&heater, &cooler, &dir);
-    config.validate().map_err(ServiceError::Config)?;
-    service::init_logging(&config, Some(log::LevelFilter::Warn))?;
+    crate::logging::init(&config.log_dir, config.log_level, Some(log::LevelFilter::Warn))
+        .map_err(ServiceError::Output)?;
     let (h, c) = (heater.state(), cooler.state());
     // A compressed day in a garage: the ambient swings between 10 and 28 °C
     // every model hour, so the heater works first and the cooler later.
@@ -87,7 +163,9 @@ pub fn run(speed: f64) -> Result<(), ServiceError> {
     let options = Options {
         notifier: Arc::new(SystemdNotifier::disabled()),
         watchdog: None,
-        echo: true,
+        observers: vec![Box::new(Echo {
+            units: config.units,
+        })],
     };
     let result = service::serve(config, Some(chamber.sensor()), options);
     println!(

@@ -241,7 +241,7 @@ impl SystemdNotifier {
             }
             Err(err) => {
                 if !self.failing.swap(true, Ordering::Relaxed) {
-                    log::warn!("{}", crate::cli::error_chain(&err));
+                    log::warn!("{}", crate::error::chain(&err));
                 }
             }
         }
@@ -484,7 +484,7 @@ mod tests {
         let path = dir.path().join("gone.sock");
         let n = SystemdNotifier::connect(path.to_str().unwrap()).unwrap();
         let err = n.send("READY=1").unwrap_err();
-        let text = crate::cli::error_chain(&err);
+        let text = crate::error::chain(&err);
         assert!(text.contains("gone.sock"), "{text}");
         assert!(text.contains("READY=1"), "{text}");
         assert!(err.source().is_some());

@@ -89,27 +89,22 @@ pub struct Status {
     pub model: String,
 }
 
-/// What kind of dead-man a device carries once armed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeadmanKind {
-    /// A countdown rule: the relay opens `secs` after arming, unless re-armed.
-    Countdown {
-        /// Seconds from arming to switch-off.
-        secs: u32,
-    },
-    /// The device's auto-off: the relay opens `minutes` after each switch-on.
-    /// It cannot be extended while the plug stays on.
-    AutoOff {
-        /// Minutes from switch-on to switch-off.
-        minutes: u32,
-    },
+pub use crate::msg::DeadmanKind;
+
+/// One outlet of a power strip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outlet {
+    /// By child id, in full (deviceId + "NN") or as the two-digit suffix.
+    Id(String),
+    /// By 0-based index in the device's list of outlets.
+    Index(usize),
 }
 
-impl fmt::Display for DeadmanKind {
+impl fmt::Display for Outlet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DeadmanKind::Countdown { secs } => write!(f, "countdown {secs} s"),
-            DeadmanKind::AutoOff { minutes } => write!(f, "auto-off {minutes} min"),
+            Outlet::Id(id) => write!(f, "id {id}"),
+            Outlet::Index(i) => write!(f, "#{i}"),
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use super::protocol::{ReplyError, StateError};
+use crate::msg::FailureKind;
 
 /// Why a request to a plug failed.
 #[derive(Debug)]
@@ -87,7 +88,8 @@ pub enum KasaError {
         /// The parser's complaint.
         source: ReplyError,
     },
-    /// The outlet or relay asked for is not in the sysinfo.
+    /// The device has no relay to switch at this address: a bulb, a strip
+    /// addressed without an outlet, an outlet that is not there. Permanent.
     Outlet {
         /// `host:port`.
         addr: String,
@@ -102,6 +104,14 @@ pub enum KasaError {
         want: bool,
         /// The state read back.
         got: bool,
+    },
+    /// The command's time budget ran out before this step could start
+    /// (shutdown gives every plug a bounded time).
+    NoTime {
+        /// `host:port`.
+        addr: String,
+        /// The step that could not start.
+        op: String,
     },
     /// Another socket error (reset, broken pipe...).
     Io {
@@ -123,6 +133,44 @@ fn on_off(b: bool) -> &'static str {
 }
 
 impl KasaError {
+    /// The class of this error, for the logs, `plug-events.jsonl` and `report`.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            KasaError::Resolve { .. } => FailureKind::Resolve,
+            KasaError::Refused { .. } => FailureKind::Refused,
+            KasaError::Connect { .. } => FailureKind::Unreachable,
+            KasaError::TimedOut { .. } => FailureKind::Timeout,
+            KasaError::Closed { .. } => FailureKind::Closed,
+            KasaError::BadFrame { .. } | KasaError::Oversize { .. } => FailureKind::BadReply,
+            KasaError::BadReply { .. } => FailureKind::BadReply,
+            KasaError::Device { code, .. } if is_unsupported(*code) => FailureKind::Unsupported,
+            KasaError::Device { .. } => FailureKind::DeviceError,
+            KasaError::Outlet {
+                source: StateError::NoSuchOutlet { .. },
+                ..
+            } => FailureKind::NoSuchOutlet,
+            KasaError::Outlet { .. } => FailureKind::NoRelay,
+            KasaError::Mismatch { .. } => FailureKind::Mismatch,
+            KasaError::NoTime { .. } => FailureKind::OutOfTime,
+            KasaError::Io { .. } => FailureKind::Io,
+        }
+    }
+
+    /// Whether trying again cannot help: the device has no such relay or
+    /// outlet, does not support the request, answers in a shape that cannot
+    /// be used, or speaks another protocol. The worker fails such a command
+    /// at once instead of retrying it as if the network were flaky.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            KasaError::Refused { klap_hint, .. } => *klap_hint,
+            KasaError::Device { code, .. } => is_unsupported(*code),
+            KasaError::BadReply { .. } | KasaError::Outlet { .. } | KasaError::NoTime { .. } => {
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Wraps a reply error with the address, lifting device errors to [`KasaError::Device`].
     pub fn from_reply(addr: &str, err: ReplyError) -> KasaError {
         match err {
@@ -210,12 +258,16 @@ impl fmt::Display for KasaError {
                 super::protocol::device_refused(module, method.as_deref(), *code, msg)
             ),
             KasaError::BadReply { addr, .. } => write!(f, "{addr}: unusable reply"),
-            KasaError::Outlet { addr, .. } => write!(f, "{addr}: no such outlet or relay"),
+            KasaError::Outlet { addr, source } => write!(f, "{addr}: {source}"),
             KasaError::Mismatch { addr, want, got } => write!(
                 f,
                 "{addr}: asked for {} but the plug reads {} (stuck relay, or switched by hand?)",
                 on_off(*want),
                 on_off(*got)
+            ),
+            KasaError::NoTime { addr, op } => write!(
+                f,
+                "{addr}: no time left for {op} (the command's time budget ran out)"
             ),
             KasaError::Io { addr, op, .. } => write!(f, "{addr}: {op} failed"),
         }
@@ -229,8 +281,13 @@ impl std::error::Error for KasaError {
             | KasaError::Connect { source, .. }
             | KasaError::Io { source, .. } => Some(source),
             KasaError::BadReply { source, .. } => Some(source),
-            KasaError::Outlet { source, .. } => Some(source),
             _ => None,
         }
     }
+}
+
+/// `-1 module not support` and `-2 member not support`: the device does not
+/// have the module or method at all.
+fn is_unsupported(code: i64) -> bool {
+    code == -1 || code == -2
 }

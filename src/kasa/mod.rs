@@ -1,22 +1,50 @@
-//! The TP-Link Kasa local protocol (DESIGN §3): codec and framing, a blocking
-//! client, the plug worker thread, UDP discovery and a simulated plug.
+//! TP-Link plugs on the LAN: the protocols, the plug worker thread, discovery
+//! and a simulated plug. This is a library that knows nothing of the config,
+//! the service or the command line: callers hand it a [`PlugTarget`] and a
+//! [`Timing`].
+//!
+//! The layers, bottom up:
+//!
+//! * [`transport`]: one JSON request to a device and its reply
+//!   ([`xor::XorTransport`] for the legacy port 9999; KLAP and AES over HTTP);
+//! * [`device`]: one plug or strip outlet as the worker drives it: read,
+//!   switch, arm and clear the dead-man ([`iot::IotDevice`] for the legacy
+//!   JSON; the SMART JSON of Tapo and new Kasa devices);
+//! * [`worker`]: the verified, retried algorithm of DESIGN §4, once, above
+//!   the [`device::Device`] trait, on its own thread per plug.
+//!
+//! To add a transport, implement [`transport::Transport`] and route it in
+//! [`open_device`]; to add a protocol family, implement [`device::Device`].
 
-pub mod cli;
-pub mod client;
 pub mod device;
 pub mod discovery;
 pub mod error;
+pub mod iot;
 pub mod protocol;
 pub mod sim;
 pub mod transport;
 pub mod worker;
+pub mod xor;
 
-pub use client::Client;
+pub use device::{Device, Outlet, Protocol, Status};
 pub use error::KasaError;
-pub use protocol::{Child, CountdownRule, Emeter, SysInfo};
-pub use sim::{Fault, Model, SimOptions, SimPlug, SimState};
-pub use worker::{Outlet, PlugCommand, PlugFailure, PlugHandle, PlugOutcome, PlugTarget};
+pub use worker::{PlugHandle, PlugTarget, Timing};
 
 /// The log target of the final-failure lines; the service routes it into
 /// `kasa_errors.log`.
 pub const ERROR_LOG_TARGET: &str = "kasa_errors";
+
+/// The device for `target`, speaking its protocol. Nothing happens on the
+/// network until the first request.
+pub fn open_device(target: &PlugTarget, timing: &Timing) -> Box<dyn Device> {
+    let transport = xor::XorTransport::new(&target.host, target.port(), timing.connect);
+    let protocol = match target.protocol {
+        Protocol::Auto => Protocol::Legacy,
+        p => p,
+    };
+    Box::new(iot::IotDevice::new(
+        transport,
+        target.outlet.clone(),
+        protocol,
+    ))
+}

@@ -9,7 +9,7 @@ use std::io::Read;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::worker::Outlet;
+use super::device::Outlet;
 
 /// The largest frame accepted: a sysinfo is a few KiB, so anything bigger is a
 /// broken or hostile peer and is refused before a buffer is allocated.
@@ -321,65 +321,123 @@ fn decode<T: for<'de> Deserialize<'de>>(v: &Value, what: &str) -> Result<T, Repl
 }
 
 /// One outlet of a power strip, from `children` in its sysinfo.
+///
+/// Only what the service needs is typed; a device's other fields (and
+/// fields of a surprising type, such as the negative `on_time` of an HS300
+/// on firmware 1.0.10) never make the reply unusable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Child {
     /// The child id: usually deviceId + two digits, on some firmware only the digits.
     pub id: String,
     /// The outlet's name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_string")]
     pub alias: String,
-    /// 1 when the outlet is on.
-    pub state: u8,
-    /// Seconds since the outlet was switched on.
-    #[serde(default)]
-    pub on_time: u64,
+    /// Whether the outlet is on (`state` 0/1).
+    #[serde(deserialize_with = "flag")]
+    pub state: bool,
+    /// Everything else the device sent about the outlet.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
-/// The answer of `system.get_sysinfo` (the fields the program uses; the rest is
-/// kept in `extra` so `plug sysinfo --json` can show it all).
+/// The answer of `system.get_sysinfo`: the fields the program uses, read
+/// liberally (a field it does not need never makes the reply unusable).
+/// `plug sysinfo` prints the device's own JSON, not this.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SysInfo {
-    /// 0/1 on single plugs; absent on strips.
-    #[serde(default)]
-    pub relay_state: Option<u8>,
+    /// On/off on single plugs; absent on strips, bulbs and sensors.
+    #[serde(default, deserialize_with = "opt_flag")]
+    pub relay_state: Option<bool>,
     /// The name given in the app.
+    #[serde(default, deserialize_with = "lenient_string")]
     pub alias: String,
     /// For example `HS110(EU)`.
+    #[serde(default, deserialize_with = "lenient_string")]
     pub model: String,
     /// The MAC address (`mac`, or `mic_mac` on some firmware).
-    #[serde(default, alias = "mic_mac")]
+    #[serde(default, alias = "mic_mac", deserialize_with = "lenient_string")]
     pub mac: String,
     /// The device id (40 hex digits).
-    #[serde(rename = "deviceId", default)]
+    #[serde(rename = "deviceId", default, deserialize_with = "lenient_string")]
     pub device_id: String,
     /// Strip outlets.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "children")]
     pub children: Vec<Child>,
-    /// `TIM`, or `TIM:ENE` with an energy meter.
-    #[serde(default)]
-    pub feature: String,
-    /// Firmware version.
-    #[serde(default)]
-    pub sw_ver: String,
-    /// Hardware version.
-    #[serde(default)]
-    pub hw_ver: String,
     /// Wi-Fi signal in dBm.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub rssi: Option<i64>,
-    /// Seconds since the relay closed (single plugs).
-    #[serde(default)]
-    pub on_time: Option<u64>,
     /// Everything else the device sent.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, Value>,
 }
 
-/// Why a state could not be taken from a sysinfo.
+/// Takes any JSON value and keeps it only if it has the wanted type.
+fn lenient<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: for<'a> Deserialize<'a>,
+{
+    let v = Value::deserialize(de)?;
+    Ok(T::deserialize(v).ok())
+}
+
+fn lenient_string<'de, D: serde::Deserializer<'de>>(de: D) -> Result<String, D::Error> {
+    Ok(lenient::<D, String>(de)?.unwrap_or_default())
+}
+
+/// 0/1 (or false/true) as a flag; anything else is an error of this field.
+fn flag<'de, D: serde::Deserializer<'de>>(de: D) -> Result<bool, D::Error> {
+    match Value::deserialize(de)? {
+        Value::Bool(b) => Ok(b),
+        Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
+        Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
+        other => Err(serde::de::Error::custom(format!(
+            "expected 0 or 1, found {other}"
+        ))),
+    }
+}
+
+fn opt_flag<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<bool>, D::Error> {
+    flag(de).map(Some)
+}
+
+/// The strip's children; a device that sends something else has none we can use.
+fn children<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<Child>, D::Error> {
+    let v = Value::deserialize(de)?;
+    match v {
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                Child::deserialize(c)
+                    .map_err(|e| serde::de::Error::custom(format!("children[{i}]: {e}")))
+            })
+            .collect(),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Why a state could not be taken from a sysinfo. Each of these is
+/// permanent: trying again cannot help, so the worker fails at once.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StateError {
-    /// A single plug without `relay_state` (or a strip addressed without an outlet).
-    NoRelayState,
+    /// The device has no relay at all (a bulb, a light strip, a sensor).
+    NoRelay {
+        /// The model, as the device names it.
+        model: String,
+    },
+    /// A power strip addressed without an outlet.
+    StripNeedsOutlet {
+        /// The model.
+        model: String,
+        /// How many outlets it has.
+        outlets: usize,
+    },
+    /// An outlet was asked of a device that is not a power strip.
+    NotAStrip {
+        /// The model.
+        model: String,
+    },
     /// The outlet is not among the children.
     NoSuchOutlet {
         /// The outlet asked for.
@@ -391,16 +449,47 @@ pub enum StateError {
 
 impl fmt::Display for StateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = |m: &str| {
+            if m.is_empty() {
+                "this device".to_string()
+            } else {
+                m.to_string()
+            }
+        };
         match self {
-            StateError::NoRelayState => f.write_str(
-                "the sysinfo has no relay_state (a power strip needs --child ID or --outlet N)",
-            ),
-            StateError::NoSuchOutlet { outlet, available } => write!(
+            StateError::NoRelay { model } => write!(
                 f,
-                "outlet {outlet} not found; the device has {} outlets: {}",
-                available.len(),
-                available.join(", ")
+                "{} has no relay this service can switch (a bulb or a sensor, not a plug)",
+                name(model)
             ),
+            StateError::StripNeedsOutlet { model, outlets } => write!(
+                f,
+                "{} is a power strip with {outlets} outlets: give --outlet N (counted from 0: \
+                 0 to {}) or --child ID (config: outlet or child_id)",
+                name(model),
+                outlets.saturating_sub(1)
+            ),
+            StateError::NotAStrip { model } => write!(
+                f,
+                "{} is not a power strip: leave out --outlet/--child (config: outlet, child_id)",
+                name(model)
+            ),
+            StateError::NoSuchOutlet { outlet, available } => {
+                write!(
+                    f,
+                    "outlet {outlet} not found; the device has {} outlets",
+                    available.len()
+                )?;
+                if !available.is_empty() {
+                    write!(
+                        f,
+                        " (--outlet 0 to {}, counted from 0; ids {})",
+                        available.len() - 1,
+                        available.join(", ")
+                    )?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -421,12 +510,26 @@ impl SysInfo {
 
     /// Whether the device has an energy meter.
     pub fn has_emeter(&self) -> bool {
-        self.feature.contains("ENE")
+        self.extra
+            .get("feature")
+            .and_then(Value::as_str)
+            .is_some_and(|f| f.contains("ENE"))
     }
 
     /// The child addressed by `outlet`. An id matches in full (deviceId + "NN")
     /// or by its two-digit suffix, as real strips accept both.
     pub fn child(&self, outlet: &Outlet) -> Result<&Child, StateError> {
+        if self.children.is_empty() {
+            return Err(if self.relay_state.is_some() {
+                StateError::NotAStrip {
+                    model: self.model.clone(),
+                }
+            } else {
+                StateError::NoRelay {
+                    model: self.model.clone(),
+                }
+            });
+        }
         let found = match outlet {
             Outlet::Index(i) => self.children.get(*i),
             Outlet::Id(id) => self.children.iter().find(|c| {
@@ -454,11 +557,17 @@ impl SysInfo {
     /// The relay state (single plug) or the outlet's state (strip).
     pub fn state_of(&self, outlet: Option<&Outlet>) -> Result<bool, StateError> {
         match outlet {
-            Some(o) => Ok(self.child(o)?.state != 0),
-            None => self
-                .relay_state
-                .map(|s| s != 0)
-                .ok_or(StateError::NoRelayState),
+            Some(o) => Ok(self.child(o)?.state),
+            None => match (self.relay_state, self.is_strip()) {
+                (Some(on), _) => Ok(on),
+                (None, true) => Err(StateError::StripNeedsOutlet {
+                    model: self.model.clone(),
+                    outlets: self.children.len(),
+                }),
+                (None, false) => Err(StateError::NoRelay {
+                    model: self.model.clone(),
+                }),
+            },
         }
     }
 }

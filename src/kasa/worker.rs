@@ -1,89 +1,153 @@
-//! The plug worker (DESIGN §4): one thread per plug, so a dead heater plug never
-//! delays the cooler. It runs each command with up to three attempts, each one
-//! a pre-read, the switch, a pause, and a read-back that must show the state
-//! asked for, and reports a [`PlugOutcome`] on a channel.
+//! The plug worker (DESIGN §4): one thread per plug, so a dead heater plug
+//! never delays the cooler. It runs each [`PlugCommand`] with up to three
+//! attempts (sleeping 0, 1 and 2 s before them) and reports a [`PlugOutcome`].
 //!
-//! It only acts on the latest wish: commands are kept per kind (switch, read,
-//! dead-man), a newer one replaces a queued one of its kind in place, and a
-//! `Set` that arrives while another `Set` is in its retries supersedes it at the
-//! next step. **A superseded `Set` reports no outcome**: the control thread only
-//! cares about the newest desired state, whose outcome always follows.
+//! One attempt of a switch:
+//!
+//! 1. read the state (`before` timeout): the plug is reachable, and the log
+//!    shows the state before;
+//! 2. for a switch-on of a plug with a dead-man: arm the dead-man, **then**
+//!    switch (together within one `before` timeout), so the relay never
+//!    closes without a rule that opens it again;
+//! 3. sleep `spacing` so the state propagates;
+//! 4. read back (`after` timeout): the state must be the one asked for.
+//!
+//! After a verified switch-off of a plug with a dead-man, the rule is
+//! removed. A switch that may have reached the plug and was not verified
+//! reports [`PlugState::Unknown`]: unknown is not off.
+//!
+//! The worst case of a command is therefore, with A attempts and the retry
+//! sleeps S: a read `A·before + ΣS`; a switch `A·(2·before + spacing + after)
+//! + ΣS`, plus one `before` to remove the dead-man after a verified off
+//! ([`Timing::worst_case`]). Each request's timeout bounds the connect, the
+//! write, the read and any reconnect; a command sent with a deadline
+//! ([`PlugHandle::send_by`], used at shutdown) ends by that deadline.
+//!
+//! A permanent failure (no relay, no such outlet, a reply that cannot be
+//! used, a request the device does not support) ends the command at once:
+//! retrying cannot help.
+//!
+//! The worker only acts on the latest wish: commands are kept per kind
+//! (switch, read, dead-man), a newer one replaces a queued one of its kind in
+//! place, and a `Set` that arrives while another `Set` is in its attempts
+//! supersedes it at the next step. The superseded one reports
+//! [`Completion::Superseded`] (with `Unknown` if its switch was sent).
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver, Sender};
+use crossbeam_channel::{select_biased, Receiver, Sender};
 
-use super::client::Client;
+use super::device::{Device, Outlet, Protocol};
 use super::error::KasaError;
 use super::ERROR_LOG_TARGET;
-use crate::cli::error_chain;
-use crate::config::{PlugConfig, PlugTiming};
-use crate::Role;
+use crate::error::chain;
+use crate::msg::{
+    Completion, DeadmanReport, FailureKind, PlugCommand, PlugFailure, PlugOutcome, PlugState,
+    Role,
+};
 
-/// The name of the dead-man countdown rule on the plug.
-pub const DEADMAN_RULE_NAME: &str = "kasa-thermostat deadman";
-
-/// One outlet of a power strip.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outlet {
-    /// By child id, in full (deviceId + "NN") or as the two-digit suffix.
-    Id(String),
-    /// By 0-based index in the sysinfo's `children`; resolved to an id on the first read.
-    Index(usize),
+/// The durations of the worker's algorithm (DESIGN §4). Tests scale them
+/// down; the defaults are the real schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    /// Connect timeout (a connect also fits within its request's timeout).
+    pub connect: Duration,
+    /// Timeout of the read before a switch, and of the switch itself.
+    pub before: Duration,
+    /// Timeout of the read-back after a switch.
+    pub after: Duration,
+    /// Pause between the switch and the read-back.
+    pub spacing: Duration,
+    /// Sleep before each attempt; its length is the number of attempts.
+    pub retry_sleeps: Vec<Duration>,
 }
 
-impl fmt::Display for Outlet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outlet::Id(id) => write!(f, "id {id}"),
-            Outlet::Index(i) => write!(f, "#{i}"),
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            connect: Duration::from_secs(3),
+            before: Duration::from_secs(6),
+            after: Duration::from_secs(5),
+            spacing: Duration::from_millis(500),
+            retry_sleeps: vec![Duration::ZERO, Duration::from_secs(1), Duration::from_secs(2)],
         }
     }
 }
 
-/// Which plug (and outlet) a worker drives.
+impl Timing {
+    /// Every duration multiplied by `factor` (tests run the schedule scaled down).
+    pub fn scaled(&self, factor: f64) -> Timing {
+        let f = |d: Duration| d.mul_f64(factor);
+        Timing {
+            connect: f(self.connect),
+            before: f(self.before),
+            after: f(self.after),
+            spacing: f(self.spacing),
+            retry_sleeps: self.retry_sleeps.iter().map(|d| f(*d)).collect(),
+        }
+    }
+
+    /// The longest a command can take when every request runs into its
+    /// timeout (see the module docs for the formula).
+    pub fn worst_case(&self, cmd: &PlugCommand) -> Duration {
+        let attempts = self.retry_sleeps.len() as u32;
+        let sleeps: Duration = self.retry_sleeps.iter().sum();
+        let attempt = match cmd {
+            PlugCommand::Set { .. } => self.before * 2 + self.spacing + self.after,
+            _ => self.before,
+        };
+        let extra = match cmd {
+            PlugCommand::Set {
+                on: false,
+                deadman: Some(_),
+            } => self.before,
+            _ => Duration::ZERO,
+        };
+        attempt * attempts + sleeps + extra
+    }
+}
+
+/// Which plug (and outlet) a worker drives, and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlugTarget {
     /// Its job, named in every log line.
     pub role: Role,
     /// Host name or IP.
     pub host: String,
-    /// TCP port (9999 on real plugs).
-    pub port: u16,
+    /// TCP port; `None` takes the protocol's default (9999 legacy, 80 otherwise).
+    pub port: Option<u16>,
     /// The outlet of a power strip, `None` for a single plug.
     pub outlet: Option<Outlet>,
+    /// The protocol, or `Auto` to learn it.
+    pub protocol: Protocol,
 }
 
 impl PlugTarget {
-    /// The target of a configured plug; `child_id` wins over `outlet`.
-    pub fn from_config(role: Role, cfg: &PlugConfig) -> PlugTarget {
-        let outlet = cfg
-            .child_id
-            .clone()
-            .map(Outlet::Id)
-            .or(cfg.outlet.map(Outlet::Index));
+    /// A legacy plug at `host:port`.
+    pub fn legacy(role: Role, host: &str, port: u16) -> PlugTarget {
         PlugTarget {
             role,
-            host: cfg.host.clone(),
-            port: cfg.port,
-            outlet,
+            host: host.to_string(),
+            port: Some(port),
+            outlet: None,
+            protocol: Protocol::Legacy,
         }
+    }
+
+    /// The port in use: the given one, or the protocol's default.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(self.protocol.default_port())
     }
 
     /// `host:port` (IPv6 in brackets).
     pub fn address(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        super::xor::address(&self.host, self.port())
     }
 
     /// `heater 10.0.0.5:9999` or `heater 10.0.0.5:9999 outlet #2`, for logs.
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         match &self.outlet {
             Some(o) => format!("{} {} outlet {o}", self.role, self.address()),
             None => format!("{} {}", self.role, self.address()),
@@ -91,98 +155,38 @@ impl PlugTarget {
     }
 }
 
-/// What the control thread asks of a plug.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PlugCommand {
-    /// Switch and verify.
-    Set {
-        /// The state wanted.
-        on: bool,
-    },
-    /// Read the real state.
-    Read,
-    /// Replace the plug's countdown rules with one that switches it off after `delay`.
-    ArmDeadman {
-        /// Time until the plug switches itself off (rounded up to whole seconds, at least 1).
-        delay: Duration,
-    },
-    /// Delete the plug's countdown rules.
-    ClearDeadman,
-}
-
-impl PlugCommand {
-    fn kind(&self) -> u8 {
-        match self {
-            PlugCommand::Set { .. } => 0,
-            PlugCommand::Read => 1,
-            PlugCommand::ArmDeadman { .. } | PlugCommand::ClearDeadman => 2,
-        }
-    }
-
-    fn action(&self) -> String {
-        match self {
-            PlugCommand::Set { on: true } => "switch on".into(),
-            PlugCommand::Set { on: false } => "switch off".into(),
-            PlugCommand::Read => "read state".into(),
-            PlugCommand::ArmDeadman { delay } => {
-                format!("arm dead-man ({} s)", deadman_secs(*delay))
-            }
-            PlugCommand::ClearDeadman => "clear dead-man".into(),
-        }
-    }
-}
-
-fn deadman_secs(delay: Duration) -> u32 {
-    (delay.as_secs_f64().ceil() as u32).max(1)
-}
-
-/// Why a command failed in the end.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlugFailure {
-    /// The last attempt's error with its causes on one line; names host:port.
-    pub last_error: String,
-}
-
-/// What became of a command.
-#[derive(Debug, Clone)]
-pub struct PlugOutcome {
-    /// The plug.
-    pub role: Role,
-    /// The command this answers.
-    pub command: PlugCommand,
-    /// Ok(Some(state)): the verified state after Set, the read state after Read;
-    /// Ok(None) after ArmDeadman/ClearDeadman; Err after the last attempt failed.
-    pub result: Result<Option<bool>, PlugFailure>,
-    /// Attempts made (1 to 3).
-    pub attempts: u32,
+/// A command with the time by which it must be over.
+struct Request {
+    cmd: PlugCommand,
+    deadline: Option<Instant>,
 }
 
 /// The owner of a plug worker thread: sending never blocks; dropping it stops
 /// the worker at its next step or sleep and joins it.
 pub struct PlugHandle {
     role: Role,
-    tx: Option<Sender<PlugCommand>>,
+    tx: Option<Sender<Request>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl PlugHandle {
-    /// Spawns the worker thread, named "plug-<role>".
+    /// Spawns the worker thread, named `plug-<role>`, driving `device`.
     pub fn spawn(
         target: PlugTarget,
-        timing: PlugTiming,
+        timing: Timing,
+        device: Box<dyn Device>,
         outcomes: Sender<PlugOutcome>,
     ) -> std::io::Result<PlugHandle> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let role = target.role;
         let worker = Worker {
-            client: Client::new(&target.host, target.port, &timing),
             label: target.label(),
-            target,
+            role,
             timing,
+            device,
             inbox: rx,
             outcomes,
             queue: VecDeque::new(),
-            child_id: None,
         };
         let thread = std::thread::Builder::new()
             .name(format!("plug-{role}"))
@@ -196,18 +200,29 @@ impl PlugHandle {
 
     /// Queues a command without blocking (see the module doc for what replaces what).
     pub fn send(&self, cmd: PlugCommand) {
+        self.push(Request {
+            cmd,
+            deadline: None,
+        });
+    }
+
+    /// Queues a command that must be over by `deadline`: no attempt, sleep
+    /// or request runs past it.
+    pub fn send_by(&self, cmd: PlugCommand, deadline: Instant) {
+        self.push(Request {
+            cmd,
+            deadline: Some(deadline),
+        });
+    }
+
+    fn push(&self, req: Request) {
         let Some(tx) = &self.tx else { return };
-        if tx.send(cmd).is_err() {
+        if tx.send(req).is_err() {
             log::error!(
                 "{} plug worker is gone (it panicked?); command dropped",
                 self.role
             );
         }
-    }
-
-    /// The plug's role.
-    pub fn role(&self) -> Role {
-        self.role
     }
 
     /// Whether the worker thread has ended (it only ends early by panicking).
@@ -218,7 +233,8 @@ impl PlugHandle {
 
 impl Drop for PlugHandle {
     fn drop(&mut self) {
-        // A disconnected inbox is the worker's stop signal.
+        // A disconnected inbox is the worker's stop signal; a request under
+        // way ends within its own timeout.
         drop(self.tx.take());
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
@@ -230,7 +246,7 @@ impl Drop for PlugHandle {
 
 /// What the worker waits for, folded into one enum.
 enum Event {
-    Command(PlugCommand),
+    Command(Request),
     Deadline,
     Shutdown,
 }
@@ -261,17 +277,39 @@ impl From<Interrupt> for AttemptError {
     }
 }
 
+/// What a command has learned so far, across its attempts.
+#[derive(Default)]
+struct Progress {
+    /// A switch request went out: from here on, not verified means unknown.
+    sent: bool,
+    /// The last state read.
+    read: Option<bool>,
+    rssi: Option<i64>,
+    deadman: Option<DeadmanReport>,
+}
+
 struct Worker {
-    target: PlugTarget,
     label: String,
-    timing: PlugTiming,
-    client: Client,
-    inbox: Receiver<PlugCommand>,
+    role: Role,
+    timing: Timing,
+    device: Box<dyn Device>,
+    inbox: Receiver<Request>,
     outcomes: Sender<PlugOutcome>,
     /// At most one command per kind, in order of first arrival.
-    queue: VecDeque<PlugCommand>,
-    /// The strip outlet's full child id, once resolved from a sysinfo.
-    child_id: Option<String>,
+    queue: VecDeque<Request>,
+}
+
+/// Whether `new` interrupts the command running (a Set when `setting`).
+fn supersedes(setting: bool, new: &Request) -> bool {
+    kind(&new.cmd) == 0 && (setting || new.deadline.is_some())
+}
+
+fn kind(cmd: &PlugCommand) -> u8 {
+    match cmd {
+        PlugCommand::Set { .. } => 0,
+        PlugCommand::Read => 1,
+        PlugCommand::ArmDeadman { .. } | PlugCommand::ClearDeadman => 2,
+    }
 }
 
 impl Worker {
@@ -280,19 +318,23 @@ impl Worker {
             Some(d) => crossbeam_channel::at(d),
             None => crossbeam_channel::never(),
         };
-        select! {
+        select_biased! {
             recv(self.inbox) -> msg => match msg {
-                Ok(cmd) => Event::Command(cmd),
+                Ok(req) => Event::Command(req),
                 Err(_) => Event::Shutdown,
             },
             recv(tick) -> _ => Event::Deadline,
         }
     }
 
-    fn enqueue(&mut self, cmd: PlugCommand) {
-        match self.queue.iter_mut().find(|q| q.kind() == cmd.kind()) {
-            Some(slot) => *slot = cmd,
-            None => self.queue.push_back(cmd),
+    fn enqueue(&mut self, req: Request) {
+        match self
+            .queue
+            .iter_mut()
+            .find(|q| kind(&q.cmd) == kind(&req.cmd))
+        {
+            Some(slot) => *slot = req,
+            None => self.queue.push_back(req),
         }
     }
 
@@ -301,44 +343,40 @@ impl Worker {
         loop {
             if self.queue.is_empty() {
                 match self.next_event(None) {
-                    Event::Command(cmd) => self.enqueue(cmd),
+                    Event::Command(req) => self.enqueue(req),
                     Event::Shutdown => break,
                     Event::Deadline => continue,
                 }
             }
-            if self.drain(false).is_err() {
+            // Nothing runs here, so only a stop matters.
+            if let Err(Interrupt::Stop) = self.drain(false) {
                 break;
             }
-            let Some(cmd) = self.queue.pop_front() else {
+            let Some(req) = self.queue.pop_front() else {
                 continue;
             };
-            match self.execute(&cmd) {
-                Ok(outcome) => {
+            match self.execute(&req) {
+                Some(outcome) => {
                     // The control thread may already be gone at shutdown.
                     let _ = self.outcomes.send(outcome);
                 }
-                Err(Interrupt::Superseded) => {
-                    log::info!(
-                        "{}: {} superseded by a newer command",
-                        self.label,
-                        cmd.action()
-                    );
-                }
-                Err(Interrupt::Stop) => break,
+                None => break,
             }
         }
+        self.device.close();
         log::debug!("{}: worker stopped", self.label);
     }
 
     /// Moves whatever is in the inbox into the queue without waiting. With
-    /// `setting`, a newly arrived Set interrupts the running one.
+    /// `setting`, a newly arrived Set interrupts the running one; a Set with
+    /// a deadline (shutdown) interrupts whatever is running.
     fn drain(&mut self, setting: bool) -> Result<(), Interrupt> {
         let mut superseded = false;
         loop {
             match self.inbox.try_recv() {
-                Ok(cmd) => {
-                    superseded |= setting && cmd.kind() == 0;
-                    self.enqueue(cmd);
+                Ok(req) => {
+                    superseded |= supersedes(setting, &req);
+                    self.enqueue(req);
                 }
                 Err(crossbeam_channel::TryRecvError::Empty) => break,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return Err(Interrupt::Stop),
@@ -351,157 +389,323 @@ impl Worker {
         }
     }
 
-    /// Sleeps for `d` while still taking commands (so a stop or a newer Set
-    /// ends the sleep at once).
-    fn pause(&mut self, d: Duration, setting: bool) -> Result<(), Interrupt> {
+    /// Sleeps until `until` while still taking commands (so a stop or a
+    /// newer Set ends the sleep at once).
+    fn pause_until(&mut self, until: Instant, setting: bool) -> Result<(), Interrupt> {
         self.drain(setting)?;
-        if d.is_zero() {
-            return Ok(());
-        }
-        let until = Instant::now() + d;
-        loop {
+        while Instant::now() < until {
             match self.next_event(Some(until)) {
                 Event::Deadline => return Ok(()),
                 Event::Shutdown => return Err(Interrupt::Stop),
-                Event::Command(cmd) => {
-                    let supersedes = setting && cmd.kind() == 0;
-                    self.enqueue(cmd);
-                    if supersedes {
+                Event::Command(req) => {
+                    let interrupt = supersedes(setting, &req);
+                    self.enqueue(req);
+                    if interrupt {
                         return Err(Interrupt::Superseded);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one command; `None` when the worker must stop.
+    fn execute(&mut self, req: &Request) -> Option<PlugOutcome> {
+        let cmd = &req.cmd;
+        let setting = matches!(cmd, PlugCommand::Set { .. });
+        let sleeps = self.timing.retry_sleeps.clone();
+        let total = sleeps.len() as u32;
+        let start = Instant::now();
+        let mut progress = Progress::default();
+        let mut times = Vec::new();
+        let mut last: Option<KasaError> = None;
+        let mut interrupt = None;
+        for (i, sleep) in sleeps.iter().enumerate() {
+            let n = i as u32 + 1;
+            let wake = Instant::now() + *sleep;
+            if req.deadline.is_some_and(|d| wake >= d) {
+                last = Some(KasaError::NoTime {
+                    addr: self.device.address().to_string(),
+                    op: format!("{cmd} attempt {n}"),
+                });
+                break;
+            }
+            if let Err(i) = self.pause_until(wake, setting) {
+                interrupt = Some(i);
+                break;
+            }
+            let began = Instant::now();
+            let result = self.attempt(cmd, req.deadline, &mut progress);
+            times.push(began.elapsed());
+            match result {
+                Ok(()) => {
+                    let shown = match (cmd, progress.read) {
+                        (PlugCommand::Set { .. } | PlugCommand::Read, Some(on)) => {
+                            format!(": {}", if on { "on" } else { "off" })
+                        }
+                        _ => String::new(),
+                    };
+                    log::info!("{}: {cmd} ok{shown} (attempt {n}/{total})", self.label);
+                    return Some(self.outcome(cmd, Completion::Done, &progress, times, start));
+                }
+                Err(AttemptError::Interrupted(i)) => {
+                    interrupt = Some(i);
+                    break;
+                }
+                Err(AttemptError::Failed(e)) => {
+                    self.device.close();
+                    let permanent = e.is_permanent();
+                    log::warn!(
+                        "{}: {cmd} attempt {n}/{total} failed{}: {}",
+                        self.label,
+                        if permanent {
+                            " (permanent, not retried)"
+                        } else {
+                            ""
+                        },
+                        chain(&e)
+                    );
+                    last = Some(e);
+                    if permanent {
+                        break;
+                    }
+                }
+            }
+        }
+        match interrupt {
+            Some(Interrupt::Stop) => return None,
+            Some(Interrupt::Superseded) => {
+                log::info!("{}: {cmd} superseded by a newer command", self.label);
+                return Some(self.outcome(cmd, Completion::Superseded, &progress, times, start));
+            }
+            None => {}
+        }
+        let failure = match &last {
+            Some(e) => PlugFailure {
+                kind: e.kind(),
+                permanent: e.is_permanent(),
+                message: chain(e),
+            },
+            None => PlugFailure {
+                kind: FailureKind::OutOfTime,
+                permanent: false,
+                message: format!(
+                    "{}: no attempt was made (plug_timing.retry_sleeps_s is empty)",
+                    self.device.address()
+                ),
+            },
+        };
+        let state_note = match (cmd, progress.sent) {
+            (PlugCommand::Set { .. }, true) => "; its state is unknown",
+            _ => "",
+        };
+        log::error!(
+            target: ERROR_LOG_TARGET,
+            "{}: {cmd} FAILED after {} attempt{}{state_note}: {}",
+            self.label,
+            times.len(),
+            if times.len() == 1 { "" } else { "s" },
+            failure.message
+        );
+        Some(self.outcome(
+            cmd,
+            Completion::Failed(failure),
+            &progress,
+            times,
+            start,
+        ))
+    }
+
+    fn outcome(
+        &self,
+        cmd: &PlugCommand,
+        completion: Completion,
+        progress: &Progress,
+        attempt_times: Vec<Duration>,
+        start: Instant,
+    ) -> PlugOutcome {
+        let done = completion == Completion::Done;
+        let state = match cmd {
+            // Verified, or possibly changed by a switch that went out.
+            PlugCommand::Set { on, .. } if done => Some(PlugState::from_on(*on)),
+            PlugCommand::Set { .. } if progress.sent => Some(PlugState::Unknown),
+            // Nothing went out: the last read is what the plug is.
+            PlugCommand::Set { .. } | PlugCommand::Read => progress.read.map(PlugState::from_on),
+            _ => None,
+        };
+        PlugOutcome {
+            role: self.role,
+            command: cmd.clone(),
+            completion,
+            state,
+            deadman: progress.deadman.clone(),
+            attempts: attempt_times.len() as u32,
+            attempt_times,
+            elapsed: start.elapsed(),
+            rssi: progress.rssi,
+        }
+    }
+
+    /// The deadline of one step: its timeout, cut by the command's deadline.
+    fn step(&self, timeout: Duration, command: Option<Instant>, op: &str) -> Result<Instant, KasaError> {
+        let now = Instant::now();
+        let d = now + timeout;
+        match command {
+            Some(c) if c <= now => Err(KasaError::NoTime {
+                addr: self.device.address().to_string(),
+                op: op.to_string(),
+            }),
+            Some(c) => Ok(d.min(c)),
+            None => Ok(d),
+        }
+    }
+
+    fn read(
+        &mut self,
+        timeout: Duration,
+        command: Option<Instant>,
+        progress: &mut Progress,
+    ) -> Result<bool, KasaError> {
+        let deadline = self.step(timeout, command, "reading the state")?;
+        let status = self.device.read(deadline)?;
+        progress.read = Some(status.on);
+        if status.rssi.is_some() {
+            progress.rssi = status.rssi;
+        }
+        Ok(status.on)
+    }
+
+    fn attempt(
+        &mut self,
+        cmd: &PlugCommand,
+        command: Option<Instant>,
+        progress: &mut Progress,
+    ) -> Result<(), AttemptError> {
+        let before = self.timing.before;
+        match cmd {
+            PlugCommand::Read => {
+                self.read(before, command, progress)?;
+                Ok(())
+            }
+            PlugCommand::Set { on, deadman } => {
+                self.set_attempt(*on, *deadman, command, progress)
+            }
+            PlugCommand::ArmDeadman { delay } => {
+                let deadline = self.step(before, command, "arming the dead-man")?;
+                match self.device.arm_deadman(*delay, deadline) {
+                    Ok(kind) => {
+                        progress.deadman = Some(DeadmanReport::Armed(kind));
+                        Ok(())
+                    }
+                    // A definite answer, not a failure to retry: the control
+                    // thread says it once and retries only at reconcile.
+                    Err(e) if e.kind() == FailureKind::Unsupported => {
+                        progress.deadman = Some(DeadmanReport::Unsupported(chain(&e)));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        progress.deadman = Some(deadman_failure(&e));
+                        Err(e.into())
+                    }
+                }
+            }
+            PlugCommand::ClearDeadman => {
+                let deadline = self.step(before, command, "clearing the dead-man")?;
+                match self.device.clear_deadman(deadline) {
+                    Ok(()) => {
+                        progress.deadman = Some(DeadmanReport::Cleared);
+                        Ok(())
+                    }
+                    Err(e) if e.kind() == FailureKind::Unsupported => {
+                        progress.deadman = Some(DeadmanReport::Unsupported(chain(&e)));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        progress.deadman = Some(deadman_failure(&e));
+                        Err(e.into())
                     }
                 }
             }
         }
     }
 
-    fn execute(&mut self, cmd: &PlugCommand) -> Result<PlugOutcome, Interrupt> {
-        let setting = matches!(cmd, PlugCommand::Set { .. });
-        let sleeps = self.timing.retry_sleeps();
-        let total = sleeps.len().max(1) as u32;
-        let mut last: Option<KasaError> = None;
-        for (i, sleep) in sleeps.iter().enumerate() {
-            let n = i as u32 + 1;
-            self.pause(*sleep, setting)?;
-            let result = match cmd {
-                PlugCommand::Set { on } => self.set_attempt(*on).map(Some),
-                PlugCommand::Read => self.read_attempt().map(Some),
-                PlugCommand::ArmDeadman { delay } => self.arm_attempt(Some(*delay)).map(|()| None),
-                PlugCommand::ClearDeadman => self.arm_attempt(None).map(|()| None),
-            };
-            match result {
-                Ok(state) => {
-                    let shown = match state {
-                        Some(true) => ": on",
-                        Some(false) => ": off",
-                        None => "",
-                    };
-                    log::info!(
-                        "{}: {} ok{shown} (attempt {n}/{total})",
-                        self.label,
-                        cmd.action()
-                    );
-                    return Ok(PlugOutcome {
-                        role: self.target.role,
-                        command: cmd.clone(),
-                        result: Ok(state),
-                        attempts: n,
-                    });
-                }
-                Err(AttemptError::Interrupted(i)) => return Err(i),
-                Err(AttemptError::Failed(e)) => {
-                    self.client.close();
-                    log::warn!(
-                        "{}: {} attempt {n}/{total} failed: {}",
-                        self.label,
-                        cmd.action(),
-                        error_chain(&e)
-                    );
-                    last = Some(e);
-                }
-            }
-        }
-        let last_error = match &last {
-            Some(e) => error_chain(e),
-            None => "no attempt was made (plug_timing.retry_sleeps_s is empty)".to_string(),
-        };
-        log::error!(
-            target: ERROR_LOG_TARGET,
-            "{}: {} FAILED after {} attempts: {last_error}",
-            self.label,
-            cmd.action(),
-            sleeps.len()
-        );
-        Ok(PlugOutcome {
-            role: self.target.role,
-            command: cmd.clone(),
-            result: Err(PlugFailure { last_error }),
-            attempts: sleeps.len() as u32,
-        })
-    }
-
-    fn outlet_error(&self, source: super::protocol::StateError) -> KasaError {
-        KasaError::Outlet {
-            addr: self.target.address(),
-            source,
-        }
-    }
-
-    /// Reads the state, and resolves the outlet's child id on the way.
-    fn read_state(&mut self, timeout: Duration) -> Result<bool, KasaError> {
-        let info = self.client.get_sysinfo(timeout)?;
-        if let Some(o) = &self.target.outlet {
-            let id = info.child_id(o).map_err(|e| self.outlet_error(e))?;
-            self.child_id = Some(id);
-        }
-        info.state_of(self.target.outlet.as_ref())
-            .map_err(|e| self.outlet_error(e))
-    }
-
-    fn set_attempt(&mut self, on: bool) -> Result<bool, AttemptError> {
-        let before = self.read_state(self.timing.before())?;
+    fn set_attempt(
+        &mut self,
+        on: bool,
+        deadman: Option<Duration>,
+        command: Option<Instant>,
+        progress: &mut Progress,
+    ) -> Result<(), AttemptError> {
+        let before = self.read(self.timing.before, command, progress)?;
         log::info!(
             "{}: state before switching: {}",
             self.label,
             if before { "on" } else { "off" }
         );
         self.drain(true)?;
-        self.client
-            .set_relay_state(self.child_id.as_deref(), on, self.timing.before())?;
-        self.pause(self.timing.spacing(), true)?;
-        let got = self.read_state(self.timing.after())?;
+        // The arm and the switch share one `before` timeout.
+        let deadline = self.step(self.timing.before, command, "switching")?;
+        if let (true, Some(delay)) = (on, deadman) {
+            match self.device.arm_deadman(delay, deadline) {
+                Ok(kind) => progress.deadman = Some(DeadmanReport::Armed(kind)),
+                // A plug that refuses countdown rules is switched anyway: the
+                // control thread says loudly that it has no dead-man.
+                Err(e) if e.kind() == FailureKind::Unsupported => {
+                    progress.deadman = Some(DeadmanReport::Unsupported(chain(&e)));
+                }
+                // Never close the relay without the rule that opens it again.
+                Err(e) => {
+                    progress.deadman = Some(DeadmanReport::Failed(chain(&e)));
+                    return Err(e.into());
+                }
+            }
+        }
+        progress.sent = true;
+        self.device.set(on, deadline)?;
+        let spacing = Instant::now() + self.timing.spacing;
+        if command.is_some_and(|c| spacing >= c) {
+            return Err(KasaError::NoTime {
+                addr: self.device.address().to_string(),
+                op: "the read-back".into(),
+            }
+            .into());
+        }
+        self.pause_until(spacing, true)?;
+        let got = self.read(self.timing.after, command, progress)?;
         if got != on {
             return Err(KasaError::Mismatch {
-                addr: self.target.address(),
+                addr: self.device.address().to_string(),
                 want: on,
                 got,
             }
             .into());
         }
-        Ok(got)
-    }
-
-    fn read_attempt(&mut self) -> Result<bool, AttemptError> {
-        Ok(self.read_state(self.timing.before())?)
-    }
-
-    /// Arms (with a delay) or clears (without) the dead-man countdown rule.
-    fn arm_attempt(&mut self, delay: Option<Duration>) -> Result<(), AttemptError> {
-        if self.target.outlet.is_some() && self.child_id.is_none() {
-            self.read_state(self.timing.before())?;
-        }
-        let timeout = self.timing.before();
-        let child = self.child_id.clone();
-        self.client
-            .countdown_delete_all(child.as_deref(), timeout)?;
-        if let Some(d) = delay {
-            self.client.countdown_add_rule(
-                child.as_deref(),
-                deadman_secs(d),
-                false,
-                DEADMAN_RULE_NAME,
-                timeout,
-            )?;
+        if let (false, Some(_)) = (on, deadman) {
+            // Verified off: the rule has done its job. Failing to remove it
+            // does not fail the switch (the plug is off either way).
+            let removed = self
+                .step(self.timing.before, command, "clearing the dead-man")
+                .and_then(|d| self.device.clear_deadman(d));
+            progress.deadman = Some(match removed {
+                Ok(()) => DeadmanReport::Cleared,
+                Err(e) => {
+                    log::warn!(
+                        "{}: could not remove the dead-man after switching off: {}",
+                        self.label,
+                        chain(&e)
+                    );
+                    deadman_failure(&e)
+                }
+            });
         }
         Ok(())
+    }
+}
+
+fn deadman_failure(e: &KasaError) -> DeadmanReport {
+    if e.kind() == FailureKind::Unsupported {
+        DeadmanReport::Unsupported(chain(e))
+    } else {
+        DeadmanReport::Failed(chain(e))
     }
 }

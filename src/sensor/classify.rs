@@ -6,16 +6,17 @@
 //! temperatures too, so they are rejected only when they appear out of nowhere
 //! (a first reading, or a jump of more than [`SUSPECT_STEP_C`] from the last
 //! accepted reading) and accepted when the temperature got there gradually.
-//! When the scratchpad is known, a real 85 °C is told apart by byte 6: the
-//! power-on scratchpad has 0x0C there, a converted 85.000 has 0x10 (the same
-//! test the kernel's w1_therm driver makes).
+//! The scratchpad's byte 6 (0x0C after a power-on, 0x10 after a conversion)
+//! is deliberately not trusted for 85 °C: a first reading of exactly 85.000
+//! is refused whatever the bytes say, because believing one would switch the
+//! cooler on (or the heater off) on a sensor that has only reset.
 //!
 //! A spike (a step larger than `max_step`) is rejected, but if the new level
 //! holds for [`REBASELINE_READINGS`] consecutive consistent readings it is
 //! accepted as real: otherwise a genuine jump (sensor moved, a long outage)
 //! would lock the service out of readings for ever.
 
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use super::{RawReading, Reading, SensorFault};
 
@@ -114,18 +115,15 @@ impl Classifier {
             celsius: c + self.offset_c,
             sensor_id: raw.sensor_id,
             at: Instant::now(),
-            wall: SystemTime::now(),
         })
     }
 
+    /// 85.000 °C is what a DS18B20 holds after a power-on reset, before any
+    /// conversion. It is never believed as a first reading or as a jump,
+    /// whatever the other scratchpad bytes say: a real kernel shows the
+    /// reset bytes, but the rule must not rest on that.
     fn is_power_on(&self, raw: &RawReading) -> bool {
-        if raw.celsius != POWER_ON_C {
-            return false;
-        }
-        match &raw.scratchpad {
-            Some(sp) => sp[6] == 0x0C,
-            None => true,
-        }
+        raw.celsius == POWER_ON_C
     }
 }
 
@@ -205,9 +203,18 @@ mod tests {
     }
 
     #[test]
-    fn real_85_by_scratchpad_is_accepted_as_first_reading() {
+    fn eighty_five_is_never_a_first_reading_whatever_the_bytes_say() {
         let mut c = Classifier::new(0.0, 5.0);
-        assert_eq!(kind(c.classify(with_pad(85.0, REAL_85_PAD))), "ok");
+        assert_eq!(
+            kind(c.classify(with_pad(85.0, REAL_85_PAD))),
+            "power_on_value"
+        );
+        // Nor a jump, even with converted-looking bytes.
+        assert_eq!(kind(c.classify(raw(20.0))), "ok");
+        assert_eq!(
+            kind(c.classify(with_pad(85.0, REAL_85_PAD))),
+            "power_on_value"
+        );
     }
 
     #[test]

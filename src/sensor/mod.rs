@@ -15,7 +15,7 @@
 //! [`virtual_bus`] is a slot-level simulation of a 1-wire line used to test
 //! the `hal` path without hardware.
 
-pub mod cli;
+
 pub mod delay;
 pub mod hal;
 pub mod simulated;
@@ -27,28 +27,58 @@ mod classify;
 mod fault;
 
 pub use classify::Classifier;
-pub use fault::{SensorError, SensorFault};
+pub use fault::SensorError;
 pub use thread::SensorHandle;
 
-use std::time::{Instant, SystemTime};
+use std::path::PathBuf;
 
-use crate::config::{SensorBackend, SensorConfig};
+use serde::{Deserialize, Serialize};
 
-/// A temperature the classifier accepted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
-    /// Degrees Celsius, calibration offset applied.
-    pub celsius: f64,
-    /// The sensor's id as the kernel prints it (`28-0316a2797aff`).
-    pub sensor_id: String,
-    /// When the reading was taken (monotonic, for staleness).
-    pub at: Instant,
-    /// When the reading was taken (wall clock, for logs and the state file).
-    pub wall: SystemTime,
+/// Which backend reads the DS18B20 (DESIGN §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// Bit-banged 1-wire on a GPIO line through linux-embedded-hal.
+    Hal,
+    /// The kernel's w1-gpio driver under `w1_root`.
+    #[default]
+    W1,
+    /// A thermal model of a chamber (the demo and tests).
+    Simulated,
 }
 
-/// What a sensor thread sends: a reading, or why there is none.
-pub type SensorEvent = Result<Reading, SensorFault>;
+/// What it takes to open a sensor: the library's own options, filled in by
+/// the caller (the service from its config, `sensor read` from its flags).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorOptions {
+    /// The backend.
+    pub backend: Backend,
+    /// The sensor id (`28-0316a2797aff`); `None` takes the only one found.
+    pub id: Option<String>,
+    /// Root of the kernel's w1 devices (w1 backend).
+    pub w1_root: PathBuf,
+    /// GPIO character device (hal backend).
+    pub gpio_chip: PathBuf,
+    /// GPIO line offset (hal backend).
+    pub gpio_line: u32,
+    /// DS18B20 resolution, 9 to 12 bits (hal backend).
+    pub resolution_bits: u8,
+}
+
+impl Default for SensorOptions {
+    fn default() -> Self {
+        SensorOptions {
+            backend: Backend::W1,
+            id: None,
+            w1_root: PathBuf::from("/sys/bus/w1/devices"),
+            gpio_chip: PathBuf::from("/dev/gpiochip0"),
+            gpio_line: 4,
+            resolution_bits: 12,
+        }
+    }
+}
+
+pub use crate::msg::{Reading, SensorEvent, SensorFault};
 
 /// What a backend returns before classification: the temperature as decoded
 /// plus the raw scratchpad when the backend has it (w1 and hal do), so the
@@ -144,13 +174,13 @@ pub fn conversion_time_us(bits: u8) -> u64 {
 /// (a read then reports `no_device`, and the service fails safe until it
 /// appears); with `id` null the bus is scanned and exactly one DS18B20 must be
 /// found.
-pub fn open(cfg: &SensorConfig) -> Result<Box<dyn Sensor>, SensorError> {
+pub fn open(cfg: &SensorOptions) -> Result<Box<dyn Sensor>, SensorError> {
     match cfg.backend {
-        SensorBackend::W1 => {
+        Backend::W1 => {
             let sensor = w1::W1Sensor::open(&cfg.w1_root, cfg.id.as_deref())?;
             Ok(Box::new(sensor))
         }
-        SensorBackend::Hal => {
+        Backend::Hal => {
             let sensor = hal::open_gpio(
                 &cfg.gpio_chip,
                 cfg.gpio_line,
@@ -159,7 +189,7 @@ pub fn open(cfg: &SensorConfig) -> Result<Box<dyn Sensor>, SensorError> {
             )?;
             Ok(Box::new(sensor))
         }
-        SensorBackend::Simulated => Err(SensorError::SimulatedNeedsChamber),
+        Backend::Simulated => Err(SensorError::SimulatedNeedsChamber),
     }
 }
 

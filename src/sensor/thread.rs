@@ -4,12 +4,16 @@
 //! The channel to the control thread is a `bounded(1)` slot that holds the
 //! latest event: before each send the thread pops whatever the control thread
 //! has not taken yet (through a clone of the receiver) so a slow control
-//! thread sees the newest reading, never a backlog. After `stale_after`
-//! without a valid reading it sends [`SensorFault::Stale`] instead of the
-//! individual fault (the individual faults are logged here).
+//! thread sees the newest reading, never a backlog. Every result is sent,
+//! faults included; whether the sensor is stale is the controller's call,
+//! made in one place from the time of the last valid reading.
 //!
-//! A read itself is not interruptible (up to ~1 s for a 12-bit conversion),
-//! but the wait between reads is, so dropping the handle joins promptly.
+//! A read itself is not interruptible (about 1 s for a 12-bit conversion,
+//! and forever if a broken driver or a FIFO in place of `w1_slave` blocks),
+//! but the wait between reads is. So stopping is bounded: dropping the
+//! handle (or [`SensorHandle::stop`]) waits a short while for the thread and
+//! then leaves a thread that is stuck in a read behind, rather than hang the
+//! shutdown that must switch the plugs off.
 
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,9 +22,15 @@ use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
 
 use super::{Classifier, Sensor, SensorEvent, SensorFault};
 
+/// How long dropping the handle waits for a thread that is in the middle of a
+/// read: longer than a healthy 12-bit conversion (750 ms).
+pub const STOP_WAIT: Duration = Duration::from_millis(1500);
+
 /// Owns the sensor thread: dropping it stops and joins the thread.
 pub struct SensorHandle {
     stop: Option<Sender<()>>,
+    /// Disconnects when the thread ends (the worker holds the sender).
+    done: Receiver<()>,
     join: Option<JoinHandle<()>>,
 }
 
@@ -34,16 +44,16 @@ impl SensorHandle {
         sensor: Box<dyn Sensor>,
         classifier: Classifier,
         interval: Duration,
-        stale_after: Duration,
         tx: Sender<SensorEvent>,
         rx_for_overwrite: Receiver<SensorEvent>,
     ) -> std::io::Result<SensorHandle> {
         let (stop_tx, stop_rx) = bounded(1);
+        let (done_tx, done_rx) = bounded(0);
         let worker = Worker {
             sensor,
             classifier,
             interval,
-            stale_after,
+            _done: done_tx,
             tx,
             rx_for_overwrite,
             stop: stop_rx,
@@ -55,6 +65,7 @@ impl SensorHandle {
             .spawn(move || worker.run())?;
         Ok(SensorHandle {
             stop: Some(stop_tx),
+            done: done_rx,
             join: Some(join),
         })
     }
@@ -65,11 +76,9 @@ impl SensorHandle {
         sensor: Box<dyn Sensor>,
         classifier: Classifier,
         interval: Duration,
-        stale_after: Duration,
     ) -> std::io::Result<(SensorHandle, Receiver<SensorEvent>)> {
         let (tx, rx) = bounded(1);
-        let handle =
-            SensorHandle::spawn(sensor, classifier, interval, stale_after, tx, rx.clone())?;
+        let handle = SensorHandle::spawn(sensor, classifier, interval, tx, rx.clone())?;
         Ok((handle, rx))
     }
 
@@ -82,16 +91,43 @@ impl SensorHandle {
     }
 }
 
-impl Drop for SensorHandle {
-    fn drop(&mut self) {
+impl SensorHandle {
+    /// Stops the thread, waiting at most `within` for a read in progress.
+    /// Returns `false` when the thread was still stuck in a read and has been
+    /// left behind (it ends with the process).
+    pub fn stop(mut self, within: Duration) -> bool {
+        self.stop_within(within)
+    }
+
+    fn stop_within(&mut self, within: Duration) -> bool {
         // Dropping the sender disconnects the stop channel, which ends the
         // interval wait at once.
         drop(self.stop.take());
-        if let Some(join) = self.join.take() {
-            if join.join().is_err() {
-                log::error!("the sensor thread panicked; see the message above");
+        let Some(join) = self.join.take() else {
+            return true;
+        };
+        match self.done.recv_timeout(within) {
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                if join.join().is_err() {
+                    log::error!("the sensor thread panicked; see the message above");
+                }
+                true
+            }
+            // The worker never sends on `done`; only its end disconnects it.
+            Ok(()) | Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                log::warn!(
+                    "the sensor thread is stuck in a read for over {:.1} s; leaving it behind",
+                    within.as_secs_f64()
+                );
+                false
             }
         }
+    }
+}
+
+impl Drop for SensorHandle {
+    fn drop(&mut self) {
+        self.stop_within(STOP_WAIT);
     }
 }
 
@@ -104,7 +140,8 @@ struct Worker {
     sensor: Box<dyn Sensor>,
     classifier: Classifier,
     interval: Duration,
-    stale_after: Duration,
+    /// Dropped when the thread ends, which tells the handle it is over.
+    _done: Sender<()>,
     tx: Sender<SensorEvent>,
     rx_for_overwrite: Receiver<SensorEvent>,
     stop: Receiver<()>,
@@ -114,8 +151,6 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        let started = Instant::now();
-        let mut last_valid: Option<Instant> = None;
         let mut next = Instant::now();
         loop {
             if let Event::Shutdown = self.next_event(next) {
@@ -134,21 +169,12 @@ impl Worker {
             };
             let event = match event {
                 Ok(reading) => {
-                    last_valid = Some(reading.at);
                     self.note_ok();
                     Ok(reading)
                 }
                 Err(fault) => {
                     self.note_fault(&fault);
-                    let since = last_valid.unwrap_or(started);
-                    let for_s = since.elapsed();
-                    if for_s >= self.stale_after {
-                        Err(SensorFault::Stale {
-                            for_s: for_s.as_secs_f64(),
-                        })
-                    } else {
-                        Err(fault)
-                    }
+                    Err(fault)
                 }
             };
             if !self.send_latest(event) {

@@ -147,6 +147,10 @@ pub fn scan(root: &Path) -> Result<Vec<String>, SensorError> {
     Ok(ids)
 }
 
+/// The largest `w1_slave` accepted: the kernel writes about 75 bytes, so
+/// anything near this is not a w1_slave file (`/dev/zero`, a log...).
+pub const W1_SLAVE_MAX: u64 = 4096;
+
 /// One sensor read through the kernel's w1 driver.
 #[derive(Debug, Clone)]
 pub struct W1Sensor {
@@ -177,9 +181,9 @@ impl W1Sensor {
     }
 
     fn read_once(&self) -> Result<Result<W1Slave, W1ParseError>, SensorFault> {
-        match std::fs::read_to_string(&self.slave) {
+        match crate::fsutil::read_text_capped(&self.slave, W1_SLAVE_MAX) {
             Ok(text) => Ok(parse_w1_slave(&text)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(SensorFault::NoDevice {
+            Err(e) if e.io_kind() == ErrorKind::NotFound => Err(SensorFault::NoDevice {
                 sensor: self.id.clone(),
                 bus: self.root.display().to_string(),
             }),

@@ -1,26 +1,29 @@
-//! A blocking client for one plug: socket2 TCP with a connect timeout, a
-//! deadline per request (applied to every write and read), TCP_NODELAY, and one
-//! connection kept open between requests and dropped after any error, so the
-//! next request starts on a fresh socket.
+//! The legacy transport (DESIGN §3): TCP port 9999, each message a 4-byte
+//! length and the autokey-XOR payload ([`super::protocol`] has the codec).
+//!
+//! [`XorTransport`] keeps one connection open between requests (a plug
+//! answers in a few milliseconds on a warm socket) and drops it after any
+//! error, so the next request starts on a fresh socket. Every request is
+//! bounded by its deadline: the connect (which also has its own, shorter
+//! timeout), the write, every read, and the one reconnect after a kept-open
+//! socket that the plug had closed all fit before it.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::error::KasaError;
-use super::protocol::{self, CountdownRule, Emeter, FrameError, SysInfo};
-use crate::config::PlugTiming;
-
-pub use super::protocol::Child;
+use super::protocol::{self, FrameError};
+use super::transport::Transport;
 
 /// The longest wait for an answer to the UDP 20002 probe after a refused connect.
 const KLAP_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// A connection to one plug at `host:port`.
-pub struct Client {
+/// The legacy transport to one plug at `host:port`.
+pub struct XorTransport {
     host: String,
     port: u16,
     addr: String,
@@ -34,21 +37,37 @@ pub struct Client {
     rbuf: Vec<u8>,
 }
 
-impl Client {
-    /// A client for `host:port`. Nothing happens on the network until the first
-    /// request; the host is resolved on every (re)connect, so a plug that moved
-    /// to a new DHCP address is found again by name.
-    pub fn new(host: &str, port: u16, timing: &PlugTiming) -> Client {
-        let addr = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
-        Client {
+/// `host:port`, with IPv6 literals in brackets.
+pub fn address(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Resolves `host` (a name or an IP literal) and `port` to the first address.
+pub fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    (host, port).to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host} resolves to no address"),
+        )
+    })
+}
+
+impl XorTransport {
+    /// A transport for `host:port`. Nothing happens on the network until the
+    /// first request; the host is resolved on every (re)connect, so a plug
+    /// that moved to a new DHCP address is found again by name.
+    /// `connect_timeout` caps a connect within a request's deadline.
+    pub fn new(host: &str, port: u16, connect_timeout: Duration) -> XorTransport {
+        XorTransport {
             host: host.to_string(),
             port,
-            addr,
-            connect_timeout: at_least_1ms(timing.connect()),
+            addr: address(host, port),
+            connect_timeout: at_least_1ms(connect_timeout),
             conn: None,
             write_timeout: None,
             read_timeout: None,
@@ -56,23 +75,17 @@ impl Client {
         }
     }
 
-    /// `host:port`, as used in every error.
-    pub fn address(&self) -> &str {
-        &self.addr
-    }
-
-    /// Closes the kept-open connection (the next request opens a new one).
-    pub fn close(&mut self) {
-        self.conn = None;
-    }
-
-    fn connect(&self) -> Result<TcpStream, KasaError> {
-        let sa =
-            crate::config::resolve(&self.host, self.port).map_err(|source| KasaError::Resolve {
-                host: self.host.clone(),
-                port: self.port,
-                source,
-            })?;
+    fn connect(&self, deadline: Instant, op: &str) -> Result<TcpStream, KasaError> {
+        let sa = resolve(&self.host, self.port).map_err(|source| KasaError::Resolve {
+            host: self.host.clone(),
+            port: self.port,
+            source,
+        })?;
+        let left = remaining(deadline).ok_or_else(|| KasaError::NoTime {
+            addr: self.addr.clone(),
+            op: format!("connecting for {op}"),
+        })?;
+        let timeout = self.connect_timeout.min(left);
         let io_err = |op: &str, source: io::Error| KasaError::Io {
             addr: self.addr.clone(),
             op: op.to_string(),
@@ -80,10 +93,11 @@ impl Client {
         };
         let sock = Socket::new(Domain::for_address(sa), Type::STREAM, Some(Protocol::TCP))
             .map_err(|e| io_err("socket", e))?;
-        match sock.connect_timeout(&SockAddr::from(sa), self.connect_timeout) {
+        match sock.connect_timeout(&SockAddr::from(sa), timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                let scheme = klap_probe(sa, self.connect_timeout.min(KLAP_PROBE_TIMEOUT));
+                let probe = KLAP_PROBE_TIMEOUT.min(remaining(deadline).unwrap_or_default());
+                let scheme = klap_probe(sa, probe);
                 return Err(KasaError::Refused {
                     addr: self.addr.clone(),
                     klap_hint: scheme.is_some(),
@@ -94,7 +108,7 @@ impl Client {
                 return Err(KasaError::TimedOut {
                     addr: self.addr.clone(),
                     op: "connect".into(),
-                    after_ms: self.connect_timeout.as_millis() as u64,
+                    after_ms: timeout.as_millis() as u64,
                 })
             }
             Err(source) => {
@@ -110,43 +124,21 @@ impl Client {
         Ok(sock.into())
     }
 
-    /// Sends `json` and returns the decoded reply, within `timeout` (connect
-    /// excluded: it has its own timeout).
-    pub fn request(&mut self, json: &Value, timeout: Duration) -> Result<Value, KasaError> {
-        let op = describe(json);
-        let body = json.to_string();
-        let reused = self.conn.is_some();
-        match self.exchange(body.as_bytes(), timeout, &op) {
-            Ok(v) => Ok(v),
-            // A plug closes idle connections on its own; a kept-open socket that
-            // turns out dead before any reply byte is not the plug's fault, so
-            // one immediate retry on a fresh socket is part of the same request.
-            Err(KasaError::Closed {
-                mid_frame: false, ..
-            }) if reused => self.exchange(body.as_bytes(), timeout, &op),
-            Err(KasaError::Io { ref source, .. })
-                if reused
-                    && matches!(
-                        source.kind(),
-                        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
-                    ) =>
-            {
-                self.exchange(body.as_bytes(), timeout, &op)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    fn exchange(&mut self, body: &[u8], timeout: Duration, op: &str) -> Result<Value, KasaError> {
+    fn exchange(
+        &mut self,
+        body: &[u8],
+        deadline: Instant,
+        timeout: Duration,
+        op: &str,
+    ) -> Result<Value, KasaError> {
         let stream = match self.conn.take() {
             Some(s) => s,
             None => {
                 self.write_timeout = None;
                 self.read_timeout = None;
-                self.connect()?
+                self.connect(deadline, op)?
             }
         };
-        let deadline = Instant::now() + timeout;
         let result = self.exchange_on(&stream, body, deadline, timeout, op);
         if result.is_ok() {
             self.conn = Some(stream);
@@ -168,10 +160,9 @@ impl Client {
             after_ms: timeout.as_millis() as u64,
         };
         let frame = protocol::frame(body);
-        // A request is far smaller than the socket buffer, so the write does not
-        // wait for the peer; the request's timeout bounds it without resetting
-        // it before every write.
-        let wt = at_least_1ms(timeout);
+        // A request is far smaller than the socket buffer, so the write does
+        // not wait for the peer; what is left of the deadline bounds it.
+        let wt = at_least_1ms(remaining(deadline).ok_or_else(timed_out)?);
         let mut w = stream;
         let set = if self.write_timeout == Some(wt) {
             Ok(())
@@ -193,7 +184,6 @@ impl Client {
         let mut reader = DeadlineReader {
             stream,
             deadline,
-            first: Some(at_least_1ms(timeout)),
             set: &mut self.read_timeout,
         };
         let read = read_reply(&mut reader, &mut self.rbuf);
@@ -219,95 +209,52 @@ impl Client {
             detail: format!("the decrypted reply to {op} is not JSON ({e})"),
         })
     }
+}
 
-    fn call(
-        &mut self,
-        child: Option<&str>,
-        module: &str,
-        method: &str,
-        params: Value,
-        timeout: Duration,
-    ) -> Result<Value, KasaError> {
-        let req = protocol::request(child, module, method, params);
-        let reply = self.request(&req, timeout)?;
-        protocol::extract(&reply, module, method)
-            .cloned()
-            .map_err(|e| KasaError::from_reply(&self.addr, e))
+impl Transport for XorTransport {
+    fn address(&self) -> &str {
+        &self.addr
     }
 
-    /// `system.get_sysinfo`.
-    pub fn get_sysinfo(&mut self, timeout: Duration) -> Result<SysInfo, KasaError> {
-        let reply = self.request(&protocol::sysinfo_request(), timeout)?;
-        SysInfo::from_reply(&reply).map_err(|e| KasaError::from_reply(&self.addr, e))
+    fn request(&mut self, request: &Value, deadline: Instant) -> Result<Value, KasaError> {
+        let op = describe(request);
+        let body = request.to_string();
+        let timeout = remaining(deadline).unwrap_or_default();
+        let reused = self.conn.is_some();
+        match self.exchange(body.as_bytes(), deadline, timeout, &op) {
+            Ok(v) => Ok(v),
+            // A plug closes idle connections on its own; a kept-open socket
+            // that turns out dead before any reply byte is not the plug's
+            // fault, so one retry on a fresh socket is part of the same
+            // request, within the same deadline.
+            Err(e) if reused && stale_socket(&e) => {
+                self.exchange(body.as_bytes(), deadline, timeout, &op)
+            }
+            Err(e) => Err(e),
+        }
     }
 
-    /// `system.set_relay_state`, for one outlet when `child` is given.
-    pub fn set_relay_state(
-        &mut self,
-        child: Option<&str>,
-        on: bool,
-        timeout: Duration,
-    ) -> Result<(), KasaError> {
-        let state = u8::from(on);
-        self.call(
-            child,
-            "system",
-            "set_relay_state",
-            json!({ "state": state }),
-            timeout,
-        )
-        .map(drop)
+    fn close(&mut self) {
+        self.conn = None;
     }
+}
 
-    /// `count_down.get_rules`.
-    pub fn countdown_get_rules(
-        &mut self,
-        child: Option<&str>,
-        timeout: Duration,
-    ) -> Result<Vec<CountdownRule>, KasaError> {
-        let req = protocol::request(child, "count_down", "get_rules", json!({}));
-        let reply = self.request(&req, timeout)?;
-        protocol::parse_countdown_rules(&reply).map_err(|e| KasaError::from_reply(&self.addr, e))
-    }
-
-    /// `count_down.add_rule`: after `delay_s` seconds the relay goes to `act_on`.
-    pub fn countdown_add_rule(
-        &mut self,
-        child: Option<&str>,
-        delay_s: u32,
-        act_on: bool,
-        name: &str,
-        timeout: Duration,
-    ) -> Result<(), KasaError> {
-        let params = json!({"enable": 1, "delay": delay_s, "act": u8::from(act_on), "name": name});
-        self.call(child, "count_down", "add_rule", params, timeout)
-            .map(drop)
-    }
-
-    /// `count_down.delete_all_rules`.
-    pub fn countdown_delete_all(
-        &mut self,
-        child: Option<&str>,
-        timeout: Duration,
-    ) -> Result<(), KasaError> {
-        self.call(child, "count_down", "delete_all_rules", json!({}), timeout)
-            .map(drop)
-    }
-
-    /// `emeter.get_realtime`, normalised to W, V, A and kWh.
-    pub fn emeter_realtime(
-        &mut self,
-        child: Option<&str>,
-        timeout: Duration,
-    ) -> Result<Emeter, KasaError> {
-        let req = protocol::request(child, "emeter", "get_realtime", json!({}));
-        let reply = self.request(&req, timeout)?;
-        Emeter::from_reply(&reply).map_err(|e| KasaError::from_reply(&self.addr, e))
+/// Whether an error on a reused socket means the plug had closed it.
+fn stale_socket(e: &KasaError) -> bool {
+    match e {
+        KasaError::Closed {
+            mid_frame: false, ..
+        } => true,
+        KasaError::Io { source, .. } => matches!(
+            source.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+        ),
+        _ => false,
     }
 }
 
 /// A short name for a request in messages: `system.set_relay_state`.
-fn describe(req: &Value) -> String {
+pub(crate) fn describe(req: &Value) -> String {
     let Some(obj) = req.as_object() else {
         return "request".into();
     };
@@ -371,31 +318,21 @@ fn read_reply<R: Read>(reader: &mut R, buf: &mut Vec<u8>) -> Result<Vec<u8>, Fra
     }
 }
 
-/// Reads with a read timeout set to what is left of the request's deadline, so
-/// a peer that dribbles bytes cannot stretch a request beyond its timeout.
-///
-/// The first read of a request uses the whole timeout, which is usually what
-/// the socket already has, so the common one-read reply costs no setsockopt.
+/// Reads with a read timeout set to what is left of the request's deadline,
+/// so a peer that dribbles bytes cannot stretch a request beyond it.
 struct DeadlineReader<'a> {
     stream: &'a TcpStream,
     deadline: Instant,
-    first: Option<Duration>,
     set: &'a mut Option<Duration>,
 }
 
 impl Read for DeadlineReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = match self.first.take() {
-            Some(whole) => whole,
-            None => self
-                .deadline
-                .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::TimedOut, "request deadline passed")
-                })?,
-        };
-        let want = Some(at_least_1ms(want));
+        let left = remaining(self.deadline)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "request deadline passed"))?;
+        // Whole milliseconds, so that back-to-back requests with the same
+        // timeout usually find it already set and skip the setsockopt.
+        let want = Some(at_least_1ms(Duration::from_millis(left.as_millis() as u64)));
         if *self.set != want {
             *self.set = None;
             self.stream.set_read_timeout(want)?;
@@ -404,6 +341,13 @@ impl Read for DeadlineReader<'_> {
         let mut s = self.stream;
         s.read(buf)
     }
+}
+
+/// What is left until `deadline`, `None` when nothing is.
+fn remaining(deadline: Instant) -> Option<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -420,6 +364,9 @@ fn at_least_1ms(d: Duration) -> Duration {
 /// Sends the 20002 probe to the plug's IP (on 20002, and on the plug's own
 /// port, where the simulated plug listens) and returns the announced scheme.
 fn klap_probe(sa: SocketAddr, timeout: Duration) -> Option<String> {
+    if timeout.is_zero() {
+        return None;
+    }
     let mut ports = vec![super::discovery::KLAP_PORT];
     if sa.port() != super::discovery::KLAP_PORT && sa.port() != 9999 {
         ports.push(sa.port());

@@ -1,0 +1,253 @@
+//! `plug`, `discover` and `simulate-plug`.
+//!
+//! `plug ... on|off|state` go through the same worker as the service (three
+//! attempts, read-back verification), so what works here works in the service.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::args::{parse_host_port, DiscoverArgs, PlugAction, PlugArgs, SimulatePlugArgs};
+use super::{CliError, CmdResult, Message};
+use crate::kasa::discovery::{self, Found};
+use crate::kasa::sim::{SimOptions, SimPlug};
+use crate::kasa::{Outlet, PlugHandle, PlugTarget, Protocol, Timing};
+use crate::msg::{Completion, PlugCommand, Role};
+
+/// `kasa-thermostat discover [--target ADDR] [--timeout S] [--json]`.
+pub fn discover(a: DiscoverArgs) -> CmdResult {
+    let target = match &a.target {
+        None => discovery::BROADCAST,
+        Some(text) => {
+            let (host, port) = parse_host_port(text).map_err(CliError::Usage)?;
+            crate::kasa::xor::resolve(&host, port.unwrap_or(9999)).map_err(|e| {
+                CliError::Usage(format!("--target {text:?}: cannot resolve: {e}"))
+            })?
+        }
+    };
+    let found = discovery::discover(target, Duration::from_secs_f64(a.timeout))
+        .map_err(CliError::failed)?;
+    if a.json {
+        let list: Vec<_> = found.iter().map(found_json).collect();
+        println!("{}", serde_json::Value::Array(list));
+    } else {
+        print!("{}", discovery_table(&found));
+        if found.is_empty() {
+            eprintln!("no device answered on {target} within {} s", a.timeout);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn found_json(f: &Found) -> serde_json::Value {
+    match &f.sysinfo {
+        Some(s) => json!({
+            "host": f.addr.ip().to_string(), "port": f.addr.port(),
+            "alias": s.alias, "model": s.model, "mac": s.mac,
+            "device_id": s.device_id,
+            "state": s.relay_state,
+            "outlets": s.children.iter().map(|c| json!({
+                "id": c.id, "alias": c.alias, "state": c.state
+            })).collect::<Vec<_>>(),
+            "protocol": "legacy",
+        }),
+        None => json!({
+            "host": f.addr.ip().to_string(), "port": f.addr.port(),
+            "protocol": f.klap.clone().unwrap_or_default().to_ascii_lowercase(),
+        }),
+    }
+}
+
+/// The human table of `discover`.
+pub fn discovery_table(found: &[Found]) -> String {
+    let mut rows = vec![[
+        "ALIAS".to_string(),
+        "MODEL".into(),
+        "HOST".into(),
+        "MAC".into(),
+        "STATE".into(),
+        "OUTLETS".into(),
+    ]];
+    let on_off = |on: bool| if on { "on" } else { "off" };
+    for f in found {
+        match &f.sysinfo {
+            Some(s) => {
+                let state = s.relay_state.map(on_off).unwrap_or("-").to_string();
+                let outlets = if s.children.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.children
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| format!("{i}:{}", on_off(c.state)))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                rows.push([
+                    s.alias.clone(),
+                    s.model.clone(),
+                    f.addr.to_string(),
+                    s.mac.clone(),
+                    state,
+                    outlets,
+                ]);
+            }
+            None => rows.push([
+                "(needs KLAP; see Third-Party Compatibility)".into(),
+                f.klap.clone().unwrap_or_default(),
+                f.addr.ip().to_string(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]),
+        }
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `kasa-thermostat plug HOST[:PORT] state|on|off|sysinfo [--child ID | --outlet N] [--json]`.
+pub fn plug(a: PlugArgs) -> CmdResult {
+    let (host, port) = parse_host_port(&a.host).map_err(CliError::Usage)?;
+    if matches!(a.protocol, Protocol::Klap | Protocol::Aes) {
+        return Err(CliError::Usage(format!(
+            "--protocol {}: this build speaks the legacy protocol only",
+            a.protocol
+        )));
+    }
+    let timing = Timing::default().scaled(a.timing_scale);
+    let outlet = match (a.child, a.outlet) {
+        (Some(id), _) => Some(Outlet::Id(id)),
+        (None, Some(n)) => Some(Outlet::Index(n)),
+        (None, None) => None,
+    };
+    let target = PlugTarget {
+        role: Role::Manual,
+        host,
+        port,
+        outlet,
+        protocol: a.protocol,
+    };
+    let mut device = crate::kasa::open_device(&target, &timing);
+    let cmd = match a.action {
+        PlugAction::On => PlugCommand::on(None),
+        PlugAction::Off => PlugCommand::off(None),
+        PlugAction::State => PlugCommand::Read,
+        PlugAction::Sysinfo => {
+            let info = device
+                .info(Instant::now() + timing.before)
+                .map_err(CliError::failed)?;
+            let text = if a.json {
+                serde_json::to_string(&info)
+            } else {
+                serde_json::to_string_pretty(&info)
+            };
+            println!("{}", text.map_err(CliError::failed)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let name = match &target.outlet {
+        Some(o) => format!("{} outlet {o}", target.address()),
+        None => target.address(),
+    };
+    let outlet_json = target.outlet.as_ref().map(ToString::to_string);
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let handle = PlugHandle::spawn(target, timing, device, tx).map_err(CliError::failed)?;
+    handle.send(cmd.clone());
+    let outcome = rx.recv().map_err(|_| {
+        CliError::failed(Message(format!(
+            "{name}: the plug worker stopped without an answer"
+        )))
+    })?;
+    drop(handle);
+    let verified = cmd != PlugCommand::Read;
+    match (&outcome.completion, outcome.state.and_then(|s| s.known())) {
+        (Completion::Done, Some(on)) => {
+            if a.json {
+                println!(
+                    "{}",
+                    json!({"host": name, "outlet": outlet_json, "on": on,
+                           "verified": verified, "attempts": outcome.attempts})
+                );
+            } else {
+                let what = if verified { " (verified)" } else { "" };
+                println!("{name}: {}{what}", if on { "on" } else { "off" });
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        (Completion::Failed(f), _) => {
+            let what = match cmd {
+                PlugCommand::Set { on: true, .. } => "switching on",
+                PlugCommand::Set { on: false, .. } => "switching off",
+                _ => "reading the state",
+            };
+            let how = if f.permanent && outcome.attempts == 1 {
+                "failed (not retried: trying again cannot help)".to_string()
+            } else {
+                format!("failed after {} attempts", outcome.attempts)
+            };
+            let unknown = if outcome.state == Some(crate::msg::PlugState::Unknown) {
+                "; its state is unknown"
+            } else {
+                ""
+            };
+            Err(CliError::failed(Message(format!(
+                "{what} {how}{unknown}: {}",
+                f.message
+            ))))
+        }
+        _ => Err(CliError::failed(Message(format!(
+            "{name}: no state in the answer"
+        )))),
+    }
+}
+
+/// `kasa-thermostat simulate-plug [--bind ADDR:PORT] [--model M] [--fault KIND]`:
+/// prints the address on the first line of stdout, then serves until SIGINT/SIGTERM.
+pub fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
+    let opts = SimOptions {
+        bind: a.bind,
+        model: a.model,
+        fault: a.fault,
+        alias: a.alias,
+        klap_only: a.klap_only,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(CliError::failed)?;
+    }
+    let bind = opts.bind;
+    let model = opts.model;
+    let sim = SimPlug::start(opts).map_err(|e| {
+        CliError::failed(Message(format!("simulate-plug: cannot bind {bind}: {e}")))
+    })?;
+    println!("{}", sim.addr());
+    eprintln!(
+        "simulated {} on {} (tcp and udp); Ctrl-C stops it",
+        model.model_name(),
+        sim.addr()
+    );
+    // stdout may be a pipe read by a script waiting for the address.
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(sim);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,108 @@
+//! `run`, `check-config` and `status`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use log::{info, warn};
+
+use super::args::{CheckConfigArgs, RunArgs, StatusArgs};
+use super::{CliError, CmdResult};
+use crate::config::Config;
+use crate::notify::{self, SystemdNotifier};
+use crate::outputs::{status, StateFile};
+use crate::service::{self, Options, ServiceError};
+
+/// `kasa-thermostat run --config FILE | --simulate [--speed N]`.
+pub fn run(a: RunArgs) -> CmdResult {
+    let result = match (a.simulate, a.config) {
+        (true, _) => crate::demo::run(a.speed).map_err(|e| e.into()),
+        (false, Some(path)) => run_config(&path),
+        (false, None) => {
+            return Err(CliError::Usage(
+                "run needs --config FILE (or --simulate for the demo)".into(),
+            ))
+        }
+    };
+    result.map(|()| ExitCode::SUCCESS).map_err(CliError::failed)
+}
+
+/// Why `run --config` could not start.
+#[derive(Debug)]
+enum RunError {
+    Config(crate::config::ConfigError),
+    Service(ServiceError),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Config(e) => write!(f, "{e}"),
+            RunError::Service(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RunError::Config(e) => e.source(),
+            RunError::Service(e) => e.source(),
+        }
+    }
+}
+
+fn run_config(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let config = Config::load(path).map_err(RunError::Config)?;
+    crate::logging::init(&config.log_dir, config.log_level, None)
+        .map_err(|e| RunError::Service(ServiceError::Output(e)))?;
+    let notifier = SystemdNotifier::from_env().unwrap_or_else(|e| {
+        warn!("systemd notification is off: {e}");
+        SystemdNotifier::disabled()
+    });
+    let watchdog = notify::watchdog_interval().unwrap_or_else(|e| {
+        warn!("the systemd watchdog is off: {e}");
+        None
+    });
+    info!(
+        "kasa-thermostat {} starting with {}",
+        env!("CARGO_PKG_VERSION"),
+        path.display()
+    );
+    service::serve(
+        config,
+        None,
+        Options {
+            notifier: Arc::new(notifier),
+            watchdog,
+            observers: Vec::new(),
+        },
+    )
+    .map_err(|e| RunError::Service(e).into())
+}
+
+/// `kasa-thermostat check-config FILE`: prints the effective config (every
+/// default filled in) and exits 0, or prints the problem and exits 1.
+pub fn check_config(a: CheckConfigArgs) -> CmdResult {
+    let config = Config::load(&a.file).map_err(CliError::failed)?;
+    config.check_paths().map_err(CliError::failed)?;
+    let text = serde_json::to_string_pretty(config.effective()).map_err(CliError::failed)?;
+    println!("{text}");
+    eprintln!("{}: the config is valid", a.file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kasa-thermostat status [--state-file F] [--json]`.
+pub fn status(a: StatusArgs) -> CmdResult {
+    let state = StateFile::read(&a.state_file).map_err(CliError::failed)?;
+    if a.json {
+        let text = serde_json::to_string_pretty(&state).map_err(CliError::failed)?;
+        println!("{text}");
+    } else {
+        print!(
+            "{}",
+            status::render(&state, &a.state_file, SystemTime::now())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,118 @@
+//! `kasa-thermostat status`: the state file for a person.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use super::StateFile;
+
+/// A state file older than this means the service is not updating it.
+pub const NOT_UPDATING_AFTER: Duration = Duration::from_secs(120);
+
+/// Renders a state file for a person.
+pub fn render(state: &StateFile, path: &Path, now: SystemTime) -> String {
+    let mut out = String::new();
+    let sym = state.units.symbol();
+    let now_unix = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let age = (now_unix - state.updated_unix).max(0.0);
+    out.push_str(&format!(
+        "state file   {} (updated {}, {} ago)\n",
+        path.display(),
+        state.updated,
+        human(Duration::from_secs_f64(age))
+    ));
+    if state.shutting_down {
+        out.push_str("service      stopped (it wrote this state while shutting down)\n");
+    } else if age > NOT_UPDATING_AFTER.as_secs_f64() {
+        out.push_str(
+            "service      NOT UPDATING: is it running? (`systemctl status kasa-thermostat`)\n",
+        );
+    }
+    let temp = match state.temperature {
+        Some(t) => format!(
+            "{t:.2} {sym}{}",
+            state
+                .reading_age_s
+                .map(|a| format!(" (read {} ago)", human(Duration::from_secs_f64(a))))
+                .unwrap_or_default()
+        ),
+        None => "no valid reading yet".to_string(),
+    };
+    out.push_str(&format!("temperature  {temp}\n"));
+    out.push_str(&format!(
+        "mode         {}  (limits {} .. {} {sym})\n",
+        state.mode, state.low_limit, state.high_limit
+    ));
+    if let Some(p) = &state.profile {
+        out.push_str(&format!("profile      {p}\n"));
+    }
+    for (role, p) in &state.plugs {
+        let word = |v: Option<bool>| match v {
+            Some(true) => "on",
+            Some(false) => "off",
+            None => "unknown",
+        };
+        let shown = match p.state.as_str() {
+            "unknown" => "UNKNOWN (counted as on)",
+            other => other,
+        };
+        let mut line = format!("{role:<12} {shown} (wanted {})", word(p.desired));
+        if let Some(s) = p.state_for_s {
+            line.push_str(&format!(" for {}", human(Duration::from_secs_f64(s))));
+        }
+        if let Some(to) = p.switching {
+            line.push_str(&format!(", switching {}", word(Some(to))));
+        }
+        line.push_str(&format!("  at {}", p.host));
+        match (p.deadman.as_str(), p.deadman_remaining_s) {
+            ("armed", Some(r)) => line.push_str(&format!(
+                "  dead-man armed (off within {})",
+                human(Duration::from_secs_f64(r))
+            )),
+            ("unsupported", _) => line.push_str("  dead-man: unsupported"),
+            ("unknown", _) => line.push_str("  dead-man: unknown"),
+            _ => {}
+        }
+        out.push_str(&line);
+        out.push('\n');
+        if let Some(e) = &p.last_error {
+            out.push_str(&format!("             last error: {e}\n"));
+        }
+    }
+    let alarm = match (&state.alarm, state.sensor_stale) {
+        (_, true) => format!(
+            "SENSOR STALE{}",
+            state
+                .sensor_fault
+                .as_deref()
+                .map(|f| format!(": {f}"))
+                .unwrap_or_default()
+        ),
+        (Some(a), _) => format!("temperature {a}"),
+        _ => "none".to_string(),
+    };
+    out.push_str(&format!("alarms       {alarm}\n"));
+    if let Some(f) = &state.sensor_fault {
+        if !state.sensor_stale {
+            out.push_str(&format!("sensor       last fault: {f}\n"));
+        }
+    }
+    out.push_str(&format!("reason       {}\n", state.reason));
+    out
+}
+
+/// `93 s` -> `1 min 33 s`, for people.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        format!("{:.0} s", d.as_secs_f64())
+    } else if s < 3600 {
+        format!("{} min {} s", s / 60, s % 60)
+    } else if s < 86_400 {
+        format!("{} h {} min", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{} d {} h", s / 86_400, (s % 86_400) / 3600)
+    }
+}

@@ -1,0 +1,303 @@
+//! Threads and wiring (DESIGN §2): the sensor thread, one worker thread per
+//! plug and the control thread, joined by crossbeam channels.
+//!
+//! ```text
+//!  sensor ──SensorEvent──▶ control ──PlugCommand──▶ plug-heater / plug-cooler
+//!  signals ──Shutdown────▶    ▲  └──▶ state file, readings.jsonl, plug-events.jsonl
+//!                             └────────PlugOutcome────────┘
+//! ```
+//!
+//! [`Service::start`] takes a typed [`Config`] (so it cannot be started with
+//! an invalid one), opens the outputs and the sensor, spawns the threads and
+//! hands them to the control loop ([`control_loop`]), which owns them.
+//! Shutdown puts every plug into its `shutdown_state` within
+//! [`SHUTDOWN_BUDGET`], never waits on a blocked sensor read, and reports
+//! truthfully: `Ok` only when every plug was read back in its shutdown state.
+//!
+//! A thread that dies is reported and ends the service with an error (systemd
+//! restarts it), rather than leaving it running half-alive. Note that nothing
+//! here runs on SIGKILL or a power cut: that is what the plugs' dead-man
+//! countdown rules are for.
+
+mod control_loop;
+pub mod signals;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use log::{error, info};
+
+use crate::config::Config;
+use crate::control::{Controller, Snapshot};
+use crate::kasa::PlugHandle;
+use crate::msg::{PlugOutcome, Role};
+use crate::notify::Notifier;
+use crate::outputs::{OutputError, Outputs};
+use crate::sensor::{self, Backend, Classifier, Sensor, SensorHandle};
+
+/// How long shutdown may take: every plug verified in its shutdown state, or
+/// reported as not, within this. The unit's `TimeoutStopSec` exceeds it.
+pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(15);
+
+/// Why the service could not start or did not end cleanly.
+#[derive(Debug)]
+pub enum ServiceError {
+    /// A log file, the data log or the state file cannot be written.
+    Output(OutputError),
+    /// The sensor could not be opened: check wiring, `sensor.backend` and `sensor.id`.
+    Sensor(sensor::SensorError),
+    /// A thread could not be started (the system is out of resources).
+    Spawn {
+        /// The thread's name.
+        thread: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A thread died; the service stops so that systemd restarts it.
+    ThreadDied {
+        /// The thread's name.
+        thread: String,
+        /// The panic message, if there was one.
+        message: String,
+    },
+    /// Shutdown could not read back every plug in its shutdown state.
+    ShutdownUnverified {
+        /// Each plug not verified, with what is known of it.
+        plugs: Vec<String>,
+    },
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceError::Output(e) => write!(f, "{e}"),
+            ServiceError::Sensor(_) => write!(f, "cannot open the sensor"),
+            ServiceError::Spawn { thread, .. } => write!(f, "cannot start thread {thread}"),
+            ServiceError::ThreadDied { thread, message } => write!(
+                f,
+                "thread {thread} died ({message}); stopping so that systemd restarts the service"
+            ),
+            ServiceError::ShutdownUnverified { plugs } => write!(
+                f,
+                "shutdown could not verify every plug in its shutdown state: {}",
+                plugs.join("; ")
+            ),
+        }
+    }
+}
+
+impl ServiceError {
+    /// Wraps the error of starting thread `thread`.
+    pub(crate) fn spawn(thread: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
+        let thread = thread.into();
+        move |source| ServiceError::Spawn { thread, source }
+    }
+}
+
+impl std::error::Error for ServiceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServiceError::Output(e) => Some(e),
+            ServiceError::Sensor(e) => Some(e),
+            ServiceError::Spawn { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Watches the service from the control thread: called after every cycle
+/// and every plug outcome. The demo prints a line; a simulated chamber
+/// follows the plugs' verified states.
+pub trait Observer: Send {
+    /// After each control cycle.
+    fn cycle(&mut self, _snap: &Snapshot) {}
+    /// After each plug outcome.
+    fn outcome(&mut self, _outcome: &PlugOutcome) {}
+}
+
+/// How the service is run beyond its config.
+pub struct Options {
+    /// Readiness and watchdog (systemd, or a recorder in tests).
+    pub notifier: Arc<dyn Notifier>,
+    /// Ping the watchdog this often while the control loop is healthy.
+    pub watchdog: Option<Duration>,
+    /// Watchers of cycles and outcomes.
+    pub observers: Vec<Box<dyn Observer>>,
+}
+
+/// A running service: the control thread, which owns every other thread.
+pub struct Service {
+    shutdown: Sender<()>,
+    control: Option<JoinHandle<Result<(), ServiceError>>>,
+}
+
+impl Service {
+    /// Starts the threads. `sensor` is the opened backend; when the config's
+    /// backend is `simulated` and `sensor` is `None`, a simulated chamber
+    /// heated and cooled by the plugs' verified states is used.
+    pub fn start(
+        config: Config,
+        sensor: Option<Box<dyn Sensor>>,
+        mut options: Options,
+    ) -> Result<Service, ServiceError> {
+        let outputs = Outputs::open(&config).map_err(ServiceError::Output)?;
+        let sensor = match sensor {
+            Some(s) => s,
+            None if config.sensor.options.backend == Backend::Simulated => {
+                let probes = Probes::default();
+                let chamber = probes.chamber();
+                options.observers.push(Box::new(probes));
+                chamber
+            }
+            None => sensor::open(&config.sensor.options).map_err(ServiceError::Sensor)?,
+        };
+        let u = config.units;
+        info!(
+            "starting: mode {}, limits {:.2} .. {:.2} {}, sensor {} ({:?})",
+            config.mode,
+            u.from_c(config.low_c),
+            u.from_c(config.high_c),
+            u.symbol(),
+            sensor.id(),
+            config.sensor.options.backend
+        );
+        let classifier = Classifier::new(config.sensor.offset_c, config.sensor.max_step_c);
+        let (sensor_handle, sensor_rx) =
+            SensorHandle::spawn_with_channel(sensor, classifier, config.sensor.interval)
+                .map_err(ServiceError::spawn("sensor"))?;
+        let (outcome_tx, outcome_rx) = crossbeam_channel::unbounded();
+        let mut plugs = BTreeMap::new();
+        let mut addresses = BTreeMap::new();
+        for (role, plug) in config.plugs() {
+            let target = plug.target.clone();
+            info!("{role}: plug {} ({})", target.label(), target.protocol);
+            let device = crate::kasa::open_device(&target, &config.plug_timing);
+            addresses.insert(role, target.address());
+            let handle =
+                PlugHandle::spawn(target, config.plug_timing.clone(), device, outcome_tx.clone())
+                    .map_err(ServiceError::spawn(format!("plug-{role}")))?;
+            plugs.insert(role, handle);
+        }
+        drop(outcome_tx);
+        let (shutdown_tx, shutdown_rx) = crossbeam_channel::bounded(4);
+        let ctl = control_loop::ControlLoop::new(control_loop::Parts {
+            controller: Controller::new(config.control_settings()),
+            units: u,
+            cycle: config.cycle,
+            plugs,
+            addresses,
+            sensor_rx,
+            outcome_rx,
+            shutdown_rx,
+            outputs,
+            options,
+        }, sensor_handle);
+        let control = std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || ctl.run())
+            .map_err(ServiceError::spawn("control"))?;
+        Ok(Service {
+            shutdown: shutdown_tx,
+            control: Some(control),
+        })
+    }
+
+    /// A sender that starts the shutdown (SIGTERM/SIGINT send on it).
+    pub fn shutdown_sender(&self) -> Sender<()> {
+        self.shutdown.clone()
+    }
+
+    /// Starts the shutdown.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.try_send(());
+    }
+
+    /// Waits for the control thread to end and returns how it ended.
+    pub fn wait(mut self) -> Result<(), ServiceError> {
+        let Some(handle) = self.control.take() else {
+            return Ok(());
+        };
+        match handle.join() {
+            Ok(result) => result,
+            Err(panic) => Err(ServiceError::ThreadDied {
+                thread: "control".into(),
+                message: panic_message(&panic),
+            }),
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(handle) = self.control.take() {
+            let _ = self.shutdown.try_send(());
+            let _ = handle.join();
+        }
+    }
+}
+
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+/// The plugs' verified states, shared with a simulated chamber when the
+/// config asks for the `simulated` backend without simulated plugs.
+#[derive(Clone, Default)]
+struct Probes {
+    heater: Arc<AtomicBool>,
+    cooler: Arc<AtomicBool>,
+}
+
+impl Probes {
+    fn chamber(&self) -> Box<dyn Sensor> {
+        let (h, c) = (self.heater.clone(), self.cooler.clone());
+        let chamber = sensor::simulated::Chamber::new(
+            sensor::simulated::ChamberParams::default(),
+            1.0,
+            Box::new(move || h.load(Ordering::Relaxed)),
+            Box::new(move || c.load(Ordering::Relaxed)),
+        );
+        chamber.sensor()
+    }
+}
+
+impl Observer for Probes {
+    fn outcome(&mut self, o: &PlugOutcome) {
+        let Some(on) = o.state.and_then(|s| s.known()) else {
+            return;
+        };
+        match o.role {
+            Role::Heater => self.heater.store(on, Ordering::Relaxed),
+            Role::Cooler => self.cooler.store(on, Ordering::Relaxed),
+            Role::Manual => {}
+        }
+    }
+}
+
+/// Runs a service until SIGTERM/SIGINT and its shutdown.
+pub fn serve(
+    config: Config,
+    sensor: Option<Box<dyn Sensor>>,
+    options: Options,
+) -> Result<(), ServiceError> {
+    let service = Service::start(config, sensor, options)?;
+    let signals = signals::forward(service.shutdown_sender())?;
+    let result = service.wait();
+    signals.stop();
+    match &result {
+        Ok(()) => info!("stopped"),
+        Err(e) => error!("stopped: {}", crate::error::chain(e)),
+    }
+    result
+}
