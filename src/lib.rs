@@ -26,6 +26,8 @@ pub mod notify;
 pub mod outputs;
 pub mod sensor;
 pub mod service;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod units;
 
 pub use msg::Role;

@@ -8,7 +8,7 @@
 //! killed and restarted by systemd instead of leaving a heater on.
 //!
 //! Without `$NOTIFY_SOCKET` (run by hand, in tests) every call is a no-op.
-//! [`RecordingNotifier`] records the calls so that the service tests can
+//! `testkit::RecordingNotifier` records the calls so that the service tests can
 //! assert on readiness and watchdog pings without systemd.
 
 use std::error::Error as StdError;
@@ -16,8 +16,7 @@ use std::fmt;
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What the service tells its supervisor. Implementations never fail loudly:
 /// a supervisor that cannot be reached must not stop the thermostat, so
@@ -322,7 +321,7 @@ pub fn parse_watchdog(
     Ok(Some(Duration::from_micros(micros / 2)))
 }
 
-/// One call on a [`Notifier`], as recorded by [`RecordingNotifier`].
+/// One call on a [`Notifier`], as recorded by `testkit::RecordingNotifier`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notification {
     /// [`Notifier::ready`].
@@ -335,84 +334,11 @@ pub enum Notification {
     Status(String),
 }
 
-/// A notifier for tests: records every call in order and lets a test wait
-/// for a condition on the record without sleeping.
-#[derive(Debug, Default)]
-pub struct RecordingNotifier {
-    calls: Mutex<Vec<Notification>>,
-    changed: Condvar,
-}
-
-impl RecordingNotifier {
-    /// An empty record.
-    pub fn new() -> RecordingNotifier {
-        RecordingNotifier::default()
-    }
-
-    /// Every call so far, oldest first.
-    pub fn calls(&self) -> Vec<Notification> {
-        self.lock().clone()
-    }
-
-    /// How many recorded calls equal `which`.
-    pub fn count(&self, which: &Notification) -> usize {
-        self.lock().iter().filter(|n| *n == which).count()
-    }
-
-    /// Waits until `done` holds for the record or `timeout` passes; returns
-    /// whether it held.
-    pub fn wait_until(
-        &self,
-        timeout: Duration,
-        mut done: impl FnMut(&[Notification]) -> bool,
-    ) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut calls = self.lock();
-        loop {
-            if done(&calls) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            calls = match self.changed.wait_timeout(calls, deadline - now) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Vec<Notification>> {
-        // A test thread that panicked while holding the lock must not hide
-        // the record from the test that reports it.
-        self.calls.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn record(&self, n: Notification) {
-        self.lock().push(n);
-        self.changed.notify_all();
-    }
-}
-
-impl Notifier for RecordingNotifier {
-    fn ready(&self) {
-        self.record(Notification::Ready);
-    }
-    fn watchdog(&self) {
-        self.record(Notification::Watchdog);
-    }
-    fn stopping(&self) {
-        self.record(Notification::Stopping);
-    }
-    fn status(&self, text: &str) {
-        self.record(Notification::Status(text.to_string()));
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::RecordingNotifier;
     use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
 

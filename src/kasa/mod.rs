@@ -28,6 +28,7 @@ pub mod xor;
 
 pub use device::{Device, Outlet, Protocol, Status};
 pub use error::KasaError;
+pub use sim::{Fault, Model, SimOptions, SimPlug, SimState};
 pub use worker::{PlugHandle, PlugTarget, Timing};
 
 /// The log target of the final-failure lines; the service routes it into

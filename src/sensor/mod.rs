@@ -20,6 +20,7 @@ pub mod delay;
 pub mod hal;
 pub mod simulated;
 pub mod thread;
+#[cfg(any(test, feature = "testkit"))]
 pub mod virtual_bus;
 pub mod w1;
 
@@ -123,6 +124,7 @@ pub fn decode_celsius(scratchpad: &[u8; 9]) -> f64 {
     f64::from(raw & mask) / 16.0
 }
 
+#[cfg(any(test, feature = "testkit"))]
 /// A 12-bit scratchpad holding `celsius` (rounded to 1/16 °C) with a valid
 /// CRC, as a healthy DS18B20 returns it.
 pub fn scratchpad_for(celsius: f64) -> [u8; 9] {

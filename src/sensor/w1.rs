@@ -35,6 +35,7 @@ impl W1Slave {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 /// The `w1_slave` text the kernel's w1_therm driver shows for a scratchpad
 /// whose CRC checked out: the inverse of [`parse_w1_slave`], for fake sysfs
 /// trees in tests, examples and demos.

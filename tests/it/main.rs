@@ -1,0 +1,17 @@
+//! The integration tests: one binary (one link of the whole crate, not one
+//! per file), with a module per area and one shared harness in [`util`].
+
+mod util;
+
+mod deploy_files;
+mod kasa_cli;
+mod kasa_client;
+mod kasa_protocol;
+mod kasa_worker;
+mod sensor_cli;
+mod sensor_latency;
+mod sensor_thread;
+mod sensor_virtual_bus;
+mod sensor_w1;
+mod service_e2e;
+mod service_inprocess;
