@@ -1,17 +1,30 @@
 //! kasa-thermostat holds a temperature: it reads a DS18B20 sensor and switches
 //! TP-Link Kasa smart plugs (a heater and/or a cooler) over the LAN.
 //!
-//! The binary is a thin shell over this library (see `src/main.rs`). The design
-//! and its contract live in `DESIGN.md`; in short, there is no async runtime:
+//! The binary is a thin shell over this library (see `src/main.rs`). The
+//! design and its contract live in `DESIGN.md`; in short, there is no async
+//! runtime, and the dependencies point one way, from the leaves up:
 //!
-//! * [`sensor`] reads the DS18B20 on its own thread and classifies faults;
-//! * [`control`] is the pure decision core (no I/O, injected clock);
-//! * [`kasa`] speaks the Kasa local protocol, with one worker thread per plug;
-//! * [`service`] wires the threads together with crossbeam channels;
-//! * [`config`] loads and validates the JSON configuration;
-//! * [`outputs`] writes the data log and the state file and renders `status`;
-//! * [`notify`] tells systemd the service is ready and alive;
-//! * [`cli`] parses the command line and dispatches the subcommands.
+//! | layer | modules | owns |
+//! |---|---|---|
+//! | leaves | [`msg`], [`units`], [`error`], [`fsutil`] | the messages between threads; °C/°F; error chains; bounded file reads |
+//! | libraries | [`kasa`], [`sensor`], [`control`] | plugs (transports, devices, worker thread); the DS18B20 (backends, faults, thread); the pure decisions |
+//! | configuration | [`config`] | the JSON file, parsed into typed, bounded settings for the libraries |
+//! | service | [`outputs`], [`notify`], [`logging`], [`service`], [`demo`] | files people read; systemd; logs; threads and wiring; the demo |
+//! | front | [`cli`] | every subcommand, help, exit codes |
+//!
+//! `kasa/` and `sensor/` know nothing of the config, the service or the
+//! command line: each takes its own options struct. Where to add things:
+//!
+//! * **a plug transport** (how JSON reaches a plug): implement
+//!   [`kasa::transport::Transport`] and route it in [`kasa::open_device`];
+//! * **a protocol family** (what the JSON says): implement
+//!   [`kasa::device::Device`]; the worker algorithm stays in [`kasa::worker`];
+//! * **a third plug kind** (a humidifier, a fan): a [`msg::Role`], its config
+//!   key in [`config`], and its demand rule in [`control::rules`];
+//! * **a setpoint schedule**: [`control::Controller::set_limits`] takes the
+//!   limits in force each cycle, from the service layer's wall clock.
+#![warn(missing_docs)]
 
 pub mod cli;
 pub mod config;

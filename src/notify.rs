@@ -1,6 +1,10 @@
 //! Talking to systemd: readiness, watchdog pings and status text over the
-//! `sd_notify(3)` datagram protocol, written by hand because it is a dozen
-//! lines and a crate for it would pull in more than it saves.
+//! `sd_notify(3)` datagram protocol, written by hand. The kept `sd-notify`
+//! crate (0.5.0, checked 2026-11) connects to `$NOTIFY_SOCKET` with
+//! `UnixDatagram::connect(path)`, which treats an abstract address
+//! (`@name`, what systemd uses in containers and `systemd-nspawn`) as a file
+//! name and fails with ENOENT, silently losing `READY=1`; here the `@` form
+//! is sent to the abstract socket it names.
 //!
 //! The unit is `Type=notify` with `WatchdogSec=`: the service calls
 //! [`Notifier::ready`] once its threads run and [`Notifier::watchdog`] from

@@ -112,8 +112,8 @@ pub struct StatusArgs {
 /// `discover`.
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
-    /// Ask one address (HOST[:PORT]) instead of broadcasting.
-    #[arg(long, value_name = "ADDR")]
+    /// The one address to ask (host and optional port).
+    #[arg(long, value_name = "ADDR", help = "Ask one address (HOST[:PORT]) instead of broadcasting")]
     pub target: Option<String>,
     /// Seconds to listen for answers (above 0, at most 600).
     #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = parse_discover_timeout)]
@@ -139,8 +139,8 @@ pub enum PlugAction {
 /// `plug`.
 #[derive(Debug, Args)]
 pub struct PlugArgs {
-    /// The plug: HOST, HOST:PORT, [IPv6]:PORT.
-    #[arg(value_name = "HOST[:PORT]")]
+    /// The plug's host and optional port.
+    #[arg(value_name = "HOST[:PORT]", help = "The plug: HOST, HOST:PORT, [IPv6]:PORT")]
     pub host: String,
     /// What to do.
     #[arg(value_enum)]

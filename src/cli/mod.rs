@@ -3,9 +3,9 @@
 //! `kasa-thermostat help SUBCOMMAND` works) and one mapping from outcomes to
 //! exit codes: **0** done, **1** failed, **2** usage error.
 //!
-//! [`args`] holds every flag; the subcommands live beside it ([`service`]:
-//! `run`, `check-config`, `status`; [`plug`]: `plug`, `discover`,
-//! `simulate-plug`; [`sensor`]). A subcommand returns `Ok(ExitCode)` for
+//! [`args`] holds every flag; the subcommands live beside it (`service.rs`:
+//! `run`, `check-config`, `status`; `plug.rs`: `plug`, `discover`,
+//! `simulate-plug`; `sensor.rs`). A subcommand returns `Ok(ExitCode)` for
 //! outcomes that are not errors and `Err(CliError)` for everything else;
 //! `main.rs` prints the error once, with its causes, on one line.
 

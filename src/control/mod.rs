@@ -942,11 +942,11 @@ impl Controller {
                     if op.maybe_on() {
                         want = false;
                         let what = match (op.state, op.switching()) {
-                            (PlugState::Unknown, _) => "its state is unknown",
-                            (_, Some(true)) => "it is being switched on",
-                            _ => "it is on",
+                            (PlugState::Unknown, _) => "state is unknown (counted as on)",
+                            (_, Some(true)) => "is being switched on",
+                            _ => "is on",
                         };
-                        why = format!("{role} waits: {o} may be on, {what} (interlock)");
+                        why = format!("{role} waits: {o} {what} (interlock)");
                     } else if let Some(off_at) = op.off_after_on {
                         let waited = now.saturating_duration_since(off_at);
                         if waited < self.s.switchover_delay {

@@ -616,7 +616,7 @@ fn a_cooler_never_read_keeps_the_heater_off() {
         out.commands.contains(&(C, PlugCommand::off(None))),
         "{out:?}"
     );
-    assert!(c.snapshot(t).reason.contains("cooler may be on"));
+    assert!(c.snapshot(t).reason.contains("cooler state is unknown"));
 }
 
 #[test]

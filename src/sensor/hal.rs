@@ -7,7 +7,7 @@
 //! embedded-hal 1.0 and would need embedded-hal-compat in between).
 //!
 //! [`HalSensor`] is generic over the pin and the delay, so the same read path
-//! (search, resolution, CRC retries) runs on the [`super::virtual_bus`] in
+//! (search, resolution, CRC retries) runs on the `virtual_bus` in
 //! tests. The ds18b20 crate is used for addressing, configuration and the
 //! conversion command; the scratchpad is read with one-wire-bus directly and
 //! decoded here, because the crate's decoding is wrong below 0 °C and at

@@ -12,7 +12,7 @@
 //! Backends: [`w1`] (the kernel's w1-gpio sysfs tree), [`hal`] (1-wire
 //! bit-banged on a GPIO line through linux-embedded-hal and the one-wire-bus
 //! and ds18b20 crates), [`simulated`] (a thermal model of a chamber). The
-//! [`virtual_bus`] is a slot-level simulation of a 1-wire line used to test
+//! `virtual_bus` (test support, feature `testkit`) is a slot-level simulation of a 1-wire line used to test
 //! the `hal` path without hardware.
 
 

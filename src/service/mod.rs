@@ -9,7 +9,7 @@
 //!
 //! [`Service::start`] takes a typed [`Config`] (so it cannot be started with
 //! an invalid one), opens the outputs and the sensor, spawns the threads and
-//! hands them to the control loop ([`control_loop`]), which owns them.
+//! hands them to the control loop (`control_loop.rs`), which owns them.
 //! Shutdown puts every plug into its `shutdown_state` within
 //! [`SHUTDOWN_BUDGET`], never waits on a blocked sensor read, and reports
 //! truthfully: `Ok` only when every plug was read back in its shutdown state.
