@@ -130,8 +130,12 @@ pub fn run(speed: f64) -> Result<(), ServiceError> {
     let cooler = spawn("demo cooler")?;
     let dir = std::env::temp_dir().join(format!("kasa-thermostat-demo-{}", std::process::id()));
     let config = demo_config(&heater, &cooler, &dir);
-    crate::logging::init(&config.log_dir, config.log_level, Some(log::LevelFilter::Warn))
-        .map_err(ServiceError::Output)?;
+    crate::logging::init(
+        &config.log_dir,
+        config.log_level,
+        Some(log::LevelFilter::Warn),
+    )
+    .map_err(ServiceError::Output)?;
     let (h, c) = (heater.state(), cooler.state());
     // A compressed day in a garage: the ambient swings between 10 and 28 °C
     // every model hour, so the heater works first and the cooler later.

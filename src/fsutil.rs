@@ -135,7 +135,10 @@ mod tests {
         let e = read_capped(&fifo, 10).unwrap_err();
         assert_eq!(e.to_string(), "it is a FIFO, not a regular file");
         let e = read_capped(Path::new("/dev/zero"), 10).unwrap_err();
-        assert_eq!(e.to_string(), "it is a character device, not a regular file");
+        assert_eq!(
+            e.to_string(),
+            "it is a character device, not a regular file"
+        );
         let e = read_capped(dir.path(), 10).unwrap_err();
         assert_eq!(e.to_string(), "it is a directory, not a regular file");
     }

@@ -12,7 +12,11 @@ use crate::outputs::{self, OutputError};
 /// Sets up the three log sinks under `log_dir`. `stderr_level` overrides the
 /// level on stderr (the demo keeps it quiet). A second call (tests running
 /// several services in one process) keeps the first logger.
-pub fn init(log_dir: &Path, level: LevelFilter, stderr_level: Option<LevelFilter>) -> Result<(), OutputError> {
+pub fn init(
+    log_dir: &Path,
+    level: LevelFilter,
+    stderr_level: Option<LevelFilter>,
+) -> Result<(), OutputError> {
     use simplelog::{CombinedLogger, ConfigBuilder, SharedLogger, ThreadLogMode, WriteLogger};
     let main = outputs::open_append("log_dir", &log_dir.join(outputs::MAIN_LOG))?;
     let errors = outputs::open_append("log_dir", &log_dir.join(outputs::ERRORS_LOG))?;

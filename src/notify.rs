@@ -338,7 +338,6 @@ pub enum Notification {
     Status(String),
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

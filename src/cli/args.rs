@@ -80,7 +80,13 @@ Examples:
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The config file (JSON).
-    #[arg(short, long, value_name = "FILE", conflicts_with = "simulate", required_unless_present = "simulate")]
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        conflicts_with = "simulate",
+        required_unless_present = "simulate"
+    )]
     pub config: Option<PathBuf>,
     /// Run the demo: a simulated chamber and two simulated plugs on loopback.
     #[arg(long)]
@@ -113,7 +119,11 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
     /// The one address to ask (host and optional port).
-    #[arg(long, value_name = "ADDR", help = "Ask one address (HOST[:PORT]) instead of broadcasting")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        help = "Ask one address (HOST[:PORT]) instead of broadcasting"
+    )]
     pub target: Option<String>,
     /// Seconds to listen for answers (above 0, at most 600).
     #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = parse_discover_timeout)]
@@ -140,7 +150,10 @@ pub enum PlugAction {
 #[derive(Debug, Args)]
 pub struct PlugArgs {
     /// The plug's host and optional port.
-    #[arg(value_name = "HOST[:PORT]", help = "The plug: HOST, HOST:PORT, [IPv6]:PORT")]
+    #[arg(
+        value_name = "HOST[:PORT]",
+        help = "The plug: HOST, HOST:PORT, [IPv6]:PORT"
+    )]
     pub host: String,
     /// What to do.
     #[arg(value_enum)]
@@ -213,6 +226,11 @@ pub struct SimulatePlugArgs {
     /// Emulate newer firmware: TCP 9999 refused, the UDP 20002 probe answered.
     #[arg(long)]
     pub klap_only: bool,
+    /// Append every relay change to FILE as a JSON line
+    /// (`{"t_ms": UNIX_MS, "outlet": N|null, "on": BOOL}`), and an off for
+    /// each outlet still on when it stops (its power goes with it).
+    #[arg(long, value_name = "FILE")]
+    pub transitions: Option<PathBuf>,
 }
 
 /// Shells `completions` can write for.
@@ -248,7 +266,9 @@ fn parse_discover_timeout(s: &str) -> Result<f64, String> {
     if v.is_finite() && v > 0.0 && v <= 600.0 {
         Ok(v)
     } else {
-        Err(format!("{s}: expected seconds, more than 0 and at most 600"))
+        Err(format!(
+            "{s}: expected seconds, more than 0 and at most 600"
+        ))
     }
 }
 
@@ -299,7 +319,12 @@ pub fn parse_host_port(text: &str) -> Result<(String, Option<u16>), String> {
             .split_once(']')
             .ok_or_else(|| format!("{text:?}: missing ']'"))?;
         let port = match after.strip_prefix(':') {
-            Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad_port(p))?),
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| bad_port(p))?,
+            ),
             None if after.is_empty() => None,
             None => return Err(format!("{text:?}: expected ]:PORT")),
         };
@@ -310,7 +335,11 @@ pub fn parse_host_port(text: &str) -> Result<(String, Option<u16>), String> {
         0 => Ok((text.to_string(), None)),
         1 => {
             let (h, p) = text.split_once(':').unwrap_or((text, ""));
-            let port = p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad_port(p))?;
+            let port = p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| bad_port(p))?;
             if h.is_empty() {
                 return Err(format!("{text:?}: the host is empty"));
             }
@@ -334,7 +363,10 @@ mod tests {
     #[test]
     fn host_port_forms() {
         assert_eq!(parse_host_port("plug.lan"), Ok(("plug.lan".into(), None)));
-        assert_eq!(parse_host_port("10.0.0.5:80"), Ok(("10.0.0.5".into(), Some(80))));
+        assert_eq!(
+            parse_host_port("10.0.0.5:80"),
+            Ok(("10.0.0.5".into(), Some(80)))
+        );
         assert_eq!(parse_host_port("[::1]:7"), Ok(("::1".into(), Some(7))));
         assert_eq!(parse_host_port("[::1]"), Ok(("::1".into(), None)));
         assert_eq!(parse_host_port("fe80::1"), Ok(("fe80::1".into(), None)));
@@ -345,8 +377,14 @@ mod tests {
 
     #[test]
     fn gpio_flag_forms() {
-        assert_eq!(parse_gpio("gpiochip0:4"), Ok((PathBuf::from("/dev/gpiochip0"), 4)));
-        assert_eq!(parse_gpio("/dev/gpiochip1:17"), Ok((PathBuf::from("/dev/gpiochip1"), 17)));
+        assert_eq!(
+            parse_gpio("gpiochip0:4"),
+            Ok((PathBuf::from("/dev/gpiochip0"), 4))
+        );
+        assert_eq!(
+            parse_gpio("/dev/gpiochip1:17"),
+            Ok((PathBuf::from("/dev/gpiochip1"), 17))
+        );
         assert_eq!(parse_gpio("0:4"), Ok((PathBuf::from("/dev/gpiochip0"), 4)));
         assert!(parse_gpio("gpiochip0").is_err());
         assert!(parse_gpio(":4").is_err());

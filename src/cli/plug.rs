@@ -23,9 +23,8 @@ pub fn discover(a: DiscoverArgs) -> CmdResult {
         None => discovery::BROADCAST,
         Some(text) => {
             let (host, port) = parse_host_port(text).map_err(CliError::Usage)?;
-            crate::kasa::xor::resolve(&host, port.unwrap_or(9999)).map_err(|e| {
-                CliError::Usage(format!("--target {text:?}: cannot resolve: {e}"))
-            })?
+            crate::kasa::xor::resolve(&host, port.unwrap_or(9999))
+                .map_err(|e| CliError::Usage(format!("--target {text:?}: cannot resolve: {e}")))?
         }
     };
     let found = discovery::discover(target, Duration::from_secs_f64(a.timeout))
@@ -233,6 +232,15 @@ pub fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
     }
     let bind = opts.bind;
     let model = opts.model;
+    let mut log = match &a.transitions {
+        Some(path) => Some(TransitionLog::open(path).map_err(|e| {
+            CliError::failed(Message(format!(
+                "simulate-plug: cannot write {}: {e}",
+                path.display()
+            )))
+        })?),
+        None => None,
+    };
     let sim = SimPlug::start(opts).map_err(|e| {
         CliError::failed(Message(format!("simulate-plug: cannot bind {bind}: {e}")))
     })?;
@@ -245,9 +253,65 @@ pub fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
     // stdout may be a pipe read by a script waiting for the address.
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
+    let state = sim.state();
     while !stop.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
+        if let Some(log) = &mut log {
+            log.catch_up(&state.transitions());
+        }
     }
     drop(sim);
+    if let Some(log) = &mut log {
+        log.catch_up(&state.transitions());
+        log.power_off(&state.transitions());
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `simulate-plug --transitions FILE`: the relay's changes, with wall-clock
+/// times, for tests that check invariants across processes.
+struct TransitionLog {
+    file: crate::outputs::DataLog,
+    written: usize,
+}
+
+impl TransitionLog {
+    fn open(path: &std::path::Path) -> std::io::Result<TransitionLog> {
+        Ok(TransitionLog {
+            file: crate::outputs::DataLog::open(path)?,
+            written: 0,
+        })
+    }
+
+    fn unix_ms(at: Instant) -> f64 {
+        let wall = std::time::SystemTime::now()
+            .checked_sub(at.elapsed())
+            .unwrap_or(std::time::UNIX_EPOCH);
+        wall.duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1000.0
+    }
+
+    fn catch_up(&mut self, all: &[crate::kasa::sim::Transition]) {
+        for t in all.iter().skip(self.written) {
+            let line = json!({"t_ms": Self::unix_ms(t.at), "outlet": t.outlet, "on": t.on});
+            let _ = self.file.append(&line.to_string());
+        }
+        self.written = all.len();
+    }
+
+    /// Every outlet whose last change was on goes off with the process.
+    fn power_off(&mut self, all: &[crate::kasa::sim::Transition]) {
+        let mut last: std::collections::BTreeMap<Option<usize>, bool> = Default::default();
+        for t in all {
+            last.insert(t.outlet, t.on);
+        }
+        for (outlet, on) in last {
+            if on {
+                let line = json!({"t_ms": Self::unix_ms(Instant::now()), "outlet": outlet, "on": false, "exit": true});
+                let _ = self.file.append(&line.to_string());
+            }
+        }
+    }
 }

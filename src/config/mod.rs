@@ -237,7 +237,11 @@ fn seconds(key: &str, v: f64, lo: f64, hi: f64) -> Result<Duration, ConfigError>
     if !v.is_finite() || v < lo || v > hi {
         return Err(invalid(
             key,
-            format!("{v} is out of range: allowed {} to {} seconds", fmt_num(lo), fmt_num(hi)),
+            format!(
+                "{v} is out of range: allowed {} to {} seconds",
+                fmt_num(lo),
+                fmt_num(hi)
+            ),
         ));
     }
     Ok(Duration::from_secs_f64(v))
@@ -317,8 +321,7 @@ impl Config {
         }
         let cycle = seconds("cycle_s", raw.cycle_s, CYCLE_RANGE_S.0, CYCLE_RANGE_S.1)?;
         let rate_limit = seconds("rate_limit_s", raw.rate_limit_s, 0.0, 3600.0)?;
-        let switchover_delay =
-            seconds("switchover_delay_s", raw.switchover_delay_s, 0.0, 3600.0)?;
+        let switchover_delay = seconds("switchover_delay_s", raw.switchover_delay_s, 0.0, 3600.0)?;
         let reconcile = seconds("reconcile_s", raw.reconcile_s, 1.0, DAY_S)?;
         let alarm_low_c = raw.alarm_low.map(|v| temp("alarm_low", v)).transpose()?;
         let alarm_high_c = raw.alarm_high.map(|v| temp("alarm_high", v)).transpose()?;
@@ -461,9 +464,9 @@ impl Config {
                 (role, settings)
             })
             .collect();
-        let worst = self.plug_timing.worst_case(&crate::msg::PlugCommand::on(Some(
-            Duration::from_secs(1),
-        )));
+        let worst = self
+            .plug_timing
+            .worst_case(&crate::msg::PlugCommand::on(Some(Duration::from_secs(1))));
         crate::control::Settings {
             mode: self.mode,
             limits: crate::control::Limits {
@@ -522,7 +525,11 @@ impl Config {
                 ));
             }
         }
-        if let Some(dir) = self.state_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = self
+            .state_file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             if let Some(ft) = kind(dir) {
                 if !ft.is_dir() {
                     return Err(invalid(
@@ -552,7 +559,11 @@ pub fn parse_raw(text: &str) -> Result<RawConfig, ConfigError> {
                 "the config must be one JSON object: `{ \"mode\": ..., ... }`".into(),
             ))
         }
-        None => return Err(parse_err("the file is empty; it must hold a JSON object".into())),
+        None => {
+            return Err(parse_err(
+                "the file is empty; it must hold a JSON object".into(),
+            ))
+        }
     }
     let mut de = serde_json::Deserializer::from_str(text);
     let raw: RawConfig =
@@ -577,17 +588,18 @@ fn sensor_settings(s: &RawSensor, u: Units) -> Result<SensorSettings, ConfigErro
         ));
     }
     let conversion = crate::sensor::conversion_time_us(s.resolution_bits) as f64 / 1e6;
-    let interval = seconds("sensor.interval_s", s.interval_s, conversion, 3600.0).map_err(|_| {
-        invalid(
-            "sensor.interval_s",
-            format!(
+    let interval =
+        seconds("sensor.interval_s", s.interval_s, conversion, 3600.0).map_err(|_| {
+            invalid(
+                "sensor.interval_s",
+                format!(
                 "{} is out of range: allowed {} (the conversion time at {} bits) to 3600 seconds",
                 s.interval_s,
                 fmt_num(conversion),
                 s.resolution_bits
             ),
-        )
-    })?;
+            )
+        })?;
     let stale_after = seconds(
         "sensor.stale_after_s",
         s.stale_after_s,
@@ -661,7 +673,12 @@ fn sensor_settings(s: &RawSensor, u: Units) -> Result<SensorSettings, ConfigErro
     })
 }
 
-fn plug_config(key: &str, role: Role, p: &RawPlug, cycle_s: f64) -> Result<PlugConfig, ConfigError> {
+fn plug_config(
+    key: &str,
+    role: Role,
+    p: &RawPlug,
+    cycle_s: f64,
+) -> Result<PlugConfig, ConfigError> {
     let k = |name: &str| format!("{key}.{name}");
     if !host_parses(&p.host) {
         return Err(invalid(
@@ -689,7 +706,9 @@ fn plug_config(key: &str, role: Role, p: &RawPlug, cycle_s: f64) -> Result<PlugC
     if let Some(id) = &p.child_id {
         let ok = !id.is_empty()
             && id.len() <= 128
-            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !ok {
             return Err(invalid(
                 &k("child_id"),

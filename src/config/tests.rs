@@ -68,35 +68,95 @@ fn each_bad_value_names_its_key() {
         (r#""rate_limit_s":1e20"#, &["rate_limit_s"]),
         (r#""alarm_low":30,"alarm_high":10"#, &["alarm_low"]),
         (r#""high_limit":300"#, &["high_limit", "300"]),
-        (r#""sensor":{"resolution_bits":8}"#, &["sensor.resolution_bits", "8"]),
-        (r#""sensor":{"stale_after_s":5}"#, &["sensor.stale_after_s", "10"]),
-        (r#""sensor":{"stale_after_s":1e20}"#, &["sensor.stale_after_s", "86400"]),
-        (r#""sensor":{"interval_s":0.1}"#, &["sensor.interval_s", "0.75", "12 bits"]),
-        (r#""sensor":{"interval_s":1e20}"#, &["sensor.interval_s", "3600"]),
+        (
+            r#""sensor":{"resolution_bits":8}"#,
+            &["sensor.resolution_bits", "8"],
+        ),
+        (
+            r#""sensor":{"stale_after_s":5}"#,
+            &["sensor.stale_after_s", "10"],
+        ),
+        (
+            r#""sensor":{"stale_after_s":1e20}"#,
+            &["sensor.stale_after_s", "86400"],
+        ),
+        (
+            r#""sensor":{"interval_s":0.1}"#,
+            &["sensor.interval_s", "0.75", "12 bits"],
+        ),
+        (
+            r#""sensor":{"interval_s":1e20}"#,
+            &["sensor.interval_s", "3600"],
+        ),
         (r#""sensor":{"max_step":0}"#, &["sensor.max_step"]),
         (r#""mode":"cool""#, &["mode", "cooler"]),
         (r#""log_level":"loud""#, &["log_level", "loud"]),
-        (r#""plug_timing":{"retry_sleeps_s":[]}"#, &["plug_timing.retry_sleeps_s"]),
-        (r#""plug_timing":{"retry_sleeps_s":[0,-1]}"#, &["retry_sleeps_s[1]"]),
-        (r#""plug_timing":{"connect_s":0}"#, &["plug_timing.connect_s", "0.01 to 60"]),
-        (r#""heater":{"host":"bad host!"}"#, &["heater.host", "bad host!"]),
+        (
+            r#""plug_timing":{"retry_sleeps_s":[]}"#,
+            &["plug_timing.retry_sleeps_s"],
+        ),
+        (
+            r#""plug_timing":{"retry_sleeps_s":[0,-1]}"#,
+            &["retry_sleeps_s[1]"],
+        ),
+        (
+            r#""plug_timing":{"connect_s":0}"#,
+            &["plug_timing.connect_s", "0.01 to 60"],
+        ),
+        (
+            r#""heater":{"host":"bad host!"}"#,
+            &["heater.host", "bad host!"],
+        ),
         (r#""heater":{"host":"10.0.0.5","port":0}"#, &["heater.port"]),
-        (r#""heater":{"host":"h","protocol":"zigbee"}"#, &["heater.protocol", "zigbee", "klap"]),
-        (r#""heater":{"host":"h","outlet":1,"child_id":"01"}"#, &["heater.outlet"]),
-        (r#""heater":{"host":"h","deadman_s":5}"#, &["heater.deadman_s", "30"]),
-        (r#""heater":{"host":"h","deadman_s":1e20}"#, &["heater.deadman_s", "day"]),
-        (r#""heater":{"host":"h","min_on_s":-5}"#, &["heater.min_on_s"]),
-        (r#""heater":{"host":"h","min_on_s":1e20}"#, &["heater.min_on_s", "86400"]),
-        (r#""heater":{"host":"h","min_off_s":1e20}"#, &["heater.min_off_s"]),
-        (r#""heater":{"host":"h","fault_state":"maybe"}"#, &["heater.fault_state"]),
+        (
+            r#""heater":{"host":"h","protocol":"zigbee"}"#,
+            &["heater.protocol", "zigbee", "klap"],
+        ),
+        (
+            r#""heater":{"host":"h","outlet":1,"child_id":"01"}"#,
+            &["heater.outlet"],
+        ),
+        (
+            r#""heater":{"host":"h","deadman_s":5}"#,
+            &["heater.deadman_s", "30"],
+        ),
+        (
+            r#""heater":{"host":"h","deadman_s":1e20}"#,
+            &["heater.deadman_s", "day"],
+        ),
+        (
+            r#""heater":{"host":"h","min_on_s":-5}"#,
+            &["heater.min_on_s"],
+        ),
+        (
+            r#""heater":{"host":"h","min_on_s":1e20}"#,
+            &["heater.min_on_s", "86400"],
+        ),
+        (
+            r#""heater":{"host":"h","min_off_s":1e20}"#,
+            &["heater.min_off_s"],
+        ),
+        (
+            r#""heater":{"host":"h","fault_state":"maybe"}"#,
+            &["heater.fault_state"],
+        ),
         (r#""heater":{"port":9999}"#, &["heater", "host"]),
         (
             r#""heater":{"host":"a","fault_state":"on"},"cooler":{"host":"b","fault_state":"on"}"#,
             &["cooler.fault_state"],
         ),
-        (r#""mode":"heat_cool","cooler":{"host":"192.0.2.10"}"#, &["cooler.host", "heater"]),
-        (r#""credentials":{"username":"","password_file":"/x"}"#, &["credentials.username"]),
-        (r#""credentials":{"username":"a@b","password":"x"}"#, &["credentials", "password"]),
+        (
+            r#""mode":"heat_cool","cooler":{"host":"192.0.2.10"}"#,
+            &["cooler.host", "heater"],
+        ),
+        (
+            r#""credentials":{"username":"","password_file":"/x"}"#,
+            &["credentials.username"],
+        ),
+        (
+            r#""credentials":{"username":"a@b","password":"x"}"#,
+            &["credentials", "password"],
+        ),
     ];
     for (body, words) in cases {
         let text = if body.starts_with(r#""heater""#) {
@@ -122,7 +182,10 @@ fn a_large_cycle_is_blamed_on_cycle_s_not_on_the_deadman() {
 fn the_json_itself_must_be_one_object() {
     let cases: &[(&str, &str)] = &[
         (r#"{"mode":"off"} xyz"#, "text after the JSON object"),
-        (r#"{"mode":"off"}{"mode":"heat"}"#, "text after the JSON object"),
+        (
+            r#"{"mode":"off"}{"mode":"heat"}"#,
+            "text after the JSON object",
+        ),
         (r#"["C","off"]"#, "one JSON object"),
         ("", "empty"),
         (r#"{"mode":"off","low_limit":NaN}"#, "low_limit"),
@@ -161,7 +224,10 @@ fn load_names_the_file_and_refuses_what_is_not_a_regular_file() {
     let msg = crate::error::chain(&Config::load(Path::new("/nonexistent/kasa.json")).unwrap_err());
     assert!(msg.contains("/nonexistent/kasa.json"), "{msg}");
     let msg = crate::error::chain(&Config::load(Path::new("/dev/zero")).unwrap_err());
-    assert!(msg.contains("/dev/zero") && msg.contains("character device"), "{msg}");
+    assert!(
+        msg.contains("/dev/zero") && msg.contains("character device"),
+        "{msg}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big.json");
     std::fs::write(&big, vec![b' '; MAX_CONFIG_BYTES as usize + 1]).unwrap();
@@ -190,10 +256,16 @@ fn paths_are_checked_for_what_they_must_be() {
         .check_paths()
         .unwrap_err()
         .to_string();
-    assert!(msg.contains("log_dir") && msg.contains("not a directory"), "{msg}");
+    assert!(
+        msg.contains("log_dir") && msg.contains("not a directory"),
+        "{msg}"
+    );
     let msg = cfg(&dir.path().join("log"), dir.path())
         .check_paths()
         .unwrap_err()
         .to_string();
-    assert!(msg.contains("state_file") && msg.contains("not a regular file"), "{msg}");
+    assert!(
+        msg.contains("state_file") && msg.contains("not a regular file"),
+        "{msg}"
+    );
 }

@@ -53,8 +53,7 @@ pub use plug::{Deadman, Phase, Plug, PlugSettings};
 pub use rules::Limits;
 
 use crate::msg::{
-    Completion, DeadmanKind, DeadmanReport, PlugCommand, PlugOutcome, PlugState, Role,
-    SensorFault,
+    Completion, DeadmanKind, DeadmanReport, PlugCommand, PlugOutcome, PlugState, Role, SensorFault,
 };
 use crate::units::Units;
 
@@ -425,7 +424,10 @@ impl Controller {
         let mut out = Output::default();
         let text = fault.to_string();
         if self.sensor_fault.as_deref() != Some(text.as_str()) {
-            out.event(Level::Warn, format!("sensor fault {}: {text}", fault.kind()));
+            out.event(
+                Level::Warn,
+                format!("sensor fault {}: {text}", fault.kind()),
+            );
         }
         self.sensor_fault = Some(text);
         out
@@ -474,6 +476,17 @@ impl Controller {
                 if let Some(state) = o.state {
                     plug.learn(state, now);
                 }
+                if *on && o.state == Some(PlugState::Unknown) {
+                    plug.unverified_on = true;
+                }
+                if !*on && o.completion == Completion::Done {
+                    if plug.unverified_on {
+                        // The off that counters the unverified on: from
+                        // here the switchover delay counts.
+                        plug.off_after_on = Some(now);
+                    }
+                    plug.unverified_on = false;
+                }
                 match &o.completion {
                     Completion::Done => {
                         plug.last_success = Some((*on, now));
@@ -519,10 +532,9 @@ impl Controller {
                     let first = plug.phase == Phase::Starting;
                     plug.phase = Phase::Idle;
                     match (o.state, &o.completion) {
-                        (Some(state), Completion::Done) if first => out.event(
-                            Level::Info,
-                            format!("{role}: is {state} at start"),
-                        ),
+                        (Some(state), Completion::Done) if first => {
+                            out.event(Level::Info, format!("{role}: is {state} at start"))
+                        }
                         (_, Completion::Failed(_)) => out.event(
                             Level::Warn,
                             format!(
@@ -677,10 +689,9 @@ impl Controller {
                         "state unknown after {attempts} attempt{}",
                         if attempts == 1 { "" } else { "s" }
                     ),
-                    (s, None) => format!(
-                        "still {s} (wanted {})",
-                        on_off(p.settings.shutdown_state)
-                    ),
+                    (s, None) => {
+                        format!("still {s} (wanted {})", on_off(p.settings.shutdown_state))
+                    }
                 };
                 let guard = match (p.settings.deadman, p.deadman) {
                     (None, _) => "it has no dead-man: check it by hand".to_string(),
@@ -727,7 +738,13 @@ impl Controller {
                     role: *role,
                     address: p.settings.address.clone(),
                     desired: p.desired,
-                    state: p.state,
+                    // Read off after an unverified switch-on: it may still
+                    // switch on, so it is shown (and counted) as unknown.
+                    state: if p.unverified_on && p.state == PlugState::Off {
+                        PlugState::Unknown
+                    } else {
+                        p.state
+                    },
                     switching: p.switching(),
                     phase: p.phase.as_str(),
                     last_error: p.last_error.clone(),
@@ -755,13 +772,14 @@ impl Controller {
         let lost = |t: Instant| now.saturating_duration_since(t) > lost_after;
         for (role, plug) in self.plugs.iter_mut() {
             match plug.phase {
-                Phase::Switching { since, .. } if lost(since) => {
+                Phase::Switching { since, to } if lost(since) => {
                     out.event(
                         Level::Warn,
                         format!("{role}: no outcome of its switch; its state is unknown"),
                     );
                     plug.phase = Phase::Idle;
                     plug.learn(PlugState::Unknown, now);
+                    plug.unverified_on |= to;
                 }
                 Phase::Reading(since) if lost(since) => plug.phase = Phase::Idle,
                 Phase::Starting if self.started_at.is_some_and(lost) => plug.phase = Phase::Idle,
@@ -879,10 +897,7 @@ impl Controller {
         let Some((t, _)) = self.reading else {
             return (None, "waiting for the first valid reading".into());
         };
-        let held = plug
-            .demand
-            .or(plug.state.known())
-            .unwrap_or(false);
+        let held = plug.demand.or(plug.state.known()).unwrap_or(false);
         let (want, why) = rules::demand(self.s.mode, role, self.s.limits, t, held, self.s.units);
         (Some(want), why)
     }
@@ -975,10 +990,13 @@ impl Controller {
     fn command(&mut self, role: Role, want: bool, now: Instant, out: &mut Output) {
         let rate_limit = self.s.rate_limit;
         let plug = self.plugs.get_mut(&role).expect("role");
+        // An unverified switch-on is countered by a verified switch-off,
+        // even when a read already shows off.
+        let must_counter = !want && plug.unverified_on;
         match plug.phase {
             Phase::Switching { to, .. } if to == want => return,
             Phase::Switching { .. } => {}
-            _ if plug.state.known() == Some(want) => return,
+            _ if plug.state.known() == Some(want) && !must_counter => return,
             _ => {}
         }
         // The same successful command is not repeated within the rate limit
@@ -987,6 +1005,7 @@ impl Controller {
         if let Some((done, at)) = plug.last_success {
             if done == want
                 && plug.state != PlugState::Unknown
+                && !must_counter
                 && now.saturating_duration_since(at) < rate_limit
             {
                 return;

@@ -98,6 +98,10 @@ pub struct Plug {
     pub since: Option<Instant>,
     /// When it was last verified off after it may have been on.
     pub off_after_on: Option<Instant>,
+    /// A switch-on went out and was never verified: the device may still
+    /// carry it out (a lagging relay), so a read that shows off proves
+    /// nothing; only a verified switch-off does.
+    pub unverified_on: bool,
     /// What is under way.
     pub phase: Phase,
     /// The thermostat demand with hysteresis.
@@ -129,6 +133,7 @@ impl Plug {
             ever_known: false,
             since: None,
             off_after_on: None,
+            unverified_on: false,
             phase: Phase::Idle,
             demand: None,
             desired: None,
@@ -164,10 +169,13 @@ impl Plug {
         }
     }
 
-    /// Whether the relay may be closed: known on, unknown, or a switch-on
-    /// under way.
+    /// Whether the relay may be closed: known on, unknown, a switch-on
+    /// under way, or a switch-on that went out unverified and has not been
+    /// countered by a verified switch-off.
     pub fn maybe_on(&self) -> bool {
-        self.state.possibly_on() || matches!(self.phase, Phase::Switching { to: true, .. })
+        self.state.possibly_on()
+            || self.unverified_on
+            || matches!(self.phase, Phase::Switching { to: true, .. })
     }
 
     /// Whether the relay is verified off with no switch-on under way.

@@ -53,9 +53,15 @@ pub fn demand(
     let reach_off = if heating { t >= off_at } else { t <= off_at };
     let (cmp_on, cmp_off) = if heating { ("<=", ">=") } else { (">=", "<=") };
     if reach_on {
-        (true, format!("{} {cmp_on} {}: {role} on", temp(t), temp(on_at)))
+        (
+            true,
+            format!("{} {cmp_on} {}: {role} on", temp(t), temp(on_at)),
+        )
     } else if reach_off {
-        (false, format!("{} {cmp_off} {}: {role} off", temp(t), temp(off_at)))
+        (
+            false,
+            format!("{} {cmp_off} {}: {role} off", temp(t), temp(off_at)),
+        )
     } else {
         (
             held,

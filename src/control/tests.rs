@@ -15,6 +15,9 @@ enum Fault {
     Unverified,
     /// It refuses dead-man rules (`-1 module not support`).
     NoCountdown,
+    /// It acknowledges a switch but moves the relay this many seconds later
+    /// (`simulate-plug --fault lag:MS`); reads show the old state until then.
+    Lag(f64),
 }
 
 /// The controller plus a world of plugs that answer its commands at once.
@@ -25,6 +28,8 @@ struct World {
     real: BTreeMap<Role, bool>,
     /// When each plug's dead-man rule fires, if armed.
     rule: BTreeMap<Role, Instant>,
+    /// A lagging relay move: when, and to what.
+    lagging: BTreeMap<Role, (Instant, bool)>,
     faults: BTreeMap<Role, Fault>,
     sent: Vec<(f64, Role, PlugCommand)>,
     events: Vec<Event>,
@@ -69,6 +74,7 @@ impl World {
             now: t0,
             real,
             rule: BTreeMap::new(),
+            lagging: BTreeMap::new(),
             faults: BTreeMap::new(),
             sent: vec![],
             events: vec![],
@@ -94,6 +100,19 @@ impl World {
         for r in due {
             self.rule.remove(&r);
             self.real.insert(r, false);
+        }
+        let moved: Vec<(Role, bool)> = self
+            .lagging
+            .iter()
+            .filter(|(_, (at, _))| *at <= self.now)
+            .map(|(r, (_, on))| (*r, *on))
+            .collect();
+        for (r, on) in moved {
+            self.lagging.remove(&r);
+            self.real.insert(r, on);
+        }
+        if self.real.len() == 2 && self.real.values().all(|on| *on) {
+            self.both_on_seen = true;
         }
         self
     }
@@ -141,6 +160,25 @@ impl World {
                         }));
                     }
                 }
+                if let Some(Fault::Lag(secs)) = f {
+                    // Acknowledged; the relay moves later; the read-back
+                    // shows the old state.
+                    self.lagging
+                        .insert(role, (self.now + Duration::from_secs_f64(secs), *on));
+                    return PlugOutcome {
+                        role,
+                        command: cmd.clone(),
+                        completion: failed(FailureKind::Mismatch),
+                        state: Some(PlugState::Unknown),
+                        deadman: report,
+                        attempts: 3,
+                        attempt_times: vec![],
+                        elapsed: Duration::ZERO,
+                        rssi: None,
+                    };
+                }
+                // A switch cancels a lagging move, as on the simulated plug.
+                self.lagging.remove(&role);
                 self.real.insert(role, *on);
                 if f == Some(Fault::Unverified) {
                     (
@@ -381,7 +419,10 @@ fn stale_sensor_goes_to_fault_state_and_recovers() {
     let out = w.c.on_sensor_fault(w.now, &fault);
     w.run(out);
     w.at(69.0).tick();
-    assert!(w.on(H), "a fault alone switches nothing; 59 s is not stale yet");
+    assert!(
+        w.on(H),
+        "a fault alone switches nothing; 59 s is not stale yet"
+    );
     w.at(71.0).tick();
     assert!(!w.on(H), "stale cuts min_on short");
     assert!(w.logged("CRC mismatch"), "the alarm names the last fault");
@@ -466,7 +507,10 @@ fn shutdown_tells_the_truth_about_a_plug_it_could_not_verify() {
         "{msg}"
     );
     // Armed when the heater went on at 10 s (and re-armed right after): 120 s from then.
-    assert!(msg.contains("its dead-man switches it off within 110 s"), "{msg}");
+    assert!(
+        msg.contains("its dead-man switches it off within 110 s"),
+        "{msg}"
+    );
     // The dead-man was not removed: the off was never verified.
     assert!(w.rule.contains_key(&H));
 }
@@ -501,7 +545,10 @@ fn an_unverified_switch_on_is_unknown_and_keeps_the_cooler_off() {
     w.cycle(5.0, 10.0);
     assert!(w.on(H), "the relay closed");
     assert_eq!(w.state(H), PlugState::Unknown);
-    assert!(w.rule.contains_key(&H), "the dead-man was armed before the switch");
+    assert!(
+        w.rule.contains_key(&H),
+        "the dead-man was armed before the switch"
+    );
     // The next cycle reads it (unknown is read every cycle, not at reconcile).
     let reads = w.count(H, is_read);
     w.cycle(10.0, 10.0);
@@ -517,6 +564,29 @@ fn an_unverified_switch_on_is_unknown_and_keeps_the_cooler_off() {
     w.cycle(30.0, 25.0);
     assert!(!w.on(H) && w.on(C), "{:?}", w.sent);
     assert!(!w.both_on_seen);
+}
+
+#[test]
+fn a_lagging_switch_on_needs_a_verified_off_before_the_cooler_goes_on() {
+    // The issue's setup: cycle 5 s, reconcile 30 s, dead-man 15 s; the
+    // heater acknowledges the switch-on and closes its relay 6 s later.
+    let mut w = World::new(
+        r#","cycle_s":5,"reconcile_s":30,"switchover_delay_s":0,"heater":{"host":"127.0.0.1","port":1,"deadman_s":15},"cooler":{"host":"127.0.0.1","port":2,"deadman_s":15}"#,
+    );
+    w.fault(H, Some(Fault::Lag(6.0)));
+    w.cycle(5.0, 10.0);
+    assert!(!w.on(H), "not yet: the relay lags");
+    assert_eq!(w.state(H), PlugState::Unknown);
+    // The next cycle reads it: off, for now. That proves nothing.
+    w.fault(H, None);
+    w.cycle(10.0, 25.0);
+    assert!(w.on(H) || w.sets(H).last().map(|s| s.1) == Some(false));
+    for t in [11.0, 12.0, 15.0, 20.0, 25.0, 30.0] {
+        w.cycle(t, 25.0);
+        assert!(!w.both_on_seen, "both on at {t} s: {:?}", w.sent);
+    }
+    assert!(!w.on(H), "the heater was switched off, verified");
+    assert!(w.on(C), "then the cooler went on");
 }
 
 #[test]
@@ -608,7 +678,9 @@ fn a_cooler_never_read_keeps_the_heater_off() {
     c.on_reading(t, 10.0);
     let out = c.tick(t);
     assert!(
-        !out.commands.iter().any(|(r, c)| *r == H && c.set_to() == Some(true)),
+        !out.commands
+            .iter()
+            .any(|(r, c)| *r == H && c.set_to() == Some(true)),
         "{out:?}"
     );
     // The unknown cooler is switched off (which reads it first) right away.
@@ -734,8 +806,10 @@ fn deadman_is_armed_before_on_rearmed_and_cleared_after_verified_off() {
         vec![(10.0, true)],
         "one switch, carrying the dead-man"
     );
-    assert!(w.sent.iter().any(|(_, r, c)| *r == H
-        && *c == PlugCommand::on(Some(Duration::from_secs(120)))));
+    assert!(w
+        .sent
+        .iter()
+        .any(|(_, r, c)| *r == H && *c == PlugCommand::on(Some(Duration::from_secs(120)))));
     assert_eq!(w.count(H, is_arm), 1);
     for t in 2..=10 {
         w.cycle(t as f64 * 10.0, 10.0);
@@ -747,10 +821,7 @@ fn deadman_is_armed_before_on_rearmed_and_cleared_after_verified_off() {
     w.cycle(110.0, 25.0);
     assert!(!w.on(H));
     assert!(!w.rule.contains_key(&H), "removed after the verified off");
-    assert_eq!(
-        w.c.snapshot(w.now).plugs[0].deadman,
-        DeadmanStatus::Clear
-    );
+    assert_eq!(w.c.snapshot(w.now).plugs[0].deadman, DeadmanStatus::Clear);
 }
 
 #[test]
@@ -770,7 +841,10 @@ fn a_plug_without_countdown_is_said_once_and_retried_only_at_reconcile() {
         .filter(|e| e.level == Level::Error && e.text.contains("refuses dead-man"))
         .count();
     assert_eq!(errors, 1);
-    assert!(w.events.iter().any(|e| e.text.contains("nothing switches it off")));
+    assert!(w
+        .events
+        .iter()
+        .any(|e| e.text.contains("nothing switches it off")));
     assert_eq!(
         w.notices
             .iter()

@@ -44,8 +44,7 @@ use super::error::KasaError;
 use super::ERROR_LOG_TARGET;
 use crate::error::chain;
 use crate::msg::{
-    Completion, DeadmanReport, FailureKind, PlugCommand, PlugFailure, PlugOutcome, PlugState,
-    Role,
+    Completion, DeadmanReport, FailureKind, PlugCommand, PlugFailure, PlugOutcome, PlugState, Role,
 };
 
 /// The durations of the worker's algorithm (DESIGN §4). Tests scale them
@@ -71,7 +70,11 @@ impl Default for Timing {
             before: Duration::from_secs(6),
             after: Duration::from_secs(5),
             spacing: Duration::from_millis(500),
-            retry_sleeps: vec![Duration::ZERO, Duration::from_secs(1), Duration::from_secs(2)],
+            retry_sleeps: vec![
+                Duration::ZERO,
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+            ],
         }
     }
 }
@@ -507,13 +510,7 @@ impl Worker {
             if times.len() == 1 { "" } else { "s" },
             failure.message
         );
-        Some(self.outcome(
-            cmd,
-            Completion::Failed(failure),
-            &progress,
-            times,
-            start,
-        ))
+        Some(self.outcome(cmd, Completion::Failed(failure), &progress, times, start))
     }
 
     fn outcome(
@@ -547,7 +544,12 @@ impl Worker {
     }
 
     /// The deadline of one step: its timeout, cut by the command's deadline.
-    fn step(&self, timeout: Duration, command: Option<Instant>, op: &str) -> Result<Instant, KasaError> {
+    fn step(
+        &self,
+        timeout: Duration,
+        command: Option<Instant>,
+        op: &str,
+    ) -> Result<Instant, KasaError> {
         let now = Instant::now();
         let d = now + timeout;
         match command {
@@ -587,9 +589,7 @@ impl Worker {
                 self.read(before, command, progress)?;
                 Ok(())
             }
-            PlugCommand::Set { on, deadman } => {
-                self.set_attempt(*on, *deadman, command, progress)
-            }
+            PlugCommand::Set { on, deadman } => self.set_attempt(*on, *deadman, command, progress),
             PlugCommand::ArmDeadman { delay } => {
                 let deadline = self.step(before, command, "arming the dead-man")?;
                 match self.device.arm_deadman(*delay, deadline) {

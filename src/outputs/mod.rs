@@ -125,7 +125,8 @@ impl Outputs {
             source: io::Error::other(e.to_string()),
         })?;
         let readings_path = config.log_dir.join(READINGS_LOG);
-        let readings = DataLog::open(&readings_path).map_err(output_err("log_dir", &readings_path))?;
+        let readings =
+            DataLog::open(&readings_path).map_err(output_err("log_dir", &readings_path))?;
         let events_path = config.log_dir.join(EVENTS_LOG);
         let events = DataLog::open(&events_path).map_err(output_err("log_dir", &events_path))?;
         let state_file = config.state_file.clone();
@@ -167,7 +168,13 @@ impl Outputs {
     }
 
     /// Appends one line to `plug-events.jsonl`.
-    pub fn plug_event(&mut self, outcome: &PlugOutcome, address: &str, corrected: bool, now: SystemTime) {
+    pub fn plug_event(
+        &mut self,
+        outcome: &PlugOutcome,
+        address: &str,
+        corrected: bool,
+        now: SystemTime,
+    ) {
         let line = event_line(outcome, address, corrected, now);
         let r = self
             .events

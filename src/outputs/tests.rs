@@ -68,7 +68,13 @@ fn a_plug_event_line_has_every_field_report_reads() {
         elapsed: Duration::from_millis(9001),
         rssi: Some(-61),
     };
-    let v: Value = serde_json::from_str(&event_line(&o, "10.0.0.6:9999", false, SystemTime::UNIX_EPOCH)).unwrap();
+    let v: Value = serde_json::from_str(&event_line(
+        &o,
+        "10.0.0.6:9999",
+        false,
+        SystemTime::UNIX_EPOCH,
+    ))
+    .unwrap();
     assert_eq!(v["role"], "cooler");
     assert_eq!(v["action"], "on");
     assert_eq!(v["outcome"], "failed");
@@ -169,7 +175,10 @@ fn an_unusable_log_dir_is_named() {
     )
     .unwrap();
     let msg = crate::error::chain(&Outputs::open(&config).err().unwrap());
-    assert!(msg.contains("plain-file") && msg.contains("log_dir"), "{msg}");
+    assert!(
+        msg.contains("plain-file") && msg.contains("log_dir"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -179,5 +188,9 @@ fn atomic_write_replaces_whole_files() {
     state_file::write_atomic(&p, "one").unwrap();
     state_file::write_atomic(&p, "two").unwrap();
     assert_eq!(fs::read_to_string(&p).unwrap(), "two");
-    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temp file left"
+    );
 }

@@ -10,8 +10,6 @@ use std::fmt;
 
 pub use crate::msg::SensorFault;
 
-
-
 /// Why a sensor backend could not be opened.
 #[derive(Debug)]
 pub enum SensorError {

@@ -15,7 +15,6 @@
 //! `virtual_bus` (test support, feature `testkit`) is a slot-level simulation of a 1-wire line used to test
 //! the `hal` path without hardware.
 
-
 pub mod delay;
 pub mod hal;
 pub mod simulated;

@@ -91,12 +91,18 @@ impl ControlLoop {
         let out = self.p.controller.start(Instant::now());
         self.apply(out);
         self.p.options.notifier.ready();
-        self.p.options.notifier.status("running: reading the plugs' states");
+        self.p
+            .options
+            .notifier
+            .status("running: reading the plugs' states");
         loop {
             match self.next_event() {
                 Event::Shutdown => return self.shut_down(),
                 Event::Sensor(Ok(reading)) => {
-                    let out = self.p.controller.on_reading(Instant::now(), reading.celsius);
+                    let out = self
+                        .p
+                        .controller
+                        .on_reading(Instant::now(), reading.celsius);
                     self.apply(out);
                 }
                 Event::Sensor(Err(fault)) => {

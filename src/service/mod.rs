@@ -178,25 +178,32 @@ impl Service {
             info!("{role}: plug {} ({})", target.label(), target.protocol);
             let device = crate::kasa::open_device(&target, &config.plug_timing);
             addresses.insert(role, target.address());
-            let handle =
-                PlugHandle::spawn(target, config.plug_timing.clone(), device, outcome_tx.clone())
-                    .map_err(ServiceError::spawn(format!("plug-{role}")))?;
+            let handle = PlugHandle::spawn(
+                target,
+                config.plug_timing.clone(),
+                device,
+                outcome_tx.clone(),
+            )
+            .map_err(ServiceError::spawn(format!("plug-{role}")))?;
             plugs.insert(role, handle);
         }
         drop(outcome_tx);
         let (shutdown_tx, shutdown_rx) = crossbeam_channel::bounded(4);
-        let ctl = control_loop::ControlLoop::new(control_loop::Parts {
-            controller: Controller::new(config.control_settings()),
-            units: u,
-            cycle: config.cycle,
-            plugs,
-            addresses,
-            sensor_rx,
-            outcome_rx,
-            shutdown_rx,
-            outputs,
-            options,
-        }, sensor_handle);
+        let ctl = control_loop::ControlLoop::new(
+            control_loop::Parts {
+                controller: Controller::new(config.control_settings()),
+                units: u,
+                cycle: config.cycle,
+                plugs,
+                addresses,
+                sensor_rx,
+                outcome_rx,
+                shutdown_rx,
+                outputs,
+                options,
+            },
+            sensor_handle,
+        );
         let control = std::thread::Builder::new()
             .name("control".into())
             .spawn(move || ctl.run())
