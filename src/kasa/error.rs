@@ -112,7 +112,102 @@ pub enum KasaError {
         /// The socket error.
         source: std::io::Error,
     },
+    /// The HTTP reply of a KLAP device is malformed (bad status line or
+    /// header, no `Content-Length`, a head or body over the size limit, a
+    /// missing session cookie).
+    Http {
+        /// `host:port`.
+        addr: String,
+        /// What was being done (`handshake1`, `request get_device_info`...).
+        op: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The device answered with an unexpected HTTP status.
+    HttpStatus {
+        /// `host:port`.
+        addr: String,
+        /// What was being done.
+        op: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The plug refused the TP-Link credentials: the KLAP handshake matched
+    /// neither the configured credentials nor the published defaults, or a
+    /// SMART login error code. Permanent until the credentials change: do not
+    /// retry it more than once per control cycle (devices may lock out).
+    Auth {
+        /// `host:port`.
+        addr: String,
+        /// What the device did, for the error chain.
+        source: AuthDetail,
+    },
+    /// The KLAP session failed after the credentials were accepted: a
+    /// handshake reply of the wrong length, handshake2 refused, a reply whose
+    /// signature, padding or length is wrong. The session is dropped, so the
+    /// next request starts a fresh one.
+    Klap {
+        /// `host:port`.
+        addr: String,
+        /// What was being done.
+        op: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A SMART device answered a non-zero `error_code`.
+    Smart {
+        /// `host:port`.
+        addr: String,
+        /// The SMART method (`set_device_info`, `control_child`...).
+        method: String,
+        /// The device's error code.
+        code: i64,
+    },
+    /// The device lacks what was asked of it (no countdown and no auto-off
+    /// for a dead-man, no `device_on` in its info).
+    Unsupported {
+        /// `host:port`.
+        addr: String,
+        /// The model, as the device names it.
+        model: String,
+        /// What is missing.
+        what: String,
+    },
 }
+
+/// The detail of a refused login ([`KasaError::Auth`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthDetail {
+    /// handshake1's server hash matches no candidate credentials.
+    HashMismatch {
+        /// The user name tried (never the password).
+        username: String,
+    },
+    /// A SMART error code that means a refused login (`-1501`, `1111`...).
+    Code {
+        /// The code.
+        code: i64,
+        /// Its python-kasa name.
+        name: &'static str,
+    },
+}
+
+impl fmt::Display for AuthDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthDetail::HashMismatch { username } if username.is_empty() => f.write_str(
+                "no credentials are configured and the plug accepts none of the published defaults",
+            ),
+            AuthDetail::HashMismatch { username } => write!(
+                f,
+                "the handshake matches neither {username:?} with this password nor the published defaults"
+            ),
+            AuthDetail::Code { code, name } => write!(f, "error_code {code} ({name})"),
+        }
+    }
+}
+
+impl std::error::Error for AuthDetail {}
 
 fn on_off(b: bool) -> &'static str {
     if b {
@@ -142,6 +237,21 @@ impl KasaError {
                 addr: addr.to_string(),
                 source: other,
             },
+        }
+    }
+}
+
+impl KasaError {
+    /// Whether retrying this error within the same control cycle is pointless
+    /// or harmful: refused credentials (devices may lock out a client after
+    /// repeated failed logins), a missing feature, and SMART error codes that
+    /// a retry cannot change. Only the variants added for KLAP/SMART are
+    /// classified here; every other variant answers `false`.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            KasaError::Auth { .. } | KasaError::Unsupported { .. } => true,
+            KasaError::Smart { code, .. } => !super::smart::is_transient(*code),
+            _ => false,
         }
     }
 }
@@ -218,6 +328,36 @@ impl fmt::Display for KasaError {
                 on_off(*got)
             ),
             KasaError::Io { addr, op, .. } => write!(f, "{addr}: {op} failed"),
+            KasaError::Http { addr, op, detail } => write!(
+                f,
+                "{addr}: {op}: malformed HTTP reply: {detail} (is this a KLAP device, and the right port?)"
+            ),
+            KasaError::HttpStatus { addr, op, status } => write!(
+                f,
+                "{addr}: {op}: the device answered HTTP {status} ({})",
+                match status {
+                    404 => "no KLAP here: try --protocol legacy or aes, or check the port",
+                    403 | 401 => "the session was refused even after a fresh handshake",
+                    _ => "is this a KLAP device, and the right port?",
+                }
+            ),
+            KasaError::Auth { addr, .. } => write!(
+                f,
+                "{addr}: the plug refused the TP-Link credentials (check credentials.username and the password file)"
+            ),
+            KasaError::Klap { addr, op, detail } => write!(
+                f,
+                "{addr}: {op}: KLAP session failed: {detail} (a new session is started on the next try)"
+            ),
+            KasaError::Smart { addr, method, code } => write!(
+                f,
+                "{addr}: device refused {method}: error_code {code} ({}){}",
+                super::smart::error_name(*code),
+                super::smart::error_advice(*code)
+            ),
+            KasaError::Unsupported { addr, model, what } => {
+                write!(f, "{addr}: this {model} has no {what}")
+            }
         }
     }
 }
@@ -230,6 +370,7 @@ impl std::error::Error for KasaError {
             | KasaError::Io { source, .. } => Some(source),
             KasaError::BadReply { source, .. } => Some(source),
             KasaError::Outlet { source, .. } => Some(source),
+            KasaError::Auth { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -3,11 +3,15 @@
 
 pub mod cli;
 pub mod client;
+pub mod credentials;
 pub mod device;
 pub mod discovery;
 pub mod error;
+pub mod http;
+pub mod klap;
 pub mod protocol;
 pub mod sim;
+pub mod smart;
 pub mod transport;
 pub mod worker;
 
