@@ -23,7 +23,8 @@ USAGE:
   kasa-thermostat discover [--target ADDR] [--timeout S] [--json]
   kasa-thermostat plug HOST[:PORT] state|on|off|sysinfo [--child ID | --outlet N] [--json]
   kasa-thermostat sensor scan|read [--config FILE | --w1-root DIR | --gpio CHIP:LINE]
-  kasa-thermostat simulate-plug [--bind ADDR:PORT] [--model hs100|hs110|hs300] [--fault KIND]
+  kasa-thermostat simulate-plug [--bind ADDR:PORT] [--model hs100|hs110|hs300|p100|p110|p300|kp125m|ep40m|hs100-klap]
+                [--fault KIND] [--username U --password P]
   kasa-thermostat --version | --help
 ";
 

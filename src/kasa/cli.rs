@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::client::Client;
+use super::credentials::Credentials;
 use super::discovery::{self, Found};
 use super::sim::{Fault, Model, SimOptions, SimPlug};
 use super::worker::{Outlet, PlugCommand, PlugHandle, PlugTarget};
@@ -295,7 +296,8 @@ fn sysinfo(target: &PlugTarget, timing: &PlugTiming, as_json: bool) -> CmdResult
     Ok(ExitCode::SUCCESS)
 }
 
-/// `kasa-thermostat simulate-plug [--bind ADDR:PORT] [--model M] [--fault KIND]`:
+/// `kasa-thermostat simulate-plug [--bind ADDR:PORT] [--model M] [--fault KIND]
+/// [--username U --password P]`:
 /// prints the address on the first line of stdout, then serves until SIGINT/SIGTERM.
 pub fn simulate_plug(parser: &mut lexopt::Parser) -> CmdResult {
     use lexopt::prelude::*;
@@ -307,6 +309,16 @@ pub fn simulate_plug(parser: &mut lexopt::Parser) -> CmdResult {
             Long("fault") => opts.fault = Some(parse_flag::<Fault>(parser, "--fault")?),
             Long("alias") => opts.alias = parse_flag(parser, "--alias")?,
             Long("klap-only") => opts.klap_only = true,
+            Long("username") => {
+                let user: String = parse_flag(parser, "--username")?;
+                let pass = opts.credentials.take().map(|c| c.password);
+                opts.credentials = Some(Credentials::new(user, pass.unwrap_or_default()));
+            }
+            Long("password") => {
+                let pass: String = parse_flag(parser, "--password")?;
+                let user = opts.credentials.take().map(|c| c.username);
+                opts.credentials = Some(Credentials::new(user.unwrap_or_default(), pass));
+            }
             other => return Err(other.unexpected().into()),
         }
     }
