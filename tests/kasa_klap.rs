@@ -269,7 +269,8 @@ fn bad_signature_is_a_klap_error_and_heals() {
 
 #[test]
 fn common_faults_give_clear_errors_within_the_deadline() {
-    let cases: [(Fault, fn(&KasaError) -> bool); 4] = [
+    type Check = fn(&KasaError) -> bool;
+    let cases: [(Fault, Check); 4] = [
         (Fault::Garbage, |e| matches!(e, KasaError::BadFrame { .. })),
         (Fault::Err, |e| {
             matches!(e, KasaError::Smart { code: -1, .. }) && !e.is_permanent()

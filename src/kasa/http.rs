@@ -127,9 +127,12 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// `(name, value)` pairs of a head, in order.
+type Headers<'a> = Vec<(&'a str, &'a str)>;
+
 /// Splits a head (without or with its final blank line) into the start line
-/// and `(name, value)` headers, checking the syntax of each line.
-fn split_head(head: &[u8]) -> Result<(&str, Vec<(&str, &str)>), HttpError> {
+/// and its headers, checking the syntax of each line.
+fn split_head(head: &[u8]) -> Result<(&str, Headers<'_>), HttpError> {
     let text =
         std::str::from_utf8(head).map_err(|_| HttpError::Header("not ASCII/UTF-8".into()))?;
     let text = text.strip_suffix("\r\n\r\n").unwrap_or(text);
