@@ -306,6 +306,26 @@ fn common_faults_give_clear_errors_within_the_deadline() {
 }
 
 #[test]
+fn a_batch_that_times_out_is_asked_one_by_one_next_time() {
+    let sim = start(Model::P110, None);
+    let st = sim.state();
+    let mut d = device(&sim, None);
+    // Let the handshake through, then stop answering requests.
+    d.read(soon()).unwrap();
+    d.close();
+    sim.set_fault(Some(Fault::Blackhole));
+    let err = d
+        .read(Instant::now() + Duration::from_millis(300))
+        .unwrap_err();
+    assert!(matches!(err, KasaError::TimedOut { .. }), "{err:?}");
+    sim.set_fault(None);
+    let before = st.requests();
+    assert!(!d.read(soon()).unwrap().on);
+    // component_nego and get_device_info, each alone.
+    assert_eq!(st.requests() - before, 2);
+}
+
+#[test]
 fn flaky_and_stuck_devices() {
     let sim = start(Model::P110, Some(Fault::Flaky(1)));
     let mut d = device(&sim, None);
@@ -359,6 +379,29 @@ fn countdown_dead_man_fires_on_the_device() {
     d.arm_deadman(Duration::from_secs(60), soon()).unwrap();
     d.clear_deadman(soon()).unwrap();
     assert_eq!(st.countdown_rules(None)[0]["enable"], false);
+}
+
+#[test]
+fn a_countdown_lost_at_switch_on_is_armed_again() {
+    let sim = start(Model::P110, None);
+    let st = sim.state();
+    let mut d = device(&sim, None);
+    d.arm_deadman(Duration::from_secs(120), soon()).unwrap();
+    // Firmware (or the app) dropping the rule between arming and switching.
+    st.clear_countdown(None);
+    d.set(true, soon()).unwrap();
+    let rules = st.countdown_rules(None);
+    assert_eq!(rules.len(), 1, "re-armed after the switch-on");
+    assert_eq!(rules[0]["enable"], true);
+    assert_eq!(rules[0]["desired_states"]["on"], false);
+    let remain = rules[0]["remain"].as_u64().unwrap();
+    assert!((118..=120).contains(&remain), "remain {remain}");
+    // Once cleared, switching on does not arm anything.
+    d.clear_deadman(soon()).unwrap();
+    st.clear_countdown(None);
+    d.set(false, soon()).unwrap();
+    d.set(true, soon()).unwrap();
+    assert!(st.countdown_rules(None).is_empty());
 }
 
 #[test]

@@ -46,7 +46,6 @@
 //! switches, after switching a target on with a countdown armed the rule is
 //! read back and re-armed if it is gone.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
@@ -212,19 +211,20 @@ pub fn check_reply(reply: &Value) -> Result<&Value, SmartReplyError> {
     Ok(obj.get("result").unwrap_or(&NULL))
 }
 
-/// The answers of a `multipleRequest`, by method. Devices stop at the first
-/// failing request, so a method may be missing; a listed one that failed
-/// carries its code.
-pub fn split_multi(
-    result: &Value,
-) -> Result<BTreeMap<String, Result<Value, i64>>, SmartReplyError> {
+/// What a device can do: `(component id, version)` from `component_nego`.
+pub type Components = Vec<(String, i64)>;
+
+/// The answers of a `multipleRequest` as `(method, answer)`. Devices stop at
+/// the first failing request, so a method may be missing; a listed one that
+/// failed carries its code.
+pub fn split_multi(result: &Value) -> Result<Vec<(String, Result<Value, i64>)>, SmartReplyError> {
     let list = result
         .get("responses")
         .and_then(Value::as_array)
         .ok_or_else(|| {
             SmartReplyError::Shape("multipleRequest answer has no responses list".into())
         })?;
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     for r in list {
         let Some(method) = r.get("method").and_then(Value::as_str) else {
             continue;
@@ -234,13 +234,13 @@ pub fn split_multi(
             Err(SmartReplyError::Code(c)) => Err(c),
             Err(SmartReplyError::Shape(s)) => return Err(SmartReplyError::Shape(s)),
         };
-        out.insert(method.to_string(), answer);
+        out.push((method.to_string(), answer));
     }
     Ok(out)
 }
 
 /// The component ids and versions from a `component_nego` result.
-pub fn parse_components(result: &Value) -> Result<BTreeMap<String, i64>, String> {
+pub fn parse_components(result: &Value) -> Result<Components, String> {
     let list = result
         .get("component_list")
         .and_then(Value::as_array)
@@ -296,7 +296,7 @@ fn new_terminal_uuid() -> String {
 #[derive(Debug, Clone)]
 struct Child {
     id: String,
-    components: Option<BTreeMap<String, i64>>,
+    components: Option<Components>,
 }
 
 /// The dead-man this client armed, to check it survived the switch-on.
@@ -314,7 +314,7 @@ pub struct SmartDevice<T: Transport> {
     terminal_uuid: String,
     /// `multipleRequest` works on this device (cleared when it refuses one).
     batch: bool,
-    components: Option<BTreeMap<String, i64>>,
+    components: Option<Components>,
     model: String,
     child: Option<Child>,
     armed: Option<Armed>,
@@ -359,7 +359,7 @@ impl<T: Transport> SmartDevice<T> {
     }
 
     /// The components negotiated for the target (the outlet's own for a strip outlet).
-    pub fn components(&self) -> Option<&BTreeMap<String, i64>> {
+    pub fn components(&self) -> Option<&Components> {
         match &self.child {
             Some(c) if c.components.is_some() => c.components.as_ref(),
             _ => self.components.as_ref(),
@@ -462,8 +462,8 @@ impl<T: Transport> SmartDevice<T> {
         &mut self,
         methods: &[(&str, Option<Value>)],
         deadline: Instant,
-    ) -> Result<BTreeMap<String, Value>, KasaError> {
-        let mut got: BTreeMap<String, Value> = BTreeMap::new();
+    ) -> Result<Vec<(String, Value)>, KasaError> {
+        let mut got: Vec<(String, Value)> = Vec::new();
         if self.batch && methods.len() > 1 {
             for chunk in methods.chunks(MAX_BATCH) {
                 let reqs: Vec<Value> = chunk
@@ -478,7 +478,16 @@ impl<T: Transport> SmartDevice<T> {
                     Some(json!({ "requests": reqs })),
                     &self.terminal_uuid,
                 );
-                match self.send(&req, "multipleRequest", deadline)? {
+                let sent = match self.send(&req, "multipleRequest", deadline) {
+                    // python-kasa saw a P300 never answer some batches: after
+                    // a timeout, the next attempt asks one request at a time.
+                    Err(e @ KasaError::TimedOut { .. }) => {
+                        self.batch = false;
+                        return Err(e);
+                    }
+                    other => other?,
+                };
+                match sent {
                     Call::Plain(v) => {
                         let answers = match split_multi(&v) {
                             Ok(a) => a,
@@ -489,9 +498,7 @@ impl<T: Transport> SmartDevice<T> {
                         };
                         for (m, a) in answers {
                             match a {
-                                Ok(v) => {
-                                    got.insert(m, v);
-                                }
+                                Ok(v) => got.push((m, v)),
                                 Err(c) => return Err(self.code_error(&m, c)),
                             }
                         }
@@ -512,9 +519,9 @@ impl<T: Transport> SmartDevice<T> {
             }
         }
         for (m, p) in methods {
-            if !got.contains_key(*m) {
+            if !got.iter().any(|(k, _)| k == m) {
                 let v = self.call(m, p.clone(), deadline)?;
-                got.insert(m.to_string(), v);
+                got.push((m.to_string(), v));
             }
         }
         Ok(got)
@@ -590,23 +597,23 @@ impl<T: Transport> SmartDevice<T> {
             methods.push(("get_child_device_list", Some(json!({"start_index": 0}))));
         }
         let mut got = self.multi(&methods, deadline)?;
-        if let Some(c) = got.remove("component_nego") {
+        let mut take = |name: &str| {
+            got.iter()
+                .position(|(k, _)| k == name)
+                .map(|i| got.swap_remove(i).1)
+        };
+        if let Some(c) = take("component_nego") {
             let comps = parse_components(&c).map_err(|e| self.shape(e))?;
             self.components = Some(comps);
         }
-        let info = got
-            .remove("get_device_info")
+        let info = take("get_device_info")
             .filter(Value::is_object)
             .ok_or_else(|| self.shape("get_device_info: no result object"))?;
         if let Some(m) = info.get("model").and_then(Value::as_str) {
             self.model = m.to_string();
         }
         let Some(outlet) = self.outlet.clone() else {
-            let strip = self
-                .components
-                .as_ref()
-                .is_some_and(|c| c.contains_key("child_device"))
-                && info.get("device_on").is_none();
+            let strip = self.has_child_device() && info.get("device_on").is_none();
             if strip {
                 return Err(KasaError::Outlet {
                     addr: self.addr(),
@@ -615,7 +622,7 @@ impl<T: Transport> SmartDevice<T> {
             }
             return Ok((info.clone(), info));
         };
-        let first = got.remove("get_child_device_list");
+        let first = take("get_child_device_list");
         let list = self.child_pages(
             "get_child_device_list",
             "child_device_list",
@@ -684,7 +691,8 @@ impl<T: Transport> SmartDevice<T> {
     }
 
     fn has(&self, component: &str) -> bool {
-        self.components().is_some_and(|c| c.contains_key(component))
+        self.components()
+            .is_some_and(|c| c.iter().any(|(id, _)| id == component))
     }
 
     /// The countdown rules of the target: `(id, enabled)` of each.
@@ -870,7 +878,7 @@ impl<T: Transport> SmartDevice<T> {
     fn has_child_device(&self) -> bool {
         self.components
             .as_ref()
-            .is_some_and(|c| c.contains_key("child_device"))
+            .is_some_and(|c| c.iter().any(|(id, _)| id == "child_device"))
     }
 }
 
@@ -921,9 +929,10 @@ mod tests {
             {"error_code": 0}
         ]});
         let m = split_multi(&r).unwrap();
-        assert_eq!(m["get_device_info"].as_ref().unwrap()["model"], "P110");
-        assert_eq!(m["get_countdown_rules"], Err(-1002));
         assert_eq!(m.len(), 2);
+        assert_eq!(m[0].0, "get_device_info");
+        assert_eq!(m[0].1.as_ref().unwrap()["model"], "P110");
+        assert_eq!(m[1], ("get_countdown_rules".to_string(), Err(-1002)));
         assert!(split_multi(&json!({})).is_err());
     }
 
@@ -933,9 +942,7 @@ mod tests {
             {"id": "countdown", "ver_code": 2}, {"id": "device"}, {"x": 1}
         ]}))
         .unwrap();
-        assert_eq!(c.get("countdown"), Some(&2));
-        assert_eq!(c.get("device"), Some(&1));
-        assert_eq!(c.len(), 2);
+        assert_eq!(c, [("countdown".to_string(), 2), ("device".to_string(), 1)]);
         assert!(parse_components(&json!({})).is_err());
         assert_eq!(
             nickname(&json!({"nickname": "I01BU0tFRF9OQU1FIw=="})).as_deref(),

@@ -750,6 +750,14 @@ impl SimState {
             .unwrap_or_default()
     }
 
+    /// Deletes the countdown rule of a plug (`None`) or outlet, as the app
+    /// would (or firmware that drops a countdown when the relay switches).
+    pub fn clear_countdown(&self, outlet: Option<usize>) {
+        if let Some(o) = self.lock().outlets.get_mut(outlet.unwrap_or(0)) {
+            o.rule = None;
+        }
+    }
+
     /// The auto-off setting of a plug (`None`) or outlet: `(enabled, minutes)`.
     pub fn auto_off(&self, outlet: Option<usize>) -> Option<(bool, u32)> {
         let g = self.lock();
