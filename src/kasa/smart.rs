@@ -214,10 +214,13 @@ pub fn check_reply(reply: &Value) -> Result<&Value, SmartReplyError> {
 /// What a device can do: `(component id, version)` from `component_nego`.
 pub type Components = Vec<(String, i64)>;
 
+/// One answer of a `multipleRequest`: the method and its result or code.
+pub type MultiAnswer = (String, Result<Value, i64>);
+
 /// The answers of a `multipleRequest` as `(method, answer)`. Devices stop at
 /// the first failing request, so a method may be missing; a listed one that
 /// failed carries its code.
-pub fn split_multi(result: &Value) -> Result<Vec<(String, Result<Value, i64>)>, SmartReplyError> {
+pub fn split_multi(result: &Value) -> Result<Vec<MultiAnswer>, SmartReplyError> {
     let list = result
         .get("responses")
         .and_then(Value::as_array)
