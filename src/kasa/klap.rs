@@ -32,6 +32,19 @@
 //! ends a session after every request). Any other failure drops the session
 //! so that the next request starts afresh.
 //!
+//! **Refused credentials.** A wrong password is found by comparing hashes
+//! locally after handshake1; handshake2 is never sent with a proof the device
+//! would reject, so the device sees no failed login. No KLAP lockout is
+//! documented in python-kasa or its issues, but TP-Link's AES login and its
+//! cameras do suspend a client after repeated failures (`-40404`
+//! `DEVICE_BLOCKED`, "temporary suspension" after about ten tries), and a
+//! wrong password does not fix itself: [`KasaError::Auth`] is permanent
+//! ([`KasaError::is_permanent`]) and the worker tries such a device at most
+//! once per control cycle. A device bound to an account sometimes accepts
+//! the published default credentials instead (python-kasa notes it switches
+//! between them); that is accepted, logged once, and reported by
+//! [`KlapTransport::matched`].
+//!
 //! [`KlapCipher`] and the handshake hashes are pure functions, shared with
 //! the simulated plug's server side and tested on vectors.
 
