@@ -2,10 +2,10 @@
 //!
 //! * legacy Kasa plugs (HS100, HS110 with energy meter, HS300 six-outlet
 //!   strip) on TCP with the XOR framing, answering UDP discovery on the same
-//!   port ([`iot`]);
-//! * KLAP devices over HTTP on the TCP port ([`klap`]): Tapo P100, P110,
+//!   port (`sim/iot.rs`);
+//! * KLAP devices over HTTP on the TCP port (`sim/klap.rs`): Tapo P100, P110,
 //!   the P300 strip, Kasa KP125M and the EP40M strip with the SMART JSON
-//!   ([`smart`]), and an HS100(UK) hw 4.1 with the legacy JSON inside KLAP
+//!   (`sim/smart.rs`), and an HS100(UK) hw 4.1 with the legacy JSON inside KLAP
 //!   v1, all answering the UDP 20002 probe with their `mgt_encrypt_schm`.
 //!
 //! Tests, the demo (`run --simulate`) and `simulate-plug` use it;
