@@ -214,10 +214,12 @@ pub struct SimulatePlugArgs {
     /// TCP and UDP address to serve on; port 0 picks a free one (printed on stdout).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:0")]
     pub bind: SocketAddr,
-    /// The simulated hardware.
+    /// The simulated hardware: hs100, hs110, hs300 (legacy); hs100-klap (legacy JSON in
+    /// KLAP); p100, p110, p300, kp125m, ep40m (SMART in KLAP).
     #[arg(long, value_name = "MODEL", default_value = "hs100", value_parser = parse_model)]
     pub model: Model,
-    /// Misbehave: blackhole, slow:MS, drop, garbage, err, stuck, lag:MS, flaky:N.
+    /// Misbehave: blackhole, slow:MS, drop, garbage, err, stuck, lag:MS, flaky:N,
+    /// and for KLAP models badauth, expire:N, badsig.
     #[arg(long, value_name = "KIND", value_parser = parse_fault)]
     pub fault: Option<Fault>,
     /// The plug's name.
@@ -226,6 +228,16 @@ pub struct SimulatePlugArgs {
     /// Emulate newer firmware: TCP 9999 refused, the UDP 20002 probe answered.
     #[arg(long)]
     pub klap_only: bool,
+    /// The TP-Link account a KLAP model is bound to (else it takes the
+    /// devices' published defaults, like a plug never bound to the cloud).
+    #[arg(long, value_name = "U", requires = "password")]
+    pub username: Option<String>,
+    /// The account's password (a test device: given on the command line).
+    #[arg(long, value_name = "P", requires = "username")]
+    pub password: Option<String>,
+    /// The device refuses countdown rules (to try a plug without a dead-man).
+    #[arg(long)]
+    pub no_countdown: bool,
     /// Append every relay change to FILE as a JSON line
     /// (`{"t_ms": UNIX_MS, "outlet": N|null, "on": BOOL}`), and an off for
     /// each outlet still on when it stops (its power goes with it).

@@ -14,7 +14,7 @@ use super::args::{parse_host_port, DiscoverArgs, PlugAction, PlugArgs, SimulateP
 use super::{CliError, CmdResult, Message};
 use crate::kasa::discovery::{self, Found};
 use crate::kasa::sim::{SimOptions, SimPlug};
-use crate::kasa::{Outlet, PlugHandle, PlugTarget, Protocol, Timing};
+use crate::kasa::{Credentials, Outlet, PlugHandle, PlugTarget, Timing};
 use crate::msg::{Completion, PlugCommand, Role};
 
 /// `kasa-thermostat discover [--target ADDR] [--timeout S] [--json]`.
@@ -123,12 +123,6 @@ pub fn discovery_table(found: &[Found]) -> String {
 /// `kasa-thermostat plug HOST[:PORT] state|on|off|sysinfo [--child ID | --outlet N] [--json]`.
 pub fn plug(a: PlugArgs) -> CmdResult {
     let (host, port) = parse_host_port(&a.host).map_err(CliError::Usage)?;
-    if matches!(a.protocol, Protocol::Klap | Protocol::Aes) {
-        return Err(CliError::Usage(format!(
-            "--protocol {}: this build speaks the legacy protocol only",
-            a.protocol
-        )));
-    }
     let timing = Timing::default().scaled(a.timing_scale);
     let outlet = match (a.child, a.outlet) {
         (Some(id), _) => Some(Outlet::Id(id)),
@@ -142,7 +136,8 @@ pub fn plug(a: PlugArgs) -> CmdResult {
         outlet,
         protocol: a.protocol,
     };
-    let mut device = crate::kasa::open_device(&target, &timing);
+    let credentials = credentials(a.username, a.password_file)?;
+    let mut device = crate::kasa::open_device(&target, &timing, credentials);
     let cmd = match a.action {
         PlugAction::On => PlugCommand::on(None),
         PlugAction::Off => PlugCommand::off(None),
@@ -216,6 +211,31 @@ pub fn plug(a: PlugArgs) -> CmdResult {
     }
 }
 
+/// The TP-Link account for a KLAP/AES plug: `--username` and
+/// `--password-file`, else `$KASA_USERNAME` and `$KASA_PASSWORD`
+/// (python-kasa's names), else none (the devices' defaults are tried).
+fn credentials(
+    username: Option<String>,
+    password_file: Option<std::path::PathBuf>,
+) -> Result<Option<Credentials>, CliError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let username = username.or_else(|| env("KASA_USERNAME"));
+    let password = match &password_file {
+        Some(path) => Some(crate::config::read_password(path).map_err(CliError::failed)?),
+        None => env("KASA_PASSWORD"),
+    };
+    match (username, password) {
+        (Some(u), Some(p)) => Ok(Some(Credentials::new(u, p))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(CliError::Usage(
+            "--username needs --password-file F (or $KASA_PASSWORD)".into(),
+        )),
+        (None, Some(_)) => Err(CliError::Usage(
+            "a password needs --username U (or $KASA_USERNAME)".into(),
+        )),
+    }
+}
+
 /// `kasa-thermostat simulate-plug [--bind ADDR:PORT] [--model M] [--fault KIND]`:
 /// prints the address on the first line of stdout, then serves until SIGINT/SIGTERM.
 pub fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
@@ -225,6 +245,11 @@ pub fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
         fault: a.fault,
         alias: a.alias,
         klap_only: a.klap_only,
+        credentials: match (a.username, a.password) {
+            (Some(u), Some(p)) => Some(Credentials::new(u, p)),
+            _ => None,
+        },
+        no_countdown: a.no_countdown,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

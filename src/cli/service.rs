@@ -86,6 +86,13 @@ fn run_config(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error + 
 pub fn check_config(a: CheckConfigArgs) -> CmdResult {
     let config = Config::load(&a.file).map_err(CliError::failed)?;
     config.check_paths().map_err(CliError::failed)?;
+    if config.credentials.is_some() {
+        // The password must be readable; it is never printed.
+        config.credentials().map_err(CliError::failed)?;
+    }
+    if let Some(w) = config.password_file_warning() {
+        eprintln!("warning: {w}");
+    }
     let text = serde_json::to_string_pretty(config.effective()).map_err(CliError::failed)?;
     println!("{text}");
     eprintln!("{}: the config is valid", a.file.display());

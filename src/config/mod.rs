@@ -543,6 +543,67 @@ impl Config {
     }
 }
 
+/// The largest password file read.
+const MAX_PASSWORD_BYTES: u64 = 4096;
+
+/// Reads a password file: its first line, without the line end. The file
+/// must be a regular file of at most 4 KiB and not empty.
+pub fn read_password(path: &Path) -> Result<String, ConfigError> {
+    let text = crate::fsutil::read_text_capped(path, MAX_PASSWORD_BYTES).map_err(|source| {
+        ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if line.is_empty() {
+        return Err(invalid(
+            "credentials.password_file",
+            format!(
+                "{} is empty; it must hold the TP-Link password",
+                path.display()
+            ),
+        ));
+    }
+    Ok(line.to_string())
+}
+
+impl Config {
+    /// The TP-Link account of the `credentials` section, with the password
+    /// read from its file; `None` without the section (the devices' default
+    /// credentials are tried).
+    pub fn credentials(&self) -> Result<Option<crate::kasa::Credentials>, ConfigError> {
+        match &self.credentials {
+            None => Ok(None),
+            Some(c) => {
+                let password = read_password(&c.password_file)?;
+                Ok(Some(crate::kasa::Credentials::new(
+                    c.username.clone(),
+                    password,
+                )))
+            }
+        }
+    }
+
+    /// A warning when the password file may be read by other users.
+    pub fn password_file_warning(&self) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let c = self.credentials.as_ref()?;
+        let mode = std::fs::metadata(&c.password_file)
+            .ok()?
+            .permissions()
+            .mode();
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "credentials.password_file {} is readable by other users (mode {:o}); \
+                 `chmod 600` it and give it to the service user",
+                c.password_file.display(),
+                mode & 0o777
+            )
+        })
+    }
+}
+
 /// JSON text to the raw config: a UTF-8 byte-order mark is skipped, the top
 /// level must be one object, and nothing may follow it.
 pub fn parse_raw(text: &str) -> Result<RawConfig, ConfigError> {

@@ -117,6 +117,11 @@ pub trait Device: Send {
     /// The protocol in use (after `auto` has learned it).
     fn protocol(&self) -> Protocol;
 
+    /// Whether it speaks the SMART JSON (Tapo and newer Kasa devices).
+    fn is_smart(&self) -> bool {
+        false
+    }
+
     /// Reads the relay state of the target, before `deadline`.
     fn read(&mut self, deadline: Instant) -> Result<Status, KasaError>;
 

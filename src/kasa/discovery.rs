@@ -163,6 +163,12 @@ fn record(found: &mut Vec<Found>, from: SocketAddr, data: &[u8]) {
 /// Sends the 20002 probe to `ip` on each of `ports` and waits up to `timeout`
 /// for an answer; returns the scheme it announced.
 pub fn klap_probe(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<String> {
+    probe(ip, ports, timeout).map(|p| p.scheme)
+}
+
+/// Sends the UDP 20002 probe to `ip` on `ports` and returns the first
+/// answer's description, waiting at most `timeout`.
+pub fn probe(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<protocol::ProbeInfo> {
     let bind: SocketAddr = if ip.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
@@ -183,8 +189,8 @@ pub fn klap_probe(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<String
         sock.set_read_timeout(Some(left)).ok()?;
         match sock.recv_from(&mut buf) {
             Ok((len, from)) if from.ip() == ip => {
-                if let Some(s) = protocol::parse_klap_reply(&buf[..len]) {
-                    return Some(s);
+                if let Some(p) = protocol::parse_probe_reply(&buf[..len]) {
+                    return Some(p);
                 }
             }
             Ok(_) => {}

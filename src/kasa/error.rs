@@ -122,7 +122,102 @@ pub enum KasaError {
         /// The socket error.
         source: std::io::Error,
     },
+    /// The HTTP reply of a KLAP device is malformed (bad status line or
+    /// header, no `Content-Length`, a head or body over the size limit, a
+    /// missing session cookie).
+    Http {
+        /// `host:port`.
+        addr: String,
+        /// What was being done (`handshake1`, `request get_device_info`...).
+        op: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The device answered with an unexpected HTTP status.
+    HttpStatus {
+        /// `host:port`.
+        addr: String,
+        /// What was being done.
+        op: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The plug refused the TP-Link credentials: the KLAP handshake matched
+    /// neither the configured credentials nor the published defaults, or a
+    /// SMART login error code. Permanent until the credentials change: do not
+    /// retry it more than once per control cycle (devices may lock out).
+    Auth {
+        /// `host:port`.
+        addr: String,
+        /// What the device did, for the error chain.
+        source: AuthDetail,
+    },
+    /// The KLAP session failed after the credentials were accepted: a
+    /// handshake reply of the wrong length, handshake2 refused, a reply whose
+    /// signature, padding or length is wrong. The session is dropped, so the
+    /// next request starts a fresh one.
+    Klap {
+        /// `host:port`.
+        addr: String,
+        /// What was being done.
+        op: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A SMART device answered a non-zero `error_code`.
+    Smart {
+        /// `host:port`.
+        addr: String,
+        /// The SMART method (`set_device_info`, `control_child`...).
+        method: String,
+        /// The device's error code.
+        code: i64,
+    },
+    /// The device lacks what was asked of it (no countdown and no auto-off
+    /// for a dead-man, no `device_on` in its info).
+    Unsupported {
+        /// `host:port`.
+        addr: String,
+        /// The model, as the device names it.
+        model: String,
+        /// What is missing.
+        what: String,
+    },
 }
+
+/// The detail of a refused login ([`KasaError::Auth`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthDetail {
+    /// handshake1's server hash matches no candidate credentials.
+    HashMismatch {
+        /// The user name tried (never the password).
+        username: String,
+    },
+    /// A SMART error code that means a refused login (`-1501`, `1111`...).
+    Code {
+        /// The code.
+        code: i64,
+        /// Its python-kasa name.
+        name: &'static str,
+    },
+}
+
+impl fmt::Display for AuthDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthDetail::HashMismatch { username } if username.is_empty() => f.write_str(
+                "no credentials are configured and the plug accepts none of the published defaults",
+            ),
+            AuthDetail::HashMismatch { username } => write!(
+                f,
+                "the handshake matches neither {username:?} with this password nor the published defaults"
+            ),
+            AuthDetail::Code { code, name } => write!(f, "error_code {code} ({name})"),
+        }
+    }
+}
+
+impl std::error::Error for AuthDetail {}
 
 fn on_off(b: bool) -> &'static str {
     if b {
@@ -153,6 +248,14 @@ impl KasaError {
             KasaError::Mismatch { .. } => FailureKind::Mismatch,
             KasaError::NoTime { .. } => FailureKind::OutOfTime,
             KasaError::Io { .. } => FailureKind::Io,
+            KasaError::Http { .. } | KasaError::Klap { .. } => FailureKind::BadReply,
+            KasaError::HttpStatus { .. } => FailureKind::DeviceError,
+            KasaError::Auth { .. } => FailureKind::Auth,
+            KasaError::Smart { code, .. } if super::smart::is_unsupported(*code) => {
+                FailureKind::Unsupported
+            }
+            KasaError::Smart { .. } => FailureKind::DeviceError,
+            KasaError::Unsupported { .. } => FailureKind::Unsupported,
         }
     }
 
@@ -162,6 +265,10 @@ impl KasaError {
     /// at once instead of retrying it as if the network were flaky.
     pub fn is_permanent(&self) -> bool {
         match self {
+            // Refused credentials: devices may lock a client out after
+            // repeated failed logins, so never more than once per cycle.
+            KasaError::Auth { .. } | KasaError::Unsupported { .. } => true,
+            KasaError::Smart { code, .. } => !super::smart::is_transient(*code),
             KasaError::Refused { klap_hint, .. } => *klap_hint,
             KasaError::Device { code, .. } => is_unsupported(*code),
             KasaError::BadReply { .. } | KasaError::Outlet { .. } | KasaError::NoTime { .. } => {
@@ -270,6 +377,36 @@ impl fmt::Display for KasaError {
                 "{addr}: no time left for {op} (the command's time budget ran out)"
             ),
             KasaError::Io { addr, op, .. } => write!(f, "{addr}: {op} failed"),
+            KasaError::Http { addr, op, detail } => write!(
+                f,
+                "{addr}: {op}: malformed HTTP reply: {detail} (is this a KLAP device, and the right port?)"
+            ),
+            KasaError::HttpStatus { addr, op, status } => write!(
+                f,
+                "{addr}: {op}: the device answered HTTP {status} ({})",
+                match status {
+                    404 => "no KLAP here: try --protocol legacy or aes, or check the port",
+                    403 | 401 => "the session was refused even after a fresh handshake",
+                    _ => "is this a KLAP device, and the right port?",
+                }
+            ),
+            KasaError::Auth { addr, .. } => write!(
+                f,
+                "{addr}: the plug refused the TP-Link credentials (check credentials.username and the password file)"
+            ),
+            KasaError::Klap { addr, op, detail } => write!(
+                f,
+                "{addr}: {op}: KLAP session failed: {detail} (a new session is started on the next try)"
+            ),
+            KasaError::Smart { addr, method, code } => write!(
+                f,
+                "{addr}: device refused {method}: error_code {code} ({}){}",
+                super::smart::error_name(*code),
+                super::smart::error_advice(*code)
+            ),
+            KasaError::Unsupported { addr, model, what } => {
+                write!(f, "{addr}: this {model} has no {what}")
+            }
         }
     }
 }
@@ -281,6 +418,7 @@ impl std::error::Error for KasaError {
             | KasaError::Connect { source, .. }
             | KasaError::Io { source, .. } => Some(source),
             KasaError::BadReply { source, .. } => Some(source),
+            KasaError::Auth { source, .. } => Some(source),
             _ => None,
         }
     }

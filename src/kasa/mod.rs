@@ -16,16 +16,23 @@
 //! To add a transport, implement [`transport::Transport`] and route it in
 //! [`open_device`]; to add a protocol family, implement [`device::Device`].
 
+pub mod connect;
+pub mod credentials;
 pub mod device;
 pub mod discovery;
 pub mod error;
+pub mod http;
 pub mod iot;
+pub mod klap;
 pub mod protocol;
 pub mod sim;
+pub mod smart;
 pub mod transport;
 pub mod worker;
 pub mod xor;
 
+pub use connect::open_device;
+pub use credentials::Credentials;
 pub use device::{Device, Outlet, Protocol, Status};
 pub use error::KasaError;
 pub use sim::{Fault, Model, SimOptions, SimPlug, SimState};
@@ -34,18 +41,3 @@ pub use worker::{PlugHandle, PlugTarget, Timing};
 /// The log target of the final-failure lines; the service routes it into
 /// `kasa_errors.log`.
 pub const ERROR_LOG_TARGET: &str = "kasa_errors";
-
-/// The device for `target`, speaking its protocol. Nothing happens on the
-/// network until the first request.
-pub fn open_device(target: &PlugTarget, timing: &Timing) -> Box<dyn Device> {
-    let transport = xor::XorTransport::new(&target.host, target.port(), timing.connect);
-    let protocol = match target.protocol {
-        Protocol::Auto => Protocol::Legacy,
-        p => p,
-    };
-    Box::new(iot::IotDevice::new(
-        transport,
-        target.outlet.clone(),
-        protocol,
-    ))
-}

@@ -189,19 +189,59 @@ pub fn is_klap_probe(data: &[u8]) -> bool {
     data.len() >= 16 && data[0] == 0x02 && data[2..4] == [0x00, 0x01]
 }
 
-/// The encryption scheme named in a 20002 reply (`KLAP`, `AES`), if it is one.
-pub fn parse_klap_reply(data: &[u8]) -> Option<String> {
+/// What a newer device says about itself in its UDP 20002 answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ProbeInfo {
+    /// The transport: `KLAP` or `AES` (`mgt_encrypt_schm.encrypt_type`).
+    pub scheme: String,
+    /// The HTTP port of that transport (80 on real devices).
+    pub http_port: Option<u16>,
+    /// `IOT.SMARTPLUGSWITCH` (legacy JSON) or `SMART.TAPOPLUG`, `SMART.KASAPLUG`...
+    pub device_type: String,
+    /// The model (`P110(EU)`), when given.
+    pub model: String,
+    /// The MAC address, when given.
+    pub mac: String,
+    /// The device id, when given.
+    pub device_id: String,
+}
+
+impl ProbeInfo {
+    /// Whether the device speaks the SMART JSON (not the legacy IOT JSON).
+    pub fn is_smart(&self) -> bool {
+        self.device_type.starts_with("SMART")
+    }
+}
+
+/// Parses a 20002 answer: a 16-byte header, then JSON with `result`.
+pub fn parse_probe_reply(data: &[u8]) -> Option<ProbeInfo> {
     if data.len() < 16 || data[0] != 0x02 {
         return None;
     }
     let v: Value = serde_json::from_slice(&data[16..]).ok()?;
-    let schm = v.get("result")?.get("mgt_encrypt_schm")?;
-    Some(
-        schm.get("encrypt_type")
+    let result = v.get("result")?;
+    let schm = result.get("mgt_encrypt_schm")?;
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    Some(ProbeInfo {
+        scheme: schm
+            .get("encrypt_type")
             .and_then(Value::as_str)
             .unwrap_or("unknown")
             .to_string(),
-    )
+        http_port: schm
+            .get("http_port")
+            .and_then(Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok()),
+        device_type: text(result, "device_type"),
+        model: text(result, "device_model"),
+        mac: text(result, "mac"),
+        device_id: text(result, "device_id"),
+    })
+}
+
+/// The encryption scheme named in a 20002 reply (`KLAP`, `AES`), if it is one.
+pub fn parse_klap_reply(data: &[u8]) -> Option<String> {
+    parse_probe_reply(data).map(|p| p.scheme)
 }
 
 /// CRC-32 (IEEE), bitwise: 16-byte probes do not need a table.
@@ -430,8 +470,8 @@ pub enum StateError {
     StripNeedsOutlet {
         /// The model.
         model: String,
-        /// How many outlets it has.
-        outlets: usize,
+        /// How many outlets it has, when known.
+        outlets: Option<usize>,
     },
     /// An outlet was asked of a device that is not a power strip.
     NotAStrip {
@@ -462,13 +502,21 @@ impl fmt::Display for StateError {
                 "{} has no relay this service can switch (a bulb or a sensor, not a plug)",
                 name(model)
             ),
-            StateError::StripNeedsOutlet { model, outlets } => write!(
-                f,
-                "{} is a power strip with {outlets} outlets: give --outlet N (counted from 0: \
-                 0 to {}) or --child ID (config: outlet or child_id)",
-                name(model),
-                outlets.saturating_sub(1)
-            ),
+            StateError::StripNeedsOutlet { model, outlets } => match outlets {
+                Some(n) => write!(
+                    f,
+                    "{} is a power strip with {n} outlets: give --outlet N (counted from 0: \
+                     0 to {}) or --child ID (config: outlet or child_id)",
+                    name(model),
+                    n.saturating_sub(1)
+                ),
+                None => write!(
+                    f,
+                    "{} is a power strip: give --outlet N (counted from 0) or --child ID \
+                     (config: outlet or child_id)",
+                    name(model)
+                ),
+            },
             StateError::NotAStrip { model } => write!(
                 f,
                 "{} is not a power strip: leave out --outlet/--child (config: outlet, child_id)",
@@ -562,7 +610,7 @@ impl SysInfo {
                 (Some(on), _) => Ok(on),
                 (None, true) => Err(StateError::StripNeedsOutlet {
                     model: self.model.clone(),
-                    outlets: self.children.len(),
+                    outlets: Some(self.children.len()),
                 }),
                 (None, false) => Err(StateError::NoRelay {
                     model: self.model.clone(),

@@ -47,6 +47,8 @@ pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(15);
 /// Why the service could not start or did not end cleanly.
 #[derive(Debug)]
 pub enum ServiceError {
+    /// The config cannot be used (the password file of `credentials`).
+    Config(crate::config::ConfigError),
     /// A log file, the data log or the state file cannot be written.
     Output(OutputError),
     /// The sensor could not be opened: check wiring, `sensor.backend` and `sensor.id`.
@@ -75,6 +77,7 @@ pub enum ServiceError {
 impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ServiceError::Config(e) => write!(f, "{e}"),
             ServiceError::Output(e) => write!(f, "{e}"),
             ServiceError::Sensor(_) => write!(f, "cannot open the sensor"),
             ServiceError::Spawn { thread, .. } => write!(f, "cannot start thread {thread}"),
@@ -102,6 +105,7 @@ impl ServiceError {
 impl std::error::Error for ServiceError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            ServiceError::Config(e) => e.source(),
             ServiceError::Output(e) => Some(e),
             ServiceError::Sensor(e) => Some(e),
             ServiceError::Spawn { source, .. } => Some(source),
@@ -170,13 +174,18 @@ impl Service {
         let (sensor_handle, sensor_rx) =
             SensorHandle::spawn_with_channel(sensor, classifier, config.sensor.interval)
                 .map_err(ServiceError::spawn("sensor"))?;
+        let credentials = config.credentials().map_err(ServiceError::Config)?;
+        if let Some(w) = config.password_file_warning() {
+            log::warn!("{w}");
+        }
         let (outcome_tx, outcome_rx) = crossbeam_channel::unbounded();
         let mut plugs = BTreeMap::new();
         let mut addresses = BTreeMap::new();
         for (role, plug) in config.plugs() {
             let target = plug.target.clone();
             info!("{role}: plug {} ({})", target.label(), target.protocol);
-            let device = crate::kasa::open_device(&target, &config.plug_timing);
+            let device =
+                crate::kasa::open_device(&target, &config.plug_timing, credentials.clone());
             addresses.insert(role, target.address());
             let handle = PlugHandle::spawn(
                 target,

@@ -1,0 +1,152 @@
+//! `klap_bench [HOST:PORT|sim] [REQUESTS]`: what KLAP costs the client.
+//!
+//! Against a simulated P110 started in this process (`sim`, the default) or
+//! a KLAP device at HOST:PORT (credentials from `KASA_USERNAME` and
+//! `KASA_PASSWORD`), it measures, on the calling thread only (its own CPU
+//! from `getrusage(RUSAGE_THREAD)`, so the in-process simulator does not
+//! count):
+//!
+//! * one `get_device_info` round trip through `KlapTransport` on an open
+//!   session (sealing, HTTP, signature check, decryption, JSON);
+//! * one verified on/off cycle through `SmartDevice` (set on, read back,
+//!   set off, read back; no spacing sleep), as `plug_bench` does for the
+//!   legacy protocol;
+//! * one session setup (handshake1 + handshake2) apart;
+//! * sealing and opening a typical reply in memory (the crypto alone).
+//!
+//! Build with `--release`; the numbers are per operation.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use kasa_thermostat::kasa::credentials::{Credentials, KlapVersion};
+use kasa_thermostat::kasa::device::{Device, Protocol};
+use kasa_thermostat::kasa::klap::{KlapCipher, KlapTransport};
+use kasa_thermostat::kasa::smart::SmartDevice;
+use kasa_thermostat::kasa::transport::Transport;
+use kasa_thermostat::kasa::{Model, SimOptions, SimPlug};
+
+fn thread_cpu() -> f64 {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+        return f64::NAN;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Runs `f` `n` times; prints and returns (wall, cpu) per run in µs.
+fn measure<E: std::fmt::Display>(
+    what: &str,
+    n: u64,
+    mut f: impl FnMut() -> Result<(), E>,
+) -> Result<(), String> {
+    let (w0, c0) = (Instant::now(), thread_cpu());
+    for i in 0..n {
+        f().map_err(|e| format!("{what}, run {i}: {e}"))?;
+    }
+    let wall = w0.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let cpu = (thread_cpu() - c0) * 1e6 / n as f64;
+    println!("{what:<44} n={n:<6} wall_us={wall:>9.1} client_cpu_us={cpu:>9.1}");
+    Ok(())
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let target = args.first().map(String::as_str).unwrap_or("sim");
+    let n: u64 = match args.get(1) {
+        Some(s) => s.parse().map_err(|_| format!("{s}: not a count"))?,
+        None => 2000,
+    };
+    let (creds, _sim, host, port) = if target == "sim" {
+        let creds = Credentials::new("bench@example.com", "bench password");
+        let sim = SimPlug::start(SimOptions {
+            model: Model::P110,
+            credentials: Some(creds.clone()),
+            ..SimOptions::default()
+        })
+        .map_err(|e| format!("cannot start the simulated P110: {e}"))?;
+        let a = sim.addr();
+        (creds, Some(sim), a.ip().to_string(), a.port())
+    } else {
+        let (h, p) = target.rsplit_once(':').ok_or("expected HOST:PORT or sim")?;
+        let p: u16 = p.parse().map_err(|_| format!("{p}: not a port"))?;
+        let creds = Credentials::new(
+            std::env::var("KASA_USERNAME").unwrap_or_default(),
+            std::env::var("KASA_PASSWORD").unwrap_or_default(),
+        );
+        (creds, None, h.to_string(), p)
+    };
+    let deadline = || Instant::now() + Duration::from_secs(5);
+    let new_transport = || {
+        KlapTransport::new(
+            &host,
+            port,
+            Some(creds.clone()),
+            KlapVersion::V2,
+            Duration::from_secs(3),
+        )
+    };
+
+    println!("klap_bench against {host}:{port}");
+    let mut t = new_transport();
+    let req = json!({"method": "get_device_info"});
+    t.request(&req, deadline()).map_err(|e| e.to_string())?;
+    measure("request round trip (get_device_info)", n, || {
+        t.request(&req, deadline()).map(drop)
+    })?;
+
+    let mut d = SmartDevice::new(new_transport(), Protocol::Klap, None);
+    d.read(deadline()).map_err(|e| e.to_string())?;
+    measure("verified on/off cycle (4 requests)", n / 4, || {
+        for on in [true, false] {
+            d.set(on, deadline())?;
+            let got = d.read(deadline())?.on;
+            if got != on {
+                return Err(kasa_thermostat::kasa::KasaError::Mismatch {
+                    addr: d.address().to_string(),
+                    want: on,
+                    got,
+                });
+            }
+        }
+        Ok(())
+    })?;
+    // Leave a real device as it was found.
+    let _ = d.set(false, deadline());
+
+    let mut h = new_transport();
+    measure("session setup (handshake1 + handshake2)", n / 10, || {
+        h.handshake(deadline())
+    })?;
+
+    let reply = serde_json::to_vec(&json!({"error_code": 0, "result": {
+        "device_id": "80225A5B6C7D8E9F00112233445566778899AABB", "device_on": true,
+        "fw_ver": "1.3.0 Build 230905 Rel.152200", "hw_ver": "1.0", "model": "P110",
+        "nickname": "SGVhdCBtYXQ=", "rssi": -48, "on_time": 1234, "type": "SMART.TAPOPLUG",
+        "mac": "50-C7-BF-00-00-00", "region": "Europe/London", "signal_level": 3}}))
+    .map_err(|e| e.to_string())?;
+    let mut k = KlapCipher::new(&[1u8; 16], &[2u8; 16], &[3u8; 32]);
+    measure(
+        &format!("seal + open a {}-byte reply in memory", reply.len()),
+        n * 5,
+        || {
+            let (body, seq) = k.encrypt(&reply);
+            k.open(seq, &body).map(drop)
+        },
+    )?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("klap_bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

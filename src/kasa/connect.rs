@@ -1,0 +1,242 @@
+//! Choosing the transport and the protocol family for a plug, and learning
+//! them when the config says `auto`.
+//!
+//! [`open_device`] returns a device that builds its real self on first use,
+//! within that call's deadline, and keeps it:
+//!
+//! * `legacy`: the XOR transport on TCP 9999 with the legacy JSON;
+//! * `klap`: KLAP over HTTP (port 80). The handshake tells which hash the
+//!   device takes: v1 devices speak the legacy JSON inside KLAP (HS100(UK)
+//!   hw 4.1), v2 devices the SMART JSON (Tapo, KP125M, EP40M...);
+//! * `auto`: the UDP 20002 probe to the host (on 20002, and on the given
+//!   port, where a simulated plug listens) names the transport and the
+//!   family; without an answer, the legacy port is tried, then KLAP on 80.
+//!   What was learned is logged once and kept for the life of the worker.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::credentials::{Credentials, KlapVersion};
+use super::device::{DeadmanKind, Device, Protocol, Status};
+use super::error::KasaError;
+use super::iot::IotDevice;
+use super::klap::KlapTransport;
+use super::smart::SmartDevice;
+use super::worker::{PlugTarget, Timing};
+use super::xor::XorTransport;
+
+/// How long `auto` waits for an answer to the 20002 probe.
+const PROBE_WAIT: Duration = Duration::from_millis(600);
+
+/// The device for `target`, speaking its protocol (learned on first use for
+/// `auto`). `credentials` are the TP-Link account for KLAP and AES plugs;
+/// `None` tries the devices' published defaults. Nothing happens on the
+/// network until the first request.
+pub fn open_device(
+    target: &PlugTarget,
+    timing: &Timing,
+    credentials: Option<Credentials>,
+) -> Box<dyn Device> {
+    Box::new(Lazy {
+        target: target.clone(),
+        connect: timing.connect,
+        credentials,
+        addr: target.address(),
+        inner: None,
+    })
+}
+
+struct Lazy {
+    target: PlugTarget,
+    connect: Duration,
+    credentials: Option<Credentials>,
+    addr: String,
+    inner: Option<Box<dyn Device>>,
+}
+
+impl Lazy {
+    fn device(&mut self, deadline: Instant) -> Result<&mut Box<dyn Device>, KasaError> {
+        if self.inner.is_none() {
+            let dev = self.learn(deadline)?;
+            self.addr = dev.address().to_string();
+            self.inner = Some(dev);
+        }
+        Ok(self.inner.as_mut().expect("set above"))
+    }
+
+    fn legacy(&self, port: u16) -> Box<dyn Device> {
+        let t = XorTransport::new(&self.target.host, port, self.connect);
+        Box::new(IotDevice::new(
+            t,
+            self.target.outlet.clone(),
+            Protocol::Legacy,
+        ))
+    }
+
+    /// KLAP on `port`: the handshake says which family the device is.
+    fn klap(&self, port: u16, deadline: Instant) -> Result<Box<dyn Device>, KasaError> {
+        let mut t = KlapTransport::new(
+            &self.target.host,
+            port,
+            self.credentials.clone(),
+            KlapVersion::V2,
+            self.connect,
+        );
+        t.handshake(deadline)?;
+        Ok(self.over_klap(t))
+    }
+
+    fn over_klap(&self, t: KlapTransport) -> Box<dyn Device> {
+        let outlet = self.target.outlet.clone();
+        match t.version() {
+            KlapVersion::V1 => Box::new(IotDevice::new(t, outlet, Protocol::Klap)),
+            KlapVersion::V2 => Box::new(SmartDevice::new(t, Protocol::Klap, outlet)),
+        }
+    }
+
+    fn learn(&mut self, deadline: Instant) -> Result<Box<dyn Device>, KasaError> {
+        let label = self.target.label();
+        let dev = match self.target.protocol {
+            Protocol::Legacy => return Ok(self.legacy(self.target.port())),
+            Protocol::Klap => self.klap(self.target.port(), deadline)?,
+            Protocol::Aes => {
+                return Err(KasaError::Unsupported {
+                    addr: self.addr.clone(),
+                    model: "device".into(),
+                    what: "AES transport in this build (use a plug that speaks KLAP or legacy)"
+                        .into(),
+                })
+            }
+            Protocol::Auto => self.auto(deadline)?,
+        };
+        log::info!(
+            "{label}: speaks {} ({}) at {}",
+            dev.protocol(),
+            family(dev.as_ref()),
+            dev.address()
+        );
+        Ok(dev)
+    }
+
+    fn auto(&mut self, deadline: Instant) -> Result<Box<dyn Device>, KasaError> {
+        let label = self.target.label();
+        let ip = super::xor::resolve(&self.target.host, self.target.port())
+            .map_err(|source| KasaError::Resolve {
+                host: self.target.host.clone(),
+                port: self.target.port(),
+                source,
+            })?
+            .ip();
+        let mut ports = vec![super::discovery::KLAP_PORT];
+        if let Some(p) = self.target.port {
+            if p != super::discovery::KLAP_PORT {
+                ports.push(p);
+            }
+        }
+        let wait = PROBE_WAIT.min(deadline.saturating_duration_since(Instant::now()));
+        match super::discovery::probe(ip, &ports, wait) {
+            Some(info) if info.scheme.eq_ignore_ascii_case("KLAP") => {
+                // A port given in the config wins (a simulated plug on
+                // loopback); a real device says 80.
+                let port = self.target.port.or(info.http_port).unwrap_or(80);
+                log::info!(
+                    "{label}: the 20002 probe says KLAP, {} {}",
+                    info.device_type,
+                    info.model
+                );
+                let mut t = KlapTransport::new(
+                    &self.target.host,
+                    port,
+                    self.credentials.clone(),
+                    if info.is_smart() {
+                        KlapVersion::V2
+                    } else {
+                        KlapVersion::V1
+                    },
+                    self.connect,
+                );
+                t.handshake(deadline)?;
+                Ok(self.over_klap(t))
+            }
+            Some(info) => Err(KasaError::Unsupported {
+                addr: self.addr.clone(),
+                model: if info.model.is_empty() {
+                    "device".into()
+                } else {
+                    info.model
+                },
+                what: format!("{} transport in this build", info.scheme),
+            }),
+            None => {
+                // No answer: a legacy plug (port 9999 unless given), else
+                // KLAP on 80 for a device that does not answer the probe.
+                let port = self.target.port.unwrap_or(9999);
+                let mut legacy = self.legacy(port);
+                match legacy.read(deadline) {
+                    Ok(_) => Ok(legacy),
+                    Err(KasaError::Refused { .. }) if self.target.port.is_none() => {
+                        self.klap(80, deadline)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}
+
+/// `legacy JSON` or `SMART JSON`, for the log line.
+fn family(dev: &dyn Device) -> &'static str {
+    match dev.protocol() {
+        Protocol::Legacy => "legacy JSON",
+        _ if dev.is_smart() => "SMART JSON",
+        _ => "legacy JSON",
+    }
+}
+
+impl Device for Lazy {
+    fn address(&self) -> &str {
+        &self.addr
+    }
+
+    fn protocol(&self) -> Protocol {
+        match &self.inner {
+            Some(d) => d.protocol(),
+            None => self.target.protocol,
+        }
+    }
+
+    fn is_smart(&self) -> bool {
+        self.inner.as_ref().is_some_and(|d| d.is_smart())
+    }
+
+    fn read(&mut self, deadline: Instant) -> Result<Status, KasaError> {
+        self.device(deadline)?.read(deadline)
+    }
+
+    fn set(&mut self, on: bool, deadline: Instant) -> Result<(), KasaError> {
+        self.device(deadline)?.set(on, deadline)
+    }
+
+    fn arm_deadman(
+        &mut self,
+        delay: Duration,
+        deadline: Instant,
+    ) -> Result<DeadmanKind, KasaError> {
+        self.device(deadline)?.arm_deadman(delay, deadline)
+    }
+
+    fn clear_deadman(&mut self, deadline: Instant) -> Result<(), KasaError> {
+        self.device(deadline)?.clear_deadman(deadline)
+    }
+
+    fn info(&mut self, deadline: Instant) -> Result<Value, KasaError> {
+        self.device(deadline)?.info(deadline)
+    }
+
+    fn close(&mut self) {
+        if let Some(d) = &mut self.inner {
+            d.close();
+        }
+    }
+}

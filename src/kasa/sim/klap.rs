@@ -1,0 +1,320 @@
+//! The simulated device's KLAP server: HTTP/1.1 on the TCP port with
+//! `/app/handshake1`, `/app/handshake2` and `/app/request?seq=N`, sessions
+//! keyed by the `TP_SESSIONID` cookie, and the KLAP faults (`badauth`,
+//! `expire`, `badsig`) besides the common ones. The crypto is the client's
+//! own ([`crate::kasa::klap`]), which is checked against python-kasa's
+//! vectors; python-kasa's client drives this server in the interop gate.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use super::{iot, lock_or_recover, smart, Fault, SimState};
+use crate::kasa::http::{self, RequestHead, MAX_HEAD};
+use crate::kasa::klap::{handshake1_hash, handshake2_hash, KlapCipher, SEED_LEN};
+
+/// The session life announced in the `TIMEOUT` cookie, as real devices do.
+const SESSION_S: u64 = 86_400;
+
+/// Sessions kept at once; the oldest goes first (a real device keeps few).
+const MAX_SESSIONS: usize = 16;
+
+struct Session {
+    id: String,
+    local: [u8; SEED_LEN],
+    remote: [u8; SEED_LEN],
+    /// Whether the `badauth` fault was in force at handshake1.
+    bad_auth: bool,
+    /// Set by a good handshake2.
+    cipher: Option<KlapCipher>,
+    requests: u32,
+}
+
+/// The sessions of one simulated device.
+#[derive(Default)]
+pub(in crate::kasa::sim) struct Sessions {
+    list: Vec<Session>,
+}
+
+impl Sessions {
+    fn find(&mut self, id: Option<&str>) -> Option<&mut Session> {
+        let id = id?;
+        self.list.iter_mut().find(|s| s.id == id)
+    }
+
+    fn remove(&mut self, id: &str) {
+        self.list.retain(|s| s.id != id);
+    }
+}
+
+/// What to do with one request.
+enum Answer {
+    /// Send these bytes.
+    Send(Vec<u8>),
+    /// Send the first half, then close (the `drop` fault).
+    Half(Vec<u8>),
+    /// Never answer, keep the connection (the `blackhole` fault).
+    Silence,
+    /// Close without answering (the `flaky` fault, nonsense).
+    Close,
+}
+
+fn response(status: u16, cookie: Option<&str>, body: &[u8]) -> Vec<u8> {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        _ => "Error",
+    };
+    let mut out = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: text/html\r\n");
+    if let Some(c) = cookie {
+        out.push_str(&format!(
+            "Set-Cookie: {}={c};TIMEOUT={SESSION_S}\r\n",
+            http::SESSION_COOKIE
+        ));
+    }
+    out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+fn random16() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        // Tests only need the seeds to differ between sessions.
+        let t = Instant::now().elapsed().as_nanos() ^ std::process::id() as u128;
+        b = t.to_le_bytes();
+    }
+    b
+}
+
+/// Serves HTTP requests on one connection until it closes or errs.
+pub(super) fn serve(stream: &mut TcpStream, state: &SimState) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        // One request: head, then exactly its body; extra bytes stay in buf.
+        let end = loop {
+            if let Some(e) = http::find_head_end(&buf) {
+                break e;
+            }
+            if buf.len() > MAX_HEAD {
+                let _ = stream.write_all(&response(400, None, b""));
+                return;
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let Ok(head) = http::parse_request_head(&buf[..end]) else {
+            let _ = stream.write_all(&response(400, None, b""));
+            return;
+        };
+        while buf.len() < end + head.content_length {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body: Vec<u8> = buf[end..end + head.content_length].to_vec();
+        buf.drain(..end + head.content_length);
+        if state.shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match handle(state, &head, &body) {
+            Answer::Send(bytes) => {
+                if stream.write_all(&bytes).is_err() {
+                    return;
+                }
+            }
+            Answer::Half(bytes) => {
+                let _ = stream.write_all(&bytes[..bytes.len() / 2]);
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+            Answer::Silence => {}
+            Answer::Close => return,
+        }
+        if head.close {
+            return;
+        }
+    }
+}
+
+/// The fault for a handshake: `None` drops it (flaky).
+fn handshake_fault(state: &SimState) -> Option<Option<Fault>> {
+    let mut g = state.lock();
+    g.handshakes += 1;
+    if g.flaky_left > 0 {
+        g.flaky_left -= 1;
+        return None;
+    }
+    Some(g.fault.clone())
+}
+
+fn delay(fault: &Option<Fault>) {
+    if let Some(Fault::Slow(d)) = fault {
+        std::thread::sleep(*d);
+    }
+}
+
+fn handle(state: &SimState, head: &RequestHead, body: &[u8]) -> Answer {
+    if head.method != "POST" {
+        return Answer::Send(response(404, None, b""));
+    }
+    let (path, query) = head
+        .target
+        .split_once('?')
+        .unwrap_or((head.target.as_str(), ""));
+    match path {
+        "/app/handshake1" => handshake1(state, body),
+        "/app/handshake2" => handshake2(state, head, body),
+        "/app/request" => request(state, head, query, body),
+        _ => Answer::Send(response(404, None, b"")),
+    }
+}
+
+fn handshake1(state: &SimState, body: &[u8]) -> Answer {
+    let Some(fault) = handshake_fault(state) else {
+        return Answer::Close;
+    };
+    if fault == Some(Fault::Blackhole) {
+        return Answer::Silence;
+    }
+    let Ok(local) = <[u8; SEED_LEN]>::try_from(body) else {
+        return Answer::Send(response(400, None, b""));
+    };
+    let remote = random16();
+    let bad_auth = fault == Some(Fault::BadAuth);
+    let auth = if bad_auth {
+        &state.shared.bad_auth
+    } else {
+        &state.shared.auth
+    };
+    let version = state.lock().model.klap_version();
+    let hash = handshake1_hash(version, &local, &remote, auth.as_bytes());
+    let id: String = random16().iter().map(|b| format!("{b:02X}")).collect();
+    {
+        let mut s = lock_or_recover(&state.shared.klap);
+        if s.list.len() >= MAX_SESSIONS {
+            s.list.remove(0);
+        }
+        s.list.push(Session {
+            id: id.clone(),
+            local,
+            remote,
+            bad_auth,
+            cipher: None,
+            requests: 0,
+        });
+    }
+    let mut out = remote.to_vec();
+    out.extend_from_slice(&hash);
+    delay(&fault);
+    Answer::Send(response(200, Some(&id), &out))
+}
+
+fn handshake2(state: &SimState, head: &RequestHead, body: &[u8]) -> Answer {
+    let fault = state.lock().fault.clone();
+    if fault == Some(Fault::Blackhole) {
+        return Answer::Silence;
+    }
+    let version = state.lock().model.klap_version();
+    let mut sessions = lock_or_recover(&state.shared.klap);
+    let Some(s) = sessions.find(head.session_id.as_deref()) else {
+        return Answer::Send(response(403, None, b""));
+    };
+    let auth = if s.bad_auth {
+        &state.shared.bad_auth
+    } else {
+        &state.shared.auth
+    };
+    if body != handshake2_hash(version, &s.local, &s.remote, auth.as_bytes()) {
+        let id = s.id.clone();
+        sessions.remove(&id);
+        return Answer::Send(response(403, None, b""));
+    }
+    s.cipher = Some(KlapCipher::new(&s.local, &s.remote, auth.as_bytes()));
+    drop(sessions);
+    delay(&fault);
+    Answer::Send(response(200, None, b""))
+}
+
+fn request(state: &SimState, head: &RequestHead, query: &str, body: &[u8]) -> Answer {
+    let Some(seq) = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("seq="))
+        .and_then(|v| v.parse::<i32>().ok())
+    else {
+        return Answer::Send(response(400, None, b""));
+    };
+    // Open the request within its session.
+    let (cipher, expired) = {
+        let mut sessions = lock_or_recover(&state.shared.klap);
+        let Some(s) = sessions.find(head.session_id.as_deref()) else {
+            return Answer::Send(response(403, None, b""));
+        };
+        let Some(cipher) = s.cipher.clone() else {
+            return Answer::Send(response(403, None, b""));
+        };
+        s.requests += 1;
+        let limit = match state.lock().fault {
+            Some(Fault::Expire(n)) => Some(n),
+            _ => None,
+        };
+        let expired = limit.is_some_and(|n| s.requests > n);
+        if expired {
+            let id = s.id.clone();
+            sessions.remove(&id);
+        }
+        (cipher, expired)
+    };
+    if expired {
+        // Like a device whose session timed out: a security error.
+        return Answer::Send(response(403, None, b""));
+    }
+    let Ok(plain) = cipher.open(seq, body) else {
+        return Answer::Send(response(400, None, b""));
+    };
+    let Ok(req) = serde_json::from_slice::<Value>(&plain) else {
+        return Answer::Send(response(400, None, b""));
+    };
+    let smart_model = state.lock().model.is_smart();
+    let switch = if smart_model {
+        smart::is_switch(&req)
+    } else {
+        iot::is_switch(&req)
+    };
+    let (now, fault) = state.arrive(switch);
+    let Some(fault) = fault else {
+        return Answer::Close;
+    };
+    let reply = match (&fault, smart_model) {
+        (Some(Fault::Blackhole), _) => return Answer::Silence,
+        (Some(Fault::Err), true) => json!({"error_code": -1}),
+        (Some(Fault::Err), false) => iot::error_reply(&req),
+        (_, true) => state.lock().handle_smart(&req, now),
+        (_, false) => state.lock().handle_iot(&req, now),
+    };
+    let plain = match fault {
+        Some(Fault::Garbage) => iot::garbage(),
+        _ => reply.to_string().into_bytes(),
+    };
+    let mut sealed = cipher.seal(seq, &plain);
+    if fault == Some(Fault::BadSig) {
+        sealed[0] ^= 0x55;
+    }
+    delay(&fault);
+    let bytes = response(200, None, &sealed);
+    if fault == Some(Fault::Drop) {
+        Answer::Half(bytes)
+    } else {
+        Answer::Send(bytes)
+    }
+}
