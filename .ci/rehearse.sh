@@ -351,7 +351,8 @@ cat >"$work/config.json" <<EOF
   "state_file": "/run/kasa-thermostat/state.json"
 }
 EOF
-"$binary" check-config "$work/config.json" >/dev/null || die "check-config rejects the rehearsal's config"
+check_out=$("$binary" check-config "$work/config.json" 2>&1 >/dev/null) ||
+    die "check-config rejects the rehearsal's config: $check_out"
 
 # What the container says on a failure: the unit, its journal, the boot log.
 diagnose() {
