@@ -164,6 +164,7 @@ UNIT=/etc/systemd/system/kasa-thermostat.service
 LOGROTATE=/etc/logrotate.d/kasa-thermostat
 LOG_DIR=/var/log/kasa-thermostat
 STATE_DIR=/var/lib/kasa-thermostat
+RUN_DIR=/run/kasa-thermostat
 SVC=kasa-thermostat
 trap 'rm -rf "$STAGE"' EXIT
 command -v systemctl >/dev/null 2>&1 || { echo "deploy: systemd is required on this host" >&2; exit 1; }
@@ -243,7 +244,7 @@ if ! systemctl $ACTION "$SVC.service"; then
 fi
 systemctl --no-pager --lines=5 status "$SVC.service" || true
 "$BIN" --version
-echo "deploy: $SVC is running. Logs: journalctl -u $SVC -f, and $LOG_DIR/{kasa-thermostat.log,kasa_errors.log,readings.jsonl}; state: $STATE_DIR/state.json"
+echo "deploy: $SVC is running. Logs: journalctl -u $SVC -f, and $LOG_DIR/{kasa-thermostat.log,kasa_errors.log,readings.jsonl}; state: $SVC status --state-file $RUN_DIR/state.json"
 EOF
 }
 

@@ -115,6 +115,33 @@ test_fresh_install_lays_out_every_file() {
     [ ! -e "$FAKEROOT/usr/local/bin/kasa-thermostat.new" ] || fail "kasa-thermostat.new left behind"
 }
 
+# The unit and the example config agree on where the service may write
+# (issue 9: the state file is runtime, in /run), and the unit gives the
+# service's 15 s stop budget room before SIGKILL.
+test_unit_writes_only_its_directories_and_state_lives_in_run() {
+    local unit=$deploy_dir/kasa-thermostat.service
+    check "RuntimeDirectory=kasa-thermostat" grep -qx "RuntimeDirectory=kasa-thermostat" "$unit"
+    check "LogsDirectory=kasa-thermostat" grep -qx "LogsDirectory=kasa-thermostat" "$unit"
+    check "StateDirectory=kasa-thermostat" grep -qx "StateDirectory=kasa-thermostat" "$unit"
+    check "ProtectSystem=strict" grep -qx "ProtectSystem=strict" "$unit"
+    local rw
+    rw=$(sed -n 's/^ReadWritePaths=//p' "$unit" | tr ' ' '\n' | grep -v -e '^/var/log/kasa-thermostat$' -e '^/var/lib/kasa-thermostat$' -e '^/run/kasa-thermostat$' || true)
+    [ -z "$rw" ] || fail "ReadWritePaths= opens more than the service's directories: $rw"
+    check "Type=notify" grep -qx "Type=notify" "$unit"
+    check "Restart=always" grep -qx "Restart=always" "$unit"
+    check "a watchdog" grep -qE "^WatchdogSec=[1-9][0-9]*s$" "$unit"
+    local stop
+    stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s$/\1/p' "$unit")
+    [ -n "$stop" ] || fail "no TimeoutStopSec=Ns in the unit"
+    [ "${stop:-0}" -gt 15 ] || fail "TimeoutStopSec=${stop}s does not exceed the service's 15 s stop budget"
+    local example=$deploy_dir/config.example.json
+    check "example state_file in /run/kasa-thermostat" grep -q '"state_file": "/run/kasa-thermostat/state.json"' "$example"
+    check "example log_dir on disk" grep -q '"log_dir": "/var/log/kasa-thermostat"' "$example"
+    deploy pi@fakepi || fail "deploy.sh exited non-zero"
+    check "points at the state in /run" grep -qF "status --state-file $FAKEROOT/run/kasa-thermostat/state.json" "$FAKELOG/out"
+    if grep -q "var/lib/kasa-thermostat/state.json" "$FAKELOG/out"; then fail "still points at /var/lib/kasa-thermostat/state.json"; fi
+}
+
 test_second_run_upgrades_keeps_config_and_is_idempotent() {
     deploy pi@fakepi || fail "first run failed"
     local cfg=$FAKEROOT/etc/kasa-thermostat/config.json
