@@ -6,6 +6,7 @@
 //!
 //! * [`sensor`] reads the DS18B20 on its own thread and classifies faults;
 //! * [`control`] is the pure decision core (no I/O, injected clock);
+//! * [`profile`] schedules the limits over days (wall time, persisted start);
 //! * [`kasa`] speaks the Kasa local protocol, with one worker thread per plug;
 //! * [`service`] wires the threads together with crossbeam channels;
 //! * [`config`] loads and validates the JSON configuration;
@@ -20,6 +21,7 @@ pub mod demo;
 pub mod kasa;
 pub mod notify;
 pub mod outputs;
+pub mod profile;
 pub mod sensor;
 pub mod service;
 pub mod units;
