@@ -46,6 +46,33 @@
 //!
 //! A one-off profile counts real elapsed time from its start (a `4d` hold is
 //! 96 hours even across a DST change).
+//!
+//! # In the service
+//!
+//! ```no_run
+//! use kasa_thermostat::profile::{kernel_clock_synced, Profile, ProfileRunner, RawProfile, Zone};
+//! use kasa_thermostat::units::Units;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let raw: RawProfile = serde_json::from_str(r#"{"steps": [{"hold": "1d", "low": 18, "high": 19}]}"#)?;
+//! let profile = Profile::from_raw(&raw, Units::C)?; // at config load
+//! // No /etc/localtime: UTC, with a warning in the log.
+//! let zone = Zone::local().unwrap_or_else(|_| Zone::utc());
+//! // A damaged state file is an error here: refuse to start, naming it.
+//! let state_file = std::path::Path::new("/var/lib/kasa-thermostat/profile.json");
+//! let mut runner = ProfileRunner::new(profile, state_file, zone, Units::C)?;
+//! // Each control cycle:
+//! let now = time::OffsetDateTime::from(std::time::SystemTime::now());
+//! let tick = runner.tick(now, kernel_clock_synced());
+//! for event in &tick.events {
+//!     log::log!(event.level(), "{event}");
+//! }
+//! match tick.band {
+//!     Some(band) => { /* control to band.low_c..band.high_c; log them in readings.jsonl */ }
+//!     None => { /* after_end: off: both plugs off */ }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod duration;
 mod render;
@@ -63,7 +90,7 @@ use time::OffsetDateTime;
 use crate::units::Units;
 
 pub use duration::{format_duration, format_remaining, parse_duration, MAX_STEP_S};
-pub use render::{render_plan, status_summary, ProfileStatus};
+pub use render::{render_plan, show_command, status_summary, ProfileStatus};
 pub use runner::{ProfileEvent, ProfileRunner, Tick};
 pub use schedule::{limits_at, Limits, Phase};
 pub use state::{

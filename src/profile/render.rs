@@ -2,13 +2,15 @@
 //! summary for `status` (from the few fields the service puts in the state
 //! file, since `status` reads only that file).
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::duration::{format_duration, format_remaining};
 use super::runner::Tick;
 use super::schedule::{limits_at, step_bounds, Phase};
-use super::state::ProfileState;
+use super::state::{load_state, ProfileState};
 use super::wall::{local_string, parse_rfc3339, rfc3339_utc, time_of_day_string, Zone};
 use super::{AfterEnd, Profile, Start, StepKind};
 use crate::units::Units;
@@ -153,6 +155,26 @@ pub fn render_plan(
         });
     }
     out
+}
+
+/// `kasa-thermostat profile show --config F`: the plan, with the state file
+/// at `state_path` read for the start. A state file that cannot be used does
+/// not stop the plan from being shown: its error is printed under it.
+pub fn show_command(
+    profile: &Profile,
+    state_path: &Path,
+    now: OffsetDateTime,
+    zone: &Zone,
+    units: Units,
+) -> String {
+    match load_state(state_path) {
+        Ok(state) => render_plan(profile, state.as_ref(), now, zone, units),
+        Err(e) => {
+            let mut out = render_plan(profile, None, now, zone, units);
+            out.push_str(&format!("warning: {e}\n"));
+            out
+        }
+    }
 }
 
 /// The profile's part of the runtime state file, for `status`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use time::{Date, OffsetDateTime};
 
-use super::wall::Zone;
+use super::wall::{add_secs, Zone};
 use super::{AfterEnd, Band, Profile, Start, StepKind};
 
 /// Where the profile is at an instant.
@@ -189,13 +189,7 @@ fn daily(profile: &Profile, tod: u32, now: OffsetDateTime, zone: &Zone) -> Limit
         Some(i) => in_step(profile, i, b[i], b[i + 1], now),
         // Unreachable: the cycles of consecutive days tile the time line.
         // Holding the first step is a defined answer all the same.
-        None => in_step(
-            profile,
-            0,
-            now,
-            now + time::Duration::seconds(profile.steps[0].secs as i64),
-            now,
-        ),
+        None => in_step(profile, 0, now, add_secs(now, profile.steps[0].secs), now),
     }
 }
 
@@ -205,7 +199,7 @@ fn one_off_bounds(profile: &Profile, start: OffsetDateTime) -> Vec<OffsetDateTim
     let mut t = start;
     out.push(t);
     for s in &profile.steps {
-        t += time::Duration::seconds(s.secs as i64);
+        t = add_secs(t, s.secs);
         out.push(t);
     }
     out

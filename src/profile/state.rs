@@ -396,7 +396,7 @@ pub fn restart_command(
     let state = restart(profile, now)?;
     save_state(path, &state)?;
     Ok(format!(
-        "profile restarted: step 0 begins {} (written to {})",
+        "profile restarted: step 1 begins {} (written to {})",
         rfc3339_utc(state.start),
         path.display()
     ))
@@ -478,7 +478,8 @@ pub fn clock_check(
         .checkpoint
         .map(|c| c.at.max(s.saved_at))
         .unwrap_or(s.saved_at);
-    if now >= floor - time::Duration::seconds(CLOCK_SLACK_S) {
+    let slack = time::Duration::seconds(CLOCK_SLACK_S);
+    if now >= floor.checked_sub(slack).unwrap_or(floor) {
         ClockVerdict::Plausible
     } else if kernel_synced == Some(true) {
         ClockVerdict::SyncedBehindState { floor }

@@ -1125,3 +1125,70 @@ fn the_demo_profile_is_compressed_by_the_speed() {
         assert!(matches!(demo_profile(bad), Err(ProfileError::DemoSpeed(_))));
     }
 }
+
+#[test]
+fn profile_show_prints_the_plan_even_with_a_damaged_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("profile.json");
+    let p = profile(DESIGN_EXAMPLE);
+    let now = datetime!(2026-12-06 07:00 UTC);
+    save_state(&path, &state_at(datetime!(2026-12-01 07:00 UTC), &p.hash())).unwrap();
+    let text = show_command(&p, &path, now, &cet(), Units::C);
+    assert!(text.contains("started 2026-12-01 08:00 CET"), "{text}");
+    std::fs::write(&path, "{").unwrap();
+    let text = show_command(&p, &path, now, &cet(), Units::C);
+    assert!(text.contains("1. hold 4d"), "{text}");
+    assert!(
+        text.contains("warning: the profile state file") && text.contains("profile.json"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_runner_can_move_to_the_control_thread() {
+    fn send<T: Send + 'static>() {}
+    send::<ProfileRunner>();
+    send::<Zone>();
+    send::<Profile>();
+}
+
+#[test]
+fn extreme_starts_and_times_do_not_panic() {
+    let hold = r#"{"hold": "365d", "low": 1, "high": 2}"#;
+    let json = format!(
+        r#"{{"start": "9000-12-31T23:00:00-01:00", "steps": [{}]}}"#,
+        vec![hold; MAX_STEPS].join(",")
+    );
+    let p = profile(&json);
+    let start = match p.start() {
+        Start::At(t) => t,
+        other => panic!("{other:?}"),
+    };
+    let z = cet();
+    let end = time::PrimitiveDateTime::MAX.assume_utc();
+    for now in [datetime!(1970-01-01 00:00 UTC), start, end] {
+        let l = limits_at(&p, start, now, &z);
+        assert_eq!(
+            l.band,
+            Some(Band {
+                low_c: 1.0,
+                high_c: 2.0
+            })
+        );
+        let text = render_plan(&p, None, now, &z, Units::C);
+        assert!(text.contains("100. hold 365d"), "{text}");
+    }
+    let daily = profile(
+        r#"{"start": "23:30", "repeat": "daily", "steps": [{"hold": "24h", "low": 1, "high": 2}]}"#,
+    );
+    let l = limits_at(&daily, end, end, &z);
+    assert_eq!(
+        l.band,
+        Some(Band {
+            low_c: 1.0,
+            high_c: 2.0
+        })
+    );
+    let text = render_plan(&daily, None, end, &z, Units::C);
+    assert!(text.contains("1. hold 1d"), "{text}");
+}

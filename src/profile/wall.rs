@@ -96,7 +96,7 @@ impl Zone {
 
     /// The instant seen in this zone.
     pub fn to_local(&self, t: OffsetDateTime) -> OffsetDateTime {
-        t.to_offset(self.offset_at(t).0)
+        t.checked_to_offset(self.offset_at(t).0).unwrap_or(t)
     }
 
     /// The instant at which the local clock shows `date` plus `secs` seconds
@@ -133,10 +133,19 @@ impl Zone {
     }
 }
 
+/// `t` plus `secs` seconds, or the last representable instant (a start in
+/// the year 9000 plus a year of steps must not panic).
+pub(crate) fn add_secs(t: OffsetDateTime, secs: u64) -> OffsetDateTime {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| t.checked_add(time::Duration::seconds(s)))
+        .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_utc())
+}
+
 /// Formats an instant as RFC 3339 UTC with whole seconds, the state file's
 /// form: `2026-12-01T07:00:00Z`.
 pub fn rfc3339_utc(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
+    let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         t.year(),
@@ -152,7 +161,7 @@ pub fn rfc3339_utc(t: OffsetDateTime) -> String {
 /// with seconds when `seconds` is set.
 pub fn local_string(zone: &Zone, t: OffsetDateTime, seconds: bool) -> String {
     let (offset, abbr) = zone.offset_at(t);
-    let l = t.to_offset(offset);
+    let l = t.checked_to_offset(offset).unwrap_or(t);
     let mut s = format!(
         "{:04}-{:02}-{:02} {:02}:{:02}",
         l.year(),
@@ -245,10 +254,13 @@ pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
     let time = Time::from_hms(hour as u8, minute as u8, second as u8)
         .map_err(|_| format!("{s:?} is not a time of day; {FORM}"))?;
     let offset = UtcOffset::from_whole_seconds(offset_s).map_err(|_| bad())?;
-    Ok(date
-        .with_time(time)
+    if !(1970..=9000).contains(&year) {
+        return Err(format!("{s:?} is not a year between 1970 and 9000; {FORM}"));
+    }
+    date.with_time(time)
         .assume_offset(offset)
-        .to_offset(UtcOffset::UTC))
+        .checked_to_offset(UtcOffset::UTC)
+        .ok_or_else(bad)
 }
 
 /// Parses a local time of day, `HH:MM` or `HH:MM:SS` (00:00 to 23:59:59), into
@@ -326,6 +338,8 @@ mod tests {
             ("tomorrow", "is not a date and time"),
             ("", "is not a date and time"),
             ("2026-12-01T08:00:00.Z", "is not a date and time"),
+            ("1969-12-01T08:00:00Z", "between 1970 and 9000"),
+            ("9999-12-31T23:59:59-01:00", "between 1970 and 9000"),
         ];
         for (text, want) in cases {
             let err = parse_rfc3339(text).unwrap_err();
@@ -392,6 +406,19 @@ mod tests {
             rfc3339_utc(datetime!(2026-01-10 07:00:05 +01:00)),
             "2026-01-10T06:00:05Z"
         );
+    }
+
+    #[test]
+    fn instants_near_the_end_of_time_do_not_panic() {
+        let end = time::PrimitiveDateTime::MAX.assume_utc();
+        assert_eq!(add_secs(end, 1), end);
+        assert_eq!(
+            add_secs(datetime!(2026-01-01 00:00 UTC), 60),
+            datetime!(2026-01-01 00:01 UTC)
+        );
+        let z = Zone::posix("<+14>-14").unwrap();
+        assert_eq!(z.to_local(end), end);
+        assert!(local_string(&z, end, false).starts_with("9999-12-31"));
     }
 
     #[test]
