@@ -123,8 +123,13 @@ pub fn render_plan(
         if r > 0 && current == Some(r - 1) {
             let pad = " ".repeat(widths[0] + 2);
             if let (Some(band), Some(to_next)) = (limits.band, limits.next_change()) {
+                let next = if r == n && !profile.is_daily() {
+                    "the profile ends in"
+                } else {
+                    "next step in"
+                };
                 out.push_str(&format!(
-                    "{pad}now {}, next step in {}\n",
+                    "{pad}now {}, {next} {}\n",
                     band.display(units),
                     remaining(now, to_next)
                 ));
@@ -243,7 +248,13 @@ pub fn status_summary(status: &ProfileStatus, now: OffsetDateTime, units: Units)
                 band
             });
             if let Some(n) = next {
-                s.push_str(&format!(", next step in {n}"));
+                // After the last step comes the end, or (daily) the first step.
+                let what = if i + 1 == status.steps {
+                    "next change"
+                } else {
+                    "next step"
+                };
+                s.push_str(&format!(", {what} in {n}"));
             }
             s
         }

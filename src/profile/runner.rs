@@ -313,10 +313,13 @@ impl ProfileRunner {
         }
     }
 
-    /// The limits held while the clock is doubted: the last persisted ones,
-    /// else (nothing persisted) the first step's.
+    /// The limits held while the clock is doubted: the last persisted ones
+    /// of this profile, else (nothing persisted, or another profile's, which
+    /// starts over anyway) the first step's.
     fn held_band(&self) -> Option<Band> {
-        match self.stored.as_ref().and_then(|s| s.checkpoint) {
+        let hash = self.profile.hash();
+        let ours = self.stored.as_ref().filter(|s| s.profile_hash == hash);
+        match ours.and_then(|s| s.checkpoint) {
             Some(c) => c.band,
             None => Some(self.profile.steps()[0].from),
         }

@@ -798,6 +798,16 @@ fn a_wrong_clock_holds_the_last_persisted_limits_until_it_is_set() {
     let tick = r.tick(datetime!(1970-01-01 00:02 UTC), Some(false));
     assert!(tick.events.is_empty());
     assert!(r.state().is_none(), "nothing is started from a wrong clock");
+    // An edited profile would start over: its first step is held meanwhile.
+    let edited = DESIGN_EXAMPLE.replace("17.5", "16.5");
+    let tick = runner(dir.path(), &edited).tick(datetime!(1970-01-01 00:01 UTC), None);
+    assert_eq!(
+        tick.band,
+        Some(Band {
+            low_c: 16.5,
+            high_c: 18.5
+        })
+    );
     // Network time arrives.
     let tick = r.tick(ramp_time + time::Duration::hours(2), Some(true));
     assert_eq!(tick.events[0], ProfileEvent::ClockBelieved);
@@ -1047,6 +1057,35 @@ fn render_plan_shows_a_daily_cycle_on_the_local_clock() {
         "{text}"
     );
     assert!(!text.contains("after the end"), "{text}");
+}
+
+#[test]
+fn the_last_step_says_when_the_profile_ends() {
+    let p = profile(DESIGN_EXAMPLE);
+    let state = state_at(datetime!(2026-12-01 07:00 UTC), &p.hash());
+    let text = render_plan(
+        &p,
+        Some(&state),
+        datetime!(2026-12-09 19:00 UTC),
+        &cet(),
+        Units::C,
+    );
+    assert!(
+        text.contains("now 11.0..12.0 °C, the profile ends in 12h 0m"),
+        "{text}"
+    );
+    let status = ProfileStatus {
+        phase: "ramp".into(),
+        step: Some(3),
+        steps: 4,
+        low: Some(11.0),
+        high: Some(12.0),
+        next_change: Some("2026-12-10T07:00:00Z".into()),
+    };
+    assert_eq!(
+        status_summary(&status, datetime!(2026-12-09 19:00 UTC), Units::C),
+        "profile step 4/4 (ramp), now 11.0..12.0 °C, next change in 12h 0m"
+    );
 }
 
 #[test]
