@@ -37,6 +37,7 @@ pub mod logging;
 pub mod msg;
 pub mod notify;
 pub mod outputs;
+pub mod profile;
 pub mod sensor;
 pub mod service;
 #[cfg(any(test, feature = "testkit"))]

@@ -1,0 +1,707 @@
+//! Temperature profiles: a schedule of limits over days (a fermentation's
+//! primary, diacetyl rest and cold crash; a day/night cycle) that survives
+//! restarts, power cuts and reboots.
+//!
+//! The parts, each usable on its own:
+//! * [`RawProfile`] is the config's `profile` object as written (serde);
+//!   [`Profile::from_raw`] checks every value and gives the typed [`Profile`]
+//!   (temperatures in °C, durations in seconds).
+//! * [`limits_at`] is the pure answer to "which limits are in force now?" from
+//!   the profile, its persisted start and the wall-clock time, in an injected
+//!   [`Zone`] so that DST is testable.
+//! * [`ProfileState`] is the small persisted file (`profile_state_file`) that
+//!   keeps the start instant and the profile's hash; [`resume`] decides at
+//!   start whether to resume, begin or start over; [`clock_check`] says whether
+//!   the wall clock can be believed (a Pi without a real-time clock boots with
+//!   a wrong one).
+//! * [`ProfileRunner`] puts these together for the service: one call per
+//!   control cycle, file writes only when something changed, events to log.
+//! * [`render_plan`] and [`status_summary`] are for `profile show` and `status`.
+//!
+//! # The config
+//!
+//! ```json
+//! "profile": { "start": "now", "after_end": "hold_last",
+//!              "steps": [ { "hold": "4d", "low": 17.5, "high": 18.5 },
+//!                         { "ramp": "2d", "to_low": 20.5, "to_high": 21.5 } ] }
+//! ```
+//!
+//! * `start`: `"now"` (the default: the moment the service first runs this
+//!   profile, kept in the state file) or an RFC 3339 time with its offset,
+//!   `"2026-12-01T08:00:00+01:00"`. Before a later start the first step's
+//!   limits are held. With `"repeat": "daily"` it is a local time of day,
+//!   `"07:00"`, when the first step begins each day.
+//! * `repeat`: absent (run once) or `"daily"`: the steps must add up to
+//!   exactly 24h, and the step boundaries are times of day on the local
+//!   clock, so they stay put across DST changes (the step that contains the
+//!   change is an hour shorter or longer).
+//! * `after_end`: `"hold_last"` (keep the last limits) or `"off"` (both plugs
+//!   off once the profile has ended).
+//! * `steps`: `{"hold": D, "low": T, "high": T}` holds fixed limits for D;
+//!   `{"ramp": D, "to_low": T, "to_high": T}` moves both limits linearly from
+//!   the previous step's to these over D. A one-off profile starts with a
+//!   hold (there is nothing to ramp from); in a daily profile a first ramp
+//!   starts from the last step's limits. Durations: `45s`, `90m`, `36h`,
+//!   `4d`, `1d12h` (see [`parse_duration`]). Temperatures are in `units`.
+//!
+//! A one-off profile counts real elapsed time from its start (a `4d` hold is
+//! 96 hours even across a DST change).
+//!
+//! # In the service
+//!
+//! ```no_run
+//! use kasa_thermostat::profile::{kernel_clock_synced, Profile, ProfileRunner, RawProfile, Zone};
+//! use kasa_thermostat::units::Units;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let raw: RawProfile = serde_json::from_str(r#"{"steps": [{"hold": "1d", "low": 18, "high": 19}]}"#)?;
+//! let profile = Profile::from_raw(&raw, Units::C)?; // at config load
+//! // No /etc/localtime: UTC, with a warning in the log.
+//! let zone = Zone::local().unwrap_or_else(|_| Zone::utc());
+//! // A damaged state file is an error here: refuse to start, naming it.
+//! let state_file = std::path::Path::new("/var/lib/kasa-thermostat/profile.json");
+//! let mut runner = ProfileRunner::new(profile, state_file, zone, Units::C)?;
+//! // Each control cycle:
+//! let now = time::OffsetDateTime::from(std::time::SystemTime::now());
+//! let tick = runner.tick(now, kernel_clock_synced());
+//! for event in &tick.events {
+//!     log::log!(event.level(), "{event}");
+//! }
+//! match tick.band {
+//!     Some(band) => { /* control to band.low_c..band.high_c; log them in readings.jsonl */ }
+//!     None => { /* after_end: off: both plugs off */ }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod duration;
+mod render;
+mod runner;
+mod schedule;
+mod state;
+mod wall;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::units::Units;
+
+pub use duration::{format_duration, format_remaining, parse_duration, MAX_STEP_S};
+pub use render::{render_plan, show_command, status_summary, ProfileStatus};
+pub use runner::{ProfileEvent, ProfileRunner, Tick};
+pub use schedule::{limits_at, Limits, Phase};
+pub use state::{
+    checkpoint_due, clock_check, kernel_clock_synced, load_state, restart, restart_command, resume,
+    save_state, Checkpoint, ClockVerdict, ProfileState, Resume, CHECKPOINT_STEP_C, CLOCK_FLOOR,
+    STATE_FILE_MAX_BYTES,
+};
+pub use wall::{local_string, parse_rfc3339, rfc3339_utc, Zone, ZoneError};
+
+/// The default `profile_state_file`.
+pub const DEFAULT_STATE_FILE: &str = "/var/lib/kasa-thermostat/profile.json";
+
+/// The most steps a profile may have.
+pub const MAX_STEPS: usize = 100;
+
+/// The config's `profile` object as written; see the module docs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProfile {
+    /// `"now"`, an RFC 3339 time with offset, or (daily) a local `"HH:MM"`.
+    #[serde(default = "default_start")]
+    pub start: String,
+    /// `daily`, or absent for a profile that runs once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<Repeat>,
+    /// What happens after the last step of a one-off profile.
+    #[serde(default)]
+    pub after_end: AfterEnd,
+    /// The steps, in order.
+    pub steps: Vec<RawStep>,
+}
+
+fn default_start() -> String {
+    "now".to_string()
+}
+
+/// One step as written: either `hold` with `low`/`high` or `ramp` with
+/// `to_low`/`to_high`. Kept as one struct so that a wrong mix gets a message
+/// naming the key rather than serde's "did not match any variant".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    /// How long to hold, e.g. `"4d"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
+    /// The low limit while holding, in `units`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low: Option<f64>,
+    /// The high limit while holding, in `units`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high: Option<f64>,
+    /// How long the ramp takes, e.g. `"2d"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<String>,
+    /// The low limit at the end of the ramp, in `units`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_low: Option<f64>,
+    /// The high limit at the end of the ramp, in `units`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_high: Option<f64>,
+}
+
+/// How a profile repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Repeat {
+    /// Every day at the same local time of day.
+    Daily,
+}
+
+/// What a one-off profile does after its last step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterEnd {
+    /// Keep the last step's final limits.
+    #[default]
+    HoldLast,
+    /// Both plugs off.
+    Off,
+}
+
+impl AfterEnd {
+    /// The config's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AfterEnd::HoldLast => "hold_last",
+            AfterEnd::Off => "off",
+        }
+    }
+}
+
+/// When a profile starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// When the service first runs it (the instant is kept in the state file).
+    Now,
+    /// At this instant.
+    At(OffsetDateTime),
+    /// Every day at this local time of day, in seconds after midnight.
+    Daily(u32),
+}
+
+/// A pair of limits in °C, `low_c < high_c`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Band {
+    /// The low limit, °C.
+    pub low_c: f64,
+    /// The high limit, °C.
+    pub high_c: f64,
+}
+
+impl Band {
+    /// The band `frac` of the way from `self` to `to` (0 = self, 1 = to).
+    pub fn lerp(self, to: Band, frac: f64) -> Band {
+        let frac = frac.clamp(0.0, 1.0);
+        Band {
+            low_c: self.low_c + (to.low_c - self.low_c) * frac,
+            high_c: self.high_c + (to.high_c - self.high_c) * frac,
+        }
+    }
+
+    /// `17.5..18.5 °C`, in `units`, one decimal.
+    pub fn display(self, units: Units) -> String {
+        format!(
+            "{:.1}..{:.1} {}",
+            units.from_c(self.low_c),
+            units.from_c(self.high_c),
+            units.symbol()
+        )
+    }
+}
+
+/// Hold or ramp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// Fixed limits.
+    Hold,
+    /// Limits moving linearly from the previous step's.
+    Ramp,
+}
+
+impl StepKind {
+    /// `hold` or `ramp`, the config's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Hold => "hold",
+            StepKind::Ramp => "ramp",
+        }
+    }
+}
+
+/// A checked step. For a hold `from == to`; for a ramp `from` is the previous
+/// step's `to` (in a daily profile, the first step's previous is the last).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    /// Hold or ramp.
+    pub kind: StepKind,
+    /// Length in seconds (1 s to [`MAX_STEP_S`]).
+    pub secs: u64,
+    /// The limits at the step's start.
+    pub from: Band,
+    /// The limits at the step's end.
+    pub to: Band,
+}
+
+impl Step {
+    /// `hold 4d 17.5..18.5 °C` / `ramp 2d 18.5..19.5 °C -> 20.5..21.5 °C`.
+    pub fn describe(&self, units: Units) -> String {
+        match self.kind {
+            StepKind::Hold => format!(
+                "hold {} {}",
+                format_duration(self.secs),
+                self.to.display(units)
+            ),
+            StepKind::Ramp => format!(
+                "ramp {} {} -> {}",
+                format_duration(self.secs),
+                self.from.display(units),
+                self.to.display(units)
+            ),
+        }
+    }
+}
+
+/// A checked profile: build it with [`Profile::from_raw`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    start: Start,
+    after_end: AfterEnd,
+    steps: Vec<Step>,
+}
+
+/// Why a profile, its state file or the time zone could not be used.
+#[derive(Debug)]
+pub enum ProfileError {
+    /// A value in the config's `profile` is wrong: fix the key named. The
+    /// message names the value and what is allowed (the same shape as the
+    /// config's own `Invalid`, so it maps onto it).
+    Invalid {
+        /// The dotted key path: `profile.steps[2].ramp`, `profile.start`.
+        key: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// The state file could not be read or written: check the path, its
+    /// directory and their permissions (the service needs write access).
+    StateIo {
+        /// The state file.
+        path: PathBuf,
+        /// What was being done (`read`, `write`, `rename`...).
+        action: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The state file is not one this program wrote (damaged, foreign, not a
+    /// regular file, too large): fix or delete it, or run `profile restart`.
+    StateDamaged {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `profile restart` on a daily profile, which follows the clock and has
+    /// nothing to restart.
+    DailyHasNoRestart,
+    /// `run --simulate --profile` with a speed that is not a positive number.
+    DemoSpeed(f64),
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProfileError::Invalid { key, message } => write!(f, "key `{key}`: {message}"),
+            ProfileError::StateIo { path, action, .. } => {
+                write!(
+                    f,
+                    "cannot {action} the profile state file {}",
+                    path.display()
+                )
+            }
+            ProfileError::StateDamaged { path, reason } => write!(
+                f,
+                "the profile state file {} is not usable ({reason}); fix or delete it, \
+                 or run `kasa-thermostat profile restart --config FILE` to start the profile over",
+                path.display()
+            ),
+            ProfileError::DailyHasNoRestart => write!(
+                f,
+                "a daily profile follows the local clock and has no start to reset; \
+                 change `profile.start` to move it"
+            ),
+            ProfileError::DemoSpeed(speed) => {
+                write!(
+                    f,
+                    "speed {speed} must be a number above 0 for a demo profile"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProfileError::StateIo { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn invalid(key: impl Into<String>, message: String) -> ProfileError {
+    ProfileError::Invalid {
+        key: key.into(),
+        message,
+    }
+}
+
+fn step_key(i: usize, field: &str) -> String {
+    if field.is_empty() {
+        format!("profile.steps[{i}]")
+    } else {
+        format!("profile.steps[{i}].{field}")
+    }
+}
+
+const STEP_FORMS: &str = r#"a step is {"hold": "4d", "low": 17.5, "high": 18.5} or {"ramp": "2d", "to_low": 1.5, "to_high": 2.5}"#;
+
+impl Profile {
+    /// Checks every value of the config's `profile` (temperatures in `units`)
+    /// and builds the typed profile. The first problem found is returned,
+    /// naming its key.
+    pub fn from_raw(raw: &RawProfile, units: Units) -> Result<Profile, ProfileError> {
+        let daily = raw.repeat == Some(Repeat::Daily);
+        let start = parse_start(&raw.start, daily)?;
+        if raw.steps.is_empty() {
+            return Err(invalid(
+                "profile.steps",
+                format!("is empty; give at least one step ({STEP_FORMS})"),
+            ));
+        }
+        if raw.steps.len() > MAX_STEPS {
+            return Err(invalid(
+                "profile.steps",
+                format!(
+                    "has {} steps; at most {MAX_STEPS} are allowed",
+                    raw.steps.len()
+                ),
+            ));
+        }
+        let temp = |key: String, v: f64| -> Result<f64, ProfileError> {
+            let c = units.to_c(v);
+            if !v.is_finite() || !(-55.0..=125.0).contains(&c) {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "{v} is not a temperature a DS18B20 can read ({} to {} {})",
+                        units.from_c(-55.0),
+                        units.from_c(125.0),
+                        units.symbol()
+                    ),
+                ));
+            }
+            Ok(c)
+        };
+        // First pass: each step's kind, length and end limits.
+        let mut parsed: Vec<(StepKind, u64, Band)> = Vec::with_capacity(raw.steps.len());
+        for (i, s) in raw.steps.iter().enumerate() {
+            let (kind, dur, lo_key, hi_key, lo, hi) = match (&s.hold, &s.ramp) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        step_key(i, ""),
+                        format!("has both `hold` and `ramp`; {STEP_FORMS}"),
+                    ))
+                }
+                (None, None) => {
+                    return Err(invalid(
+                        step_key(i, ""),
+                        format!("has neither `hold` nor `ramp`; {STEP_FORMS}"),
+                    ))
+                }
+                (Some(d), None) => {
+                    if s.to_low.is_some() || s.to_high.is_some() {
+                        let k = if s.to_low.is_some() {
+                            "to_low"
+                        } else {
+                            "to_high"
+                        };
+                        return Err(invalid(
+                            step_key(i, k),
+                            "belongs to a ramp; a hold takes `low` and `high`".to_string(),
+                        ));
+                    }
+                    (StepKind::Hold, d, "low", "high", s.low, s.high)
+                }
+                (None, Some(d)) => {
+                    if s.low.is_some() || s.high.is_some() {
+                        let k = if s.low.is_some() { "low" } else { "high" };
+                        return Err(invalid(
+                            step_key(i, k),
+                            "belongs to a hold; a ramp takes `to_low` and `to_high`, the limits it ends at"
+                                .to_string(),
+                        ));
+                    }
+                    (StepKind::Ramp, d, "to_low", "to_high", s.to_low, s.to_high)
+                }
+            };
+            let secs = parse_duration(dur).map_err(|e| invalid(step_key(i, kind.as_str()), e))?;
+            let missing = |k: &str| {
+                invalid(
+                    step_key(i, k),
+                    format!(
+                        "is missing; a {} needs `{lo_key}` and `{hi_key}`",
+                        kind.as_str()
+                    ),
+                )
+            };
+            let lo = temp(step_key(i, lo_key), lo.ok_or_else(|| missing(lo_key))?)?;
+            let hi = temp(step_key(i, hi_key), hi.ok_or_else(|| missing(hi_key))?)?;
+            if lo >= hi {
+                return Err(invalid(
+                    step_key(i, lo_key),
+                    format!(
+                        "{} must be below `{hi_key}` ({})",
+                        fmt_num(units.from_c(lo)),
+                        fmt_num(units.from_c(hi))
+                    ),
+                ));
+            }
+            parsed.push((
+                kind,
+                secs,
+                Band {
+                    low_c: lo,
+                    high_c: hi,
+                },
+            ));
+        }
+        if parsed[0].0 == StepKind::Ramp && !daily {
+            return Err(invalid(
+                step_key(0, "ramp"),
+                "a ramp moves from the previous step's limits and the first step has none; \
+                 begin with a hold (a short one will do: {\"hold\": \"1m\", \"low\": ..., \"high\": ...})"
+                    .to_string(),
+            ));
+        }
+        let total: u64 = parsed.iter().map(|p| p.1).sum();
+        if daily && total != 86_400 {
+            return Err(invalid(
+                "profile.steps",
+                format!(
+                    "add up to {}; the steps of a daily profile must add up to exactly 24h",
+                    format_duration(total)
+                ),
+            ));
+        }
+        let last_end = parsed[parsed.len() - 1].2;
+        let steps = parsed
+            .iter()
+            .enumerate()
+            .map(|(i, &(kind, secs, to))| {
+                let from = match kind {
+                    StepKind::Hold => to,
+                    StepKind::Ramp if i == 0 => last_end,
+                    StepKind::Ramp => parsed[i - 1].2,
+                };
+                Step {
+                    kind,
+                    secs,
+                    from,
+                    to,
+                }
+            })
+            .collect();
+        Ok(Profile {
+            start,
+            after_end: raw.after_end,
+            steps,
+        })
+    }
+
+    /// The config form of this profile, in `units`, durations in canonical
+    /// form: what `check-config` prints as the effective profile.
+    pub fn to_raw(&self, units: Units) -> RawProfile {
+        let r = |c: f64| Some(round6(units.from_c(c)));
+        RawProfile {
+            start: match self.start {
+                Start::Now => "now".to_string(),
+                Start::At(t) => rfc3339_utc(t),
+                Start::Daily(tod) => wall::time_of_day_string(tod),
+            },
+            repeat: self.is_daily().then_some(Repeat::Daily),
+            after_end: self.after_end,
+            steps: self
+                .steps
+                .iter()
+                .map(|s| match s.kind {
+                    StepKind::Hold => RawStep {
+                        hold: Some(format_duration(s.secs)),
+                        low: r(s.to.low_c),
+                        high: r(s.to.high_c),
+                        ..RawStep::default()
+                    },
+                    StepKind::Ramp => RawStep {
+                        ramp: Some(format_duration(s.secs)),
+                        to_low: r(s.to.low_c),
+                        to_high: r(s.to.high_c),
+                        ..RawStep::default()
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    /// When it starts.
+    pub fn start(&self) -> Start {
+        self.start
+    }
+
+    /// Whether it repeats daily.
+    pub fn is_daily(&self) -> bool {
+        matches!(self.start, Start::Daily(_))
+    }
+
+    /// What happens after the last step.
+    pub fn after_end(&self) -> AfterEnd {
+        self.after_end
+    }
+
+    /// The steps (never empty).
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// The length of all steps together, seconds.
+    pub fn total_secs(&self) -> u64 {
+        self.steps.iter().map(|s| s.secs).sum()
+    }
+
+    /// A stable hash of what decides the schedule: the start, the repeat and
+    /// every step (kind, seconds, limits rounded to 0.001 °C, so the same
+    /// profile written in °F or °C, or with `4d` for `96h`, hashes the same).
+    /// `after_end` is left out on purpose: switching a finished cold crash to
+    /// `off` must not start the whole profile over.
+    ///
+    /// FNV-1a 64 over a canonical text (not the JSON's formatting), written
+    /// `fnv1a64:` and 16 hex digits. It detects edits, it is not a security
+    /// measure; the algorithm is fixed, so the value is the same on every
+    /// build and platform.
+    pub fn hash(&self) -> String {
+        let mut text = String::from("kasa-thermostat profile v1\n");
+        match self.start {
+            Start::Now => text.push_str("start now\n"),
+            Start::At(t) => text.push_str(&format!("start at {}\n", t.unix_timestamp())),
+            Start::Daily(tod) => text.push_str(&format!("start daily {tod}\n")),
+        }
+        for s in &self.steps {
+            let mk = |c: f64| (c * 1000.0).round() as i64;
+            text.push_str(&format!(
+                "{} {} {} {}\n",
+                s.kind.as_str(),
+                s.secs,
+                mk(s.to.low_c),
+                mk(s.to.high_c)
+            ));
+        }
+        format!("fnv1a64:{:016x}", fnv1a64(text.as_bytes()))
+    }
+}
+
+/// FNV-1a, 64 bits (offset basis 0xcbf29ce484222325, prime 0x100000001b3).
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
+fn fmt_num(v: f64) -> String {
+    let r = round6(v);
+    format!("{r}")
+}
+
+fn parse_start(s: &str, daily: bool) -> Result<Start, ProfileError> {
+    if daily {
+        if s == "now" || s.contains('T') || s.contains('-') {
+            return Err(invalid(
+                "profile.start",
+                format!(
+                    "{s:?} is not a time of day; with \"repeat\": \"daily\" the start is the local \
+                     time of day when the first step begins, like \"07:00\""
+                ),
+            ));
+        }
+        return wall::parse_time_of_day(s)
+            .map(Start::Daily)
+            .map_err(|e| invalid("profile.start", e));
+    }
+    if s == "now" {
+        return Ok(Start::Now);
+    }
+    if wall::parse_time_of_day(s).is_ok() {
+        return Err(invalid(
+            "profile.start",
+            format!(
+                "{s:?} is a time of day, which needs \"repeat\": \"daily\"; a one-off profile \
+                 starts \"now\" or at a date and time like \"2026-12-01T08:00:00+01:00\""
+            ),
+        ));
+    }
+    parse_rfc3339(s)
+        .map(Start::At)
+        .map_err(|e| invalid("profile.start", format!("{e}, or \"now\"")))
+}
+
+/// A compressed profile for `run --simulate --profile`: 30 model minutes at
+/// 18..20 °C, a 30-minute ramp to 22..24 °C, 30 minutes there, then a step
+/// down to 16..18 °C, held after the end. Model minutes pass `speed` times
+/// faster than real ones (the chamber model runs at `--speed`), so each step
+/// lasts 1800/`speed` real seconds, at least 1 s.
+pub fn demo_profile(speed: f64) -> Result<Profile, ProfileError> {
+    if !speed.is_finite() || speed <= 0.0 {
+        return Err(ProfileError::DemoSpeed(speed));
+    }
+    let d = format!("{}s", ((1800.0 / speed).round() as u64).max(1));
+    let hold = |lo: f64, hi: f64| RawStep {
+        hold: Some(d.clone()),
+        low: Some(lo),
+        high: Some(hi),
+        ..RawStep::default()
+    };
+    let raw = RawProfile {
+        start: "now".to_string(),
+        repeat: None,
+        after_end: AfterEnd::HoldLast,
+        steps: vec![
+            hold(18.0, 20.0),
+            RawStep {
+                ramp: Some(d.clone()),
+                to_low: Some(22.0),
+                to_high: Some(24.0),
+                ..RawStep::default()
+            },
+            hold(22.0, 24.0),
+            hold(16.0, 18.0),
+        ],
+    };
+    Profile::from_raw(&raw, Units::C)
+}
+
+#[cfg(test)]
+mod tests;
