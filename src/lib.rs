@@ -11,8 +11,10 @@
 //! * [`config`] loads and validates the JSON configuration;
 //! * [`outputs`] writes the data log and the state file and renders `status`;
 //! * [`notify`] tells systemd the service is ready and alive;
+//! * [`alerts`] tells a person, through a command hook, when something needs them;
 //! * [`cli`] parses the command line and dispatches the subcommands.
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod control;
