@@ -582,3 +582,35 @@ fn a_hook_that_exits_without_reading_its_stdin_has_delivered() {
     );
     assert!(logged(&[&path, "failed"]).is_empty());
 }
+
+#[test]
+fn the_hook_leads_its_own_process_group_with_sigpipe_at_its_default_and_our_environment() {
+    // The service ignores SIGPIPE (Rust does); the hook must not inherit that,
+    // or `yes | head` style pipelines in a hook would misbehave.
+    let script = r#"read -r pid comm state ppid pgrp rest < /proc/$$/stat
+echo "pid=$pid pgrp=$pgrp"
+grep '^SigIgn:' /proc/$$/status
+printf 'PATH=%s\n' "$PATH"
+printf 'KIND=%s\n' "$KASA_THERMOSTAT_KIND""#;
+    let raw = RawAlerts::with_command(["/bin/sh", "-c", script]);
+    let o = alerts::send_test(&AlertSettings::from_raw(&raw).unwrap()).unwrap();
+    let out: HashMap<&str, &str> = o
+        .stdout_tail
+        .split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .collect();
+    assert_eq!(out["pid"], out["pgrp"], "{}", o.stdout_tail);
+    let sig_ign = o
+        .stdout_tail
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
+        .expect("SigIgn line");
+    assert_eq!(
+        sig_ign & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE is ignored in the hook"
+    );
+    assert_eq!(out["PATH"], std::env::var("PATH").unwrap());
+    assert_eq!(out["KIND"], "test");
+}

@@ -6,6 +6,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
+use serde::Serialize;
+
 use crate::units::Units;
 use crate::Role;
 
@@ -455,37 +457,57 @@ impl Alert {
         )
     }
 
-    /// The JSON object for scripts (`KASA_THERMOSTAT_EVENT`):
+    /// The JSON object for scripts (`KASA_THERMOSTAT_EVENT`), as text:
     /// `{"kind","severity","recovered","temperature","units","plug","plug_host","host","message","time"}`.
     /// `temperature` is in `units`, rounded to 0.01; absent values are `null`;
     /// `time` is RFC 3339 UTC.
-    pub fn to_json(&self, host: &str) -> serde_json::Value {
+    pub fn to_json(&self, host: &str) -> String {
+        self.view(host).to_json()
+    }
+
+    /// The fields as the hook sees them.
+    pub(crate) fn view(&self, host: &str) -> AlertView {
         let (temperature, units) = match self.temperature {
             Some((t, u)) if t.is_finite() => (
-                serde_json::json!((u.from_c(t) * 100.0).round() / 100.0),
-                serde_json::json!(u.as_str()),
+                Some((u.from_c(t) * 100.0).round() / 100.0),
+                Some(u.as_str()),
             ),
-            _ => (serde_json::Value::Null, serde_json::Value::Null),
+            _ => (None, None),
         };
-        let (plug, plug_host) = match &self.plug {
-            Some((role, h)) => (
-                serde_json::json!(role.as_str()),
-                serde_json::json!(one_line(h, 128)),
-            ),
-            None => (serde_json::Value::Null, serde_json::Value::Null),
-        };
-        serde_json::json!({
-            "kind": self.kind.as_str(),
-            "severity": self.severity.as_str(),
-            "recovered": self.recovered,
-            "temperature": temperature,
-            "units": units,
-            "plug": plug,
-            "plug_host": plug_host,
-            "host": one_line(host, 64),
-            "message": self.clean_message(),
-            "time": rfc3339_utc(self.time),
-        })
+        AlertView {
+            kind: self.kind.as_str(),
+            severity: self.severity.as_str(),
+            recovered: self.recovered,
+            temperature,
+            units,
+            plug: self.plug.as_ref().map(|(r, _)| r.as_str()),
+            plug_host: self.plug.as_ref().map(|(_, h)| one_line(h, 128)),
+            host: one_line(host, 64),
+            message: self.clean_message(),
+            time: rfc3339_utc(self.time),
+        }
+    }
+}
+
+/// An alert as the hook sees it; serialises to the `KASA_THERMOSTAT_EVENT` JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct AlertView {
+    pub kind: &'static str,
+    pub severity: &'static str,
+    pub recovered: bool,
+    pub temperature: Option<f64>,
+    pub units: Option<&'static str>,
+    pub plug: Option<&'static str>,
+    pub plug_host: Option<String>,
+    pub host: String,
+    pub message: String,
+    pub time: String,
+}
+
+impl AlertView {
+    pub(crate) fn to_json(&self) -> String {
+        // Serialising plain strings, numbers and options cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
@@ -603,7 +625,7 @@ mod tests {
     fn json_form_has_the_contract_keys() {
         let a = Alert::alarm_high(30.25, 30.0, Units::F, false)
             .at(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-        let v = a.to_json("pi");
+        let v: serde_json::Value = serde_json::from_str(&a.to_json("pi")).unwrap();
         let obj = v.as_object().unwrap();
         let mut keys: Vec<&str> = obj.keys().map(|k| k.as_str()).collect();
         keys.sort_unstable();
@@ -635,7 +657,10 @@ mod tests {
             "temperature 86.5 °F reached alarm_high 86.0 °F"
         );
 
-        let p = Alert::plug_recovered(Role::Cooler, "10.0.0.6:9999", 5).to_json("pi");
+        let p: serde_json::Value = serde_json::from_str(
+            &Alert::plug_recovered(Role::Cooler, "10.0.0.6:9999", 5).to_json("pi"),
+        )
+        .unwrap();
         assert_eq!(p["plug"], "cooler");
         assert_eq!(p["plug_host"], "10.0.0.6:9999");
         assert_eq!(p["recovered"], true);

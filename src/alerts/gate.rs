@@ -19,7 +19,6 @@
 //!   batch, the rest leave in the next one right away.
 //! - `test` is never filtered, suppressed or remembered.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::event::{Alert, AlertKind, KindSet};
@@ -63,7 +62,8 @@ pub struct Gate {
     repeat: Duration,
     window: Duration,
     filter: KindSet,
-    conditions: HashMap<Key, Condition>,
+    /// Per condition; a few dozen at most (kinds × plugs), so a list.
+    conditions: Vec<(Key, Condition)>,
     outbox: Vec<Alert>,
     /// When the first alert of the current batch was queued.
     opened: Option<Instant>,
@@ -76,7 +76,7 @@ impl Gate {
             repeat,
             window,
             filter,
-            conditions: HashMap::new(),
+            conditions: Vec::new(),
             outbox: Vec::new(),
             opened: None,
         }
@@ -100,7 +100,14 @@ impl Gate {
         }
         let key = (alert.kind.condition(), alert.plug.as_ref().map(|(r, _)| *r));
         let repeat = self.repeat;
-        let c = self.conditions.entry(key).or_default();
+        let i = match self.conditions.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.conditions.push((key, Condition::default()));
+                self.conditions.len() - 1
+            }
+        };
+        let c = &mut self.conditions[i].1;
         if alert.recovered {
             if c.deferred.take().is_some() {
                 return Verdict::Cancelled;
@@ -133,17 +140,20 @@ impl Gate {
     fn promote(&mut self, now: Instant) {
         let repeat = self.repeat;
         let mut ready = Vec::new();
-        for c in self.conditions.values_mut() {
+        for (_, c) in &mut self.conditions {
             let Some(last) = c.last_fired else { continue };
-            if c.deferred.is_some() && now >= last + repeat {
-                let alert = c.deferred.take().expect("checked above");
+            if now < last + repeat {
+                continue;
+            }
+            if let Some(alert) = c.deferred.take() {
                 c.last_fired = Some(last + repeat);
                 c.notified = true;
                 ready.push((last + repeat, alert));
             }
         }
-        ready.sort_by_key(|(due, _)| *due);
-        for (due, alert) in ready {
+        // In due order (there is rarely more than one; no sort machinery).
+        while let Some(i) = (0..ready.len()).min_by_key(|&i| ready[i].0) {
+            let (due, alert) = ready.swap_remove(i);
             self.queue(alert, due);
         }
     }
@@ -153,7 +163,8 @@ impl Gate {
         let batch = self.opened.map(|t| t + self.window);
         let deferred = self
             .conditions
-            .values()
+            .iter()
+            .map(|(_, c)| c)
             .filter(|c| c.deferred.is_some())
             .filter_map(|c| c.last_fired.map(|t| t + self.repeat))
             .min();
@@ -377,6 +388,26 @@ mod tests {
         );
         let kinds: Vec<_> = out.iter().map(|(t, b)| (*t, b[0].1)).collect();
         assert_eq!(kinds, [(2, false), (12, true), (3602, false), (3652, true)]);
+    }
+
+    #[test]
+    fn deferred_firings_due_together_leave_in_due_order() {
+        let t0 = Instant::now();
+        let low = |rec| Alert::alarm_low(5.0, 6.0, Units::C, rec);
+        let mut gate = Gate::new(REPEAT, WINDOW, KindSet::all());
+        // alarm_low is remembered first but falls due last.
+        assert_eq!(gate.offer(low(true), t0), V::Unmatched);
+        assert_eq!(gate.offer(high(false), t0), V::Queued);
+        assert_eq!(gate.offer(low(false), t0 + s(10)), V::Queued);
+        assert_eq!(gate.offer(high(true), t0 + s(11)), V::Queued);
+        assert_eq!(gate.offer(low(true), t0 + s(12)), V::Queued);
+        assert_eq!(gate.take_batch(t0 + s(20)).map(|b| b.len()), Some(4));
+        assert_eq!(gate.offer(low(false), t0 + s(20)), V::Deferred);
+        assert_eq!(gate.offer(high(false), t0 + s(21)), V::Deferred);
+        assert_eq!(gate.next_due(), Some(t0 + REPEAT));
+        let b = gate.take_batch(t0 + s(3700)).unwrap();
+        let kinds: Vec<_> = b.iter().map(|a| (a.kind, a.recovered)).collect();
+        assert_eq!(kinds, [(K::AlarmHigh, false), (K::AlarmLow, false)]);
     }
 
     #[test]

@@ -4,12 +4,19 @@
 //! input cannot block us), a time limit after which the whole group is
 //! killed with SIGKILL and the child reaped, and bounded tails of its output
 //! kept for the log.
+//!
+//! The child is started with `posix_spawnp(3)` directly rather than
+//! `std::process::Command`: the service spawns nothing else, and std's
+//! process machinery costs about 34 KiB in the static aarch64 binary against
+//! a few KiB for these few calls.
 
+use std::ffi::{CString, OsStr};
 use std::fmt;
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::{Duration, Instant};
 
 use super::AlertError;
@@ -144,22 +151,240 @@ fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Kills the child's whole process group (it leads one: `process_group(0)`)
-/// and reaps the child. Returns whether it was reaped.
-fn kill_and_reap(child: &mut Child) -> bool {
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill(2) with a negative pid signals that process group; the
-        // group is the hook's own (its leader is our unreaped child, so the id
-        // cannot have been reused).
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
+fn os_err(rc: libc::c_int) -> io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
     }
-    let _ = child.kill();
-    let until = Instant::now() + REAP_LIMIT;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => return true,
-            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(5)),
-            _ => return false,
+}
+
+fn cstring(bytes: Vec<u8>) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a NUL byte in an argument or a variable",
+        )
+    })
+}
+
+/// A pipe, both ends close-on-exec: (read end, write end).
+fn pipe() -> io::Result<(File, File)> {
+    let mut fds: [libc::c_int; 2] = [-1, -1];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded: both are new descriptors that nothing else owns.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((File::from(r), File::from(w)))
+}
+
+/// Initialised `posix_spawn_file_actions_t`, destroyed on drop; boxed so it
+/// never moves after `init`.
+struct FileActions(Box<MaybeUninit<libc::posix_spawn_file_actions_t>>);
+
+impl FileActions {
+    fn new() -> io::Result<FileActions> {
+        let mut b = Box::new(MaybeUninit::uninit());
+        // SAFETY: init writes a fresh object into the (uninitialised) box.
+        os_err(unsafe { libc::posix_spawn_file_actions_init(b.as_mut_ptr()) })?;
+        Ok(FileActions(b))
+    }
+    fn dup2(&mut self, fd: RawFd, to: RawFd) -> io::Result<()> {
+        // SAFETY: the object was initialised in `new`.
+        os_err(unsafe { libc::posix_spawn_file_actions_adddup2(self.0.as_mut_ptr(), fd, to) })
+    }
+}
+
+impl Drop for FileActions {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `new`, destroyed once.
+        unsafe { libc::posix_spawn_file_actions_destroy(self.0.as_mut_ptr()) };
+    }
+}
+
+/// Initialised `posix_spawnattr_t`, destroyed on drop.
+struct SpawnAttr(Box<MaybeUninit<libc::posix_spawnattr_t>>);
+
+impl SpawnAttr {
+    /// Own process group (pgid = its pid), no blocked signals, SIGPIPE back
+    /// to its default (Rust ignores it, and ignored signals survive exec).
+    fn new() -> io::Result<SpawnAttr> {
+        let mut b = Box::new(MaybeUninit::uninit());
+        // SAFETY: init writes a fresh object into the (uninitialised) box.
+        os_err(unsafe { libc::posix_spawnattr_init(b.as_mut_ptr()) })?;
+        let mut a = SpawnAttr(b);
+        let p = a.0.as_mut_ptr();
+        let flags = libc::POSIX_SPAWN_SETPGROUP
+            | libc::POSIX_SPAWN_SETSIGMASK
+            | libc::POSIX_SPAWN_SETSIGDEF;
+        let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
+        let mut pipe_only = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: `p` is initialised; the sigsets are initialised by
+        // sigemptyset before they are read.
+        unsafe {
+            libc::sigemptyset(empty.as_mut_ptr());
+            libc::sigemptyset(pipe_only.as_mut_ptr());
+            libc::sigaddset(pipe_only.as_mut_ptr(), libc::SIGPIPE);
+            os_err(libc::posix_spawnattr_setpgroup(p, 0))?;
+            os_err(libc::posix_spawnattr_setsigmask(p, empty.as_ptr()))?;
+            os_err(libc::posix_spawnattr_setsigdefault(p, pipe_only.as_ptr()))?;
+            os_err(libc::posix_spawnattr_setflags(p, flags as libc::c_short))?;
+        }
+        Ok(a)
+    }
+}
+
+impl Drop for SpawnAttr {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `new`, destroyed once.
+        unsafe { libc::posix_spawnattr_destroy(self.0.as_mut_ptr()) };
+    }
+}
+
+/// A started hook, leader of its own process group. Dropping it unreaped
+/// kills the group and reaps it.
+struct Child {
+    pid: libc::pid_t,
+    /// Reaped (or given up on): nothing more to wait for.
+    reaped: bool,
+}
+
+/// How a reaped child ended, from its wait status.
+fn decode(status: libc::c_int) -> HookEnd {
+    if libc::WIFEXITED(status) {
+        HookEnd::Exited(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        HookEnd::Signaled(libc::WTERMSIG(status))
+    } else {
+        HookEnd::Signaled(0)
+    }
+}
+
+impl Child {
+    /// Starts `argv` (a bare `argv[0]` is looked up in `PATH`) with the
+    /// service's environment plus `env`, and pipes on its stdin, stdout and
+    /// stderr: returns the child and our ends (stdin writer, stdout and
+    /// stderr readers).
+    fn spawn(
+        argv: &[String],
+        env: &[(&'static str, String)],
+    ) -> io::Result<(Child, File, File, File)> {
+        let args = argv
+            .iter()
+            .map(|a| cstring(a.clone().into_bytes()))
+            .collect::<io::Result<Vec<_>>>()?;
+        let Some(program) = args.first() else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
+        };
+        let mut vars = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            if env
+                .iter()
+                .any(|(name, _)| k.as_os_str() == OsStr::new(name))
+            {
+                continue;
+            }
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            vars.push(cstring(kv)?);
+        }
+        for (k, v) in env {
+            vars.push(cstring(format!("{k}={v}").into_bytes())?);
+        }
+        let argp: Vec<*mut libc::c_char> = args
+            .iter()
+            .map(|c| c.as_ptr().cast_mut())
+            .chain(std::iter::once(std::ptr::null_mut()))
+            .collect();
+        let envp: Vec<*mut libc::c_char> = vars
+            .iter()
+            .map(|c| c.as_ptr().cast_mut())
+            .chain(std::iter::once(std::ptr::null_mut()))
+            .collect();
+
+        let (in_r, in_w) = pipe()?;
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let mut actions = FileActions::new()?;
+        // dup2 clears close-on-exec on 0, 1 and 2; every other pipe end is
+        // close-on-exec, so the hook holds only its own three.
+        actions.dup2(in_r.as_raw_fd(), 0)?;
+        actions.dup2(out_w.as_raw_fd(), 1)?;
+        actions.dup2(err_w.as_raw_fd(), 2)?;
+        let attr = SpawnAttr::new()?;
+        let mut pid: libc::pid_t = 0;
+        // SAFETY: every pointer is valid for the call: `program`, `argp` and
+        // `envp` (NULL-terminated arrays of NUL-terminated strings that
+        // outlive it), and the initialised actions and attributes.
+        os_err(unsafe {
+            libc::posix_spawnp(
+                &mut pid,
+                program.as_ptr(),
+                actions.0.as_ptr(),
+                attr.0.as_ptr(),
+                argp.as_ptr(),
+                envp.as_ptr(),
+            )
+        })?;
+        // The child's ends are closed here, in the parent, as `in_r`,
+        // `out_w` and `err_w` drop.
+        Ok((Child { pid, reaped: false }, in_w, out_r, err_r))
+    }
+
+    /// Its status if it has ended (reaps it), without waiting.
+    fn try_wait(&mut self) -> io::Result<Option<HookEnd>> {
+        if self.reaped {
+            return Ok(None);
+        }
+        let mut status: libc::c_int = 0;
+        // SAFETY: waitpid on our own unreaped child with a valid status pointer.
+        match unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) } {
+            0 => Ok(None),
+            r if r == self.pid => {
+                self.reaped = true;
+                Ok(Some(decode(status)))
+            }
+            _ => Err(io::Error::last_os_error()),
+        }
+    }
+
+    /// Kills its whole process group and reaps it. Returns whether it was reaped.
+    fn kill_and_reap(&mut self) -> bool {
+        if self.reaped {
+            return true;
+        }
+        // SAFETY: kill(2) with a negative pid signals that process group; the
+        // group is the hook's own, and its leader is our unreaped child, so
+        // the id cannot have been reused.
+        unsafe { libc::kill(-self.pid, libc::SIGKILL) };
+        // And the leader itself, should the group be gone (it left it).
+        // SAFETY: as above, the pid is our unreaped child's.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        let until = Instant::now() + REAP_LIMIT;
+        loop {
+            match self.try_wait() {
+                Ok(Some(_)) => return true,
+                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(5)),
+                _ => {
+                    log::error!(
+                        "alert hook (pid {}) did not die after SIGKILL; left unreaped",
+                        self.pid
+                    );
+                    self.reaped = true; // given up: drop must not wait again
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill_and_reap();
         }
     }
 }
@@ -184,45 +409,24 @@ pub(crate) fn run(
         command: display_command(input.argv),
         source,
     };
-    let (program, args) = input
-        .argv
-        .split_first()
-        .ok_or_else(|| spawn_err(io::Error::new(io::ErrorKind::InvalidInput, "empty command")))?;
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group: a timeout kills the hook and everything it
-        // started, and a Ctrl-C meant for the service does not reach it.
-        .process_group(0);
-    for (k, v) in input.env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().map_err(spawn_err)?;
-    let mut stdin: Option<ChildStdin> = child.stdin.take();
-    let mut stdout: Option<ChildStdout> = child.stdout.take();
-    let mut stderr: Option<ChildStderr> = child.stderr.take();
-    for fd in [
-        stdin.as_ref().map(|s| s.as_raw_fd()),
-        stdout.as_ref().map(|s| s.as_raw_fd()),
-        stderr.as_ref().map(|s| s.as_raw_fd()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if let Err(e) = set_nonblocking(fd) {
-            kill_and_reap(&mut child);
+    let (mut child, stdin_w, stdout_r, stderr_r) =
+        Child::spawn(input.argv, input.env).map_err(spawn_err)?;
+    for fd in [&stdin_w, &stdout_r, &stderr_r] {
+        if let Err(e) = set_nonblocking(fd.as_raw_fd()) {
+            child.kill_and_reap();
             return Err(spawn_err(e));
         }
     }
+    let mut stdin = Some(stdin_w);
+    let mut stdout = Some(stdout_r);
+    let mut stderr = Some(stderr_r);
     let (mut out_tail, mut err_tail) = (Tail::default(), Tail::default());
     let mut written = 0;
     if input.stdin.is_empty() {
         stdin = None;
     }
     let limit = start + input.timeout;
-    let mut exited: Option<(std::process::ExitStatus, Instant)> = None;
+    let mut exited: Option<(HookEnd, Instant)> = None;
     let mut buf = [0u8; 4096];
 
     let end = loop {
@@ -237,23 +441,19 @@ pub(crate) fn run(
                 ),
             }
         }
-        if let Some((status, at)) = exited {
+        if let Some((end, at)) = exited {
             let drained = stdout.is_none() && stderr.is_none();
             if drained || now >= at + DRAIN_GRACE {
-                break match (status.code(), status.signal()) {
-                    (Some(code), _) => HookEnd::Exited(code),
-                    (None, Some(sig)) => HookEnd::Signaled(sig),
-                    (None, None) => HookEnd::Signaled(0),
-                };
+                break end;
             }
         } else {
             let cancel = cancel_at().filter(|c| *c < limit);
             if now >= limit {
-                kill_and_reap(&mut child);
+                child.kill_and_reap();
                 break HookEnd::TimedOut;
             }
             if cancel.is_some_and(|c| now >= c) {
-                kill_and_reap(&mut child);
+                child.kill_and_reap();
                 break HookEnd::Cancelled;
             }
         }

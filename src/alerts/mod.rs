@@ -191,20 +191,17 @@ pub fn render_batch(batch: &[Alert], host: &str) -> HookPayload {
         stdin.push_str(&a.line(host));
         stdin.push('\n');
     }
-    let Some(top) = batch.get(most_severe(batch)) else {
+    let top_i = most_severe(batch);
+    let Some(top) = batch.get(top_i) else {
         return HookPayload {
             stdin,
             env: Vec::new(),
         };
     };
-    let host = event::one_line(host, 64);
-    let json = top.to_json(&host);
-    let all: Vec<serde_json::Value> = batch.iter().map(|a| a.to_json(&host)).collect();
-    let text = |v: &serde_json::Value| match v {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let views: Vec<event::AlertView> = batch.iter().map(|a| a.view(host)).collect();
+    let v = &views[top_i];
+    let host = v.host.clone();
+    let events = serde_json::to_string(&views).unwrap_or_default();
     let mut title = format!("{host}: {}", top.kind);
     if top.recovered && !top.kind.is_recovery_kind() {
         title.push_str(" recovered");
@@ -213,24 +210,30 @@ pub fn render_batch(batch: &[Alert], host: &str) -> HookPayload {
         title.push_str(&format!(" (+{} more)", batch.len() - 1));
     }
     let env = vec![
-        ("KASA_THERMOSTAT_EVENT", json.to_string()),
-        (
-            "KASA_THERMOSTAT_EVENTS",
-            serde_json::Value::Array(all).to_string(),
-        ),
+        ("KASA_THERMOSTAT_EVENT", v.to_json()),
+        ("KASA_THERMOSTAT_EVENTS", events),
         ("KASA_THERMOSTAT_COUNT", batch.len().to_string()),
-        ("KASA_THERMOSTAT_KIND", top.kind.as_str().to_string()),
+        ("KASA_THERMOSTAT_KIND", v.kind.to_string()),
+        ("KASA_THERMOSTAT_SEVERITY", v.severity.to_string()),
+        ("KASA_THERMOSTAT_RECOVERED", v.recovered.to_string()),
+        ("KASA_THERMOSTAT_MESSAGE", v.message.clone()),
+        ("KASA_THERMOSTAT_HOST", host),
         (
-            "KASA_THERMOSTAT_SEVERITY",
-            top.severity.as_str().to_string(),
+            "KASA_THERMOSTAT_PLUG",
+            v.plug.unwrap_or_default().to_string(),
         ),
-        ("KASA_THERMOSTAT_RECOVERED", top.recovered.to_string()),
-        ("KASA_THERMOSTAT_MESSAGE", text(&json["message"])),
-        ("KASA_THERMOSTAT_HOST", host.clone()),
-        ("KASA_THERMOSTAT_PLUG", text(&json["plug"])),
-        ("KASA_THERMOSTAT_TEMPERATURE", text(&json["temperature"])),
-        ("KASA_THERMOSTAT_UNITS", text(&json["units"])),
-        ("KASA_THERMOSTAT_TIME", text(&json["time"])),
+        (
+            "KASA_THERMOSTAT_TEMPERATURE",
+            // As in the JSON: `30.0`, not `30`.
+            v.temperature
+                .and_then(|t| serde_json::to_string(&t).ok())
+                .unwrap_or_default(),
+        ),
+        (
+            "KASA_THERMOSTAT_UNITS",
+            v.units.unwrap_or_default().to_string(),
+        ),
+        ("KASA_THERMOSTAT_TIME", v.time.clone()),
         ("KASA_THERMOSTAT_TITLE", title),
     ];
     HookPayload { stdin, env }
