@@ -42,6 +42,8 @@ pub enum HookEnd {
     TimedOut,
     /// The service's shutdown deadline came first and its process group was killed.
     Cancelled,
+    /// It ended but its exit status could not be read (see the log).
+    Unknown,
 }
 
 impl fmt::Display for HookEnd {
@@ -51,6 +53,7 @@ impl fmt::Display for HookEnd {
             HookEnd::Signaled(sig) => write!(f, "killed by signal {sig}"),
             HookEnd::TimedOut => write!(f, "timed out, killed"),
             HookEnd::Cancelled => write!(f, "killed at the shutdown deadline"),
+            HookEnd::Unknown => write!(f, "ended with an unknown status"),
         }
     }
 }
@@ -368,7 +371,12 @@ impl Child {
             match self.try_wait() {
                 Ok(Some(_)) => return true,
                 Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(5)),
-                _ => {
+                // ECHILD: reaped by someone else; it is gone either way.
+                Err(_) => {
+                    self.reaped = true;
+                    return true;
+                }
+                Ok(None) => {
                     log::error!(
                         "alert hook (pid {}) did not die after SIGKILL; left unreaped",
                         self.pid
@@ -435,10 +443,16 @@ pub(crate) fn run(
             match child.try_wait() {
                 Ok(Some(status)) => exited = Some((status, now)),
                 Ok(None) => {}
-                Err(e) => log::warn!(
-                    "alert hook `{}`: cannot check whether it exited: {e}",
-                    display_command(input.argv)
-                ),
+                // ECHILD: something else reaped it (SIGCHLD ignored?). There
+                // is nothing left to wait for, only its status is lost.
+                Err(e) => {
+                    log::warn!(
+                        "alert hook `{}`: cannot read its exit status: {e}",
+                        display_command(input.argv)
+                    );
+                    child.reaped = true;
+                    exited = Some((HookEnd::Unknown, now));
+                }
             }
         }
         if let Some((end, at)) = exited {

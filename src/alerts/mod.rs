@@ -18,7 +18,7 @@
 //!
 //! The hook gets, per batch:
 //! - on stdin, one line per event: `[critical] pi: heater 10.0.0.5:9999: failing for 3 cycles: timeout`
-//!   (what `curl -d @-` posts to ntfy);
+//!   (what `curl --data-binary @-` posts to ntfy);
 //! - `KASA_THERMOSTAT_EVENT`: the JSON of the most severe event (see [`Alert::to_json`]);
 //! - `KASA_THERMOSTAT_EVENTS`: a JSON array of all of them, in order;
 //! - plain variables for shell scripts, from the most severe event:
@@ -361,10 +361,10 @@ impl Alerter {
     /// lock that the `alerts` thread only holds to push or take, and returns.
     pub fn send(&self, alert: Alert) {
         let mut inbox = self.shared.lock();
-        if let Some(lost) = push_bounded(&mut inbox.queue, (Instant::now(), alert), QUEUE_CAPACITY)
-        {
+        // The loss is counted here and logged by the alerts thread, so that
+        // the control thread does no logging I/O on this path.
+        if push_bounded(&mut inbox.queue, (Instant::now(), alert), QUEUE_CAPACITY).is_some() {
             inbox.dropped += 1;
-            log::debug!("alert queue full; dropped {} ({})", lost.kind, lost.message);
         }
         drop(inbox);
         self.shared.wake.notify_one();
@@ -372,8 +372,9 @@ impl Alerter {
 
     /// Delivers what is queued (for example `service_stopping`,
     /// `shutdown_unverified`) without waiting for the coalescing window,
-    /// then ends the thread. A hook still running at `deadline` is killed;
-    /// returns soon after `deadline` at the latest.
+    /// then ends the thread. A hook still running at `deadline` is killed
+    /// (with its process group) and what is left is logged as not sent;
+    /// returns by `deadline`, plus the moment it takes to reap a killed hook.
     pub fn finish(mut self, deadline: Instant) {
         self.stop(deadline);
     }
