@@ -393,6 +393,12 @@ impl Alerter {
     }
 }
 
+// The control thread and the service may share one `Alerter` (in an `Arc`).
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Alerter>();
+};
+
 impl Drop for Alerter {
     fn drop(&mut self) {
         if self.thread.is_some() {
