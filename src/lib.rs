@@ -26,6 +26,7 @@
 //!   limits in force each cycle, from the service layer's wall clock.
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod control;
