@@ -16,6 +16,7 @@
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod datalog;
 pub mod demo;
 pub mod kasa;
 pub mod notify;
