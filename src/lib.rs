@@ -21,6 +21,7 @@ pub mod demo;
 pub mod kasa;
 pub mod notify;
 pub mod outputs;
+pub mod plot;
 pub mod sensor;
 pub mod service;
 pub mod units;
