@@ -53,7 +53,9 @@ fn simulate(start: SystemTime, secs: u64, cycle: u64) -> (String, String) {
     let (mut heater, mut cooler) = (false, false);
     let mut rng = 12345u64;
     let mut noise = move || {
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((rng >> 33) as f64 / (1u64 << 31) as f64) - 0.5
     };
     let mut step = 0u64;
@@ -112,9 +114,17 @@ fn simulate(start: SystemTime, secs: u64, cycle: u64) -> (String, String) {
             readings,
             r#"{{"time":"{}","temperature":{temp},"units":"C","mode":"heat_cool","low_limit":{low:.3},"high_limit":{high:.3},"reason":"demo","alarm":{alarm},"sensor_stale":{stale},"heater":{{"desired":{heater},"verified":{},"state":"{}"}},"cooler":{{"desired":{cooler},"verified":{},"state":"{}"}}}}"#,
             datalog::format_time(now),
-            if heater_unknown { "null".to_string() } else { heater.to_string() },
+            if heater_unknown {
+                "null".to_string()
+            } else {
+                heater.to_string()
+            },
             state(heater, heater_unknown),
-            if cooler_broken { "null".to_string() } else { cooler.to_string() },
+            if cooler_broken {
+                "null".to_string()
+            } else {
+                cooler.to_string()
+            },
             state(cooler, cooler_broken),
         );
         if s % 60 == 0 {
@@ -126,12 +136,24 @@ fn simulate(start: SystemTime, secs: u64, cycle: u64) -> (String, String) {
                     datalog::format_time(now),
                     if role == "heater" { 5 } else { 6 },
                     if failed { "failed" } else { "ok" },
-                    if failed { "null".to_string() } else { format!("\"{}\"", if on { "on" } else { "off" }) },
+                    if failed {
+                        "null".to_string()
+                    } else {
+                        format!("\"{}\"", if on { "on" } else { "off" })
+                    },
                     if failed { 3 } else { 1 },
-                    if failed { 9200.0 } else { 600.0 + noise() * 200.0 },
+                    if failed {
+                        9200.0
+                    } else {
+                        600.0 + noise() * 200.0
+                    },
                     rssi + (noise() * 6.0).round(),
                     if failed { "\"timeout\"" } else { "null" },
-                    if failed { "\"10.0.0.6:9999: timed out after 3 s\"" } else { "null" },
+                    if failed {
+                        "\"10.0.0.6:9999: timed out after 3 s\""
+                    } else {
+                        "null"
+                    },
                 );
             }
         }

@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize, Serializer};
-use time::format_description::well_known::Rfc3339;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
 use time::{Date, OffsetDateTime, UtcOffset};
 
 use crate::units::Units;
@@ -170,8 +170,9 @@ impl Since {
             }
         }
         if s.len() == 10 {
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            return Date::parse(s, &format).map(Since::Date).map_err(|_| err());
+            // A date: parse it as that day's midnight UTC, keep the date.
+            let t = parse_time(&format!("{s}T00:00:00Z")).ok_or_else(err)?;
+            return Ok(Since::Date(OffsetDateTime::from(t).date()));
         }
         parse_time(s).map(Since::At).ok_or_else(err)
     }
@@ -199,11 +200,101 @@ fn o1_duration(o: UtcOffset) -> time::Duration {
     time::Duration::seconds(i64::from(o.whole_seconds()))
 }
 
-/// Parses an RFC 3339 time as written in the data files.
+/// Parses an RFC 3339 time (`2026-11-28T21:00:00.000Z`, `...+01:00`; a
+/// space for the `T` is accepted). Hand-written: the `time` crate's parser
+/// costs 15 KiB of binary for this one format.
 pub fn parse_time(s: &str) -> Option<SystemTime> {
-    OffsetDateTime::parse(s, &Rfc3339)
-        .ok()
-        .map(SystemTime::from)
+    let b = s.as_bytes();
+    let num = |from: usize, to: usize| -> Option<i64> {
+        let digits = b.get(from..to)?;
+        digits.iter().try_fold(0i64, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
+        })
+    };
+    let sep = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
+    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if sep(i, b".") {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            if i - start < 9 {
+                nanos = nanos * 10 + u32::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        for _ in (i - start)..9 {
+            nanos *= 10;
+        }
+    }
+    let offset = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        c @ (b'+' | b'-') if i + 6 == b.len() && sep(i + 3, b":") => {
+            let (h, m) = (num(i + 1, i + 3)?, num(i + 4, i + 6)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let o = h * 3600 + m * 60;
+            if *c == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return None,
+    };
+    // A leap second is the last instant of its minute here.
+    let second = second.min(59);
+    let secs =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    let t = if secs >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64)
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    };
+    Some(t + Duration::from_nanos(u64::from(nanos)))
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Formats an instant as RFC 3339 UTC with milliseconds, as the files do.
@@ -415,8 +506,8 @@ pub enum LineError {
     Json(serde_json::Error),
     /// Its `time` is not an RFC 3339 time.
     Time(String),
-    /// Not UTF-8, or longer than any real line.
-    Garbage,
+    /// JSON, but not a data line (the message says what is missing).
+    Shape(&'static str),
 }
 
 impl fmt::Display for LineError {
@@ -424,7 +515,7 @@ impl fmt::Display for LineError {
         match self {
             LineError::Json(e) => write!(f, "not a data line: {e}"),
             LineError::Time(t) => write!(f, "bad time {t:?}"),
-            LineError::Garbage => f.write_str("not text, or too long to be a data line"),
+            LineError::Shape(what) => write!(f, "not a data line: {what}"),
         }
     }
 }
@@ -438,141 +529,132 @@ impl std::error::Error for LineError {
     }
 }
 
-#[derive(Deserialize)]
-struct RawPlug {
-    #[serde(default)]
-    desired: Option<bool>,
-    #[serde(default)]
-    verified: Option<bool>,
-    #[serde(default)]
-    state: Option<String>,
+// The lines are read through `serde_json::Value` rather than derived
+// structs: the `Value` parser is in the binary anyway (the Kasa protocol uses
+// it), while two derived deserializers cost ~20 KiB; and a field of an
+// unexpected type is then simply absent, which is the liberal reading wanted.
+
+fn object(line: &str) -> Result<Map<String, Value>, LineError> {
+    match serde_json::from_str::<Value>(line).map_err(LineError::Json)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(LineError::Shape("not a JSON object")),
+    }
 }
 
-#[derive(Deserialize)]
-struct RawReading {
-    time: String,
-    #[serde(default)]
-    temperature: Option<f64>,
-    #[serde(default)]
-    units: Option<Units>,
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(default)]
-    low_limit: Option<f64>,
-    #[serde(default)]
-    high_limit: Option<f64>,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    alarm: Option<String>,
-    #[serde(default)]
-    sensor_stale: Option<bool>,
-    #[serde(default)]
-    heater: Option<RawPlug>,
-    #[serde(default)]
-    cooler: Option<RawPlug>,
+fn time_field(m: &Map<String, Value>) -> Result<SystemTime, LineError> {
+    let text = m
+        .get("time")
+        .and_then(Value::as_str)
+        .ok_or(LineError::Shape("no time"))?;
+    parse_time(text).ok_or_else(|| LineError::Time(text.to_string()))
 }
 
-fn plug_record(raw: RawPlug) -> PlugRecord {
-    let state = raw
-        .state
-        .as_deref()
+fn finite(m: &Map<String, Value>, key: &str) -> Option<f64> {
+    m.get(key).and_then(Value::as_f64).filter(|v| v.is_finite())
+}
+
+fn string(m: &Map<String, Value>, key: &str) -> Option<String> {
+    m.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn plug_record(v: &Value) -> Option<PlugRecord> {
+    let m = v.as_object()?;
+    let verified = m.get("verified").and_then(Value::as_bool);
+    let state = m
+        .get("state")
+        .and_then(Value::as_str)
         .and_then(PlugState::parse)
-        .unwrap_or(match raw.verified {
+        .unwrap_or(match verified {
             Some(true) => PlugState::On,
             Some(false) => PlugState::Off,
             None => PlugState::Unknown,
         });
-    PlugRecord {
-        desired: raw.desired,
-        verified: raw.verified,
+    Some(PlugRecord {
+        desired: m.get("desired").and_then(Value::as_bool),
+        verified,
         state,
-    }
+    })
 }
 
 /// Parses one line of `readings.jsonl` (unknown keys are ignored; missing
 /// optional ones take their older-version defaults).
+#[inline(never)]
 pub fn parse_reading(line: &str) -> Result<Reading, LineError> {
-    let raw: RawReading = serde_json::from_str(line).map_err(LineError::Json)?;
-    let time = parse_time(&raw.time).ok_or(LineError::Time(raw.time))?;
-    let alarm = match raw.alarm.as_deref() {
+    let m = object(line)?;
+    let time = time_field(&m)?;
+    let alarm = match m.get("alarm").and_then(Value::as_str) {
         Some("low") => Some(AlarmKind::Low),
         Some("high") => Some(AlarmKind::High),
         _ => None,
     };
+    let units = match m.get("units").and_then(Value::as_str) {
+        Some("C") => Some(Units::C),
+        Some("F") => Some(Units::F),
+        _ => None,
+    };
     Ok(Reading {
         time,
-        temperature: raw.temperature.filter(|t| t.is_finite()),
-        units: raw.units,
-        mode: raw.mode,
-        low_limit: raw.low_limit.filter(|t| t.is_finite()),
-        high_limit: raw.high_limit.filter(|t| t.is_finite()),
-        reason: raw.reason,
+        temperature: finite(&m, "temperature"),
+        units,
+        mode: string(&m, "mode"),
+        low_limit: finite(&m, "low_limit"),
+        high_limit: finite(&m, "high_limit"),
+        reason: string(&m, "reason"),
         alarm,
-        sensor_stale: raw.sensor_stale.unwrap_or(false),
-        heater: raw.heater.map(plug_record),
-        cooler: raw.cooler.map(plug_record),
+        sensor_stale: m
+            .get("sensor_stale")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        heater: m.get("heater").and_then(plug_record),
+        cooler: m.get("cooler").and_then(plug_record),
     })
 }
 
-#[derive(Deserialize)]
-struct RawEvent {
-    time: String,
-    role: String,
-    #[serde(default)]
-    host: Option<String>,
-    action: String,
-    outcome: String,
-    #[serde(default)]
-    state: Option<String>,
-    #[serde(default)]
-    attempts: Option<u32>,
-    #[serde(default)]
-    attempt_ms: Option<Vec<f64>>,
-    #[serde(default)]
-    duration_ms: Option<f64>,
-    #[serde(default)]
-    rssi: Option<f64>,
-    #[serde(default)]
-    error_kind: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    deadman: Option<String>,
-    #[serde(default)]
-    corrected: Option<bool>,
-}
-
 /// Parses one line of `plug-events.jsonl`.
+#[inline(never)]
 pub fn parse_event(line: &str) -> Result<PlugEvent, LineError> {
-    let raw: RawEvent = serde_json::from_str(line).map_err(LineError::Json)?;
-    let time = parse_time(&raw.time).ok_or(LineError::Time(raw.time))?;
-    let outcome = match raw.outcome.as_str() {
-        "ok" => Outcome::Ok,
-        "failed" => Outcome::Failed,
-        "superseded" => Outcome::Superseded,
-        _ => Outcome::Other,
+    let m = object(line)?;
+    let time = time_field(&m)?;
+    let role = string(&m, "role").ok_or(LineError::Shape("no role"))?;
+    let action = string(&m, "action").ok_or(LineError::Shape("no action"))?;
+    let outcome = match m.get("outcome").and_then(Value::as_str) {
+        Some("ok") => Outcome::Ok,
+        Some("failed") => Outcome::Failed,
+        Some("superseded") => Outcome::Superseded,
+        Some(_) => Outcome::Other,
+        None => return Err(LineError::Shape("no outcome")),
     };
-    let attempt_ms = raw.attempt_ms.unwrap_or_default();
-    let attempts = raw.attempts.unwrap_or(attempt_ms.len() as u32);
+    let attempt_ms: Vec<f64> = m
+        .get("attempt_ms")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    let attempts = m
+        .get("attempts")
+        .and_then(Value::as_u64)
+        .map_or(attempt_ms.len() as u32, |a| {
+            a.min(u64::from(u32::MAX)) as u32
+        });
     Ok(PlugEvent {
         time,
-        role: raw.role,
-        host: raw.host,
-        action: raw.action,
+        role,
+        host: string(&m, "host"),
+        action,
         outcome,
-        state: raw.state.as_deref().and_then(PlugState::parse),
+        state: m
+            .get("state")
+            .and_then(Value::as_str)
+            .and_then(PlugState::parse),
         attempts,
         attempt_ms,
-        duration_ms: raw.duration_ms.filter(|d| d.is_finite()),
-        rssi: raw
-            .rssi
-            .filter(|r| r.is_finite() && (-150.0..=0.0).contains(r))
+        duration_ms: finite(&m, "duration_ms"),
+        rssi: finite(&m, "rssi")
+            .filter(|r| (-150.0..=0.0).contains(r))
             .map(|r| r.round() as i32),
-        error_kind: raw.error_kind,
-        error: raw.error,
-        deadman: raw.deadman,
-        corrected: raw.corrected.unwrap_or(false),
+        error_kind: string(&m, "error_kind"),
+        error: string(&m, "error"),
+        deadman: string(&m, "deadman"),
+        corrected: m.get("corrected").and_then(Value::as_bool).unwrap_or(false),
     })
 }
 
@@ -1049,8 +1131,21 @@ impl Series {
 
     fn from_parts(mut parts: Vec<(Option<Units>, Sample)>, stats: ReadStats) -> Series {
         // A clock step (a Pi without a real-time clock before NTP) can put
-        // lines out of order; a stable sort keeps equal times in file order.
-        parts.sort_by(|a, b| a.1.t.total_cmp(&b.1.t));
+        // lines out of order; equal times keep their file order.
+        if parts.windows(2).any(|w| w[1].1.t < w[0].1.t) {
+            let mut keys: Vec<(f64, u32)> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.1.t, i as u32))
+                .collect();
+            sort_keys(&mut keys);
+            let mut slots: Vec<Option<(Option<Units>, Sample)>> =
+                parts.into_iter().map(Some).collect();
+            parts = keys
+                .iter()
+                .filter_map(|&(_, i)| slots[i as usize].take())
+                .collect();
+        }
         let units = parts.iter().rev().find_map(|(u, _)| *u).unwrap_or(Units::C);
         let mut samples: Vec<Sample> = parts
             .into_iter()
@@ -1113,17 +1208,23 @@ fn to_sample(r: &Reading) -> Sample {
 }
 
 fn median_gap(samples: &[Sample]) -> f64 {
-    let mut gaps: Vec<f64> = samples
+    let mut gaps: Vec<(f64, u32)> = samples
         .windows(2)
-        .map(|w| w[1].t - w[0].t)
-        .filter(|d| *d > 0.0)
+        .map(|w| (w[1].t - w[0].t, 0))
+        .filter(|d| d.0 > 0.0)
         .collect();
     if gaps.is_empty() {
         return 0.0;
     }
-    let mid = (gaps.len() - 1) / 2;
-    let (_, m, _) = gaps.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
-    *m
+    sort_keys(&mut gaps);
+    gaps[(gaps.len() - 1) / 2].0
+}
+
+/// Sorts by the number, then the index. The one sort the plot and the report
+/// use (each instance of a std sort costs several KiB of binary).
+#[inline(never)]
+pub(crate) fn sort_keys(keys: &mut [(f64, u32)]) {
+    keys.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
 }
 
 // ---------------------------------------------------------------------------
@@ -1268,6 +1369,44 @@ mod tests {
 
     fn at(s: &str) -> SystemTime {
         parse_time(s).unwrap()
+    }
+
+    #[test]
+    fn rfc3339_times_parse_to_the_instant_they_name() {
+        // Epoch seconds from `date -u -d 2026-11-28T21:00:00Z +%s`.
+        let t = parse_time("2026-11-28T21:00:00Z").unwrap();
+        assert_eq!(unix_secs(t), 1_795_899_600.0);
+        assert_eq!(parse_time("2026-11-28T22:30:00+01:30"), Some(t));
+        assert_eq!(parse_time("2026-11-28 19:00:00-02:00"), Some(t));
+        let ms = parse_time("2026-11-28T21:00:00.123Z").unwrap();
+        assert_eq!(ms.duration_since(t).unwrap(), Duration::from_millis(123));
+        let ns = parse_time("2026-11-28T21:00:00.123456789123Z").unwrap();
+        assert_eq!(
+            ns.duration_since(t).unwrap(),
+            Duration::from_nanos(123_456_789)
+        );
+        assert_eq!(unix_secs(parse_time("1969-12-31T23:59:59Z").unwrap()), -1.0);
+        // Round trips through the `time` crate's formatter, an independent
+        // calendar, over leap years and month ends.
+        let mut s = -2_000_000_000i64;
+        while s < 5_000_000_000 {
+            let t = from_unix_secs(s as f64);
+            assert_eq!(parse_time(&format_time(t)), Some(t), "{}", format_time(t));
+            s += 7_777_777;
+        }
+        for bad in [
+            "2026-02-29T00:00:00Z",
+            "2026-11-28T24:00:00Z",
+            "2026-11-28T21:00:00",
+            "2026-11-28T21:00:00.Z",
+            "2026-11-28T21:00:00+0100",
+            "2026-11-28T21:00:00Zjunk",
+            "2026-1-28T21:00:00Z",
+            "yesterday",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+        assert!(parse_time("2024-02-29T00:00:00Z").is_some());
     }
 
     #[test]
