@@ -26,7 +26,7 @@ use std::time::SystemTime;
 use std::fmt::Write as _;
 
 use crate::datalog::{
-    self, from_unix_secs, AlarmKind, DataLogError, PlugState, ReadStats, Sample, Series, Zone,
+    self, from_unix_secs, DataLogError, PlugState, ReadStats, Sample, Series, Zone,
 };
 
 /// Why no plot was written.
@@ -516,8 +516,10 @@ pub fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (String, Fr
     let last_t = samples.last().map_or(60.0, |s| s.t);
     let (mut t0, mut t1) = (first_t, last_t);
     if t1 - t0 < 60.0 {
-        // One line (or a few seconds of them): show a minute around them.
-        t0 -= 30.0;
+        // A few seconds of lines: show a minute (one line: in its middle).
+        if t1 == t0 {
+            t0 -= 30.0;
+        }
         t1 = t0 + 60.0;
     }
     // The temperature range: the data and the limits, padded.
@@ -802,7 +804,7 @@ pub fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (String, Fr
             name,
             "",
         );
-        for (a, b, st) in spans(series, |s| state(s)) {
+        for (a, b, st) in spans(series, state) {
             let (fill, class) = match st {
                 PlugState::On => (*color, "on"),
                 PlugState::Unknown => (*hatch, "unknown"),
@@ -876,15 +878,385 @@ fn simplify_collinear(points: &[(f64, f64)], tol: f64) -> Vec<(f64, f64)> {
     out
 }
 
-/// The alarm kinds present, for the summary.
-pub fn alarm_kinds(series: &Series) -> Vec<AlarmKind> {
-    let mut kinds = Vec::new();
-    for s in &series.samples {
-        if let Some(a) = s.alarm {
-            if !kinds.contains(&a) {
-                kinds.push(a);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datalog::{parse_reading, parse_time, unix_secs, Reading};
+    use time::UtcOffset;
+
+    /// Tags balance: every `<x ...>` is closed by `</x>` in order, `<x/>`
+    /// closes itself. Returns the root's name.
+    fn check_balanced(svg: &str) -> String {
+        let mut stack: Vec<String> = Vec::new();
+        let mut root = None;
+        let mut rest = svg;
+        while let Some(i) = rest.find('<') {
+            let end = rest[i..].find('>').expect("a tag is closed") + i;
+            let tag = &rest[i + 1..end];
+            assert!(!tag.contains('<'), "a `<` inside a tag: {tag}");
+            if let Some(name) = tag.strip_prefix('/') {
+                assert_eq!(
+                    stack.pop().as_deref(),
+                    Some(name.trim()),
+                    "mismatched </{name}>"
+                );
+            } else if !tag.ends_with('/') {
+                let name: String = tag.chars().take_while(|c| !c.is_whitespace()).collect();
+                root.get_or_insert_with(|| name.clone());
+                stack.push(name);
             }
+            rest = &rest[end + 1..];
+        }
+        assert!(stack.is_empty(), "unclosed: {stack:?}");
+        root.expect("a root element")
+    }
+
+    /// The `points` of every `<polyline class="{class}"`.
+    fn polylines(svg: &str, class: &str) -> Vec<Vec<(f64, f64)>> {
+        let start = format!("<polyline class=\"{class}\"");
+        svg.lines()
+            .filter(|l| l.starts_with(&start))
+            .map(|l| {
+                let p = l
+                    .split("points=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap();
+                p.split(' ')
+                    .map(|xy| {
+                        let (x, y) = xy.split_once(',').unwrap();
+                        (x.parse().unwrap(), y.parse().unwrap())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// (x, width, fill) of every `<rect ... class="{class}"`.
+    fn rects(svg: &str, class: &str) -> Vec<(f64, f64, String)> {
+        let attr = |l: &str, a: &str| -> String {
+            l.split(&format!(" {a}=\""))
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        svg.lines()
+            .filter(|l| l.starts_with("<rect") && l.contains(&format!("class=\"{class}\"")))
+            .map(|l| {
+                (
+                    attr(l, "x").parse().unwrap(),
+                    attr(l, "width").parse().unwrap(),
+                    attr(l, "fill"),
+                )
+            })
+            .collect()
+    }
+
+    fn line(t: &str, temp: &str, limits: (f64, f64), heater: &str, extra: &str) -> Reading {
+        parse_reading(&format!(
+            r#"{{"time":"{t}","temperature":{temp},"units":"C","low_limit":{},"high_limit":{},"heater":{{"state":"{heater}"}}{extra}}}"#,
+            limits.0, limits.1
+        ))
+        .unwrap()
+    }
+
+    /// Ten readings 10 s apart; the heater on from the 3rd to the 5th,
+    /// unknown for the 6th, then off; the limits step up at the 8th; an
+    /// alarm on the 9th.
+    fn fixture() -> Series {
+        let temps = [
+            "18.0", "18.5", "19.0", "19.5", "20.0", "20.5", "21.0", "21.5", "22.0", "21.0",
+        ];
+        let heater = [
+            "off", "off", "on", "on", "on", "unknown", "off", "off", "off", "off",
+        ];
+        let readings: Vec<Reading> = (0..10)
+            .map(|i| {
+                let t = format!("2026-11-28T21:00:{:02}.000Z", i * 5);
+                let limits = if i < 7 { (18.0, 20.0) } else { (19.0, 21.0) };
+                let extra = if i == 8 { r#","alarm":"high""# } else { "" };
+                line(&t, temps[i], limits, heater[i], extra)
+            })
+            .collect();
+        Series::from_readings(&readings)
+    }
+
+    fn map(frame: &Frame, t: f64, v: f64) -> (f64, f64) {
+        let (x0, x1) = frame.x_px;
+        let (y0, y1) = frame.y_px;
+        let (t0, t1) = frame.t_range;
+        let (v0, v1) = frame.y_range;
+        let round = |z: f64| (z * 10.0).round() / 10.0;
+        (
+            round(x0 + (x1 - x0) * (t - t0) / (t1 - t0)),
+            round(y0 + (y1 - y0) * (v - v0) / (v1 - v0)),
+        )
+    }
+
+    #[test]
+    fn the_svg_is_well_formed_and_holds_every_series() {
+        let (svg, _) = render_svg(&fixture(), &Zone::Utc, DEFAULT_SIZE);
+        assert_eq!(check_balanced(&svg), "svg");
+        for want in [
+            "class=\"temperature\"",
+            "class=\"band\"",
+            "class=\"high\"",
+            "class=\"low\"",
+            "class=\"heater-on\"",
+            "class=\"heater-unknown\"",
+            "class=\"heater-off\"",
+            "class=\"alarm\"",
+            "<pattern id=\"hatch-heater\"",
+            ">heater unknown (counts as on)</text>",
+            ">temperature (°C)</text>",
+            ">alarm</text>",
+        ] {
+            assert!(svg.contains(want), "{want} missing");
+        }
+        assert!(
+            !svg.contains(">cooler") && !svg.contains("class=\"cooler-"),
+            "no cooler in the data, none drawn"
+        );
+        assert!(!svg.contains("class=\"stale\"") && !svg.contains("class=\"nodata\""));
+    }
+
+    #[test]
+    fn each_reading_lands_on_its_point() {
+        let series = fixture();
+        let (svg, frame) = render_svg(&series, &Zone::Utc, DEFAULT_SIZE);
+        let t0 = unix_secs(parse_time("2026-11-28T21:00:00Z").unwrap());
+        assert_eq!(
+            frame.t_range,
+            (t0, t0 + 60.0),
+            "45 s of data: a minute is shown"
+        );
+        assert!(
+            frame.y_range.0 < 18.0 && frame.y_range.1 > 22.0,
+            "{frame:?}"
+        );
+        let temps = [18.0, 18.5, 19.0, 19.5, 20.0, 20.5, 21.0, 21.5, 22.0, 21.0];
+        let want: Vec<(f64, f64)> = temps
+            .iter()
+            .enumerate()
+            .map(|(i, v)| map(&frame, t0 + 5.0 * i as f64, *v))
+            .collect();
+        assert_eq!(polylines(&svg, "temperature"), vec![want.clone()]);
+        // The alarm: from the alarmed reading to the next one.
+        assert_eq!(polylines(&svg, "alarm"), vec![want[8..10].to_vec()]);
+        // The band's upper edge: 20 until the 7th reading, then a slope (one
+        // cycle) up to 21.
+        let high = polylines(&svg, "high");
+        assert_eq!(
+            high,
+            vec![vec![
+                map(&frame, t0, 20.0),
+                map(&frame, t0 + 30.0, 20.0),
+                map(&frame, t0 + 35.0, 21.0),
+                map(&frame, t0 + 45.0, 21.0),
+            ]]
+        );
+    }
+
+    #[test]
+    fn plug_spans_cover_their_time_and_unknown_is_hatched() {
+        let series = fixture();
+        let (svg, frame) = render_svg(&series, &Zone::Utc, DEFAULT_SIZE);
+        let t0 = unix_secs(parse_time("2026-11-28T21:00:00Z").unwrap());
+        let x = |t: f64| map(&frame, t, 0.0).0;
+        let on = rects(&svg, "heater-on");
+        assert_eq!(on.len(), 1);
+        // On from the 3rd reading (10 s) until the unknown one (25 s).
+        assert!((on[0].0 - x(t0 + 10.0)).abs() < 0.06, "{on:?}");
+        assert!(
+            (on[0].1 - (x(t0 + 25.0) - x(t0 + 10.0))).abs() < 0.11,
+            "{on:?}"
+        );
+        assert_eq!(on[0].2, HEATER);
+        let unknown = rects(&svg, "heater-unknown");
+        assert_eq!(unknown.len(), 1);
+        assert!((unknown[0].0 - x(t0 + 25.0)).abs() < 0.06);
+        assert_eq!(
+            unknown[0].2, "url(#hatch-heater)",
+            "unknown is hatched, not solid"
+        );
+        // Off before (0..10 s) and after (30..45 s: the last line lasts 0).
+        let off = rects(&svg, "heater-off");
+        assert_eq!(off.len(), 2, "{off:?}");
+        assert!((off[1].0 + off[1].1 - x(t0 + 45.0)).abs() < 0.11);
+    }
+
+    #[test]
+    fn gaps_break_the_line_and_stale_periods_are_shaded() {
+        let mut readings = Vec::new();
+        for i in 0..6 {
+            readings.push(line(
+                &format!("2026-11-28T21:00:{:02}Z", i * 10),
+                "19.0",
+                (18.0, 20.0),
+                "off",
+                "",
+            ));
+        }
+        // The service was stopped for ten minutes.
+        for i in 0..6 {
+            let stale = if i == 2 || i == 3 {
+                r#","sensor_stale":true"#
+            } else {
+                ""
+            };
+            let temp = if stale.is_empty() { "19.5" } else { "null" };
+            readings.push(line(
+                &format!("2026-11-28T21:11:{:02}Z", i * 10),
+                temp,
+                (18.0, 20.0),
+                "off",
+                stale,
+            ));
+        }
+        let series = Series::from_readings(&readings);
+        let (svg, frame) = render_svg(&series, &Zone::Utc, DEFAULT_SIZE);
+        check_balanced(&svg);
+        let t0 = unix_secs(parse_time("2026-11-28T21:00:00Z").unwrap());
+        let x = |t: f64| map(&frame, t, 0.0).0;
+        let lines = polylines(&svg, "temperature");
+        // Before the gap; after it, split by the two stale readings.
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[0].len(), 6);
+        let nodata = rects(&svg, "nodata");
+        assert_eq!(nodata.len(), 1);
+        assert!((nodata[0].0 - x(t0 + 50.0)).abs() < 0.06);
+        assert!((nodata[0].0 + nodata[0].1 - x(t0 + 660.0)).abs() < 0.11);
+        assert_eq!(nodata[0].2, "url(#hatch-nodata)");
+        let stale = rects(&svg, "stale");
+        assert_eq!(stale.len(), 1);
+        assert!((stale[0].0 - x(t0 + 680.0)).abs() < 0.06);
+        assert!((stale[0].1 - (x(t0 + 700.0) - x(t0 + 680.0))).abs() < 0.11);
+        assert_eq!(polylines(&svg, "band").len(), 0, "the band is a polygon");
+        assert_eq!(svg.matches("class=\"band\"").count(), 2, "one band per run");
+    }
+
+    #[test]
+    fn a_long_series_is_thinned_but_keeps_its_peaks() {
+        let pts: Vec<(f64, f64)> = (0..60_000)
+            .map(|i| {
+                (
+                    f64::from(i) * 10.0,
+                    if i == 31_337 { 99.0 } else { f64::from(i % 7) },
+                )
+            })
+            .collect();
+        let out = decimate(&pts, 0.0, 600_000.0, 1000);
+        assert!(out.len() <= 4000, "{}", out.len());
+        assert!(out.contains(&(313_370.0, 99.0)), "the spike survives");
+        assert_eq!(out.first(), pts.first());
+        assert_eq!(out.last(), pts.last());
+        assert!(out.windows(2).all(|w| w[0].0 < w[1].0), "in time order");
+        let few = &pts[..100];
+        assert_eq!(decimate(few, 0.0, 1000.0, 1000), few.to_vec());
+    }
+
+    #[test]
+    fn limits_are_simplified_within_tolerance() {
+        let ramp: Vec<(f64, f64)> = (0..1000)
+            .map(|i| (f64::from(i), 18.0 + f64::from(i) * 0.001))
+            .collect();
+        assert_eq!(simplify_collinear(&ramp, 1e-6), vec![ramp[0], ramp[999]]);
+        let mut step: Vec<(f64, f64)> = (0..10).map(|i| (f64::from(i), 18.0)).collect();
+        step.extend((10..20).map(|i| (f64::from(i), 19.0)));
+        assert_eq!(
+            simplify_collinear(&step, 1e-6),
+            vec![(0.0, 18.0), (9.0, 18.0), (10.0, 19.0), (19.0, 19.0)]
+        );
+        // Every dropped point is within the tolerance of the drawn line.
+        let wave: Vec<(f64, f64)> = (0..500)
+            .map(|i| (f64::from(i), (f64::from(i) / 40.0).sin()))
+            .collect();
+        let kept = simplify_collinear(&wave, 0.01);
+        assert!(kept.len() < 200, "{}", kept.len());
+        for &(t, v) in &wave {
+            let k = kept.partition_point(|p| p.0 < t).max(1).min(kept.len() - 1);
+            let (a, b) = (kept[k - 1], kept[k]);
+            let drawn = a.1 + (b.1 - a.1) * (t - a.0) / (b.0 - a.0);
+            assert!((drawn - v).abs() <= 0.0101, "at {t}: {drawn} vs {v}");
         }
     }
-    kinds
+
+    #[test]
+    fn ticks_fall_on_local_hours_and_midnight_shows_the_date() {
+        let plus1 = Zone::Fixed(UtcOffset::from_hms(1, 0, 0).unwrap());
+        // 20:10 to 02:50 UTC is 21:10 to 03:50 local.
+        let t0 = unix_secs(parse_time("2026-11-28T20:10:00Z").unwrap());
+        let t1 = unix_secs(parse_time("2026-11-29T02:50:00Z").unwrap());
+        let (ticks, step) = time_ticks(t0, t1, &plus1, 8);
+        assert_eq!(step, 3600.0);
+        let labels: Vec<String> = ticks.iter().map(|t| tick_label(*t, step, &plus1)).collect();
+        assert_eq!(
+            labels,
+            ["22:00", "23:00", "Sun 29 Nov", "01:00", "02:00", "03:00"]
+        );
+        assert_eq!(
+            ticks[0],
+            unix_secs(parse_time("2026-11-28T21:00:00Z").unwrap())
+        );
+        let (days, step) = time_ticks(t0, t0 + 7.0 * 86_400.0, &plus1, 10);
+        assert_eq!(step, 86_400.0);
+        assert!(days.iter().all(|t| tick_label(*t, step, &plus1).len() > 5));
+        assert_eq!(days.len(), 7);
+    }
+
+    #[test]
+    fn plot_writes_the_file_and_says_why_it_cannot() {
+        let dir = tempfile::tempdir().unwrap();
+        let readings = dir.path().join(datalog::READINGS_FILE);
+        let text: String = (0..30)
+            .map(|i| {
+                format!(
+                    "{{\"time\":\"2026-11-28T21:{:02}:00.000Z\",\"temperature\":{},\"units\":\"F\",\"heater\":{{\"desired\":true,\"verified\":true}}}}\n",
+                    i,
+                    64.0 + f64::from(i) / 10.0
+                )
+            })
+            .collect::<String>()
+            + "torn{\n";
+        fs::write(&readings, text).unwrap();
+        let mut opts = PlotOptions::new(readings.clone(), dir.path().join("out.svg"));
+        opts.zone = Zone::Utc;
+        let summary = plot(&opts).unwrap();
+        assert_eq!(summary.readings, 30);
+        assert_eq!(summary.stats.damaged, 1);
+        let svg = fs::read_to_string(dir.path().join("out.svg")).unwrap();
+        check_balanced(&svg);
+        assert!(
+            svg.contains(">temperature (°F)</text>"),
+            "units as in the data"
+        );
+        assert!(
+            svg.contains("28 Nov 2026 21:00 – 28 Nov 2026 21:29 (UTC)"),
+            "the title"
+        );
+        assert!(
+            !svg.contains("class=\"band\""),
+            "old lines without limits: no band"
+        );
+        let text = summary.to_string();
+        assert!(
+            text.contains("30 readings") && text.contains("1 damaged line skipped"),
+            "{text}"
+        );
+
+        opts.since = Some(parse_time("2026-11-29T00:00:00Z").unwrap());
+        let e = plot(&opts).unwrap_err();
+        assert!(matches!(e, PlotError::NoReadings { .. }));
+        assert!(e.to_string().contains("--since"), "{e}");
+
+        opts.since = None;
+        opts.out = dir.path().join("no-such-dir/out.svg");
+        let e = plot(&opts).unwrap_err();
+        assert!(e.to_string().contains("no-such-dir") && std::error::Error::source(&e).is_some());
+    }
 }
