@@ -1,8 +1,8 @@
 //! Writes two days of simulated `readings.jsonl` and `plug-events.jsonl` (a
 //! heat_cool chamber with a profile ramp, an unverified heater, a stale
-//! sensor, a failing cooler that lets the alarm trip, a stopped service and
-//! a few damaged lines), then plots and reports them, so a person can look
-//! at the result:
+//! sensor, an unreachable cooler plug that lets the alarm trip, a stopped
+//! service and a few damaged lines), then plots and reports them (and writes
+//! `report.json`), so a person can look at the result:
 //!
 //! ```text
 //! cargo run --example plot_demo -- target/plot-demo
@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use kasa_thermostat::datalog::{self, Zone};
 use kasa_thermostat::plot::{plot, PlotOptions};
+use kasa_thermostat::report::{report, ReportOptions};
 
 fn main() {
     let dir = PathBuf::from(
@@ -42,15 +43,27 @@ fn main() {
         Ok(summary) => println!("{summary}"),
         Err(e) => eprintln!("plot: {e}"),
     }
+    match report(&ReportOptions::new(dir.clone())) {
+        Ok(r) => {
+            println!("\n{r}");
+            let json = serde_json::to_string_pretty(&r).unwrap();
+            std::fs::write(dir.join("report.json"), json).unwrap();
+        }
+        Err(e) => eprintln!("report: {e}"),
+    }
 }
 
 /// A crude chamber: the room swings between 14 and 24 °C over a day, the
-/// heater adds 1.2 °C/h, the cooler removes 2 °C/h.
+/// heater adds 2.5 °C/h, the cooler removes 2 °C/h. Every switch is a plug
+/// command in the event log (the cooler's plug has a weak signal and needs
+/// retries), plugs are read every minute, someone presses the heater's button
+/// once, and the cooler's plug drops off the network for 90 minutes.
 fn simulate(start: SystemTime, secs: u64, cycle: u64) -> (String, String) {
     let mut readings = String::new();
     let mut events = String::new();
     let mut t_c = 18.6f64;
     let (mut heater, mut cooler) = (false, false);
+    let mut alarm_on = false;
     let mut rng = 12345u64;
     let mut noise = move || {
         rng = rng
@@ -73,16 +86,17 @@ fn simulate(start: SystemTime, secs: u64, cycle: u64) -> (String, String) {
         let (low, high) = (18.0 + 2.5 * ramp, 20.0 + 2.0 * ramp);
         let mid = (low + high) / 2.0;
         let room = 19.0 + 5.0 * ((hour - 9.0) / 24.0 * std::f64::consts::TAU).sin();
-        let cooler_broken = (38.0..39.5).contains(&hour);
+        let cooler_unreachable = (38.0..39.5).contains(&hour);
         let dt_h = cycle as f64 / 3600.0;
         t_c += (room - t_c) * 0.25 * dt_h;
         if heater {
             t_c += 2.5 * dt_h;
         }
-        if cooler && !cooler_broken {
+        if cooler && !cooler_unreachable {
             t_c -= 2.0 * dt_h;
         }
         let measured = t_c + noise() * 0.05;
+        let (was_heater, was_cooler) = (heater, cooler);
         if t_c <= low {
             heater = true;
         } else if t_c >= mid {
@@ -93,9 +107,14 @@ fn simulate(start: SystemTime, secs: u64, cycle: u64) -> (String, String) {
         } else if t_c <= mid {
             cooler = false;
         }
+        // An alarm above 21.9 °C, cleared below 21.7 °C.
+        if measured > 21.9 {
+            alarm_on = true;
+        } else if measured < 21.7 {
+            alarm_on = false;
+        }
         let stale = (20.0..20.2).contains(&hour);
         let heater_unknown = (10.0..10.3).contains(&hour) || (40.0..40.15).contains(&hour);
-        let alarm = if measured > 21.9 { "\"high\"" } else { "null" };
         let state = |on: bool, unknown: bool| {
             if unknown {
                 "unknown"
@@ -112,50 +131,82 @@ fn simulate(start: SystemTime, secs: u64, cycle: u64) -> (String, String) {
         };
         let _ = writeln!(
             readings,
-            r#"{{"time":"{}","temperature":{temp},"units":"C","mode":"heat_cool","low_limit":{low:.3},"high_limit":{high:.3},"reason":"demo","alarm":{alarm},"sensor_stale":{stale},"heater":{{"desired":{heater},"verified":{},"state":"{}"}},"cooler":{{"desired":{cooler},"verified":{},"state":"{}"}}}}"#,
+            r#"{{"time":"{}","temperature":{temp},"units":"C","mode":"heat_cool","low_limit":{low:.3},"high_limit":{high:.3},"reason":"demo","alarm":{},"sensor_stale":{stale},"heater":{{"desired":{heater},"verified":{},"state":"{}"}},"cooler":{{"desired":{cooler},"verified":{},"state":"{}"}}}}"#,
             datalog::format_time(now),
+            if alarm_on { "\"high\"" } else { "null" },
             if heater_unknown {
                 "null".to_string()
             } else {
                 heater.to_string()
             },
             state(heater, heater_unknown),
-            if cooler_broken {
+            if cooler_unreachable {
                 "null".to_string()
             } else {
                 cooler.to_string()
             },
-            state(cooler, cooler_broken),
+            state(cooler, cooler_unreachable),
         );
+        // The plug commands of this cycle.
+        let mut commands: Vec<(&str, &str, bool)> = Vec::new();
+        if heater != was_heater {
+            commands.push(("heater", if heater { "on" } else { "off" }, heater));
+        }
+        if cooler != was_cooler {
+            commands.push(("cooler", if cooler { "on" } else { "off" }, cooler));
+        }
         if s % 60 == 0 {
-            for (role, on, rssi) in [("heater", heater, -58.0), ("cooler", cooler, -73.0)] {
-                let failed = role == "cooler" && cooler_broken;
-                let _ = writeln!(
-                    events,
-                    r#"{{"time":"{}","role":"{role}","host":"10.0.0.{}:9999","action":"read","outcome":"{}","state":{},"attempts":{},"attempt_ms":[612.0],"duration_ms":{},"rssi":{},"error_kind":{},"error":{},"deadman":null,"corrected":false}}"#,
-                    datalog::format_time(now),
-                    if role == "heater" { 5 } else { 6 },
-                    if failed { "failed" } else { "ok" },
-                    if failed {
-                        "null".to_string()
-                    } else {
-                        format!("\"{}\"", if on { "on" } else { "off" })
-                    },
-                    if failed { 3 } else { 1 },
-                    if failed {
-                        9200.0
-                    } else {
-                        600.0 + noise() * 200.0
-                    },
-                    rssi + (noise() * 6.0).round(),
-                    if failed { "\"timeout\"" } else { "null" },
-                    if failed {
-                        "\"10.0.0.6:9999: timed out after 3 s\""
-                    } else {
-                        "null"
-                    },
-                );
-            }
+            commands.push(("heater", "read", heater));
+            commands.push(("cooler", "read", cooler));
+        }
+        for (role, action, on) in commands {
+            let failed = role == "cooler" && cooler_unreachable;
+            let retries = if role == "cooler" && noise() > 0.3 {
+                2
+            } else {
+                1
+            };
+            let attempt = if action == "read" { 150.0 } else { 600.0 } + noise() * 100.0;
+            let duration = if failed {
+                9000.0 + 3000.0
+            } else if retries == 2 {
+                3000.0 + 1000.0 + attempt
+            } else {
+                attempt
+            };
+            let rssi = if role == "heater" { -58.0 } else { -72.0 } + (noise() * 6.0).round();
+            let deadman = match (role, action) {
+                ("heater", "on") => "\"armed\"",
+                ("heater", "off") => "\"cleared\"",
+                ("cooler", "on") => "\"unsupported\"",
+                _ => "null",
+            };
+            // Someone pressed the heater's button once.
+            let corrected = role == "heater" && action == "read" && s == 15 * 3600;
+            let _ = writeln!(
+                events,
+                r#"{{"time":"{}","role":"{role}","host":"10.0.0.{}:9999","action":"{action}","outcome":"{}","state":{},"attempts":{},"attempt_ms":[{attempt:.1}],"duration_ms":{duration:.1},"rssi":{},"error_kind":{},"error":{},"deadman":{deadman},"corrected":{corrected}}}"#,
+                datalog::format_time(now + Duration::from_millis(duration as u64)),
+                if role == "heater" { 5 } else { 6 },
+                if failed { "failed" } else { "ok" },
+                if failed {
+                    "null".to_string()
+                } else {
+                    format!("\"{}\"", if on { "on" } else { "off" })
+                },
+                if failed { 3 } else { retries },
+                if failed {
+                    "null".to_string()
+                } else {
+                    rssi.to_string()
+                },
+                if failed { "\"unreachable\"" } else { "null" },
+                if failed {
+                    "\"10.0.0.6:9999: no route to host\""
+                } else {
+                    "null"
+                },
+            );
         }
         if step == 500 {
             readings.push_str("{\"time\":\"2026-11-27T00:");

@@ -315,12 +315,15 @@ pub fn unix_secs(t: SystemTime) -> f64 {
     }
 }
 
-/// The inverse of [`unix_secs`].
+/// The inverse of [`unix_secs`], to the microsecond (an `f64` of today's
+/// Unix seconds holds about that much, and rounding keeps `.632` from
+/// coming back as `.631999`, which prints as `.631`).
 pub fn from_unix_secs(s: f64) -> SystemTime {
+    let us = Duration::from_micros((s.abs() * 1e6).round() as u64);
     if s >= 0.0 {
-        SystemTime::UNIX_EPOCH + Duration::from_secs_f64(s)
+        SystemTime::UNIX_EPOCH + us
     } else {
-        SystemTime::UNIX_EPOCH - Duration::from_secs_f64(-s)
+        SystemTime::UNIX_EPOCH - us
     }
 }
 

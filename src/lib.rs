@@ -22,6 +22,7 @@ pub mod kasa;
 pub mod notify;
 pub mod outputs;
 pub mod plot;
+pub mod report;
 pub mod sensor;
 pub mod service;
 pub mod units;
