@@ -5,13 +5,13 @@
 //! `report.json`), so a person can look at the result:
 //!
 //! ```text
-//! cargo run --example plot_demo -- target/plot-demo
+//! cargo run --release --example plot_demo -- target/plot-demo [DAYS]
 //! rsvg-convert target/plot-demo/plot.svg -o target/plot-demo.png
 //! ```
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use kasa_thermostat::datalog::{self, Zone};
 use kasa_thermostat::plot::{plot, PlotOptions};
@@ -23,16 +23,22 @@ fn main() {
             .nth(1)
             .unwrap_or_else(|| "target/plot-demo".into()),
     );
+    // A second argument: days to simulate (2; 7 shows a week's timing).
+    let days: u64 = std::env::args()
+        .nth(2)
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(2);
     std::fs::create_dir_all(&dir).expect("create the demo directory");
     let start = datalog::parse_time("2026-11-26T21:00:00Z").unwrap();
-    let (readings, events) = simulate(start, 2 * 86_400, 10);
+    let (readings, events) = simulate(start, days * 86_400, 10);
     std::fs::write(dir.join(datalog::READINGS_FILE), readings).unwrap();
     std::fs::write(dir.join(datalog::PLUG_EVENTS_FILE), events).unwrap();
 
     let mut opts = PlotOptions::new(dir.join(datalog::READINGS_FILE), dir.join("plot.svg"));
     opts.zone = Zone::Local;
+    let clock = Instant::now();
     match plot(&opts) {
-        Ok(summary) => println!("{summary}"),
+        Ok(summary) => println!("{summary}\n(plot took {:.0} ms)", ms(clock)),
         Err(e) => eprintln!("plot: {e}"),
     }
     let mut day = opts.clone();
@@ -43,14 +49,19 @@ fn main() {
         Ok(summary) => println!("{summary}"),
         Err(e) => eprintln!("plot: {e}"),
     }
+    let clock = Instant::now();
     match report(&ReportOptions::new(dir.clone())) {
         Ok(r) => {
-            println!("\n{r}");
+            println!("\n(report took {:.0} ms)\n{r}", ms(clock));
             let json = serde_json::to_string_pretty(&r).unwrap();
             std::fs::write(dir.join("report.json"), json).unwrap();
         }
         Err(e) => eprintln!("report: {e}"),
     }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
 }
 
 /// A crude chamber: the room swings between 14 and 24 °C over a day, the

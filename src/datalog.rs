@@ -740,8 +740,9 @@ pub fn log_files(base: &Path) -> Vec<LogFile> {
     let Some(name) = base.file_name().and_then(|n| n.to_str()) else {
         return Vec::new();
     };
-    // (numbered?, key) sorted so that older comes first.
-    let mut rotated: Vec<((u8, i64), LogFile)> = Vec::new();
+    // Sorted so that older comes first: numbered ones (a higher number is
+    // older), then dateext ones (a later date is newer).
+    let mut rotated: Vec<(f64, LogFile)> = Vec::new();
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {
             let fname = entry.file_name();
@@ -756,11 +757,9 @@ pub fn log_files(base: &Path) -> Vec<LogFile> {
                 None => (rest, false),
             };
             let key = if let Some(n) = rest.strip_prefix('.') {
-                // Numbered: a higher number is older.
-                n.parse::<i64>().ok().map(|n| (0u8, -n))
+                n.parse::<u32>().ok().map(|n| -f64::from(n))
             } else if let Some(d) = rest.strip_prefix('-') {
-                // dateext: a later date is newer.
-                d.parse::<i64>().ok().map(|d| (1u8, d))
+                d.parse::<u32>().ok().map(|d| 1e10 + f64::from(d))
             } else {
                 None
             };
@@ -775,8 +774,16 @@ pub fn log_files(base: &Path) -> Vec<LogFile> {
             }
         }
     }
-    rotated.sort_by_key(|(k, _)| *k);
-    let mut files: Vec<LogFile> = rotated.into_iter().map(|(_, f)| f).collect();
+    let mut keys: Vec<(f64, u32)> = rotated
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (*k, i as u32))
+        .collect();
+    sort_keys(&mut keys);
+    let mut files: Vec<LogFile> = keys
+        .iter()
+        .map(|&(_, i)| rotated[i as usize].1.clone())
+        .collect();
     if base.exists() {
         files.push(LogFile {
             path: base.to_path_buf(),
@@ -825,6 +832,34 @@ pub fn read_log<T>(
     parse: fn(&str) -> Result<T, LineError>,
     time_of: fn(&T) -> SystemTime,
     mut each: impl FnMut(T),
+) -> Result<ReadStats, DataLogError> {
+    read_log_lines(base, since, &mut |line| match parse(line) {
+        Ok(rec) => {
+            let t = time_of(&rec);
+            if since.is_some_and(|s| t < s) || until.is_some_and(|u| t >= u) {
+                Take::OutOfRange
+            } else {
+                each(rec);
+                Take::Used(t)
+            }
+        }
+        Err(_) => Take::Damaged,
+    })
+}
+
+/// What became of a line.
+enum Take {
+    Used(SystemTime),
+    OutOfRange,
+    Damaged,
+}
+
+/// The file handling of [`read_log`], not generic (one copy in the binary
+/// for both logs): `take` parses a line and says what became of it.
+fn read_log_lines(
+    base: &Path,
+    since: Option<SystemTime>,
+    take: &mut dyn FnMut(&str) -> Take,
 ) -> Result<ReadStats, DataLogError> {
     let files = log_files(base);
     if files.is_empty() {
@@ -881,18 +916,15 @@ pub fn read_log<T>(
                     return;
                 }
             }
-            match parse(line) {
-                Ok(rec) => {
-                    let t = time_of(&rec);
-                    if since.is_some_and(|s| t < s) || until.is_some_and(|u| t >= u) {
-                        return;
-                    }
+            match take(line) {
+                Take::Used(t) => {
                     first_seen = Some(first_seen.map_or(t, |f: SystemTime| f.min(t)));
                     stats.used += 1;
-                    each(rec);
                 }
-                Err(_) if torn => {}
-                Err(_) => note_damaged(&mut stats, &file.path, lineno),
+                Take::OutOfRange => {}
+                // A torn line is counted once.
+                Take::Damaged if torn => {}
+                Take::Damaged => note_damaged(&mut stats, &file.path, lineno),
             }
         })
         .map_err(|source| DataLogError::Read {

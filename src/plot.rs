@@ -332,8 +332,8 @@ fn decimate(points: &[(f64, f64)], t0: f64, t1: f64, cols: usize) -> Vec<(f64, f
             }
             j += 1;
         }
-        let mut keep = [i, lo, hi, j - 1];
-        keep.sort_unstable();
+        // In time order: the first, the extremes in their order, the last.
+        let keep = [i, lo.min(hi), lo.max(hi), j - 1];
         let mut prev = usize::MAX;
         for k in keep {
             if k != prev {
@@ -690,26 +690,27 @@ pub fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (String, Fr
         &format!(r#" transform="rotate(-90 18 {mid_y:.1})""#),
     );
 
+    // Short events (a few minutes in a week) stay visible: at least 2 px.
+    let span_x = |a: f64, b: f64| {
+        let (xa, xb) = (x_of(a), x_of(b));
+        (xa, xb.max(xa + 2.0))
+    };
     // Data gaps and stale periods behind everything else.
     for &(a, b) in &gap_spans {
+        let (xa, xb) = span_x(a, b);
         svg.rect(
-            x_of(a),
+            xa,
             main_top,
-            x_of(b),
+            xb,
             chart_bottom,
             HATCH_NODATA,
             r#" class="nodata""#,
         );
     }
     for &(a, b, ()) in &stale_spans {
-        svg.rect(
-            x_of(a),
-            main_top,
-            x_of(b),
-            main_bottom,
-            STALE,
-            r#" class="stale" fill-opacity="0.8""#,
-        );
+        let (xa, xb) = span_x(a, b);
+        let extra = r#" class="stale" fill-opacity="0.8""#;
+        svg.rect(xa, main_top, xb, main_bottom, STALE, extra);
     }
 
     // The band and its edges: straight between lines, so a profile's ramp is
@@ -811,7 +812,12 @@ pub fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (String, Fr
                 PlugState::Off => (LANE_OFF, "off"),
             };
             let extra = format!(r#" class="{name}-{class}""#);
-            svg.rect(x_of(a), top, x_of(b), bottom, fill, &extra);
+            let (xa, xb) = if st == PlugState::Off {
+                (x_of(a), x_of(b))
+            } else {
+                span_x(a, b)
+            };
+            svg.rect(xa, top, xb, bottom, fill, &extra);
         }
     }
     // The axes over the shading.

@@ -705,13 +705,15 @@ impl EventsAcc {
 
     fn finish(self, report_end: Option<f64>, span_s: f64) -> Vec<PlugHealth> {
         // The heater first, then the cooler, then anything else by name.
-        let mut plugs: Vec<(String, PlugAcc)> = self.plugs.into_iter().collect();
-        plugs.sort_by_key(|(role, _)| match role.as_str() {
-            "heater" => 0,
-            "cooler" => 1,
-            _ => 2,
-        });
-        plugs
+        let mut plugs = self.plugs;
+        let mut ordered: Vec<(String, PlugAcc)> = Vec::new();
+        for role in ["heater", "cooler"] {
+            if let Some(p) = plugs.remove(role) {
+                ordered.push((role.to_string(), p));
+            }
+        }
+        ordered.extend(plugs);
+        ordered
             .into_iter()
             .map(|(role, mut p)| {
                 if let (Some((start, n)), Some(end)) = (p.outage.take(), report_end) {
