@@ -188,15 +188,15 @@ impl Since {
                 // then again at the instant that gives (right unless a zone
                 // changes its offset within hours of midnight twice).
                 let o1 = zone.offset_at(midnight.into());
-                let guess: SystemTime = (midnight - o1_duration(o1)).into();
+                let guess: SystemTime = (midnight - offset_duration(o1)).into();
                 let o2 = zone.offset_at(guess);
-                (midnight - o1_duration(o2)).into()
+                (midnight - offset_duration(o2)).into()
             }
         }
     }
 }
 
-fn o1_duration(o: UtcOffset) -> time::Duration {
+fn offset_duration(o: UtcOffset) -> time::Duration {
     time::Duration::seconds(i64::from(o.whole_seconds()))
 }
 
