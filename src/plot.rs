@@ -5,14 +5,14 @@
 //! periods drawn in red, data gaps hatched grey, and a time axis in local time.
 //!
 //! The SVG is written by hand, not with a plotting crate: `plotters` (SVG
-//! backend only, no default features) drew the same picture for 105 KiB of
-//! the static aarch64 binary, this for about a third of that (measured; see
-//! the commit history), and the picture needs only rectangles, polylines,
-//! text and two hatch patterns (an `unknown` plug state must look different
-//! from `on`, also in grey-scale), which plotters cannot express anyway. The
-//! viewer renders the text. A week at a 10 s cycle is 60 000 points; the line
-//! keeps only each pixel column's extremes, so the file stays small and no
-//! peak is lost.
+//! backend only, no default features; commit c2e26db) drew the same picture
+//! for 105 KiB of the static aarch64 binary, this costs 24 KiB, and the
+//! picture needs only rectangles, polylines, text and hatch patterns (an
+//! `unknown` plug state must look different from `on`, also in grey-scale),
+//! which plotters cannot express anyway. The viewer renders the text. A week
+//! at a 10 s cycle is 60 000 points; the line keeps only each pixel column's
+//! first, lowest, highest and last point, so the file stays small (~180 KB
+//! for a week) and no peak is lost.
 //!
 //! [`render_svg`] is pure (a [`Series`] in, SVG text out) so tests check the
 //! drawing without files; [`plot`] reads the files and writes the SVG.
