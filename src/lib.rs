@@ -30,6 +30,7 @@ pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod datalog;
 pub mod demo;
 pub mod error;
 pub mod fsutil;
@@ -38,7 +39,9 @@ pub mod logging;
 pub mod msg;
 pub mod notify;
 pub mod outputs;
+pub mod plot;
 pub mod profile;
+pub mod report;
 pub mod sensor;
 pub mod service;
 #[cfg(any(test, feature = "testkit"))]

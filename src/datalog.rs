@@ -1,0 +1,1786 @@
+//! Reading back what the service wrote: `readings.jsonl` (one line per control
+//! cycle) and `plug-events.jsonl` (one line per finished plug command), for
+//! `plot`, `report` and `status`.
+//!
+//! The reader is liberal on purpose. These files live for weeks, outlive
+//! versions of the program and survive full disks and power cuts, so:
+//! * a damaged line (torn, garbage, NUL-filled after a crash) is skipped and
+//!   counted, never fatal; when a torn line runs into the next whole line,
+//!   that whole line is recovered;
+//! * lines written by older versions (no limits, no plug `state`) are read
+//!   with sensible fallbacks;
+//! * the files are streamed line by line, never read whole; lines before
+//!   `--since` are skipped after parsing only their timestamp;
+//! * logrotate's plain rotated files (`readings.jsonl.1`) are read too when
+//!   `--since` reaches back into them; compressed ones (`.gz`) are skipped
+//!   with a note (decompressing would add a dependency for a rare case).
+//!
+//! Parsing is separate from I/O: [`parse_reading`] and [`parse_event`] take a
+//! line of text.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+use time::{Date, OffsetDateTime, UtcOffset};
+
+use crate::units::Units;
+
+/// The data log's file name in `log_dir` (DESIGN §7).
+pub const READINGS_FILE: &str = "readings.jsonl";
+/// The plug event log's file name in `log_dir` (DESIGN §7).
+pub const PLUG_EVENTS_FILE: &str = "plug-events.jsonl";
+
+/// A line longer than this is garbage (a real line is a few hundred bytes);
+/// it is skipped without being held in memory.
+const MAX_LINE: usize = 64 * 1024;
+
+// ---------------------------------------------------------------------------
+// Time zones and `--since`
+// ---------------------------------------------------------------------------
+
+/// Which clock times are shown in: plots and reports speak local time, tests
+/// pin a fixed offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// UTC.
+    Utc,
+    /// A fixed offset from UTC.
+    Fixed(UtcOffset),
+    /// The system's local time (`TZ`, else `/etc/localtime`), looked up per
+    /// instant so a range across a daylight-saving change is right. Falls back
+    /// to UTC if the offset cannot be found.
+    Local,
+}
+
+impl Zone {
+    /// The offset from UTC at `t`.
+    pub fn offset_at(&self, t: SystemTime) -> UtcOffset {
+        match self {
+            Zone::Utc => UtcOffset::UTC,
+            Zone::Fixed(o) => *o,
+            // time >= 0.3.37 calls localtime_r here without refusing in a
+            // multi-threaded process (only its `refresh_tz` does), so this
+            // works in the CLI and in tests alike; a failure means no zone
+            // data, and UTC is then the honest answer.
+            Zone::Local => {
+                UtcOffset::local_offset_at(OffsetDateTime::from(t)).unwrap_or(UtcOffset::UTC)
+            }
+        }
+    }
+
+    /// `t` as a date and time in this zone.
+    pub fn datetime(&self, t: SystemTime) -> OffsetDateTime {
+        OffsetDateTime::from(t).to_offset(self.offset_at(t))
+    }
+
+    /// Names the zone for a title or a report header, e.g. `local time,
+    /// UTC+01:00` or `UTC`.
+    pub fn describe(&self, t: SystemTime) -> String {
+        let o = self.offset_at(t);
+        let off = format_offset(o);
+        match self {
+            Zone::Utc => "UTC".to_string(),
+            Zone::Fixed(_) => off,
+            Zone::Local if o == UtcOffset::UTC => "UTC".to_string(),
+            Zone::Local => format!("local time, {off}"),
+        }
+    }
+}
+
+fn format_offset(o: UtcOffset) -> String {
+    let (h, m, _) = o.as_hms();
+    if o.is_negative() {
+        format!("UTC-{:02}:{:02}", -h, -m)
+    } else {
+        format!("UTC+{h:02}:{m:02}")
+    }
+}
+
+/// How far back `--since` reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// This long before now (`24h`, `7d`, `90m`, `30s`, `2w`).
+    Ago(Duration),
+    /// From midnight (in the display zone) of this date (`2026-11-20`).
+    Date(Date),
+    /// From this instant (RFC 3339, `2026-11-20T18:00:00Z`).
+    At(SystemTime),
+}
+
+/// `--since` could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinceError {
+    /// What was given.
+    pub text: String,
+}
+
+impl fmt::Display for SinceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`--since {}` is not understood: give a duration back from now like 90m, 24h, 7d \
+             or 2w, a date like 2026-11-20, or a time like 2026-11-20T18:00:00Z",
+            self.text
+        )
+    }
+}
+
+impl std::error::Error for SinceError {}
+
+impl FromStr for Since {
+    type Err = SinceError;
+    fn from_str(s: &str) -> Result<Since, SinceError> {
+        Since::parse(s)
+    }
+}
+
+impl Since {
+    /// Parses `24h`, `7d`, `90m`, `30s`, `2w`, a date `2026-11-20` or an RFC
+    /// 3339 time.
+    pub fn parse(text: &str) -> Result<Since, SinceError> {
+        let err = || SinceError {
+            text: text.to_string(),
+        };
+        let s = text.trim();
+        if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic()) {
+            let num = &s[..s.len() - 1];
+            if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) {
+                let n: u64 = num.parse().map_err(|_| err())?;
+                let secs = match unit {
+                    's' => 1,
+                    'm' => 60,
+                    'h' => 3600,
+                    'd' => 86_400,
+                    'w' => 7 * 86_400,
+                    _ => return Err(err()),
+                };
+                // Beyond a century is a typo, and would overflow SystemTime
+                // arithmetic on some platforms.
+                let total = n.checked_mul(secs).filter(|t| *t <= 100 * 365 * 86_400);
+                return total
+                    .map(|t| Since::Ago(Duration::from_secs(t)))
+                    .ok_or_else(err);
+            }
+        }
+        if s.len() == 10 {
+            // A date: parse it as that day's midnight UTC, keep the date.
+            let t = parse_time(&format!("{s}T00:00:00Z")).ok_or_else(err)?;
+            return Ok(Since::Date(OffsetDateTime::from(t).date()));
+        }
+        parse_time(s).map(Since::At).ok_or_else(err)
+    }
+
+    /// The instant this names, given the present and the zone a date is in.
+    pub fn resolve(&self, now: SystemTime, zone: &Zone) -> SystemTime {
+        match self {
+            Since::Ago(d) => now.checked_sub(*d).unwrap_or(SystemTime::UNIX_EPOCH),
+            Since::At(t) => *t,
+            Since::Date(d) => {
+                let midnight = d.midnight().assume_utc();
+                // The offset at local midnight: take it at UTC midnight first,
+                // then again at the instant that gives (right unless a zone
+                // changes its offset within hours of midnight twice).
+                let o1 = zone.offset_at(midnight.into());
+                let guess: SystemTime = (midnight - offset_duration(o1)).into();
+                let o2 = zone.offset_at(guess);
+                (midnight - offset_duration(o2)).into()
+            }
+        }
+    }
+}
+
+fn offset_duration(o: UtcOffset) -> time::Duration {
+    time::Duration::seconds(i64::from(o.whole_seconds()))
+}
+
+/// Parses an RFC 3339 time (`2026-11-28T21:00:00.000Z`, `...+01:00`; a
+/// space for the `T` is accepted). Hand-written: the `time` crate's parser
+/// costs 15 KiB of binary for this one format.
+pub fn parse_time(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    let num = |from: usize, to: usize| -> Option<i64> {
+        let digits = b.get(from..to)?;
+        digits.iter().try_fold(0i64, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
+        })
+    };
+    let sep = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
+    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if sep(i, b".") {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            if i - start < 9 {
+                nanos = nanos * 10 + u32::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        for _ in (i - start)..9 {
+            nanos *= 10;
+        }
+    }
+    let offset = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        c @ (b'+' | b'-') if i + 6 == b.len() && sep(i + 3, b":") => {
+            let (h, m) = (num(i + 1, i + 3)?, num(i + 4, i + 6)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let o = h * 3600 + m * 60;
+            if *c == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return None,
+    };
+    // A leap second is the last instant of its minute here.
+    let second = second.min(59);
+    let secs =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    let t = if secs >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64)
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    };
+    Some(t + Duration::from_nanos(u64::from(nanos)))
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Formats an instant as RFC 3339 UTC with milliseconds, as the files do.
+pub fn format_time(t: SystemTime) -> String {
+    let dt = OffsetDateTime::from(t);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    dt.format(&format).unwrap_or_else(|_| "?".to_string())
+}
+
+/// Seconds since the Unix epoch (negative before it), the plot's and the
+/// report's time axis.
+pub fn unix_secs(t: SystemTime) -> f64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+/// The inverse of [`unix_secs`], to the microsecond (an `f64` of today's
+/// Unix seconds holds about that much, and rounding keeps `.632` from
+/// coming back as `.631999`, which prints as `.631`).
+pub fn from_unix_secs(s: f64) -> SystemTime {
+    let us = Duration::from_micros((s.abs() * 1e6).round() as u64);
+    if s >= 0.0 {
+        SystemTime::UNIX_EPOCH + us
+    } else {
+        SystemTime::UNIX_EPOCH - us
+    }
+}
+
+/// A span of time for people: `45s`, `4m 10s`, `3h 05m`, `6d 23h`.
+pub fn human_duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else if s < 86_400 {
+        format!("{}h {:02}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}d {:02}h", s / 86_400, (s % 86_400) / 3600)
+    }
+}
+
+/// An instant that serializes as RFC 3339 UTC (for `--json` output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stamp(pub SystemTime);
+
+impl Serialize for Stamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_time(self.0))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The records
+// ---------------------------------------------------------------------------
+
+/// What is known about a plug's relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlugState {
+    /// Verified on.
+    On,
+    /// Verified off.
+    Off,
+    /// Not verified: a switch that may have reached the plug; counts as
+    /// possibly on.
+    Unknown,
+}
+
+impl PlugState {
+    /// `on`, `off` or `unknown`, as in the files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlugState::On => "on",
+            PlugState::Off => "off",
+            PlugState::Unknown => "unknown",
+        }
+    }
+
+    fn parse(s: &str) -> Option<PlugState> {
+        match s {
+            "on" => Some(PlugState::On),
+            "off" => Some(PlugState::Off),
+            "unknown" => Some(PlugState::Unknown),
+            _ => None,
+        }
+    }
+}
+
+/// Which temperature alarm was active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlarmKind {
+    /// Below `alarm_low`.
+    Low,
+    /// Above `alarm_high`.
+    High,
+}
+
+impl AlarmKind {
+    /// `low` or `high`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmKind::Low => "low",
+            AlarmKind::High => "high",
+        }
+    }
+}
+
+/// One plug's part of a `readings.jsonl` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlugRecord {
+    /// What control wanted (null when it had no opinion yet).
+    pub desired: Option<bool>,
+    /// The verified relay state (null: unknown).
+    pub verified: Option<bool>,
+    /// The state: from the line, or (older lines) from `verified`.
+    pub state: PlugState,
+}
+
+/// One line of `readings.jsonl`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// When the cycle ran.
+    pub time: SystemTime,
+    /// The temperature in `units`; `None` before the first valid reading.
+    pub temperature: Option<f64>,
+    /// The units of the temperature and the limits (`None` if the line does
+    /// not say; °C then).
+    pub units: Option<Units>,
+    /// The mode (`heat`, `cool`, `heat_cool`, `off`).
+    pub mode: Option<String>,
+    /// The low limit in force (lines from older versions lack it).
+    pub low_limit: Option<f64>,
+    /// The high limit in force.
+    pub high_limit: Option<f64>,
+    /// Why the plugs are as they are.
+    pub reason: Option<String>,
+    /// The active temperature alarm.
+    pub alarm: Option<AlarmKind>,
+    /// No valid reading for `stale_after_s`.
+    pub sensor_stale: bool,
+    /// The heater plug, if configured.
+    pub heater: Option<PlugRecord>,
+    /// The cooler plug, if configured.
+    pub cooler: Option<PlugRecord>,
+}
+
+/// One line of `plug-events.jsonl`: a finished plug command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlugEvent {
+    /// When the command finished.
+    pub time: SystemTime,
+    /// `heater`, `cooler` (or `manual`).
+    pub role: String,
+    /// The plug's address.
+    pub host: Option<String>,
+    /// `on`, `off`, `read`, `arm_deadman`, `clear_deadman` (kept as written).
+    pub action: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The relay state known after the command.
+    pub state: Option<PlugState>,
+    /// Attempts made (1 = first try).
+    pub attempts: u32,
+    /// Each attempt's duration, ms.
+    pub attempt_ms: Vec<f64>,
+    /// The whole command, retry sleeps included, ms.
+    pub duration_ms: Option<f64>,
+    /// Wi-Fi signal from the pre-read, dBm.
+    pub rssi: Option<i32>,
+    /// On failure: `timeout`, `refused`, ... (kept as written).
+    pub error_kind: Option<String>,
+    /// On failure: the message.
+    pub error: Option<String>,
+    /// What the command did to the dead-man rule: `armed`, `cleared`,
+    /// `unsupported`.
+    pub deadman: Option<String>,
+    /// A read that found the plug switched by hand (then corrected).
+    pub corrected: bool,
+}
+
+/// How a plug command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Done and verified.
+    Ok,
+    /// Failed after its retries.
+    Failed,
+    /// Replaced by a newer command before it finished.
+    Superseded,
+    /// A word this version does not know.
+    Other,
+}
+
+impl PlugEvent {
+    /// An `on` or `off` command.
+    pub fn is_switch(&self) -> bool {
+        self.action == "on" || self.action == "off"
+    }
+}
+
+/// Why a line was not used.
+#[derive(Debug)]
+pub enum LineError {
+    /// Not a JSON object of the expected shape.
+    Json(serde_json::Error),
+    /// Its `time` is not an RFC 3339 time.
+    Time(String),
+    /// JSON, but not a data line (the message says what is missing).
+    Shape(&'static str),
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineError::Json(e) => write!(f, "not a data line: {e}"),
+            LineError::Time(t) => write!(f, "bad time {t:?}"),
+            LineError::Shape(what) => write!(f, "not a data line: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for LineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LineError::Json(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+// The lines are read through `serde_json::Value` rather than derived
+// structs: the `Value` parser is in the binary anyway (the Kasa protocol uses
+// it), while two derived deserializers cost ~20 KiB; and a field of an
+// unexpected type is then simply absent, which is the liberal reading wanted.
+
+fn object(line: &str) -> Result<Map<String, Value>, LineError> {
+    match serde_json::from_str::<Value>(line).map_err(LineError::Json)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(LineError::Shape("not a JSON object")),
+    }
+}
+
+fn time_field(m: &Map<String, Value>) -> Result<SystemTime, LineError> {
+    let text = m
+        .get("time")
+        .and_then(Value::as_str)
+        .ok_or(LineError::Shape("no time"))?;
+    parse_time(text).ok_or_else(|| LineError::Time(text.to_string()))
+}
+
+fn finite(m: &Map<String, Value>, key: &str) -> Option<f64> {
+    m.get(key).and_then(Value::as_f64).filter(|v| v.is_finite())
+}
+
+fn string(m: &Map<String, Value>, key: &str) -> Option<String> {
+    m.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn plug_record(v: &Value) -> Option<PlugRecord> {
+    let m = v.as_object()?;
+    let verified = m.get("verified").and_then(Value::as_bool);
+    let state = m
+        .get("state")
+        .and_then(Value::as_str)
+        .and_then(PlugState::parse)
+        .unwrap_or(match verified {
+            Some(true) => PlugState::On,
+            Some(false) => PlugState::Off,
+            None => PlugState::Unknown,
+        });
+    Some(PlugRecord {
+        desired: m.get("desired").and_then(Value::as_bool),
+        verified,
+        state,
+    })
+}
+
+/// Parses one line of `readings.jsonl` (unknown keys are ignored; missing
+/// optional ones take their older-version defaults).
+#[inline(never)]
+pub fn parse_reading(line: &str) -> Result<Reading, LineError> {
+    let m = object(line)?;
+    let time = time_field(&m)?;
+    let alarm = match m.get("alarm").and_then(Value::as_str) {
+        Some("low") => Some(AlarmKind::Low),
+        Some("high") => Some(AlarmKind::High),
+        _ => None,
+    };
+    let units = match m.get("units").and_then(Value::as_str) {
+        Some("C") => Some(Units::C),
+        Some("F") => Some(Units::F),
+        _ => None,
+    };
+    Ok(Reading {
+        time,
+        temperature: finite(&m, "temperature"),
+        units,
+        mode: string(&m, "mode"),
+        low_limit: finite(&m, "low_limit"),
+        high_limit: finite(&m, "high_limit"),
+        reason: string(&m, "reason"),
+        alarm,
+        sensor_stale: m
+            .get("sensor_stale")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        heater: m.get("heater").and_then(plug_record),
+        cooler: m.get("cooler").and_then(plug_record),
+    })
+}
+
+/// Parses one line of `plug-events.jsonl`.
+#[inline(never)]
+pub fn parse_event(line: &str) -> Result<PlugEvent, LineError> {
+    let m = object(line)?;
+    let time = time_field(&m)?;
+    let role = string(&m, "role").ok_or(LineError::Shape("no role"))?;
+    let action = string(&m, "action").ok_or(LineError::Shape("no action"))?;
+    let outcome = match m.get("outcome").and_then(Value::as_str) {
+        Some("ok") => Outcome::Ok,
+        Some("failed") => Outcome::Failed,
+        Some("superseded") => Outcome::Superseded,
+        Some(_) => Outcome::Other,
+        None => return Err(LineError::Shape("no outcome")),
+    };
+    let attempt_ms: Vec<f64> = m
+        .get("attempt_ms")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    let attempts = m
+        .get("attempts")
+        .and_then(Value::as_u64)
+        .map_or(attempt_ms.len() as u32, |a| {
+            a.min(u64::from(u32::MAX)) as u32
+        });
+    Ok(PlugEvent {
+        time,
+        role,
+        host: string(&m, "host"),
+        action,
+        outcome,
+        state: m
+            .get("state")
+            .and_then(Value::as_str)
+            .and_then(PlugState::parse),
+        attempts,
+        attempt_ms,
+        duration_ms: finite(&m, "duration_ms"),
+        rssi: finite(&m, "rssi")
+            .filter(|r| (-150.0..=0.0).contains(r))
+            .map(|r| r.round() as i32),
+        error_kind: string(&m, "error_kind"),
+        error: string(&m, "error"),
+        deadman: string(&m, "deadman"),
+        corrected: m.get("corrected").and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
+/// The timestamp of a line written the way the service writes them
+/// (`{"time":"...",`), without parsing the rest: lets a reader skip lines
+/// before `--since` cheaply.
+fn quick_time(line: &str) -> Option<SystemTime> {
+    let rest = line.strip_prefix("{\"time\":\"")?;
+    let end = rest.find('"')?;
+    parse_time(&rest[..end])
+}
+
+// ---------------------------------------------------------------------------
+// Files
+// ---------------------------------------------------------------------------
+
+/// The data files could not be read.
+#[derive(Debug)]
+pub enum DataLogError {
+    /// Neither the file nor a rotated copy exists: check `--log-dir` /
+    /// `--readings` (the service writes these files in its `log_dir`).
+    Missing {
+        /// The file looked for.
+        path: PathBuf,
+    },
+    /// Reading failed: check the file's permissions and the disk.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for DataLogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataLogError::Missing { path } => write!(
+                f,
+                "{} does not exist: point --log-dir at the service's log_dir \
+                 (it writes {READINGS_FILE} and {PLUG_EVENTS_FILE} there)",
+                path.display()
+            ),
+            DataLogError::Read { path, .. } => write!(
+                f,
+                "cannot read {} (check its permissions: the service's log files may \
+                 need sudo or the service's group)",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DataLogError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DataLogError::Missing { .. } => None,
+            DataLogError::Read { source, .. } => Some(source),
+        }
+    }
+}
+
+/// One file of a log and its rotated copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Compressed by logrotate (`.gz`): not read.
+    pub compressed: bool,
+}
+
+/// The log `base` and its logrotate copies, oldest first: `base.3`, `base.2`,
+/// `base.1`, `base` (numbered), or `base-20261127`, `base-20261128`, `base`
+/// (`dateext`); each possibly `.gz`.
+pub fn log_files(base: &Path) -> Vec<LogFile> {
+    let dir = match base.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Some(name) = base.file_name().and_then(|n| n.to_str()) else {
+        return Vec::new();
+    };
+    // Sorted so that older comes first: numbered ones (a higher number is
+    // older), then dateext ones (a later date is newer).
+    let mut rotated: Vec<(f64, LogFile)> = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let fname = entry.file_name();
+            let Some(fname) = fname.to_str() else {
+                continue;
+            };
+            let Some(rest) = fname.strip_prefix(name) else {
+                continue;
+            };
+            let (rest, compressed) = match rest.strip_suffix(".gz") {
+                Some(r) => (r, true),
+                None => (rest, false),
+            };
+            let key = if let Some(n) = rest.strip_prefix('.') {
+                n.parse::<u32>().ok().map(|n| -f64::from(n))
+            } else if let Some(d) = rest.strip_prefix('-') {
+                d.parse::<u32>().ok().map(|d| 1e10 + f64::from(d))
+            } else {
+                None
+            };
+            if let Some(key) = key {
+                rotated.push((
+                    key,
+                    LogFile {
+                        path: dir.join(fname),
+                        compressed,
+                    },
+                ));
+            }
+        }
+    }
+    let mut keys: Vec<(f64, u32)> = rotated
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (*k, i as u32))
+        .collect();
+    sort_keys(&mut keys);
+    let mut files: Vec<LogFile> = keys
+        .iter()
+        .map(|&(_, i)| rotated[i as usize].1.clone())
+        .collect();
+    if base.exists() {
+        files.push(LogFile {
+            path: base.to_path_buf(),
+            compressed: false,
+        });
+    }
+    files
+}
+
+/// What reading a log found, to be told to the user.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReadStats {
+    /// The files read, oldest first.
+    pub files: Vec<PathBuf>,
+    /// Lines in the time range that were used.
+    pub used: u64,
+    /// Damaged lines skipped (torn, garbage, not the expected shape).
+    pub damaged: u64,
+    /// Where the first damaged line is (`path:line`), to look at it.
+    pub first_damaged: Option<String>,
+    /// Things the user should know (a compressed file skipped, ...).
+    pub notes: Vec<String>,
+}
+
+impl ReadStats {
+    /// `, 3 damaged lines skipped (the first at F:12)`, or nothing.
+    pub fn damaged_note(&self) -> String {
+        match (self.damaged, &self.first_damaged) {
+            (0, _) => String::new(),
+            (n, Some(at)) => format!(
+                "{n} damaged line{} skipped (the first at {at})",
+                if n == 1 { "" } else { "s" }
+            ),
+            (n, None) => format!("{n} damaged lines skipped"),
+        }
+    }
+}
+
+/// Streams the records of the log `base` (and its plain rotated copies)
+/// whose time is in `[since, until)`, oldest file first, calling `each` for
+/// every one. Damaged lines are counted in the returned stats, not errors.
+pub fn read_log<T>(
+    base: &Path,
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+    parse: fn(&str) -> Result<T, LineError>,
+    time_of: fn(&T) -> SystemTime,
+    mut each: impl FnMut(T),
+) -> Result<ReadStats, DataLogError> {
+    read_log_lines(base, since, &mut |line| match parse(line) {
+        Ok(rec) => {
+            let t = time_of(&rec);
+            if since.is_some_and(|s| t < s) || until.is_some_and(|u| t >= u) {
+                Take::OutOfRange
+            } else {
+                each(rec);
+                Take::Used(t)
+            }
+        }
+        Err(_) => Take::Damaged,
+    })
+}
+
+/// What became of a line.
+enum Take {
+    Used(SystemTime),
+    OutOfRange,
+    Damaged,
+}
+
+/// The file handling of [`read_log`], not generic (one copy in the binary
+/// for both logs): `take` parses a line and says what became of it.
+fn read_log_lines(
+    base: &Path,
+    since: Option<SystemTime>,
+    take: &mut dyn FnMut(&str) -> Take,
+) -> Result<ReadStats, DataLogError> {
+    let files = log_files(base);
+    if files.is_empty() {
+        return Err(DataLogError::Missing {
+            path: base.to_path_buf(),
+        });
+    }
+    let mut stats = ReadStats::default();
+    let mut first_seen: Option<SystemTime> = None;
+    let mut skipped_gz = Vec::new();
+    for file in &files {
+        if file.compressed {
+            skipped_gz.push(file.path.clone());
+            continue;
+        }
+        let is_base = file.path == base;
+        if !is_base {
+            // A rotated file ends where the next one starts: skip it whole
+            // when its last line is before `since`.
+            if let (Some(since), Some(last)) = (since, last_time(&file.path)) {
+                if last < since {
+                    continue;
+                }
+            }
+        }
+        let f = File::open(&file.path).map_err(|source| DataLogError::Read {
+            path: file.path.clone(),
+            source,
+        })?;
+        stats.files.push(file.path.clone());
+        read_lines(f, |lineno, line| {
+            let line = match line {
+                Some(l) => l,
+                None => {
+                    note_damaged(&mut stats, &file.path, lineno);
+                    return;
+                }
+            };
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.trim().is_empty() {
+                return;
+            }
+            // A torn line that ran into the next one: the tail, from the
+            // last `{"time":`, is a whole line.
+            let (line, torn) = match line.rfind("{\"time\":") {
+                Some(0) | None => (line, false),
+                Some(i) => (&line[i..], true),
+            };
+            if torn {
+                note_damaged(&mut stats, &file.path, lineno);
+            }
+            if let Some(since) = since {
+                if quick_time(line).is_some_and(|t| t < since) {
+                    return;
+                }
+            }
+            match take(line) {
+                Take::Used(t) => {
+                    first_seen = Some(first_seen.map_or(t, |f: SystemTime| f.min(t)));
+                    stats.used += 1;
+                }
+                Take::OutOfRange => {}
+                // A torn line is counted once.
+                Take::Damaged if torn => {}
+                Take::Damaged => note_damaged(&mut stats, &file.path, lineno),
+            }
+        })
+        .map_err(|source| DataLogError::Read {
+            path: file.path.clone(),
+            source,
+        })?;
+    }
+    // A compressed file matters only if the plain ones do not reach back to
+    // `since` (or there is no `since`: everything was asked for).
+    let reaches_back = match (since, first_seen) {
+        (Some(s), Some(f)) => f > s + Duration::from_secs(3600),
+        _ => true,
+    };
+    if !skipped_gz.is_empty() && reaches_back {
+        let names: Vec<String> = skipped_gz.iter().map(|p| p.display().to_string()).collect();
+        stats.notes.push(format!(
+            "compressed rotated file{} not read: {} (gunzip a copy next to it to include it)",
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        ));
+    }
+    Ok(stats)
+}
+
+fn note_damaged(stats: &mut ReadStats, path: &Path, lineno: u64) {
+    stats.damaged += 1;
+    if stats.first_damaged.is_none() {
+        stats.first_damaged = Some(format!("{}:{lineno}", path.display()));
+    }
+}
+
+/// Calls `each(line_number, Some(line))` for each line of `r` (1-based),
+/// `each(n, None)` for a line that is not UTF-8 or is longer than
+/// [`MAX_LINE`] (its bytes are not kept).
+fn read_lines(r: impl Read, mut each: impl FnMut(u64, Option<&str>)) -> io::Result<()> {
+    let mut reader = BufReader::with_capacity(64 * 1024, r);
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let mut too_long = false;
+    let mut lineno = 0u64;
+    loop {
+        let (done, used) = {
+            let chunk = match reader.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                (true, 0)
+            } else {
+                match chunk.iter().position(|b| *b == b'\n') {
+                    Some(i) => {
+                        if !too_long {
+                            buf.extend_from_slice(&chunk[..i]);
+                        }
+                        lineno += 1;
+                        emit(&mut buf, &mut too_long, lineno, &mut each);
+                        (false, i + 1)
+                    }
+                    None => {
+                        if !too_long {
+                            buf.extend_from_slice(chunk);
+                        }
+                        (false, chunk.len())
+                    }
+                }
+            }
+        };
+        if done {
+            break;
+        }
+        reader.consume(used);
+        if buf.len() > MAX_LINE {
+            too_long = true;
+            buf.clear();
+        }
+    }
+    if !buf.is_empty() || too_long {
+        lineno += 1;
+        emit(&mut buf, &mut too_long, lineno, &mut each);
+    }
+    Ok(())
+}
+
+fn emit(
+    buf: &mut Vec<u8>,
+    too_long: &mut bool,
+    lineno: u64,
+    each: &mut impl FnMut(u64, Option<&str>),
+) {
+    if *too_long || buf.len() > MAX_LINE {
+        each(lineno, None);
+    } else {
+        // NUL bytes (a crash on some filesystems leaves blocks of them) are
+        // valid UTF-8: the caller sees them as a torn start of a line.
+        match std::str::from_utf8(buf) {
+            Ok(s) => each(lineno, Some(s)),
+            Err(_) => {
+                // Garbage then a whole line: keep the line.
+                let text = String::from_utf8_lossy(buf);
+                match text.rfind("{\"time\":") {
+                    Some(i) if i > 0 => {
+                        let tail = text[i..].to_string();
+                        // Counted as damaged by the caller (torn).
+                        each(lineno, Some(&format!("\u{fffd}{tail}")));
+                    }
+                    _ => each(lineno, None),
+                }
+            }
+        }
+    }
+    buf.clear();
+    *too_long = false;
+}
+
+/// The time of the last whole line of a file, read from its end.
+fn last_time(path: &Path) -> Option<SystemTime> {
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let start = len.saturating_sub(16 * 1024);
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut tail = Vec::new();
+    f.take(16 * 1024).read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    text.lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.rfind("{\"time\":").and_then(|i| quick_time(&l[i..]))
+    })
+}
+
+/// Reads `readings.jsonl` at `path` (and its rotated copies) in `[since,
+/// until)`.
+pub fn read_readings(
+    path: &Path,
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+    each: impl FnMut(Reading),
+) -> Result<ReadStats, DataLogError> {
+    read_log(path, since, until, parse_reading, |r| r.time, each)
+}
+
+/// Reads `plug-events.jsonl` at `path` (and its rotated copies) in `[since,
+/// until)`.
+pub fn read_events(
+    path: &Path,
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+    each: impl FnMut(PlugEvent),
+) -> Result<ReadStats, DataLogError> {
+    read_log(path, since, until, parse_event, |e| e.time, each)
+}
+
+/// The whole lines in the last `max_bytes` of a file, oldest first (for
+/// `status`, which wants only the recent end of a long file). The first,
+/// possibly partial, line of the window is dropped unless the window is the
+/// whole file.
+pub fn tail_lines(path: &Path, max_bytes: u64) -> io::Result<Vec<String>> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let start = len.saturating_sub(max_bytes);
+    f.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    f.take(max_bytes).read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if start > 0 && !lines.is_empty() {
+        lines.remove(0);
+    }
+    Ok(lines)
+}
+
+// ---------------------------------------------------------------------------
+// The readings as a time series
+// ---------------------------------------------------------------------------
+
+/// A gap between lines longer than this many median cycles is "no data"
+/// (the service was stopped, the Pi was off), not a long-held state.
+pub const GAP_FACTOR: f64 = 3.0;
+
+/// One cycle, compacted for the plot and the report: the files are
+/// streamed and only this is kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Seconds since the Unix epoch.
+    pub t: f64,
+    /// The temperature in the series' units.
+    pub temp: Option<f64>,
+    /// The low limit in force (or the fallback for older lines).
+    pub low: Option<f64>,
+    /// The high limit in force (or the fallback for older lines).
+    pub high: Option<f64>,
+    /// The active alarm.
+    pub alarm: Option<AlarmKind>,
+    /// The sensor was stale.
+    pub stale: bool,
+    /// The heater's state (`None`: not configured).
+    pub heater: Option<PlugState>,
+    /// The cooler's state (`None`: not configured).
+    pub cooler: Option<PlugState>,
+}
+
+/// The readings in a time range, in one unit, oldest first, with the data
+/// gaps identified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The samples, sorted by time.
+    pub samples: Vec<Sample>,
+    /// The units of every temperature in `samples` (the newest line's).
+    pub units: Units,
+    /// The median time between lines, s (0 with fewer than two lines).
+    pub cycle_s: f64,
+    /// How long a line's state may last before the rest is "no data", s.
+    pub max_gap_s: f64,
+    /// Lines that carried no limits were given the newest line's limits.
+    pub limits_fallback: bool,
+    /// What reading the files found.
+    pub stats: ReadStats,
+}
+
+impl Series {
+    /// Reads `readings.jsonl` at `path` (and rotated copies) in `[since,
+    /// until)`.
+    pub fn load(
+        path: &Path,
+        since: Option<SystemTime>,
+        until: Option<SystemTime>,
+    ) -> Result<Series, DataLogError> {
+        let mut readings = Vec::new();
+        let stats = read_readings(path, since, until, |r| {
+            readings.push((r.units, to_sample(&r)));
+        })?;
+        Ok(Series::from_parts(readings, stats))
+    }
+
+    /// Builds a series from parsed readings (tests use this without files).
+    pub fn from_readings(readings: &[Reading]) -> Series {
+        let parts = readings.iter().map(|r| (r.units, to_sample(r))).collect();
+        Series::from_parts(parts, ReadStats::default())
+    }
+
+    fn from_parts(mut parts: Vec<(Option<Units>, Sample)>, stats: ReadStats) -> Series {
+        // A clock step (a Pi without a real-time clock before NTP) can put
+        // lines out of order; equal times keep their file order.
+        if parts.windows(2).any(|w| w[1].1.t < w[0].1.t) {
+            let mut keys: Vec<(f64, u32)> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.1.t, i as u32))
+                .collect();
+            sort_keys(&mut keys);
+            let mut slots: Vec<Option<(Option<Units>, Sample)>> =
+                parts.into_iter().map(Some).collect();
+            parts = keys
+                .iter()
+                .filter_map(|&(_, i)| slots[i as usize].take())
+                .collect();
+        }
+        let units = parts.iter().rev().find_map(|(u, _)| *u).unwrap_or(Units::C);
+        let mut samples: Vec<Sample> = parts
+            .into_iter()
+            .map(|(u, mut s)| {
+                let from = u.unwrap_or(Units::C);
+                if from != units {
+                    let conv = |v: f64| units.from_c(from.to_c(v));
+                    s.temp = s.temp.map(conv);
+                    s.low = s.low.map(conv);
+                    s.high = s.high.map(conv);
+                }
+                s
+            })
+            .collect();
+        // Older lines carry no limits: give them the newest known ones.
+        let fallback = samples.iter().rev().find_map(|s| s.low.zip(s.high));
+        let mut limits_fallback = false;
+        if let Some((lo, hi)) = fallback {
+            for s in samples
+                .iter_mut()
+                .filter(|s| s.low.is_none() || s.high.is_none())
+            {
+                s.low = Some(lo);
+                s.high = Some(hi);
+                limits_fallback = true;
+            }
+        }
+        let cycle_s = median_gap(&samples);
+        Series {
+            samples,
+            units,
+            cycle_s,
+            max_gap_s: cycle_s * GAP_FACTOR,
+            limits_fallback,
+            stats,
+        }
+    }
+
+    /// How long sample `i`'s state lasts: until the next line, or `None`
+    /// when the gap to it is "no data" (longer than [`Series::max_gap_s`])
+    /// or there is no next line.
+    pub fn weight(&self, i: usize) -> Option<f64> {
+        let next = self.samples.get(i + 1)?;
+        let dt = next.t - self.samples[i].t;
+        (dt <= self.max_gap_s).then_some(dt.max(0.0))
+    }
+}
+
+fn to_sample(r: &Reading) -> Sample {
+    Sample {
+        t: unix_secs(r.time),
+        temp: r.temperature,
+        low: r.low_limit,
+        high: r.high_limit,
+        alarm: r.alarm,
+        stale: r.sensor_stale,
+        heater: r.heater.map(|p| p.state),
+        cooler: r.cooler.map(|p| p.state),
+    }
+}
+
+fn median_gap(samples: &[Sample]) -> f64 {
+    let mut gaps: Vec<(f64, u32)> = samples
+        .windows(2)
+        .map(|w| (w[1].t - w[0].t, 0))
+        .filter(|d| d.0 > 0.0)
+        .collect();
+    if gaps.is_empty() {
+        return 0.0;
+    }
+    sort_keys(&mut gaps);
+    gaps[(gaps.len() - 1) / 2].0
+}
+
+/// Sorts by the number, then the index. The one sort the plot and the report
+/// use (each instance of a std sort costs several KiB of binary).
+#[inline(never)]
+pub(crate) fn sort_keys(keys: &mut [(f64, u32)]) {
+    keys.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+}
+
+// ---------------------------------------------------------------------------
+// For `status`
+// ---------------------------------------------------------------------------
+
+const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// Columns of [`sparkline`].
+pub const SPARKLINE_WIDTH: usize = 30;
+
+/// A one-line sparkline of the temperature over the `window` before `now`,
+/// with its range: `▃▄▅▆▇█▇▆▅▄▃▂▁▁▂ 18.02..19.87 °C (last 1h 00m)`. Reads
+/// only the end of the file. `None` when there is no valid reading in the
+/// window (or no file).
+pub fn sparkline(readings_path: &Path, window: Duration, now: SystemTime) -> Option<String> {
+    let from = now.checked_sub(window)?;
+    // A line is ~300 bytes: 2 MiB is over 6000 lines, more than an hour at
+    // any sane cycle_s; a shorter tail only shortens the line drawn.
+    let lines = tail_lines(readings_path, 2 * 1024 * 1024).ok()?;
+    let mut points = Vec::new();
+    let mut units = None;
+    for line in &lines {
+        if quick_time(line).is_some_and(|t| t < from) {
+            continue;
+        }
+        if let Ok(r) = parse_reading(line) {
+            if r.time >= from && r.time <= now {
+                if let Some(t) = r.temperature {
+                    units = r.units.or(units);
+                    points.push((unix_secs(r.time), t));
+                }
+            }
+        }
+    }
+    let spark = sparkline_of(&points, unix_secs(from), unix_secs(now), SPARKLINE_WIDTH)?;
+    let (lo, hi) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, t)| {
+            (lo.min(*t), hi.max(*t))
+        });
+    Some(format!(
+        "{spark} {lo:.2}..{hi:.2} {} (last {})",
+        units.unwrap_or(Units::C).symbol(),
+        human_duration(window.as_secs_f64())
+    ))
+}
+
+/// The sparkline characters for `(time, value)` points over `[from, to]` in
+/// `width` columns: each column shows the mean of its points, scaled from
+/// the lowest to the highest point; a column with no point is a space.
+/// `None` without points.
+pub fn sparkline_of(points: &[(f64, f64)], from: f64, to: f64, width: usize) -> Option<String> {
+    if points.is_empty() || width == 0 || to <= from {
+        return None;
+    }
+    let mut sums = vec![(0.0f64, 0u32); width];
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for &(t, v) in points {
+        if t < from || t > to {
+            continue;
+        }
+        let col = (((t - from) / (to - from)) * width as f64).floor() as usize;
+        let col = col.min(width - 1);
+        sums[col].0 += v;
+        sums[col].1 += 1;
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return None;
+    }
+    Some(
+        sums.iter()
+            .map(|&(sum, n)| {
+                if n == 0 {
+                    ' '
+                } else if hi - lo < 1e-9 {
+                    SPARKS[3]
+                } else {
+                    let x = (sum / f64::from(n) - lo) / (hi - lo);
+                    SPARKS[((x * 8.0).floor() as usize).min(7)]
+                }
+            })
+            .collect(),
+    )
+}
+
+/// The last failed command of a plug, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastPlugError {
+    /// When it failed.
+    pub time: SystemTime,
+    /// The message (or the error kind when the line has no message).
+    pub error: String,
+    /// A later command to the same plug succeeded.
+    pub recovered: bool,
+}
+
+/// The last failure per plug role in the recent end of `plug-events.jsonl`
+/// (the last 4 MiB, about a week of a healthy service). Empty when there is
+/// no file or no failure.
+pub fn last_plug_errors(events_path: &Path) -> BTreeMap<String, LastPlugError> {
+    let mut out: BTreeMap<String, LastPlugError> = BTreeMap::new();
+    let Ok(lines) = tail_lines(events_path, 4 * 1024 * 1024) else {
+        return out;
+    };
+    for line in &lines {
+        let Ok(e) = parse_event(line) else { continue };
+        match e.outcome {
+            Outcome::Failed => {
+                let error = e
+                    .error
+                    .or(e.error_kind)
+                    .unwrap_or_else(|| format!("{} failed", e.action));
+                out.insert(
+                    e.role,
+                    LastPlugError {
+                        time: e.time,
+                        error,
+                        recovered: false,
+                    },
+                );
+            }
+            Outcome::Ok => {
+                if let Some(last) = out.get_mut(&e.role) {
+                    if e.time >= last.time {
+                        last.recovered = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> SystemTime {
+        parse_time(s).unwrap()
+    }
+
+    #[test]
+    fn rfc3339_times_parse_to_the_instant_they_name() {
+        // Epoch seconds from `date -u -d 2026-11-28T21:00:00Z +%s`.
+        let t = parse_time("2026-11-28T21:00:00Z").unwrap();
+        assert_eq!(unix_secs(t), 1_795_899_600.0);
+        assert_eq!(parse_time("2026-11-28T22:30:00+01:30"), Some(t));
+        assert_eq!(parse_time("2026-11-28 19:00:00-02:00"), Some(t));
+        let ms = parse_time("2026-11-28T21:00:00.123Z").unwrap();
+        assert_eq!(ms.duration_since(t).unwrap(), Duration::from_millis(123));
+        let ns = parse_time("2026-11-28T21:00:00.123456789123Z").unwrap();
+        assert_eq!(
+            ns.duration_since(t).unwrap(),
+            Duration::from_nanos(123_456_789)
+        );
+        assert_eq!(unix_secs(parse_time("1969-12-31T23:59:59Z").unwrap()), -1.0);
+        // Round trips through the `time` crate's formatter, an independent
+        // calendar, over leap years and month ends.
+        let mut s = -2_000_000_000i64;
+        while s < 5_000_000_000 {
+            let t = from_unix_secs(s as f64);
+            assert_eq!(parse_time(&format_time(t)), Some(t), "{}", format_time(t));
+            s += 7_777_777;
+        }
+        for bad in [
+            "2026-02-29T00:00:00Z",
+            "2026-11-28T24:00:00Z",
+            "2026-11-28T21:00:00",
+            "2026-11-28T21:00:00.Z",
+            "2026-11-28T21:00:00+0100",
+            "2026-11-28T21:00:00Zjunk",
+            "2026-1-28T21:00:00Z",
+            "yesterday",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+        assert!(parse_time("2024-02-29T00:00:00Z").is_some());
+    }
+
+    #[test]
+    fn since_parses_durations_dates_and_times() {
+        assert_eq!(
+            Since::parse("24h"),
+            Ok(Since::Ago(Duration::from_secs(86_400)))
+        );
+        assert_eq!(
+            Since::parse("7d"),
+            Ok(Since::Ago(Duration::from_secs(604_800)))
+        );
+        assert_eq!(
+            Since::parse("90m"),
+            Ok(Since::Ago(Duration::from_secs(5400)))
+        );
+        assert_eq!(
+            Since::parse("2w"),
+            Ok(Since::Ago(Duration::from_secs(1_209_600)))
+        );
+        let now = at("2026-11-28T21:00:00Z");
+        let d = Since::parse("2026-11-20").unwrap();
+        assert_eq!(d.resolve(now, &Zone::Utc), at("2026-11-20T00:00:00Z"));
+        let plus1 = Zone::Fixed(UtcOffset::from_hms(1, 0, 0).unwrap());
+        assert_eq!(d.resolve(now, &plus1), at("2026-11-19T23:00:00Z"));
+        let t = Since::parse("2026-11-20T18:30:00+01:00").unwrap();
+        assert_eq!(t.resolve(now, &Zone::Utc), at("2026-11-20T17:30:00Z"));
+        assert_eq!(
+            Since::parse("24h").unwrap().resolve(now, &Zone::Utc),
+            at("2026-11-27T21:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_bad_since_gets_one_message_naming_the_flag() {
+        for bad in [
+            "",
+            "24",
+            "h",
+            "7x",
+            "yesterday",
+            "2026-13-01",
+            "-5h",
+            "99999999999w",
+        ] {
+            let e = Since::parse(bad).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains("--since") && msg.contains("7d"),
+                "{bad:?}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_new_line_is_read_whole() {
+        let r = parse_reading(
+            r#"{"time":"2026-11-28T21:00:00.000Z","temperature":18.25,"units":"C","mode":"heat_cool",
+             "low_limit":18.0,"high_limit":20.0,"reason":"r","alarm":"high","sensor_stale":false,
+             "heater":{"desired":true,"verified":null,"state":"unknown"},
+             "cooler":{"desired":false,"verified":false,"state":"off"},"later_key":1}"#,
+        )
+        .unwrap();
+        assert_eq!(r.time, at("2026-11-28T21:00:00Z"));
+        assert_eq!(r.temperature, Some(18.25));
+        assert_eq!(r.units, Some(Units::C));
+        assert_eq!((r.low_limit, r.high_limit), (Some(18.0), Some(20.0)));
+        assert_eq!(r.alarm, Some(AlarmKind::High));
+        assert_eq!(r.heater.unwrap().state, PlugState::Unknown);
+        assert_eq!(r.cooler.unwrap().state, PlugState::Off);
+    }
+
+    #[test]
+    fn an_old_line_gets_its_state_from_verified() {
+        let r = parse_reading(
+            r#"{"time":"2026-11-28T21:00:00.000Z","temperature":null,"units":"F","mode":"heat",
+             "reason":"r","alarm":null,"sensor_stale":true,"heater":{"desired":true,"verified":true},
+             "cooler":{"desired":null,"verified":null}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.temperature, None);
+        assert_eq!(r.low_limit, None);
+        assert!(r.sensor_stale);
+        assert_eq!(r.heater.unwrap().state, PlugState::On);
+        assert_eq!(r.cooler.unwrap().state, PlugState::Unknown);
+    }
+
+    #[test]
+    fn an_event_line_is_read_whole() {
+        let e = parse_event(
+            r#"{"time":"2026-11-28T21:00:05.123Z","role":"heater","host":"10.0.0.5:9999","action":"on",
+             "outcome":"ok","state":"on","attempts":2,"attempt_ms":[6003.2,612.4],"duration_ms":7620.1,
+             "rssi":-58,"error_kind":null,"error":null,"deadman":"armed","corrected":false}"#,
+        )
+        .unwrap();
+        assert_eq!(e.role, "heater");
+        assert_eq!(e.outcome, Outcome::Ok);
+        assert_eq!(e.attempts, 2);
+        assert_eq!(e.attempt_ms, vec![6003.2, 612.4]);
+        assert_eq!(e.duration_ms, Some(7620.1));
+        assert_eq!(e.rssi, Some(-58));
+        assert_eq!(e.deadman.as_deref(), Some("armed"));
+        assert!(e.is_switch() && !e.corrected);
+        let f = parse_event(
+            r#"{"time":"2026-11-28T21:00:05Z","role":"cooler","action":"read","outcome":"failed",
+                "attempt_ms":[3000,3000,3000],"error_kind":"timeout","error":"10.0.0.6: timed out"}"#,
+        )
+        .unwrap();
+        assert_eq!(f.attempts, 3, "attempts from attempt_ms when absent");
+        assert_eq!(f.outcome, Outcome::Failed);
+        assert_eq!(f.error_kind.as_deref(), Some("timeout"));
+    }
+
+    fn line(t: &str, temp: f64) -> String {
+        format!(
+            r#"{{"time":"{t}","temperature":{temp},"units":"C","mode":"heat","low_limit":18.0,"high_limit":20.0,"alarm":null,"sensor_stale":false,"heater":{{"desired":true,"verified":true,"state":"on"}}}}"#
+        )
+    }
+
+    #[test]
+    fn damaged_lines_are_skipped_counted_and_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(READINGS_FILE);
+        let good1 = line("2026-11-28T21:00:00.000Z", 18.0);
+        let good2 = line("2026-11-28T21:00:10.000Z", 18.1);
+        let good3 = line("2026-11-28T21:00:20.000Z", 18.2);
+        let torn = &good2[..40];
+        let text = format!(
+            "{good1}\n{torn}{good2}\nnot json at all\n\n\0\0\0\0{good3}\n{}\n{{\"time\":\"yesterday\"}}\n\u{0}\u{0}",
+            "x".repeat(MAX_LINE + 10)
+        );
+        let mut bytes = text.into_bytes();
+        bytes.extend_from_slice(&[0xff, 0xfe, b'\n']);
+        fs::write(&path, bytes).unwrap();
+        let mut got = Vec::new();
+        let stats = read_readings(&path, None, None, |r| got.push(r.temperature.unwrap())).unwrap();
+        assert_eq!(
+            got,
+            vec![18.0, 18.1, 18.2],
+            "the torn line's whole tail is recovered"
+        );
+        // torn prefix, "not json", the long line, the bad time, the NUL tail,
+        // the non-UTF-8 line.
+        assert_eq!(stats.damaged, 6, "{stats:?}");
+        assert_eq!(stats.used, 3);
+        assert_eq!(
+            stats.first_damaged.as_deref(),
+            Some(format!("{}:2", path.display()).as_str())
+        );
+        assert!(stats.damaged_note().contains("6 damaged lines skipped"));
+    }
+
+    #[test]
+    fn since_reaches_into_rotated_files_and_skips_older_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join(READINGS_FILE);
+        fs::write(
+            dir.path().join("readings.jsonl.2"),
+            line("2026-11-20T00:00:00.000Z", 10.0) + "\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("readings.jsonl.1"),
+            [
+                line("2026-11-27T00:00:00.000Z", 11.0),
+                line("2026-11-27T12:00:00.000Z", 12.0),
+            ]
+            .join("\n"),
+        )
+        .unwrap();
+        fs::write(dir.path().join("readings.jsonl.3.gz"), b"\x1f\x8b").unwrap();
+        fs::write(&base, line("2026-11-28T00:00:00.000Z", 13.0) + "\n").unwrap();
+        let files = log_files(&base);
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.path.file_name().unwrap().to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "readings.jsonl.3.gz",
+                "readings.jsonl.2",
+                "readings.jsonl.1",
+                "readings.jsonl"
+            ]
+        );
+        let mut got = Vec::new();
+        let since = at("2026-11-27T06:00:00Z");
+        let stats = read_readings(&base, Some(since), None, |r| {
+            got.push(r.temperature.unwrap())
+        })
+        .unwrap();
+        assert_eq!(got, vec![12.0, 13.0]);
+        assert_eq!(
+            stats.files.len(),
+            2,
+            "readings.jsonl.2 ends before --since: not opened"
+        );
+        assert!(
+            stats
+                .notes
+                .iter()
+                .any(|n| n.contains("readings.jsonl.3.gz")),
+            "{stats:?}"
+        );
+        let mut all = Vec::new();
+        read_readings(&base, None, Some(at("2026-11-28T00:00:00Z")), |r| {
+            all.push(r.temperature.unwrap())
+        })
+        .unwrap();
+        assert_eq!(all, vec![10.0, 11.0, 12.0], "until is exclusive");
+    }
+
+    #[test]
+    fn a_missing_log_names_the_path_and_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(READINGS_FILE);
+        let e = read_readings(&p, None, None, |_| {}).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&p.display().to_string()) && msg.contains("--log-dir"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_series_converts_units_fills_old_limits_and_finds_gaps() {
+        let mk = |t: &str, temp: f64, units: Units, limits: Option<(f64, f64)>| Reading {
+            time: at(t),
+            temperature: Some(temp),
+            units: Some(units),
+            mode: None,
+            low_limit: limits.map(|l| l.0),
+            high_limit: limits.map(|l| l.1),
+            reason: None,
+            alarm: None,
+            sensor_stale: false,
+            heater: None,
+            cooler: None,
+        };
+        let s = Series::from_readings(&[
+            mk("2026-11-28T21:00:10Z", 68.0, Units::F, None),
+            mk("2026-11-28T21:00:00Z", 66.2, Units::F, None),
+            mk("2026-11-28T21:00:20Z", 20.5, Units::C, Some((18.0, 20.0))),
+            mk("2026-11-28T21:00:30Z", 20.6, Units::C, Some((18.0, 20.0))),
+            mk("2026-11-28T21:10:30Z", 20.7, Units::C, Some((18.5, 20.5))),
+        ]);
+        assert_eq!(s.units, Units::C);
+        let temps: Vec<f64> = s
+            .samples
+            .iter()
+            .map(|x| (x.temp.unwrap() * 100.0).round() / 100.0)
+            .collect();
+        assert_eq!(
+            temps,
+            vec![19.0, 20.0, 20.5, 20.6, 20.7],
+            "sorted by time, °F converted"
+        );
+        assert!(s.limits_fallback);
+        assert_eq!(
+            s.samples[0].low,
+            Some(18.5),
+            "the newest limits fill older lines"
+        );
+        assert_eq!(s.cycle_s, 10.0);
+        assert_eq!(s.weight(0), Some(10.0));
+        assert_eq!(s.weight(3), None, "a 10-minute gap is no data");
+        assert_eq!(s.weight(4), None, "the last line has no next line");
+    }
+
+    #[test]
+    fn the_sparkline_scales_columns_between_min_and_max() {
+        let pts: Vec<(f64, f64)> = (0..8)
+            .map(|i| (f64::from(i) * 10.0 + 1.0, f64::from(i)))
+            .collect();
+        assert_eq!(sparkline_of(&pts, 0.0, 80.0, 8).unwrap(), "▁▂▃▄▅▆▇█");
+        assert_eq!(sparkline_of(&pts[..2], 0.0, 40.0, 4).unwrap(), "▁█  ");
+        assert_eq!(sparkline_of(&[(1.0, 5.0)], 0.0, 10.0, 2).unwrap(), "▄ ");
+        assert_eq!(sparkline_of(&[], 0.0, 10.0, 2), None);
+    }
+
+    #[test]
+    fn the_status_sparkline_reads_the_last_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(READINGS_FILE);
+        let now = at("2026-11-28T21:00:00Z");
+        let mut text = line("2026-11-28T19:00:00.000Z", 99.0) + "\n"; // outside the hour
+        for i in 0..360 {
+            let t = format_time(now - Duration::from_secs(3600) + Duration::from_secs(i * 10));
+            text += &(line(&t, 18.0 + i as f64 / 180.0) + "\n");
+        }
+        fs::write(&path, text).unwrap();
+        let s = sparkline(&path, Duration::from_secs(3600), now).unwrap();
+        assert!(
+            s.starts_with('▁') && s.contains("█ 18.00..19.99 °C (last 1h 00m)"),
+            "{s}"
+        );
+        assert_eq!(
+            s.chars().take_while(|c| SPARKS.contains(c)).count(),
+            SPARKLINE_WIDTH
+        );
+        assert_eq!(
+            sparkline(
+                &path,
+                Duration::from_secs(3600),
+                now + Duration::from_secs(7200)
+            ),
+            None
+        );
+        assert_eq!(
+            sparkline(&dir.path().join("none"), Duration::from_secs(60), now),
+            None
+        );
+    }
+
+    #[test]
+    fn last_plug_errors_keeps_the_latest_failure_per_role() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(PLUG_EVENTS_FILE);
+        let ev = |t: &str, role: &str, outcome: &str, err: &str| {
+            format!(
+                r#"{{"time":"{t}","role":"{role}","action":"on","outcome":"{outcome}","error":{err}}}"#
+            )
+        };
+        let text = [
+            ev("2026-11-28T20:00:00Z", "heater", "failed", "\"first\""),
+            ev("2026-11-28T20:01:00Z", "heater", "failed", "\"second\""),
+            ev("2026-11-28T20:02:00Z", "cooler", "failed", "\"cool fail\""),
+            ev("2026-11-28T20:03:00Z", "cooler", "ok", "null"),
+            "garbage".to_string(),
+        ]
+        .join("\n");
+        fs::write(&path, text).unwrap();
+        let m = last_plug_errors(&path);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m["heater"].error, "second");
+        assert_eq!(m["heater"].time, at("2026-11-28T20:01:00Z"));
+        assert!(!m["heater"].recovered);
+        assert!(m["cooler"].recovered);
+        assert!(last_plug_errors(&dir.path().join("none")).is_empty());
+    }
+}
