@@ -1,16 +1,19 @@
 //! `plug_bench HOST:PORT CYCLES`: verified on/off cycles over one kept-open
 //! connection (set on, read back, check; set off, read back, check; no spacing
-//! sleep), to compare the client's CPU cost with python-kasa's. `sim` as the
-//! address starts a simulated plug in this process (its CPU then counts too;
-//! the client thread's own CPU is printed on the line before).
+//! sleep), to compare the legacy device's CPU cost with python-kasa's. `sim`
+//! as the address starts a simulated plug in this process (its CPU then
+//! counts too; the client thread's own CPU is printed on the line before).
 //!
 //! The last line is `cycles=N wall_s=X cpu_s=Y` (process CPU from getrusage).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use kasa_thermostat::config::PlugTiming;
-use kasa_thermostat::kasa::{Client, KasaError, SimOptions, SimPlug};
+use kasa_thermostat::cli::args::parse_host_port;
+use kasa_thermostat::error::chain;
+use kasa_thermostat::kasa::iot::IotDevice;
+use kasa_thermostat::kasa::xor::XorTransport;
+use kasa_thermostat::kasa::{Device, KasaError, Protocol, SimOptions, SimPlug, Timing};
 
 fn cpu_seconds(who: libc::c_int) -> f64 {
     // SAFETY: getrusage only writes into the zeroed struct we pass.
@@ -22,19 +25,13 @@ fn cpu_seconds(who: libc::c_int) -> f64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-fn cycle(c: &mut Client, timeout: Duration) -> Result<(), KasaError> {
+fn cycle(d: &mut IotDevice<XorTransport>, timeout: Duration) -> Result<(), KasaError> {
     for on in [true, false] {
-        c.set_relay_state(None, on, timeout)?;
-        let got = c
-            .get_sysinfo(timeout)?
-            .state_of(None)
-            .map_err(|source| KasaError::Outlet {
-                addr: c.address().to_string(),
-                source,
-            })?;
+        d.set(on, Instant::now() + timeout)?;
+        let got = d.read(Instant::now() + timeout)?.on;
         if got != on {
             return Err(KasaError::Mismatch {
-                addr: c.address().to_string(),
+                addr: d.address().to_string(),
                 want: on,
                 got,
             });
@@ -65,31 +62,32 @@ fn main() -> ExitCode {
         _sim = sim;
         (a.ip().to_string(), a.port())
     } else {
-        match kasa_thermostat::kasa::cli::parse_host_port(target, 9999) {
-            Ok(hp) => hp,
+        match parse_host_port(target) {
+            Ok((host, port)) => (host, port.unwrap_or(9999)),
             Err(e) => {
                 eprintln!("plug_bench: {e}");
                 return ExitCode::from(2);
             }
         }
     };
-    let timing = PlugTiming::default();
-    let mut client = Client::new(&host, port, &timing);
-    let timeout = timing.after();
+    let timing = Timing::default();
+    let mut device = IotDevice::new(
+        XorTransport::new(&host, port, timing.connect),
+        None,
+        Protocol::Legacy,
+    );
+    let timeout = timing.after;
     // One warm-up cycle opens the connection and faults in the code.
-    if let Err(e) = cycle(&mut client, timeout) {
-        eprintln!("plug_bench: {}", kasa_thermostat::cli::error_chain(&e));
+    if let Err(e) = cycle(&mut device, timeout) {
+        eprintln!("plug_bench: {}", chain(&e));
         return ExitCode::FAILURE;
     }
     let cpu0 = cpu_seconds(libc::RUSAGE_SELF);
     let thread0 = cpu_seconds(libc::RUSAGE_THREAD);
     let start = Instant::now();
     for i in 0..cycles {
-        if let Err(e) = cycle(&mut client, timeout) {
-            eprintln!(
-                "plug_bench: cycle {i}: {}",
-                kasa_thermostat::cli::error_chain(&e)
-            );
+        if let Err(e) = cycle(&mut device, timeout) {
+            eprintln!("plug_bench: cycle {i}: {}", chain(&e));
             return ExitCode::FAILURE;
         }
     }

@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release --example service_latency                 # defaults: cycle 10 s, interval 5 s, 8 crossings
-//! cargo run --release --example service_latency -- 0.2 0.1 20   # CYCLE_S INTERVAL_S CROSSINGS
+//! cargo run --release --example service_latency -- 0.5 0.1 20   # CYCLE_S INTERVAL_S CROSSINGS
 //! ```
 //!
 //! Each crossing (at a varying phase of the cycle) rewrites `w1_slave` (below `low_limit`, then above
@@ -11,6 +11,9 @@
 //! service's read-back of it (the request after the move). The plug timing is
 //! the real default (0.5 s spacing before the read-back). The last line is
 //! `crossings=N switch_mean_s=X switch_max_s=Y verified_mean_s=Z verified_max_s=W`.
+//!
+//! `CYCLE_S` is at least 0.5 (the config's bound); an `INTERVAL_S` below the
+//! 0.75 s of a 12-bit conversion reads at 9 bits (0.094 s).
 
 use std::fs;
 use std::sync::Arc;
@@ -18,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use kasa_thermostat::config::Config;
 use kasa_thermostat::kasa::sim::{SimOptions, SimPlug};
-use kasa_thermostat::notify::RecordingNotifier;
 use kasa_thermostat::sensor::scratchpad_for;
 use kasa_thermostat::sensor::w1::format_w1_slave;
 use kasa_thermostat::service::{Options, Service};
+use kasa_thermostat::testkit::RecordingNotifier;
 
 const ID: &str = "28-0316a2797aff";
 
@@ -51,20 +54,21 @@ fn main() {
             "mode": "heat", "low_limit": 18, "high_limit": 20,
             "cycle_s": cycle, "rate_limit_s": cycle, "reconcile_s": 600,
             "sensor": {"backend": "w1", "id": ID, "w1_root": root, "interval_s": interval,
+                       "resolution_bits": if interval < 0.75 { 9 } else { 12 },
                        "stale_after_s": (interval * 4.0).max(60.0), "max_step": 50},
             "heater": {"host": "127.0.0.1", "port": plug.addr().port(), "deadman_s": 0},
             "log_dir": dir.join("log"), "state_file": dir.join("state.json"),
         })
         .to_string(),
     )
-    .unwrap();
+    .unwrap_or_else(|e| panic!("{e}"));
     let svc = Service::start(
         config,
         None,
         Options {
             notifier: Arc::new(RecordingNotifier::new()),
             watchdog: None,
-            echo: false,
+            observers: Vec::new(),
         },
     )
     .unwrap();

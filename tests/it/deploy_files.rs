@@ -13,13 +13,8 @@ fn deploy_file(name: &str) -> std::path::PathBuf {
 #[test]
 fn example_config_loads() {
     let path = deploy_file("config.example.json");
-    let config = kasa_thermostat::config::Config::load(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {}",
-            path.display(),
-            kasa_thermostat::cli::error_chain(&e)
-        )
-    });
+    let config = kasa_thermostat::config::Config::load(&path)
+        .unwrap_or_else(|e| panic!("{}: {}", path.display(), kasa_thermostat::error::chain(&e)));
     assert!(config.heater.is_some(), "the example drives a heater");
     assert!(config.cooler.is_none());
 }

@@ -1,18 +1,19 @@
 //! The real binary: `plug` on/off/state against a simulated plug, its one-line
 //! errors, `discover --target` on loopback, and `simulate-plug` until SIGTERM.
 
-mod util;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use kasa_thermostat::kasa::{Model, SimOptions, SimPlug};
+use crate::util::kasa::{refused_port, sim};
+use kasa_thermostat::kasa::{Fault, Model, SimOptions, SimPlug};
 use serde_json::Value;
-use util::kasa::{refused_port, sim};
 
 fn run(args: &[&str]) -> Output {
-    util::bin().args(args).output().expect("run the binary")
+    crate::util::bin()
+        .args(args)
+        .output()
+        .expect("run the binary")
 }
 
 fn stdout(o: &Output) -> String {
@@ -84,6 +85,58 @@ fn unverified_switch_fails_with_one_line() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// The plug acknowledges the switch, but its relay moves only after every
+/// read-back has given up: `plug on` fails, and says that the state is
+/// unknown (it may well be on), not off.
+#[test]
+fn an_unverified_switch_says_the_state_is_unknown() {
+    let plug = sim(Model::Hs100, Some(Fault::Lag(Duration::from_millis(1500))));
+    let addr = plug.addr().to_string();
+    let o = run(&["plug", &addr, "on", "--timing-scale", "0.01"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&addr) && err.contains("3 attempts") && err.contains("unknown"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty());
+    assert_eq!(plug.state().set_requests().len(), 3);
+    // And indeed: the relay closes on its own.
+    assert!(crate::util::kasa::wait_for(Duration::from_secs(3), || plug
+        .state()
+        .relay()));
+}
+
+/// The same against the `simulate-plug` process with `--fault lag:MS`.
+#[test]
+fn simulate_plug_lag_fault_makes_plug_on_fail_unknown() {
+    let mut child = crate::util::bin()
+        .args([
+            "simulate-plug",
+            "--fault",
+            "lag:1500",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().to_string();
+    let o = run(&["plug", &addr, "on", "--timing-scale", "0.01"]);
+    // SAFETY: plain kill(2) on the pid of a child this test spawned.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    child.wait().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("unknown") && err.contains(&addr), "{err}");
+}
+
 #[test]
 fn discover_target_on_loopback() {
     let plug = SimPlug::start(SimOptions {
@@ -126,12 +179,18 @@ fn discover_target_on_loopback() {
         "--json",
     ]);
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v[0]["protocol"], "KLAP", "{v}");
+    // The scheme the probe announced (spelled as `--protocol` takes it).
+    assert!(
+        v[0]["protocol"]
+            .as_str()
+            .is_some_and(|p| p.eq_ignore_ascii_case("klap")),
+        "{v}"
+    );
 }
 
 #[test]
 fn simulate_plug_serves_until_sigterm() {
-    let mut child = util::bin()
+    let mut child = crate::util::bin()
         .args(["simulate-plug", "--model", "hs110", "--bind", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -156,7 +215,7 @@ fn simulate_plug_serves_until_sigterm() {
     assert_eq!(rc, 0);
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    assert!(util::kasa::wait_for(Duration::from_secs(2), || {
+    assert!(crate::util::kasa::wait_for(Duration::from_secs(2), || {
         std::net::TcpStream::connect(&addr).is_err()
     }));
 

@@ -2,9 +2,10 @@
 //! framing limits, err_code at both levels, sysinfo, outlets and emeter units.
 
 use kasa_thermostat::kasa::protocol::{
-    self, decrypt, encrypt, extract, frame, frame_len, unframe, FrameError, ReplyError, MAX_FRAME,
+    self, decrypt, encrypt, extract, frame, frame_len, unframe, Emeter, FrameError, ReplyError,
+    SysInfo, MAX_FRAME,
 };
-use kasa_thermostat::kasa::{Emeter, Outlet, SysInfo};
+use kasa_thermostat::kasa::Outlet;
 use serde_json::{json, Value};
 
 fn hex(bytes: &[u8]) -> String {
@@ -158,9 +159,18 @@ fn single_plug_sysinfo_and_missing_keys() {
     assert!(info.state_of(None).unwrap());
     assert_eq!(info.rssi, Some(-60));
     assert_eq!(info.extra["type"], "IOT.SMARTPLUGSWITCH");
+    // Read liberally: a field the program does not need never makes the
+    // reply unusable (a missing model is an empty one)...
     let no_model = json!({"system": {"get_sysinfo": {"alias": "x", "err_code": 0}}});
-    let err = SysInfo::from_reply(&no_model).unwrap_err().to_string();
-    assert!(err.contains("model"), "{err}");
+    let info = SysInfo::from_reply(&no_model).unwrap();
+    assert_eq!((info.model.as_str(), info.relay_state), ("", None));
+    // ...but the relay state it does need must be a state.
+    let bad_relay = json!({"system": {"get_sysinfo": {"model": "HS100(UK)", "relay_state": "on", "err_code": 0}}});
+    let err = SysInfo::from_reply(&bad_relay).unwrap_err().to_string();
+    assert!(err.contains("expected 0 or 1"), "{err}");
+    let no_sysinfo = json!({"system": {}});
+    let err = SysInfo::from_reply(&no_sysinfo).unwrap_err().to_string();
+    assert!(err.contains("get_sysinfo"), "{err}");
 }
 
 #[test]

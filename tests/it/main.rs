@@ -3,9 +3,10 @@
 
 mod util;
 
+mod cli;
 mod deploy_files;
 mod kasa_cli;
-mod kasa_client;
+mod kasa_device;
 mod kasa_protocol;
 mod kasa_worker;
 mod sensor_cli;

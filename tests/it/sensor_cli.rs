@@ -1,18 +1,19 @@
 //! `kasa-thermostat sensor scan|read` run as a process against a temp dir
 //! shaped like /sys/bus/w1/devices.
 
-mod util;
-
 use std::path::Path;
 use std::process::Output;
 
-use util::sensor::{w1_yes, write_w1, ID_A, ID_B};
+use crate::util::sensor::{w1_yes, write_w1, ID_A, ID_B};
 
 const GOOD: &str = "72 01 4b 46 7f ff 0e 10 57";
 const POWER_ON: &str = "50 05 4b 46 7f ff 0c 10 1c";
 
 fn run(args: &[&str]) -> Output {
-    util::bin().args(args).output().expect("the binary runs")
+    crate::util::bin()
+        .args(args)
+        .output()
+        .expect("the binary runs")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -112,7 +113,7 @@ fn usage_errors_exit_2() {
     let out = run(&["sensor", "read", "--w1-root", "/x", "--gpio", "gpiochip0:4"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("only one"),
+        text(&out.stderr).contains("cannot be used with"),
         "{}",
         text(&out.stderr)
     );
@@ -129,4 +130,35 @@ fn a_missing_gpio_chip_fails_with_a_clear_message() {
     let err = text(&out.stderr);
     assert!(err.contains("/nonexistent/gpiochip9"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn read_of_a_fifo_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(ID_A)).unwrap();
+    let slave = dir.path().join(ID_A).join("w1_slave");
+    let c = std::ffi::CString::new(slave.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut child = crate::util::bin()
+        .args(["sensor", "read", "--w1-root", &root_arg(dir.path())])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`sensor read` blocked on a FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("w1_slave") && err.contains(ID_A), "{err}");
 }

@@ -1,11 +1,9 @@
 //! The kernel w1 backend: `w1_slave` parsing on strings, and reads from a temp
 //! dir shaped like /sys/bus/w1/devices.
 
-mod util;
-
+use crate::util::sensor::{w1_yes, write_w1, ID_A, ID_B};
 use kasa_thermostat::sensor::w1::{parse_w1_slave, scan, W1ParseError, W1Sensor};
 use kasa_thermostat::sensor::{Classifier, Sensor, SensorError, SensorFault};
-use util::sensor::{w1_yes, write_w1, ID_A, ID_B};
 
 const GOOD: &str = "72 01 4b 46 7f ff 0e 10 57";
 const NEGATIVE: &str = "5e ff 4b 46 7f ff 02 10 b6";
@@ -187,4 +185,46 @@ fn format_is_the_inverse_of_parse() {
         format_w1_slave(&[0x72, 0x01, 0x4b, 0x46, 0x7f, 0xff, 0x0e, 0x10, 0x57]),
         "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n"
     );
+}
+
+/// `w1_slave` is read only when it is a regular file of at most 4 KiB: a
+/// FIFO (which would block the read for ever), a device (`/dev/zero`, which
+/// would grow memory without bound) or an oversized file is a fault, at once.
+#[test]
+fn a_fifo_a_device_or_a_huge_w1_slave_is_a_fault_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let slave = dir.path().join(ID_A).join("w1_slave");
+    write_w1(dir.path(), ID_A, &w1_yes(GOOD, 23125));
+    let mut s = W1Sensor::open(dir.path(), Some(ID_A)).unwrap();
+    assert_eq!(s.read().unwrap().celsius, 23.125);
+
+    let replace = |make: &dyn Fn(&std::path::Path)| {
+        std::fs::remove_file(&slave).unwrap();
+        make(&slave);
+    };
+    let fifo = |p: &std::path::Path| {
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    };
+    let zero = |p: &std::path::Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap();
+    let huge = |p: &std::path::Path| std::fs::write(p, "0".repeat(64 * 1024)).unwrap();
+    for (name, make) in [
+        ("fifo", &fifo as &dyn Fn(&std::path::Path)),
+        ("/dev/zero", &zero),
+        ("64 KiB", &huge),
+    ] {
+        replace(make);
+        let started = std::time::Instant::now();
+        match s.read() {
+            Err(f @ SensorFault::Io { .. }) => {
+                assert!(f.to_string().contains("w1_slave"), "{name}: {f}")
+            }
+            other => panic!("{name}: expected an I/O fault, got {other:?}"),
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{name}"
+        );
+    }
 }

@@ -1,16 +1,15 @@
 //! The whole service, end to end: the real binary reads a directory shaped
 //! like /sys/bus/w1 and switches simulated plugs on 127.0.0.1, with every
-//! duration scaled down (a 0.2 s cycle).
-
-mod util;
+//! duration scaled down (a 0.5 s cycle, the shortest the config allows).
 
 use std::fs;
 use std::time::{Duration, Instant};
 
 use kasa_thermostat::kasa::sim::Fault;
 use kasa_thermostat::sensor::w1::format_w1_slave;
-use serde_json::json;
-use util::service::*;
+use serde_json::{json, Value};
+
+use crate::util::service::*;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -21,12 +20,16 @@ fn heats_below_low_and_stops_at_high_with_logs_state_and_status() {
     let mut svc = rig.start();
     let h = heater.state();
 
-    assert!(eventually(WAIT, || svc.readings().len() >= 3), "cycles run");
+    assert!(
+        eventually(WAIT, || svc.readings().len() >= 3),
+        "cycles run: {}",
+        svc.stderr()
+    );
     assert!(!h.relay(), "between the limits it holds off");
     rig.w1.set(17.5);
     assert!(eventually(WAIT, || h.relay()), "on at <= low_limit");
     rig.w1.set(19.5);
-    let holding = |r: &serde_json::Value| {
+    let holding = |r: &Value| {
         r["temperature"] == 19.5 && r["reason"].as_str().unwrap().contains("heater holds on")
     };
     assert!(eventually(WAIT, || svc.readings().iter().any(holding)));
@@ -34,25 +37,32 @@ fn heats_below_low_and_stops_at_high_with_logs_state_and_status() {
     rig.w1.set(20.0);
     assert!(eventually(WAIT, || !h.relay()), "off at >= high_limit");
 
-    // The data log: one object per cycle, with the decision's reason.
+    // The data log: one object per cycle, with the decision's reason, the
+    // limits in force and each plug's state.
     let readings = svc.readings();
-    let reason = |r: &serde_json::Value| r["reason"].as_str().unwrap().to_string();
-    assert!(readings.iter().any(|r| r["heater"]["verified"] == true));
+    let reason = |r: &Value| r["reason"].as_str().unwrap().to_string();
+    assert!(readings
+        .iter()
+        .any(|r| r["heater"]["verified"] == true && r["heater"]["state"] == "on"));
     assert!(readings
         .iter()
         .any(|r| r["heater"]["desired"] == true
             && reason(r).contains("17.50 °C <= 18.00 °C: heater on")));
-    assert!(readings
-        .iter()
-        .all(|r| r["time"].is_string() && r["mode"] == "heat"));
+    assert!(readings.iter().all(|r| r["time"].is_string()
+        && r["mode"] == "heat"
+        && r["low_limit"] == 18.0
+        && r["high_limit"] == 20.0
+        && ["on", "off", "unknown"].contains(&r["heater"]["state"].as_str().unwrap())));
     // The state file and `status`.
     assert!(eventually(WAIT, || svc.state()["plugs"]["heater"]
         ["verified"]
         == false));
-    assert_eq!(svc.state()["temperature"], 20.0);
+    let state = svc.state();
+    assert_eq!(state["temperature"], 20.0);
+    assert_eq!(state["plugs"]["heater"]["state"], "off");
     let out = bin()
         .args(["status", "--state-file"])
-        .arg(rig.dir.path().join("lib/state.json"))
+        .arg(svc.state_path())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -61,8 +71,19 @@ fn heats_below_low_and_stops_at_high_with_logs_state_and_status() {
         text.contains("20.00 °C") && text.contains(&format!("127.0.0.1:{}", heater.addr().port())),
         "{text}"
     );
+    // Every switch is in plug-events.jsonl.
+    let events = svc.plug_events();
+    let switched = |action: &str| {
+        events.iter().any(|e| {
+            e["role"] == "heater"
+                && e["action"] == action
+                && e["outcome"] == "ok"
+                && e["state"] == action
+        })
+    };
+    assert!(switched("on") && switched("off"), "{events:?}");
 
-    assert!(svc.stop().success());
+    assert!(svc.stop().success(), "{}", svc.log());
     let log = svc.log();
     assert!(log.contains("first valid reading"), "{log}");
     assert!(log.contains("shutdown: every plug verified"), "{log}");
@@ -83,11 +104,14 @@ fn shutdown_puts_plugs_in_their_shutdown_state_and_exits_zero() {
     rig.config["cooler"]["shutdown_state"] = json!("on");
     let mut svc = rig.start();
     assert!(eventually(WAIT, || heater.state().relay()));
+    let started = Instant::now();
     let status = svc.stop();
     assert!(status.success(), "{status:?}\n{}", svc.log());
+    assert!(started.elapsed() < Duration::from_secs(5));
     assert!(!heater.state().relay(), "heater off at shutdown");
     assert!(cooler.state().relay(), "cooler's shutdown_state is on");
     assert_eq!(svc.state()["shutting_down"], true);
+    assert!(svc.log().contains("shutdown: every plug verified"));
 }
 
 #[test]
@@ -107,7 +131,7 @@ fn a_flaky_plug_succeeds_on_a_later_cycle() {
 }
 
 #[test]
-fn a_stuck_plug_leaves_an_error_in_kasa_errors_log() {
+fn a_stuck_plug_leaves_an_error_in_kasa_errors_log_and_its_state_unknown() {
     let heater = sim("heater", Some(Fault::Stuck));
     let rig = Rig::new(15.0).plug("heater", &heater);
     let mut svc = rig.start();
@@ -115,17 +139,62 @@ fn a_stuck_plug_leaves_an_error_in_kasa_errors_log() {
     assert!(eventually(WAIT, || svc.errors_log().contains("heater")));
     let errors = svc.errors_log();
     assert!(errors.contains(&addr), "{errors}");
-    assert!(errors.contains("on"), "names the action: {errors}");
+    assert!(errors.contains("switch on"), "names the action: {errors}");
+    assert!(
+        errors.contains("unknown"),
+        "says the state is unknown: {errors}"
+    );
     assert!(!heater.state().relay(), "a stuck relay stays off");
     // The state file shows the last error to a person.
     assert!(eventually(WAIT, || svc.state()["plugs"]["heater"]
         ["last_error"]
         .is_string()));
+    // A switch that was sent and not verified is unknown, not off, in the
+    // data log (written every cycle, so it holds the cycle after the failure).
+    assert!(
+        eventually(WAIT, || svc.readings().iter().any(|r| r["heater"]["state"]
+            == "unknown"
+            && r["heater"]["verified"].is_null())),
+        "{:?}",
+        svc.readings().last()
+    );
+    assert!(svc
+        .plug_events()
+        .iter()
+        .any(|e| e["action"] == "on" && e["outcome"] == "failed" && e["state"] == "unknown"));
     svc.stop();
 }
 
+/// Each plug has its own worker: a cooler that stops answering (after it
+/// was read off) does not delay the heater.
 #[test]
-fn a_dead_cooler_does_not_stop_the_heater() {
+fn a_cooler_that_dies_does_not_stop_the_heater() {
+    let heater = sim("heater", None);
+    let cooler = sim("cooler", None);
+    let rig = Rig::new(19.0)
+        .with("mode", json!("heat_cool"))
+        .plug("heater", &heater)
+        .plug("cooler", &cooler);
+    let mut svc = rig.start();
+    assert!(
+        eventually(WAIT, || svc.state()["plugs"]["cooler"]["state"] == "off"
+            && svc.state()["plugs"]["heater"]["state"] == "off"),
+        "{}",
+        svc.log()
+    );
+    cooler.set_fault(Some(Fault::Blackhole));
+    rig.w1.set(15.0);
+    assert!(eventually(WAIT, || heater.state().relay()), "{}", svc.log());
+    assert!(eventually(WAIT, || svc.errors_log().contains("cooler")));
+    svc.stop();
+    assert!(!heater.state().relay(), "the heater was switched off");
+}
+
+/// A cooler that was never read may be on: unknown counts as on, so the
+/// heater waits (interlock). Shutdown cannot read the cooler back either:
+/// it says so in one ERROR line naming the plug and exits non-zero.
+#[test]
+fn a_cooler_never_read_holds_the_heater_off_and_shutdown_says_so() {
     let heater = sim("heater", None);
     let cooler = sim("cooler", Some(Fault::Blackhole));
     let rig = Rig::new(15.0)
@@ -133,9 +202,39 @@ fn a_dead_cooler_does_not_stop_the_heater() {
         .plug("heater", &heater)
         .plug("cooler", &cooler);
     let mut svc = rig.start();
-    assert!(eventually(WAIT, || heater.state().relay()), "{}", svc.log());
+    let interlock = |r: &Value| {
+        r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("heater waits: cooler may be on, its state is unknown"))
+    };
+    assert!(
+        eventually(WAIT, || svc.readings().iter().any(interlock)),
+        "{}",
+        svc.log()
+    );
     assert!(eventually(WAIT, || svc.errors_log().contains("cooler")));
-    svc.stop();
+    assert!(!heater.state().relay(), "the heater waits for the cooler");
+    assert!(heater.state().set_requests().is_empty());
+    let started = Instant::now();
+    let status = svc.stop();
+    assert!(!status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let log = svc.log();
+    let addr = format!("127.0.0.1:{}", cooler.addr().port());
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains("shutdown: cooler"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one ERROR line for the cooler: {log}");
+    assert!(
+        lines[0].contains(&addr) && lines[0].contains("unknown"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        !log.contains("every plug verified"),
+        "shutdown does not claim what it could not verify: {log}"
+    );
 }
 
 #[test]
@@ -179,6 +278,27 @@ fn a_power_on_85_is_never_believed() {
     svc.stop();
 }
 
+/// 85 °C as the very first reading is not believed either, whatever the
+/// scratchpad bytes say (a real kernel never writes t=85000 with other
+/// bytes, but the rule must not rest on that).
+#[test]
+fn a_first_reading_of_85_is_never_believed() {
+    let cooler = sim("cooler", None);
+    let rig = Rig::new(19.0)
+        .with("mode", json!("cool"))
+        .plug("cooler", &cooler);
+    rig.w1.set(85.0);
+    let mut svc = rig.start();
+    assert!(eventually(WAIT, || svc.readings().len() >= 3));
+    assert!(
+        svc.readings().iter().all(|r| r["temperature"].is_null()),
+        "{:?}",
+        svc.readings()
+    );
+    assert!(!cooler.state().relay(), "nothing switched on 85 °C");
+    svc.stop();
+}
+
 #[test]
 fn a_manual_toggle_is_corrected() {
     let heater = sim("heater", None);
@@ -195,6 +315,10 @@ fn a_manual_toggle_is_corrected() {
         svc.log()
     );
     assert!(eventually(WAIT, || h.relay()), "corrected");
+    assert!(eventually(WAIT, || svc
+        .plug_events()
+        .iter()
+        .any(|e| e["corrected"] == true)));
     svc.stop();
 }
 
@@ -223,11 +347,50 @@ fn heat_cool_never_has_both_plugs_on() {
     assert_eq!(overlap(&ht, &ct, end), None, "both plugs were on at once");
 }
 
+/// The heater acknowledges its switch-on but its relay moves only after the
+/// read-backs gave up (finding 1 of the "unknown is not off" issue). Its
+/// state is unknown, counted as on: the cooler waits for its verified off,
+/// and the two relays are never closed together.
+#[test]
+fn a_lagging_heater_keeps_the_cooler_off_until_it_is_verified_off() {
+    let heater = sim("heater", Some(Fault::Lag(Duration::from_millis(700))));
+    let cooler = sim("cooler", None);
+    let mut rig = Rig::new(15.0)
+        .with("mode", json!("heat_cool"))
+        .with("switchover_delay_s", json!(1.0))
+        .plug("heater", &heater)
+        .plug("cooler", &cooler);
+    rig.config["heater"]["deadman_s"] = json!(3.0);
+    let mut svc = rig.start();
+    let (h, c) = (heater.state(), cooler.state());
+    assert!(eventually(WAIT, || h.relay()), "the heater closes, late");
+    assert!(
+        !h.countdown_rules(None).is_empty(),
+        "armed before the switch"
+    );
+    rig.w1.set(23.0);
+    assert!(eventually(WAIT, || c.relay()), "{}", svc.log());
+    assert!(!h.relay());
+    rig.w1.set(19.0);
+    assert!(eventually(WAIT, || !c.relay()));
+    svc.stop();
+    assert_eq!(
+        overlap(&h.transitions(), &c.transitions(), Instant::now()),
+        None,
+        "both plugs were on at once"
+    );
+    assert!(svc
+        .readings()
+        .iter()
+        .any(|r| r["heater"]["state"] == "unknown"));
+}
+
 #[test]
 fn the_deadman_switches_the_plug_off_when_the_service_is_killed() {
     let heater = sim("heater", None);
     let mut rig = Rig::new(15.0).plug("heater", &heater);
-    rig.config["heater"]["deadman_s"] = json!(1);
+    // The shortest allowed: 3 cycles (a plug rounds it up to 2 s).
+    rig.config["heater"]["deadman_s"] = json!(3.0 * CYCLE_S);
     let mut svc = rig.start();
     let h = heater.state();
     assert!(eventually(WAIT, || h.relay() && !h.countdown_rules(None).is_empty()));
@@ -268,6 +431,43 @@ fn bad_config_and_unwritable_log_dir_fail_with_one_clear_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("file/log") && err.contains("log_dir"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+/// `log_dir` and `state_file` are checked for being what they must be,
+/// by `check-config` and at start, before anything is switched.
+#[test]
+fn a_log_dir_that_is_a_file_or_a_state_file_that_is_a_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let w1 = W1Tree::new(dir.path(), 15.0);
+    let path = dir.path().join("config.json");
+    fs::write(dir.path().join("a-file"), "x").unwrap();
+    fs::create_dir(dir.path().join("a-dir")).unwrap();
+    for (key, value) in [
+        ("log_dir", dir.path().join("a-file")),
+        ("state_file", dir.path().join("a-dir")),
+    ] {
+        let mut config = fast_config(dir.path(), &w1);
+        config["mode"] = json!("off");
+        config[key] = json!(value);
+        fs::write(&path, config.to_string()).unwrap();
+        for args in [vec!["check-config"], vec!["run", "--config"]] {
+            let started = Instant::now();
+            let out = bin().args(&args).arg(&path).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{key} {args:?}: {err}");
+            // `run` may log its start on stderr first; the error is the last line.
+            let last = err.trim().lines().last().unwrap_or_default();
+            assert!(
+                last.contains(key) && last.contains(&value.display().to_string()),
+                "{key} {args:?}: {err}"
+            );
+            if args[0] == "check-config" {
+                assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+            }
+            assert!(started.elapsed() < Duration::from_secs(5));
+        }
+    }
 }
 
 #[test]
@@ -284,7 +484,7 @@ fn check_config_prints_the_effective_config() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["plug_timing"]["retry_sleeps_s"], json!([0.0, 1.0, 2.0]));
     assert_eq!(v["heater"]["deadman_s"], 120.0);
 }

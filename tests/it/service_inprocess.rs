@@ -2,16 +2,16 @@
 //! watchdog through an injected notifier, and a dying thread ending the
 //! service with an error after the plugs are made safe.
 
-mod util;
-
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::util::service::*;
 use kasa_thermostat::config::Config;
-use kasa_thermostat::notify::{Notification, RecordingNotifier};
+use kasa_thermostat::notify::Notification;
 use kasa_thermostat::sensor::{RawReading, Sensor, SensorFault};
 use kasa_thermostat::service::{Options, Service, ServiceError};
-use util::service::*;
+use kasa_thermostat::testkit::RecordingNotifier;
 
 fn config(dir: &std::path::Path, w1: &W1Tree, heater: &kasa_thermostat::kasa::SimPlug) -> Config {
     let mut v = fast_config(dir, w1);
@@ -31,7 +31,7 @@ fn ready_once_then_watchdog_pings_then_stopping() {
         Options {
             notifier: notes.clone(),
             watchdog: Some(Duration::from_millis(50)),
-            echo: false,
+            observers: Vec::new(),
         },
     )
     .unwrap();
@@ -105,7 +105,7 @@ fn a_dying_sensor_thread_ends_the_service_with_an_error_and_safe_plugs() {
         Options {
             notifier: Arc::new(RecordingNotifier::new()),
             watchdog: None,
-            echo: false,
+            observers: Vec::new(),
         },
     )
     .unwrap();
@@ -141,20 +141,73 @@ fn mode_off_without_plugs_runs_one_cycle_per_tick() {
         Options {
             notifier: Arc::new(RecordingNotifier::new()),
             watchdog: None,
-            echo: false,
+            observers: Vec::new(),
         },
     )
     .unwrap();
     assert!(eventually(Duration::from_secs(10), || lines() >= 3));
     svc.shutdown();
     svc.wait().unwrap();
-    // One line per 0.2 s cycle; a loop spinning on a closed channel would
-    // have written thousands.
-    let most = (start.elapsed().as_secs_f64() / 0.2) as usize + 2;
+    // One line per cycle; a loop spinning on a closed channel would have
+    // written thousands.
+    let most = (start.elapsed().as_secs_f64() / CYCLE_S) as usize + 2;
     assert!(
         lines() <= most,
         "{} lines in {:?}",
         lines(),
         start.elapsed()
     );
+}
+
+/// Reads 15 °C until told to block (the first flag), then never returns
+/// from a read (a FIFO in place of `w1_slave`, a hung driver) and says so
+/// (the second flag).
+struct Blocks(Arc<AtomicBool>, Arc<AtomicBool>);
+
+impl Sensor for Blocks {
+    fn id(&self) -> &str {
+        "28-00000000b10c"
+    }
+    fn read(&mut self) -> Result<RawReading, SensorFault> {
+        while self.0.load(Ordering::SeqCst) {
+            self.1.store(true, Ordering::SeqCst);
+            std::thread::park_timeout(Duration::from_secs(3600));
+        }
+        Ok(RawReading {
+            celsius: 15.0,
+            scratchpad: None,
+            sensor_id: self.id().into(),
+        })
+    }
+}
+
+#[test]
+fn shutdown_does_not_wait_for_a_blocked_sensor_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let w1 = W1Tree::new(dir.path(), 15.0);
+    let heater = sim("heater", None);
+    let block = Arc::new(AtomicBool::new(false));
+    let blocked = Arc::new(AtomicBool::new(false));
+    let svc = Service::start(
+        config(dir.path(), &w1, &heater),
+        Some(Box::new(Blocks(block.clone(), blocked.clone()))),
+        Options {
+            notifier: Arc::new(RecordingNotifier::new()),
+            watchdog: None,
+            observers: Vec::new(),
+        },
+    )
+    .unwrap();
+    assert!(eventually(Duration::from_secs(10), || heater
+        .state()
+        .relay()));
+    block.store(true, Ordering::SeqCst);
+    assert!(eventually(Duration::from_secs(5), || blocked.load(Ordering::SeqCst)));
+    let started = std::time::Instant::now();
+    svc.shutdown();
+    svc.wait()
+        .expect("every plug verified in its shutdown state");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(!heater.state().relay(), "shutdown switched it off");
 }

@@ -7,20 +7,20 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use kasa_thermostat::config::PlugTiming;
 use kasa_thermostat::kasa::{
-    Fault, Model, Outlet, PlugHandle, PlugOutcome, PlugTarget, SimOptions, SimPlug,
+    Fault, Model, Outlet, PlugHandle, PlugTarget, Protocol, SimOptions, SimPlug, Timing,
 };
+use kasa_thermostat::msg::{Completion, PlugOutcome, PlugState};
 use kasa_thermostat::Role;
 
 /// The real schedule at 1/100 (sleeps 0/10/20 ms, spacing 5 ms), with 250 ms
 /// timeouts so that a busy CI machine does not turn a healthy reply into a failure.
-pub fn fast_timing() -> PlugTiming {
-    PlugTiming {
-        connect_s: 0.25,
-        before_s: 0.25,
-        after_s: 0.25,
-        ..PlugTiming::default().scaled(0.01)
+pub fn fast_timing() -> Timing {
+    Timing {
+        connect: Duration::from_millis(250),
+        before: Duration::from_millis(250),
+        after: Duration::from_millis(250),
+        ..Timing::default().scaled(0.01)
     }
 }
 
@@ -38,19 +38,35 @@ pub fn sim(model: Model, fault: Option<Fault>) -> SimPlug {
 pub fn worker(
     addr: SocketAddr,
     outlet: Option<Outlet>,
-    timing: PlugTiming,
+    timing: Timing,
 ) -> (PlugHandle, Receiver<PlugOutcome>) {
     let (tx, rx) = crossbeam_channel::unbounded();
     let target = PlugTarget {
         role: Role::Heater,
         host: addr.ip().to_string(),
-        port: addr.port(),
+        port: Some(addr.port()),
         outlet,
+        protocol: Protocol::Legacy,
     };
+    let device = kasa_thermostat::kasa::open_device(&target, &timing);
     (
-        PlugHandle::spawn(target, timing, tx).expect("spawn worker"),
+        PlugHandle::spawn(target, timing, device, tx).expect("spawn worker"),
         rx,
     )
+}
+
+/// How a command ended and the state it left, for one-line assertions:
+/// `(Completion::Done, Some(PlugState::On))` is a verified on.
+pub fn result(o: &PlugOutcome) -> (Completion, Option<PlugState>) {
+    (o.completion.clone(), o.state)
+}
+
+/// The failure message of an outcome that must have failed.
+pub fn failure(o: &PlugOutcome) -> String {
+    match o.failure() {
+        Some(f) => f.message.clone(),
+        None => panic!("expected a failure, got {o:?}"),
+    }
 }
 
 /// The next outcome; the 20 s bound only catches a hung worker.

@@ -68,20 +68,27 @@ pub fn plug_json(sim: &SimPlug) -> Value {
     json!({ "host": "127.0.0.1", "port": sim.addr().port(), "deadman_s": 0 })
 }
 
-/// A config whose durations are scaled down about 50x: a 0.2 s cycle.
+/// The shortest cycle the config allows (`cycle_s` is 0.5 to 3600 s).
+pub const CYCLE_S: f64 = 0.5;
+
+/// A config whose durations are scaled down 20x: a 0.5 s cycle (the
+/// shortest allowed), a sensor read every 0.1 s (9 bits convert in 0.094 s)
+/// and plug timeouts of 0.5 s. It always names its own `state_file` (the
+/// default is under /run).
 pub fn fast_config(dir: &Path, w1: &W1Tree) -> Value {
     json!({
         "mode": "heat",
         "low_limit": 18.0,
         "high_limit": 20.0,
-        "cycle_s": 0.2,
-        "rate_limit_s": 0.2,
+        "cycle_s": CYCLE_S,
+        "rate_limit_s": CYCLE_S,
         "switchover_delay_s": 0,
         "reconcile_s": 1.0,
         "sensor": {
             "backend": "w1",
             "id": SENSOR_ID,
             "w1_root": w1.root,
+            "resolution_bits": 9,
             "interval_s": 0.1,
             "stale_after_s": 1.0,
             "max_step": 50.0
@@ -145,12 +152,13 @@ impl Running {
     pub fn start(dir: &Path, config: &Value) -> Running {
         let path = dir.join("config.json");
         fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
+        let stderr = fs::File::create(dir.join("stderr.txt")).unwrap();
         let child = bin()
             .args(["run", "--config"])
             .arg(&path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         Running {
@@ -184,7 +192,11 @@ impl Running {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("the service did not exit within {limit:?}\n{}", self.log());
+                panic!(
+                    "the service did not exit within {limit:?}\n{}\n{}",
+                    self.log(),
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -193,6 +205,11 @@ impl Running {
     /// `kasa-thermostat.log`.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("log/kasa-thermostat.log")).unwrap_or_default()
+    }
+
+    /// What the process wrote on stderr.
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(self.dir.join("stderr.txt")).unwrap_or_default()
     }
 
     /// `kasa_errors.log`.
@@ -209,9 +226,23 @@ impl Running {
             .collect()
     }
 
+    /// Every line of `plug-events.jsonl`.
+    pub fn plug_events(&self) -> Vec<Value> {
+        fs::read_to_string(self.dir.join("log/plug-events.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The state file's path.
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("lib/state.json")
+    }
+
     /// The state file.
     pub fn state(&self) -> Value {
-        fs::read_to_string(self.dir.join("lib/state.json"))
+        fs::read_to_string(self.state_path())
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or(Value::Null)
