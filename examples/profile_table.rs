@@ -5,7 +5,7 @@
 //! cargo run --example profile_table
 //! ```
 
-#[path = "../tests/profile_cases/mod.rs"]
+#[path = "../tests/it/profile_cases/mod.rs"]
 mod profile_cases;
 
 fn main() {

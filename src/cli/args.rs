@@ -91,9 +91,9 @@ pub struct RunArgs {
     /// Run the demo: a simulated chamber and two simulated plugs on loopback.
     #[arg(long)]
     pub simulate: bool,
-    /// Demo only: model seconds per real second (0 to 10000).
-    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = parse_speed, requires = "simulate")]
-    pub speed: f64,
+    /// Demo only: model seconds per real second (above 0, at most 10000; default 10).
+    #[arg(long, value_name = "N", value_parser = parse_speed, requires = "simulate")]
+    pub speed: Option<f64>,
 }
 
 /// `check-config`.

@@ -16,7 +16,7 @@ use crate::service::{self, Options, ServiceError};
 /// `kasa-thermostat run --config FILE | --simulate [--speed N]`.
 pub fn run(a: RunArgs) -> CmdResult {
     let result = match (a.simulate, a.config) {
-        (true, _) => crate::demo::run(a.speed).map_err(|e| e.into()),
+        (true, _) => crate::demo::run(a.speed.unwrap_or(10.0)).map_err(|e| e.into()),
         (false, Some(path)) => run_config(&path),
         (false, None) => {
             return Err(CliError::Usage(
@@ -54,6 +54,9 @@ impl std::error::Error for RunError {
 
 fn run_config(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let config = Config::load(path).map_err(RunError::Config)?;
+    // Paths first: a bad log_dir or state_file is named before anything
+    // (the log included) is created.
+    config.check_paths().map_err(RunError::Config)?;
     crate::logging::init(&config.log_dir, config.log_level, None)
         .map_err(|e| RunError::Service(ServiceError::Output(e)))?;
     let notifier = SystemdNotifier::from_env().unwrap_or_else(|e| {

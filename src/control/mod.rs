@@ -334,6 +334,8 @@ pub struct Controller {
     shutdown: Option<Instant>,
     /// The last failed shutdown attempts per plug, for the report.
     shutdown_attempts: BTreeMap<Role, u32>,
+    /// Plugs whose shutdown switch was verified (read back).
+    shutdown_verified: std::collections::BTreeSet<Role>,
 }
 
 pub(crate) fn on_off(on: bool) -> &'static str {
@@ -363,6 +365,7 @@ impl Controller {
             reason: "starting: reading each plug's state".to_string(),
             shutdown: None,
             shutdown_attempts: BTreeMap::new(),
+            shutdown_verified: Default::default(),
         }
     }
 
@@ -467,6 +470,13 @@ impl Controller {
                 }
             }
             Completion::Superseded => {}
+        }
+        if shutting_down {
+            if let (PlugCommand::Set { on, .. }, Completion::Done) = (&o.command, &o.completion) {
+                if *on == plug.settings.shutdown_state {
+                    self.shutdown_verified.insert(role);
+                }
+            }
         }
         match &o.command {
             PlugCommand::Set { on, deadman } => {
@@ -680,18 +690,23 @@ impl Controller {
     pub fn shutdown_report(&self, now: Instant) -> Vec<Unverified> {
         self.plugs
             .iter()
-            .filter(|(_, p)| p.state.known() != Some(p.settings.shutdown_state))
+            .filter(|(role, _)| !self.shutdown_verified.contains(role))
             .map(|(role, p)| {
                 let attempts = self.shutdown_attempts.get(role).copied().unwrap_or(0);
+                let after = format!(
+                    "after {attempts} attempt{}",
+                    if attempts == 1 { "" } else { "s" }
+                );
                 let what = match (p.state, p.switching()) {
                     (_, Some(_)) => "no verified answer in time; state unknown".to_string(),
-                    (PlugState::Unknown, None) => format!(
-                        "state unknown after {attempts} attempt{}",
-                        if attempts == 1 { "" } else { "s" }
-                    ),
-                    (s, None) => {
-                        format!("still {s} (wanted {})", on_off(p.settings.shutdown_state))
+                    (PlugState::Unknown, None) => format!("state unknown {after}"),
+                    (s, None) if s.known() == Some(p.settings.shutdown_state) => {
+                        format!("not read back {after} (last known {s})")
                     }
+                    (s, None) => format!(
+                        "still {s} {after} (wanted {})",
+                        on_off(p.settings.shutdown_state)
+                    ),
                 };
                 let guard = match (p.settings.deadman, p.deadman) {
                     (None, _) => "it has no dead-man: check it by hand".to_string(),

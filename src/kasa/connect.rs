@@ -26,8 +26,10 @@ use super::smart::SmartDevice;
 use super::worker::{PlugTarget, Timing};
 use super::xor::XorTransport;
 
-/// How long `auto` waits for an answer to the 20002 probe.
-const PROBE_WAIT: Duration = Duration::from_millis(600);
+/// How long `auto` waits for an answer to the 20002 probe (a device on the
+/// LAN answers within tens of milliseconds); at most a third of the first
+/// request's time, so the request itself still fits.
+const PROBE_WAIT: Duration = Duration::from_millis(300);
 
 /// The device for `target`, speaking its protocol (learned on first use for
 /// `auto`). `credentials` are the TP-Link account for KLAP and AES plugs;
@@ -134,7 +136,7 @@ impl Lazy {
                 ports.push(p);
             }
         }
-        let wait = PROBE_WAIT.min(deadline.saturating_duration_since(Instant::now()));
+        let wait = PROBE_WAIT.min(deadline.saturating_duration_since(Instant::now()) / 3);
         match super::discovery::probe(ip, &ports, wait) {
             Some(info) if info.scheme.eq_ignore_ascii_case("KLAP") => {
                 // A port given in the config wins (a simulated plug on

@@ -486,7 +486,7 @@ impl HttpClient {
                 return Err(KasaError::TimedOut {
                     addr: self.addr.clone(),
                     op: "connect".into(),
-                    after_ms: budget.as_millis() as u64,
+                    after_ms: super::xor::ceil_ms(budget),
                 })
             }
             Err(source) => {

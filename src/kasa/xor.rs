@@ -108,7 +108,7 @@ impl XorTransport {
                 return Err(KasaError::TimedOut {
                     addr: self.addr.clone(),
                     op: "connect".into(),
-                    after_ms: timeout.as_millis() as u64,
+                    after_ms: ceil_ms(timeout),
                 })
             }
             Err(source) => {
@@ -157,7 +157,7 @@ impl XorTransport {
         let timed_out = || KasaError::TimedOut {
             addr: self.addr.clone(),
             op: op.to_string(),
-            after_ms: timeout.as_millis() as u64,
+            after_ms: ceil_ms(timeout),
         };
         let frame = protocol::frame(body);
         // A request is far smaller than the socket buffer, so the write does
@@ -372,4 +372,11 @@ fn klap_probe(sa: SocketAddr, timeout: Duration) -> Option<String> {
         ports.push(sa.port());
     }
     super::discovery::klap_probe(sa.ip(), &ports, timeout)
+}
+
+/// Whole milliseconds, rounded up: a timeout measured a hair short of the
+/// configured one (the deadline was set a few microseconds earlier) still
+/// reads as configured.
+pub(crate) fn ceil_ms(d: Duration) -> u64 {
+    (d.as_secs_f64() * 1000.0).ceil() as u64
 }

@@ -119,11 +119,6 @@ impl Outputs {
     /// Opens the data logs and checks that the state file's directory can be
     /// written, so a bad path fails at start, not silently later.
     pub fn open(config: &Config) -> Result<Outputs, OutputError> {
-        config.check_paths().map_err(|e| OutputError {
-            key: "log_dir",
-            path: config.log_dir.clone(),
-            source: io::Error::other(e.to_string()),
-        })?;
         let readings_path = config.log_dir.join(READINGS_LOG);
         let readings =
             DataLog::open(&readings_path).map_err(output_err("log_dir", &readings_path))?;

@@ -149,6 +149,7 @@ impl Service {
         sensor: Option<Box<dyn Sensor>>,
         mut options: Options,
     ) -> Result<Service, ServiceError> {
+        config.check_paths().map_err(ServiceError::Config)?;
         let outputs = Outputs::open(&config).map_err(ServiceError::Output)?;
         let sensor = match sensor {
             Some(s) => s,

@@ -419,18 +419,3 @@ fn refused_without_and_with_klap() {
         other => panic!("klap: {other:?}"),
     }
 }
-
-#[test]
-fn unresolvable_host_names_the_host() {
-    let mut d = IotDevice::new(
-        XorTransport::new("no-such-host.invalid", 9999, fast_timing().connect),
-        None,
-        Protocol::Legacy,
-    );
-    match d.sysinfo(t()) {
-        Err(e @ KasaError::Resolve { .. }) => {
-            assert!(e.to_string().contains("no-such-host.invalid"))
-        }
-        other => panic!("resolve: {other:?}"),
-    }
-}

@@ -3,12 +3,18 @@
 
 mod util;
 
+mod profile_cases;
+
+mod alerts;
 mod cli;
 mod deploy_files;
 mod kasa_cli;
 mod kasa_device;
+mod kasa_klap;
 mod kasa_protocol;
 mod kasa_worker;
+mod profile_table;
+mod report_figures;
 mod sensor_cli;
 mod sensor_latency;
 mod sensor_thread;
@@ -16,3 +22,4 @@ mod sensor_virtual_bus;
 mod sensor_w1;
 mod service_e2e;
 mod service_inprocess;
+mod soak;

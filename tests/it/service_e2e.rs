@@ -186,8 +186,17 @@ fn a_cooler_that_dies_does_not_stop_the_heater() {
     rig.w1.set(15.0);
     assert!(eventually(WAIT, || heater.state().relay()), "{}", svc.log());
     assert!(eventually(WAIT, || svc.errors_log().contains("cooler")));
-    svc.stop();
+    // The cooler cannot be read back at shutdown: the truth, and non-zero.
+    let status = svc.stop();
     assert!(!heater.state().relay(), "the heater was switched off");
+    assert!(!status.success(), "{status:?}");
+    let log = svc.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ERROR") && l.contains("shutdown: cooler")),
+        "{log}"
+    );
+    assert!(!log.contains("every plug verified"), "{log}");
 }
 
 /// A cooler that was never read may be on: unknown counts as on, so the
@@ -205,7 +214,7 @@ fn a_cooler_never_read_holds_the_heater_off_and_shutdown_says_so() {
     let interlock = |r: &Value| {
         r["reason"]
             .as_str()
-            .is_some_and(|s| s.contains("heater waits: cooler may be on, its state is unknown"))
+            .is_some_and(|s| s.contains("heater waits: cooler state is unknown"))
     };
     assert!(
         eventually(WAIT, || svc.readings().iter().any(interlock)),

@@ -48,7 +48,7 @@ pub fn worker(
         outlet,
         protocol: Protocol::Legacy,
     };
-    let device = kasa_thermostat::kasa::open_device(&target, &timing);
+    let device = kasa_thermostat::kasa::open_device(&target, &timing, None);
     (
         PlugHandle::spawn(target, timing, device, tx).expect("spawn worker"),
         rx,

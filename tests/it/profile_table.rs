@@ -1,7 +1,7 @@
 //! The `limits_at` table (tests/profile_cases): every row's step, limits and
 //! time to the next step. `cargo run --example profile_table` prints it.
 
-mod profile_cases;
+use crate::profile_cases;
 
 use profile_cases::{cases, evaluate, markdown_table};
 
