@@ -21,7 +21,7 @@ use crate::service::{self, Observer, Options, ServiceError};
 use crate::units::Units;
 
 /// The demo's config: heat_cool between 18 and 20 °C, short cycles.
-pub fn demo_config(heater: &SimPlug, cooler: &SimPlug, dir: &Path) -> Config {
+pub fn demo_config(heater: &SimPlug, cooler: &SimPlug, dir: &Path, speed: f64) -> Config {
     let plug = |sim: &SimPlug| {
         let mut p = RawPlug::new(sim.addr().ip().to_string(), Some(sim.addr().port()));
         p.protocol = "legacy".into();
@@ -45,6 +45,9 @@ pub fn demo_config(heater: &SimPlug, cooler: &SimPlug, dir: &Path) -> Config {
     raw.sensor.backend = Backend::Simulated;
     raw.sensor.interval_s = 1.0;
     raw.sensor.stale_after_s = 10.0;
+    // The accelerated chamber moves faster than a real one: a believable
+    // step between readings grows with the speed.
+    raw.sensor.max_step = (5.0 * (speed / 10.0).max(1.0)).min(100.0);
     Config::from_raw(raw).expect("the demo config is valid")
 }
 
@@ -116,8 +119,9 @@ impl Observer for Echo {
     }
 }
 
-/// Runs the demo until Ctrl-C.
-pub fn run(speed: f64) -> Result<(), ServiceError> {
+/// Runs the demo until Ctrl-C; with `profile`, the limits follow a
+/// compressed temperature profile (a hold, a ramp, a step) at `speed`.
+pub fn run(speed: f64, profile: bool) -> Result<(), ServiceError> {
     let spawn = |alias: &str| {
         SimPlug::start(SimOptions {
             model: Model::Hs100,
@@ -129,7 +133,22 @@ pub fn run(speed: f64) -> Result<(), ServiceError> {
     let heater = spawn("demo heater")?;
     let cooler = spawn("demo cooler")?;
     let dir = std::env::temp_dir().join(format!("kasa-thermostat-demo-{}", std::process::id()));
-    let config = demo_config(&heater, &cooler, &dir);
+    let mut config = demo_config(&heater, &cooler, &dir, speed);
+    if profile {
+        let p = crate::profile::demo_profile(speed).map_err(ServiceError::Profile)?;
+        println!(
+            "{}",
+            crate::profile::render_plan(
+                &p,
+                None,
+                time::OffsetDateTime::now_utc(),
+                &crate::profile::Zone::local().unwrap_or_else(|_| crate::profile::Zone::utc()),
+                config.units,
+            )
+        );
+        config.profile = Some(p);
+        config.profile_state_file = dir.join("profile.json");
+    }
     crate::logging::init(
         &config.log_dir,
         config.log_level,

@@ -67,6 +67,21 @@ Examples:
     /// Serve a simulated plug on loopback (for tests and trying things out).
     #[command(name = "simulate-plug")]
     SimulatePlug(SimulatePlugArgs),
+    /// Draw readings.jsonl as an SVG: temperature, limits, plug spans, stale and alarm periods.
+    #[command(after_help = "\
+Examples:
+  kasa-thermostat plot --since 24h --out /tmp/last-day.svg
+  kasa-thermostat plot --readings readings.jsonl --since 2026-11-20
+  rsvg-convert /tmp/last-day.svg -o /tmp/last-day.png      (a PNG for an image viewer)")]
+    Plot(PlotArgs),
+    /// Plug health and chamber figures from readings.jsonl and plug-events.jsonl.
+    Report(ReportArgs),
+    /// Run the config's alerts command once with a test event.
+    #[command(name = "alert-test")]
+    AlertTest(AlertTestArgs),
+    /// Show or restart the config's temperature profile.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
     /// Print a shell completion script.
     #[command(after_help = "\
 Examples:
@@ -74,6 +89,67 @@ Examples:
   kasa-thermostat completions zsh > \"${fpath[1]}/_kasa-thermostat\"
   kasa-thermostat completions fish > ~/.config/fish/completions/kasa-thermostat.fish")]
     Completions(CompletionsArgs),
+}
+
+/// `plot`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// The service's log_dir (holding readings.jsonl).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/var/log/kasa-thermostat",
+        conflicts_with = "readings"
+    )]
+    pub log_dir: PathBuf,
+    /// A readings.jsonl file to draw instead.
+    #[arg(long, value_name = "FILE")]
+    pub readings: Option<PathBuf>,
+    /// From when: 90m, 24h, 7d, 2w, a date (2026-11-20) or an RFC 3339 time.
+    #[arg(long, value_name = "WHEN", default_value = "24h")]
+    pub since: String,
+    /// The SVG to write.
+    #[arg(long, value_name = "FILE.svg", default_value = "readings.svg")]
+    pub out: PathBuf,
+}
+
+/// `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The service's log_dir (holding readings.jsonl and plug-events.jsonl).
+    #[arg(long, value_name = "DIR", default_value = "/var/log/kasa-thermostat")]
+    pub log_dir: PathBuf,
+    /// From when: 90m, 24h, 7d, 2w, a date (2026-11-20) or an RFC 3339 time.
+    #[arg(long, value_name = "WHEN", default_value = "7d")]
+    pub since: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `alert-test`.
+#[derive(Debug, Args)]
+pub struct AlertTestArgs {
+    /// The config file with the `alerts` section.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+/// `profile show|restart`.
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Print the plan: each step with its start and end in local time, and the limits now.
+    Show(ProfileArgs),
+    /// Start the profile over from now (written to profile_state_file; a running service follows).
+    Restart(ProfileArgs),
+}
+
+/// The config of `profile show|restart`.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// The config file with the `profile` section.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: PathBuf,
 }
 
 /// `run`.
@@ -94,6 +170,9 @@ pub struct RunArgs {
     /// Demo only: model seconds per real second (above 0, at most 10000; default 10).
     #[arg(long, value_name = "N", value_parser = parse_speed, requires = "simulate")]
     pub speed: Option<f64>,
+    /// Demo only: run a compressed temperature profile (a hold, a ramp, a step).
+    #[arg(long, requires = "simulate")]
+    pub profile: bool,
 }
 
 /// `check-config`.

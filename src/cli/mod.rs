@@ -10,6 +10,7 @@
 //! `main.rs` prints the error once, with its causes, on one line.
 
 pub mod args;
+mod look;
 mod plug;
 mod sensor;
 mod service;
@@ -123,6 +124,10 @@ pub fn run(command: Command) -> CmdResult {
         Command::Plug(a) => plug::plug(a),
         Command::SimulatePlug(a) => plug::simulate_plug(a),
         Command::Sensor(a) => sensor::sensor(a),
+        Command::Plot(a) => look::plot(a),
+        Command::Report(a) => look::report(a),
+        Command::AlertTest(a) => look::alert_test(a),
+        Command::Profile(p) => look::profile(p),
         Command::Completions(a) => completions(a.shell),
     }
 }

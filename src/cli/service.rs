@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use log::{info, warn};
 
@@ -16,7 +16,7 @@ use crate::service::{self, Options, ServiceError};
 /// `kasa-thermostat run --config FILE | --simulate [--speed N]`.
 pub fn run(a: RunArgs) -> CmdResult {
     let result = match (a.simulate, a.config) {
-        (true, _) => crate::demo::run(a.speed.unwrap_or(10.0)).map_err(|e| e.into()),
+        (true, _) => crate::demo::run(a.speed.unwrap_or(10.0), a.profile).map_err(|e| e.into()),
         (false, Some(path)) => run_config(&path),
         (false, None) => {
             return Err(CliError::Usage(
@@ -98,6 +98,9 @@ pub fn check_config(a: CheckConfigArgs) -> CmdResult {
     }
     let text = serde_json::to_string_pretty(config.effective()).map_err(CliError::failed)?;
     println!("{text}");
+    for note in config.notes() {
+        eprintln!("note: {note}");
+    }
     eprintln!("{}: the config is valid", a.file.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -109,10 +112,29 @@ pub fn status(a: StatusArgs) -> CmdResult {
         let text = serde_json::to_string_pretty(&state).map_err(CliError::failed)?;
         println!("{text}");
     } else {
-        print!(
-            "{}",
-            status::render(&state, &a.state_file, SystemTime::now())
-        );
+        let now = SystemTime::now();
+        let mut text = status::render(&state, &a.state_file, now);
+        if let Some(dir) = &state.log_dir {
+            let readings = dir.join(crate::outputs::READINGS_LOG);
+            if let Some(line) = crate::datalog::sparkline(&readings, Duration::from_secs(3600), now)
+            {
+                text.push_str(&format!("last hour    {line}\n"));
+            }
+            let errors = crate::datalog::last_plug_errors(&dir.join(crate::outputs::EVENTS_LOG));
+            for (role, e) in errors {
+                text.push_str(&format!(
+                    "{role:<12} last plug error {}{}: {}\n",
+                    crate::outputs::rfc3339(e.time),
+                    if e.recovered {
+                        " (works again since)"
+                    } else {
+                        ""
+                    },
+                    e.error
+                ));
+            }
+        }
+        print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
 }

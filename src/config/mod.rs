@@ -133,6 +133,12 @@ pub struct Config {
     pub state_file: PathBuf,
     /// The credentials section, as written (the password is read at start).
     pub credentials: Option<RawCredentials>,
+    /// The temperature profile, when one is configured.
+    pub profile: Option<crate::profile::Profile>,
+    /// Where the profile's start survives restarts.
+    pub profile_state_file: PathBuf,
+    /// The alerts hook, when one is configured.
+    pub alerts: Option<crate::alerts::AlertSettings>,
     /// The file as written, with every default filled in.
     raw: RawConfig,
 }
@@ -418,7 +424,39 @@ impl Config {
                 ));
             }
         }
+        let profile = raw
+            .profile
+            .as_ref()
+            .map(|p| crate::profile::Profile::from_raw(p, u))
+            .transpose()
+            .map_err(|e| match e {
+                crate::profile::ProfileError::Invalid { key, message } => ConfigError::Invalid {
+                    path: None,
+                    key,
+                    message,
+                },
+                other => invalid("profile", other.to_string()),
+            })?;
+        if profile.is_some()
+            && (raw.profile_state_file.as_os_str().is_empty()
+                || raw.profile_state_file.file_name().is_none())
+        {
+            return Err(invalid("profile_state_file", "must name a file".into()));
+        }
+        let alerts = raw
+            .alerts
+            .as_ref()
+            .map(crate::alerts::AlertSettings::from_raw)
+            .transpose()
+            .map_err(|e| ConfigError::Invalid {
+                path: None,
+                message: e.message(),
+                key: e.key,
+            })?;
         Ok(Config {
+            profile,
+            profile_state_file: raw.profile_state_file.clone(),
+            alerts,
             units: u,
             mode: raw.mode,
             low_c,
@@ -439,6 +477,19 @@ impl Config {
             credentials: raw.credentials.clone(),
             raw,
         })
+    }
+
+    /// Notes for `check-config` about what the file means beyond its values
+    /// (the limits a profile overrides).
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.profile.is_some() {
+            notes.push(
+                "low_limit and high_limit are ignored while the profile runs: its steps set the limits"
+                    .to_string(),
+            );
+        }
+        notes
     }
 
     /// The config as written, every default filled in: what `check-config`

@@ -208,6 +208,12 @@ pub struct RawConfig {
     pub log_level: String,
     /// The state file, rewritten atomically every cycle (a runtime file).
     pub state_file: PathBuf,
+    /// A schedule of limits over days; without it the limits are fixed.
+    pub profile: Option<crate::profile::RawProfile>,
+    /// Where the profile's start survives restarts.
+    pub profile_state_file: PathBuf,
+    /// A command to run when something needs a person.
+    pub alerts: Option<crate::alerts::RawAlerts>,
 }
 
 /// The `credentials` section: the TP-Link account of newer plugs. The
@@ -246,6 +252,9 @@ impl Default for RawConfig {
             log_dir: PathBuf::from("/var/log/kasa-thermostat"),
             log_level: "info".to_string(),
             state_file: PathBuf::from(DEFAULT_STATE_FILE),
+            profile: None,
+            profile_state_file: PathBuf::from(crate::profile::DEFAULT_STATE_FILE),
+            alerts: None,
         }
     }
 }

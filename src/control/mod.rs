@@ -336,6 +336,8 @@ pub struct Controller {
     shutdown_attempts: BTreeMap<Role, u32>,
     /// Plugs whose shutdown switch was verified (read back).
     shutdown_verified: std::collections::BTreeSet<Role>,
+    /// Every plug held off (a profile ended with `after_end: off`).
+    held_off: bool,
 }
 
 pub(crate) fn on_off(on: bool) -> &'static str {
@@ -366,6 +368,7 @@ impl Controller {
             shutdown: None,
             shutdown_attempts: BTreeMap::new(),
             shutdown_verified: Default::default(),
+            held_off: false,
         }
     }
 
@@ -395,6 +398,16 @@ impl Controller {
     /// Moves the limits (a temperature profile); takes effect at the next tick.
     pub fn set_limits(&mut self, limits: Limits) {
         self.s.limits = limits;
+        self.held_off = false;
+    }
+
+    /// The limits from a profile: `None` holds every plug off (a profile
+    /// that ended with `after_end: off`).
+    pub fn set_band(&mut self, band: Option<Limits>) {
+        match band {
+            Some(l) => self.set_limits(l),
+            None => self.held_off = true,
+        }
     }
 
     /// The limits in force.
@@ -908,6 +921,9 @@ impl Controller {
                 Some(plug.settings.fault_state),
                 "sensor stale: fault state".into(),
             );
+        }
+        if self.held_off {
+            return (Some(false), "the profile has ended (after_end: off)".into());
         }
         let Some((t, _)) = self.reading else {
             return (None, "waiting for the first valid reading".into());

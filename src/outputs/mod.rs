@@ -111,6 +111,7 @@ pub struct Outputs {
     readings: DataLog,
     events: DataLog,
     state_file: PathBuf,
+    log_dir: PathBuf,
     units: Units,
     last_error: Option<String>,
 }
@@ -137,27 +138,33 @@ impl Outputs {
             readings,
             events,
             state_file,
+            log_dir: config.log_dir.clone(),
             units: config.units,
             last_error: None,
         })
     }
 
     /// Appends the cycle's line and rewrites the state file.
-    pub fn write(&mut self, snap: &Snapshot, now: SystemTime, profile: Option<String>) {
+    pub fn write(
+        &mut self,
+        snap: &Snapshot,
+        now: SystemTime,
+        profile: Option<crate::profile::ProfileStatus>,
+    ) {
         let line = reading_line(snap, now, self.units);
         let r = self
             .readings
             .append(&line)
             .map_err(|e| format!("cannot append to {}: {e}", self.readings.path().display()))
             .and_then(|()| {
-                state(snap, now, self.units, profile)
-                    .write(&self.state_file)
-                    .map_err(|e| {
-                        format!(
-                            "cannot write the state file {}: {e}",
-                            self.state_file.display()
-                        )
-                    })
+                let mut st = state(snap, now, self.units, profile);
+                st.log_dir = Some(self.log_dir.clone());
+                st.write(&self.state_file).map_err(|e| {
+                    format!(
+                        "cannot write the state file {}: {e}",
+                        self.state_file.display()
+                    )
+                })
             });
         self.note(r);
     }
@@ -196,7 +203,12 @@ impl Outputs {
 }
 
 /// The state file's content for a snapshot.
-pub fn state(snap: &Snapshot, now: SystemTime, u: Units, profile: Option<String>) -> StateFile {
+pub fn state(
+    snap: &Snapshot,
+    now: SystemTime,
+    u: Units,
+    profile: Option<crate::profile::ProfileStatus>,
+) -> StateFile {
     let plugs: BTreeMap<String, PlugEntry> = snap
         .plugs
         .iter()
@@ -242,6 +254,7 @@ pub fn state(snap: &Snapshot, now: SystemTime, u: Units, profile: Option<String>
         shutting_down: snap.shutting_down,
         plugs,
         profile,
+        log_dir: None,
     }
 }
 

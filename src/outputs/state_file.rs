@@ -54,9 +54,12 @@ pub struct StateFile {
     pub shutting_down: bool,
     /// Each configured plug by role.
     pub plugs: BTreeMap<String, PlugEntry>,
-    /// The temperature profile, when one runs: one line for people.
+    /// The temperature profile, when one runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<String>,
+    pub profile: Option<crate::profile::ProfileStatus>,
+    /// The service's `log_dir`, where `status` finds the data logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_dir: Option<PathBuf>,
 }
 
 /// One plug in the state file.

@@ -46,7 +46,11 @@ pub fn render(state: &StateFile, path: &Path, now: SystemTime) -> String {
         state.mode, state.low_limit, state.high_limit
     ));
     if let Some(p) = &state.profile {
-        out.push_str(&format!("profile      {p}\n"));
+        let now = time::OffsetDateTime::from(now);
+        out.push_str(&format!(
+            "profile      {}\n",
+            crate::profile::status_summary(p, now, state.units)
+        ));
     }
     for (role, p) in &state.plugs {
         let word = |v: Option<bool>| match v {

@@ -10,11 +10,14 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{never, select_biased, tick, Receiver};
 use log::{error, info, warn};
 
+use super::attention::{Attention, FINISH_WAIT};
 use super::{Options, ServiceError, SHUTDOWN_BUDGET};
+use crate::control::Limits;
 use crate::control::{Controller, Output};
 use crate::kasa::PlugHandle;
 use crate::msg::{PlugOutcome, Role, SensorEvent};
 use crate::outputs::Outputs;
+use crate::profile::{ProfileRunner, ProfileStatus};
 use crate::sensor::SensorHandle;
 use crate::units::Units;
 
@@ -37,6 +40,8 @@ pub(super) struct Parts {
     pub shutdown_rx: Receiver<()>,
     pub outputs: Outputs,
     pub options: Options,
+    pub attention: Option<Attention>,
+    pub profile: Option<ProfileRunner>,
 }
 
 enum Event {
@@ -55,6 +60,7 @@ pub(super) struct ControlLoop {
     ticker: Receiver<Instant>,
     watchdog: Receiver<Instant>,
     last_tick: Instant,
+    profile_status: Option<ProfileStatus>,
 }
 
 impl ControlLoop {
@@ -67,6 +73,7 @@ impl ControlLoop {
             ticker,
             watchdog,
             last_tick: Instant::now(),
+            profile_status: None,
         }
     }
 
@@ -88,8 +95,19 @@ impl ControlLoop {
     }
 
     pub fn run(mut self) -> Result<(), ServiceError> {
+        self.profile_tick();
         let out = self.p.controller.start(Instant::now());
         self.apply(out);
+        if let Some(a) = &self.p.attention {
+            let l = self.p.controller.limits();
+            let u = self.p.units;
+            a.started(&format!(
+                "limits {:.2} .. {:.2} {}",
+                u.from_c(l.low_c),
+                u.from_c(l.high_c),
+                u.symbol()
+            ));
+        }
         self.p.options.notifier.ready();
         self.p
             .options
@@ -152,14 +170,39 @@ impl ControlLoop {
     fn cycle_once(&mut self) {
         let now = Instant::now();
         self.last_tick = now;
+        self.profile_tick();
         let out = self.p.controller.tick(now);
         self.apply(out);
         self.write_state(now);
     }
 
+    /// The limits in force from the profile, from the wall clock.
+    fn profile_tick(&mut self) {
+        let Some(runner) = &mut self.p.profile else {
+            return;
+        };
+        let tick = runner.tick(
+            time::OffsetDateTime::now_utc(),
+            crate::profile::kernel_clock_synced(),
+        );
+        for e in &tick.events {
+            log::log!(target: "profile", e.level(), "{e}");
+        }
+        self.p.controller.set_band(tick.band.map(|b| Limits {
+            low_c: b.low_c,
+            high_c: b.high_c,
+        }));
+        self.profile_status = Some(ProfileStatus::of(runner.profile(), &tick, self.p.units));
+    }
+
     fn write_state(&mut self, now: Instant) {
         let snap = self.p.controller.snapshot(now);
-        self.p.outputs.write(&snap, SystemTime::now(), None);
+        self.p
+            .outputs
+            .write(&snap, SystemTime::now(), self.profile_status.clone());
+        if let Some(a) = &mut self.p.attention {
+            a.cycle(&snap, now);
+        }
         self.p
             .options
             .notifier
@@ -188,6 +231,9 @@ impl ControlLoop {
     }
 
     fn apply(&mut self, out: Output) {
+        if let Some(a) = &mut self.p.attention {
+            a.notices(&out.notices, Instant::now());
+        }
         for e in out.events {
             log::log!(target: "control", e.level, "{}", e.text);
         }
@@ -214,6 +260,9 @@ impl ControlLoop {
     /// truth: `Ok` only when every plug was read back in its shutdown state.
     fn shut_down(&mut self) -> Result<(), ServiceError> {
         self.p.options.notifier.stopping();
+        if let Some(a) = &self.p.attention {
+            a.stopping("every plug to its shutdown state");
+        }
         let start = Instant::now();
         let end = start + SHUTDOWN_BUDGET;
         let out = self.p.controller.shutdown(start, end - SHUTDOWN_MARGIN);
@@ -235,6 +284,12 @@ impl ControlLoop {
         let report = self.p.controller.shutdown_report(now);
         // The workers' commands end by their deadline; joining is bounded.
         self.p.plugs.clear();
+        if let Some(a) = self.p.attention.take() {
+            for u in &report {
+                a.unverified(u.role, &u.message);
+            }
+            a.finish((Instant::now() + FINISH_WAIT).min(end));
+        }
         if report.is_empty() {
             info!(
                 "shutdown: every plug verified in its shutdown state after {:.1} s",

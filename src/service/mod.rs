@@ -19,6 +19,7 @@
 //! here runs on SIGKILL or a power cut: that is what the plugs' dead-man
 //! countdown rules are for.
 
+mod attention;
 mod control_loop;
 pub mod signals;
 
@@ -49,6 +50,9 @@ pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(15);
 pub enum ServiceError {
     /// The config cannot be used (the password file of `credentials`).
     Config(crate::config::ConfigError),
+    /// The profile's state file cannot be used: fix or delete it, or run
+    /// `kasa-thermostat profile restart`.
+    Profile(crate::profile::ProfileError),
     /// A log file, the data log or the state file cannot be written.
     Output(OutputError),
     /// The sensor could not be opened: check wiring, `sensor.backend` and `sensor.id`.
@@ -78,6 +82,7 @@ impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ServiceError::Config(e) => write!(f, "{e}"),
+            ServiceError::Profile(e) => write!(f, "{e}"),
             ServiceError::Output(e) => write!(f, "{e}"),
             ServiceError::Sensor(_) => write!(f, "cannot open the sensor"),
             ServiceError::Spawn { thread, .. } => write!(f, "cannot start thread {thread}"),
@@ -106,6 +111,7 @@ impl std::error::Error for ServiceError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ServiceError::Config(e) => e.source(),
+            ServiceError::Profile(e) => e.source(),
             ServiceError::Output(e) => Some(e),
             ServiceError::Sensor(e) => Some(e),
             ServiceError::Spawn { source, .. } => Some(source),
@@ -151,6 +157,24 @@ impl Service {
     ) -> Result<Service, ServiceError> {
         config.check_paths().map_err(ServiceError::Config)?;
         let outputs = Outputs::open(&config).map_err(ServiceError::Output)?;
+        let profile = match &config.profile {
+            Some(p) => {
+                let zone = crate::profile::Zone::local().unwrap_or_else(|e| {
+                    log::warn!("local time zone: {e}; the profile runs in UTC");
+                    crate::profile::Zone::utc()
+                });
+                Some(
+                    crate::profile::ProfileRunner::new(
+                        p.clone(),
+                        &config.profile_state_file,
+                        zone,
+                        config.units,
+                    )
+                    .map_err(ServiceError::Profile)?,
+                )
+            }
+            None => None,
+        };
         let sensor = match sensor {
             Some(s) => s,
             None if config.sensor.options.backend == Backend::Simulated => {
@@ -198,6 +222,23 @@ impl Service {
             plugs.insert(role, handle);
         }
         drop(outcome_tx);
+        let attention = match &config.alerts {
+            Some(a) => {
+                if let Err(e) = crate::alerts::check_program(a) {
+                    log::warn!("alerts: {}", crate::error::chain(&e));
+                }
+                Some(
+                    attention::Attention::start(
+                        a.clone(),
+                        u,
+                        (config.alarm_low_c, config.alarm_high_c),
+                        addresses.clone(),
+                    )
+                    .map_err(ServiceError::spawn("alerts"))?,
+                )
+            }
+            None => None,
+        };
         let (shutdown_tx, shutdown_rx) = crossbeam_channel::bounded(4);
         let ctl = control_loop::ControlLoop::new(
             control_loop::Parts {
@@ -211,6 +252,8 @@ impl Service {
                 shutdown_rx,
                 outputs,
                 options,
+                attention,
+                profile,
             },
             sensor_handle,
         );

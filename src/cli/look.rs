@@ -1,0 +1,97 @@
+//! `plot`, `report`, `alert-test` and `profile show|restart`: what the
+//! service leaves behind, turned into answers.
+
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use super::args::{AlertTestArgs, PlotArgs, ProfileArgs, ProfileCommand, ReportArgs};
+use super::{CliError, CmdResult, Message};
+use crate::config::Config;
+use crate::datalog::{Since, Zone};
+
+fn since(text: &str) -> Result<SystemTime, CliError> {
+    let s = Since::parse(text).map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok(s.resolve(SystemTime::now(), &Zone::Local))
+}
+
+/// `kasa-thermostat plot [--log-dir DIR | --readings FILE] [--since WHEN] [--out FILE.svg]`.
+pub fn plot(a: PlotArgs) -> CmdResult {
+    let readings = a
+        .readings
+        .unwrap_or_else(|| a.log_dir.join(crate::datalog::READINGS_FILE));
+    let mut opts = crate::plot::PlotOptions::new(readings, a.out);
+    opts.since = Some(since(&a.since)?);
+    let summary = crate::plot::plot(&opts).map_err(CliError::failed)?;
+    println!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kasa-thermostat report [--log-dir DIR] [--since WHEN] [--json]`.
+pub fn report(a: ReportArgs) -> CmdResult {
+    let mut opts = crate::report::ReportOptions::new(a.log_dir);
+    opts.since = Some(since(&a.since)?);
+    let report = crate::report::report(&opts).map_err(CliError::failed)?;
+    if a.json {
+        let text = serde_json::to_string_pretty(&report).map_err(CliError::failed)?;
+        println!("{text}");
+    } else {
+        print!("{report}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kasa-thermostat alert-test --config F`: runs the hook once with a test
+/// event and says what happened.
+pub fn alert_test(a: AlertTestArgs) -> CmdResult {
+    let config = Config::load(&a.config).map_err(CliError::failed)?;
+    let Some(settings) = &config.alerts else {
+        return Err(CliError::failed(Message(format!(
+            "{}: no `alerts` section: there is no command to test",
+            a.config.display()
+        ))));
+    };
+    match crate::alerts::send_test(settings) {
+        Ok(outcome) => {
+            println!("alert-test: {outcome}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(CliError::failed(e)),
+    }
+}
+
+/// `kasa-thermostat profile show|restart --config F`.
+pub fn profile(cmd: ProfileCommand) -> CmdResult {
+    let (restart, args): (bool, &ProfileArgs) = match &cmd {
+        ProfileCommand::Show(a) => (false, a),
+        ProfileCommand::Restart(a) => (true, a),
+    };
+    let config = Config::load(&args.config).map_err(CliError::failed)?;
+    let Some(profile) = &config.profile else {
+        return Err(CliError::failed(Message(format!(
+            "{}: no `profile` section: the limits are fixed at low_limit and high_limit",
+            args.config.display()
+        ))));
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let zone = crate::profile::Zone::local().unwrap_or_else(|e| {
+        eprintln!("warning: local time zone: {e}; showing UTC");
+        crate::profile::Zone::utc()
+    });
+    if restart {
+        let text = crate::profile::restart_command(profile, &config.profile_state_file, now)
+            .map_err(CliError::failed)?;
+        println!("{text}");
+    } else {
+        print!(
+            "{}",
+            crate::profile::show_command(
+                profile,
+                &config.profile_state_file,
+                now,
+                &zone,
+                config.units
+            )
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
