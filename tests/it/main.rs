@@ -22,4 +22,5 @@ mod sensor_virtual_bus;
 mod sensor_w1;
 mod service_e2e;
 mod service_inprocess;
+mod service_profile;
 mod soak;
