@@ -64,7 +64,9 @@ start_sim() { # model -> sets SIM_ADDR (no $(...): the pid must reach SIM_PIDS h
 }
 
 # python-kasa's connection flags for each simulated family.
+# shellcheck disable=SC2034 # used through namerefs (kasa_cmd)
 SMART_FLAGS=(--type smart)                                    # SMART.TAPOPLUG, KLAP v2
+# shellcheck disable=SC2034
 IOT_KLAP_FLAGS=(--device-family IOT.SMARTPLUGSWITCH --encrypt-type KLAP --login-version 1)
 
 kasa_cmd() { # port flags-array-name args...
@@ -87,21 +89,8 @@ expect_kasa_state() { # want (True/False)
     echo "  ok: python-kasa reads $1"
 }
 
-# Our side, once `plug ... --protocol klap` exists.
-OURS=""
-probe_ours() { # addr
-    local rc=0
-    "$BIN" plug "$1" state --json --protocol klap >/dev/null 2>"$LOGDIR/ours.err" || rc=$?
-    if [ "$rc" -eq 2 ]; then
-        echo "interop-klap: our CLI has no 'plug --protocol klap' yet: checking python-kasa only"
-        OURS="no"
-    else
-        OURS="yes"
-    fi
-}
-
+# Our side: the same simulators through our CLI.
 expect_ours() { # addr want [plug flags...]
-    [ "$OURS" = "yes" ] || return 0
     local addr="$1" want="$2"; shift 2
     local got
     got="$("$BIN" plug "$addr" state --json --protocol klap "$@")" || fail "our plug $addr state $* failed"
@@ -116,7 +105,6 @@ P300="$SIM_ADDR"
 start_sim hs100-klap
 HS100="$SIM_ADDR"
 echo "interop-klap: p110 at $P110, p300 at $P300, hs100-klap at $HS100"
-probe_ours "$P110"
 
 # --- Tapo P110 (SMART over KLAP v2)
 P=${P110##*:}
@@ -179,5 +167,41 @@ expect_auth_error() { # addr flags-array-name
 }
 expect_auth_error "$P110" SMART_FLAGS
 expect_auth_error "$HS100" IOT_KLAP_FLAGS
+
+# --- our CLI switches each device, python-kasa reads the result
+ours_switch() { # addr on|off want-kasa flags-array-name [outlet]
+    local addr="$1" action="$2" want="$3" flags="$4" outlet="${5:-}" port=${1##*:}
+    local ours=() theirs=()
+    if [ -n "$outlet" ]; then
+        ours=(--outlet "$outlet")
+        theirs=(--index "$outlet")
+    fi
+    "$BIN" plug "$addr" "$action" --protocol klap "${ours[@]}" >"$LOGDIR/ours.out" 2>&1 \
+        || { cat "$LOGDIR/ours.out" >&2; fail "our plug $addr $action ${ours[*]} failed"; }
+    grep -q "(verified)" "$LOGDIR/ours.out" || fail "our plug $addr $action did not verify"
+    kasa_cmd "$port" "$flags" state "${theirs[@]}"
+    expect_kasa_state "$want"
+    echo "  ok: ours switched $addr ${ours[*]} $action, python-kasa agrees"
+}
+ours_switch "$P110" on True SMART_FLAGS
+ours_switch "$P110" off False SMART_FLAGS
+ours_switch "$P300" on True SMART_FLAGS 2
+ours_switch "$P300" off False SMART_FLAGS 2
+ours_switch "$HS100" on True IOT_KLAP_FLAGS
+ours_switch "$HS100" off False IOT_KLAP_FLAGS
+
+# --- our CLI with a wrong password: one line, exit 1, at once
+for addr in "$P110" "$HS100"; do
+    start=$SECONDS
+    rc=0
+    KASA_PASSWORD="not the password" "$BIN" plug "$addr" on --protocol klap \
+        >"$LOGDIR/ours.out" 2>"$LOGDIR/ours.err" || rc=$?
+    [ "$rc" -eq 1 ] || fail "our plug with a wrong password exited $rc on $addr"
+    [ "$(wc -l <"$LOGDIR/ours.err")" -eq 1 ] || { cat "$LOGDIR/ours.err" >&2; fail "not one line"; }
+    grep -q "refused the TP-Link credentials" "$LOGDIR/ours.err" \
+        || { cat "$LOGDIR/ours.err" >&2; fail "our error does not say the credentials were refused"; }
+    [ $((SECONDS - start)) -le 5 ] || fail "a wrong password took $((SECONDS - start)) s on $addr"
+    echo "  ok: ours refuses the wrong password on $addr in one line"
+done
 
 echo "interop-klap: python-kasa $PYKASA_VERSION drives the simulated P110, P300 and HS100(UK) hw 4.1 over KLAP: ok"
