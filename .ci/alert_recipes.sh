@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Alert recipe gate (issue 12): every recipe in docs/alerts.md is taken from
+# Alert recipe gate (issue 12): every recipe in README.md is taken from
 # the document as written, its real endpoints (ntfy.sh, api.pushover.net,
 # homeassistant.local) and /etc/kasa-thermostat/ paths pointed at a local HTTP
 # listener on 127.0.0.1 and a scratch directory, run once through
@@ -7,12 +7,12 @@
 # listener (or a fake `sendmail` on PATH) must have received the right thing.
 # Loopback only: a recipe that still names any other URL fails the gate.
 #
-# Usage: .ci/alert_recipes.sh [DOC]   (default docs/alerts.md)
+# Usage: .ci/alert_recipes.sh [DOC]   (default README.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
-DOC=$(realpath "${1:-docs/alerts.md}")
+DOC=$(realpath "${1:-README.md}")
 WORK=$(mktemp -d)
 LISTENER_PID=""
 
