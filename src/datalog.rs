@@ -33,9 +33,9 @@ use time::{Date, OffsetDateTime, UtcOffset};
 use crate::units::Units;
 
 /// The data log's file name in `log_dir` (DESIGN §7).
-pub const READINGS_FILE: &str = "readings.jsonl";
+pub const READINGS_FILE: &str = crate::outputs::READINGS_LOG;
 /// The plug event log's file name in `log_dir` (DESIGN §7).
-pub const PLUG_EVENTS_FILE: &str = "plug-events.jsonl";
+pub const PLUG_EVENTS_FILE: &str = crate::outputs::EVENTS_LOG;
 
 /// A line longer than this is garbage (a real line is a few hundred bytes);
 /// it is skipped without being held in memory.

@@ -60,13 +60,14 @@ pub struct RawSensor {
 
 impl Default for RawSensor {
     fn default() -> Self {
+        let o = crate::sensor::SensorOptions::default();
         RawSensor {
-            backend: Backend::W1,
-            id: None,
-            w1_root: PathBuf::from("/sys/bus/w1/devices"),
-            gpio_chip: PathBuf::from("/dev/gpiochip0"),
-            gpio_line: 4,
-            resolution_bits: 12,
+            backend: o.backend,
+            id: o.id,
+            w1_root: o.w1_root,
+            gpio_chip: o.gpio_chip,
+            gpio_line: o.gpio_line,
+            resolution_bits: o.resolution_bits,
             interval_s: 5.0,
             offset: 0.0,
             max_step: 5.0,

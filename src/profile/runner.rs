@@ -18,21 +18,6 @@ use super::wall::{local_string, rfc3339_utc, Zone};
 use super::{AfterEnd, Band, Profile, ProfileError};
 use crate::units::Units;
 
-/// An error and its causes on one line (`outer: inner`).
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(cause) = cur {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = cause.source();
-    }
-    out
-}
-
 /// Something for the service to log; [`ProfileEvent::level`] says how loud.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProfileEvent {
@@ -350,7 +335,7 @@ impl ProfileRunner {
             // Deleted: written again at the next checkpoint.
             Ok(None) => {}
             Err(e) => events.push(ProfileEvent::StateIgnored {
-                reason: error_chain(&e),
+                reason: crate::error::chain(&e),
             }),
         }
     }
@@ -371,7 +356,7 @@ impl ProfileRunner {
                 if !self.write_failing {
                     self.write_failing = true;
                     events.push(ProfileEvent::WriteFailed {
-                        reason: error_chain(&e),
+                        reason: crate::error::chain(&e),
                     });
                 }
                 false
