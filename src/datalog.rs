@@ -15,7 +15,7 @@
 //!   `--since` reaches back into them; compressed ones (`.gz`) are skipped
 //!   with a note (decompressing would add a dependency for a rare case).
 //!
-//! Parsing is separate from I/O: [`parse_reading`] and [`parse_event`] take a
+//! Parsing is separate from I/O: `parse_reading` and `parse_event` take a
 //! line of text.
 
 use std::collections::BTreeMap;
@@ -61,7 +61,7 @@ pub enum Zone {
 
 impl Zone {
     /// The offset from UTC at `t`.
-    pub fn offset_at(&self, t: SystemTime) -> UtcOffset {
+    pub(crate) fn offset_at(&self, t: SystemTime) -> UtcOffset {
         match self {
             Zone::Utc => UtcOffset::UTC,
             Zone::Fixed(o) => *o,
@@ -76,13 +76,13 @@ impl Zone {
     }
 
     /// `t` as a date and time in this zone.
-    pub fn datetime(&self, t: SystemTime) -> OffsetDateTime {
+    pub(crate) fn datetime(&self, t: SystemTime) -> OffsetDateTime {
         OffsetDateTime::from(t).to_offset(self.offset_at(t))
     }
 
     /// Names the zone for a title or a report header, e.g. `local time,
     /// UTC+01:00` or `UTC`.
-    pub fn describe(&self, t: SystemTime) -> String {
+    pub(crate) fn describe(&self, t: SystemTime) -> String {
         let o = self.offset_at(t);
         let off = format_offset(o);
         match self {
@@ -105,7 +105,7 @@ fn format_offset(o: UtcOffset) -> String {
 
 /// How far back `--since` reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Since {
+pub(crate) enum Since {
     /// This long before now (`24h`, `7d`, `90m`, `30s`, `2w`).
     Ago(Duration),
     /// From midnight (in the display zone) of this date (`2026-11-20`).
@@ -116,7 +116,7 @@ pub enum Since {
 
 /// `--since` could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SinceError {
+pub(crate) struct SinceError {
     /// What was given.
     pub text: String,
 }
@@ -178,7 +178,7 @@ impl Since {
     }
 
     /// The instant this names, given the present and the zone a date is in.
-    pub fn resolve(&self, now: SystemTime, zone: &Zone) -> SystemTime {
+    pub(crate) fn resolve(&self, now: SystemTime, zone: &Zone) -> SystemTime {
         match self {
             Since::Ago(d) => now.checked_sub(*d).unwrap_or(SystemTime::UNIX_EPOCH),
             Since::At(t) => *t,
@@ -308,7 +308,7 @@ pub fn format_time(t: SystemTime) -> String {
 
 /// Seconds since the Unix epoch (negative before it), the plot's and the
 /// report's time axis.
-pub fn unix_secs(t: SystemTime) -> f64 {
+pub(crate) fn unix_secs(t: SystemTime) -> f64 {
     match t.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(d) => d.as_secs_f64(),
         Err(e) => -e.duration().as_secs_f64(),
@@ -318,7 +318,7 @@ pub fn unix_secs(t: SystemTime) -> f64 {
 /// The inverse of [`unix_secs`], to the microsecond (an `f64` of today's
 /// Unix seconds holds about that much, and rounding keeps `.632` from
 /// coming back as `.631999`, which prints as `.631`).
-pub fn from_unix_secs(s: f64) -> SystemTime {
+pub(crate) fn from_unix_secs(s: f64) -> SystemTime {
     let us = Duration::from_micros((s.abs() * 1e6).round() as u64);
     if s >= 0.0 {
         SystemTime::UNIX_EPOCH + us
@@ -328,7 +328,7 @@ pub fn from_unix_secs(s: f64) -> SystemTime {
 }
 
 /// A span of time for people: `45s`, `4m 10s`, `3h 05m`, `6d 23h`.
-pub fn human_duration(secs: f64) -> String {
+pub(crate) fn human_duration(secs: f64) -> String {
     let s = secs.max(0.0).round() as u64;
     if s < 60 {
         format!("{s}s")
@@ -355,38 +355,7 @@ impl Serialize for Stamp {
 // The records
 // ---------------------------------------------------------------------------
 
-/// What is known about a plug's relay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PlugState {
-    /// Verified on.
-    On,
-    /// Verified off.
-    Off,
-    /// Not verified: a switch that may have reached the plug; counts as
-    /// possibly on.
-    Unknown,
-}
-
-impl PlugState {
-    /// `on`, `off` or `unknown`, as in the files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PlugState::On => "on",
-            PlugState::Off => "off",
-            PlugState::Unknown => "unknown",
-        }
-    }
-
-    fn parse(s: &str) -> Option<PlugState> {
-        match s {
-            "on" => Some(PlugState::On),
-            "off" => Some(PlugState::Off),
-            "unknown" => Some(PlugState::Unknown),
-            _ => None,
-        }
-    }
-}
+pub use crate::msg::PlugState;
 
 /// Which temperature alarm was active.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -410,7 +379,7 @@ impl AlarmKind {
 
 /// One plug's part of a `readings.jsonl` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlugRecord {
+pub(crate) struct PlugRecord {
     /// What control wanted (null when it had no opinion yet).
     pub desired: Option<bool>,
     /// The verified relay state (null: unknown).
@@ -421,7 +390,7 @@ pub struct PlugRecord {
 
 /// One line of `readings.jsonl`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
+pub(crate) struct Reading {
     /// When the cycle ran.
     pub time: SystemTime,
     /// The temperature in `units`; `None` before the first valid reading.
@@ -449,7 +418,7 @@ pub struct Reading {
 
 /// One line of `plug-events.jsonl`: a finished plug command.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PlugEvent {
+pub(crate) struct PlugEvent {
     /// When the command finished.
     pub time: SystemTime,
     /// `heater`, `cooler` (or `manual`).
@@ -484,7 +453,7 @@ pub struct PlugEvent {
 /// How a plug command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Done and verified.
     Ok,
     /// Failed after its retries.
@@ -497,14 +466,14 @@ pub enum Outcome {
 
 impl PlugEvent {
     /// An `on` or `off` command.
-    pub fn is_switch(&self) -> bool {
+    pub(crate) fn is_switch(&self) -> bool {
         self.action == "on" || self.action == "off"
     }
 }
 
 /// Why a line was not used.
 #[derive(Debug)]
-pub enum LineError {
+pub(crate) enum LineError {
     /// Not a JSON object of the expected shape.
     Json(serde_json::Error),
     /// Its `time` is not an RFC 3339 time.
@@ -582,7 +551,7 @@ fn plug_record(v: &Value) -> Option<PlugRecord> {
 /// Parses one line of `readings.jsonl` (unknown keys are ignored; missing
 /// optional ones take their older-version defaults).
 #[inline(never)]
-pub fn parse_reading(line: &str) -> Result<Reading, LineError> {
+pub(crate) fn parse_reading(line: &str) -> Result<Reading, LineError> {
     let m = object(line)?;
     let time = time_field(&m)?;
     let alarm = match m.get("alarm").and_then(Value::as_str) {
@@ -615,7 +584,7 @@ pub fn parse_reading(line: &str) -> Result<Reading, LineError> {
 
 /// Parses one line of `plug-events.jsonl`.
 #[inline(never)]
-pub fn parse_event(line: &str) -> Result<PlugEvent, LineError> {
+pub(crate) fn parse_event(line: &str) -> Result<PlugEvent, LineError> {
     let m = object(line)?;
     let time = time_field(&m)?;
     let role = string(&m, "role").ok_or(LineError::Shape("no role"))?;
@@ -722,7 +691,7 @@ impl std::error::Error for DataLogError {
 
 /// One file of a log and its rotated copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogFile {
+pub(crate) struct LogFile {
     /// Its path.
     pub path: PathBuf,
     /// Compressed by logrotate (`.gz`): not read.
@@ -732,7 +701,7 @@ pub struct LogFile {
 /// The log `base` and its logrotate copies, oldest first: `base.3`, `base.2`,
 /// `base.1`, `base` (numbered), or `base-20261127`, `base-20261128`, `base`
 /// (`dateext`); each possibly `.gz`.
-pub fn log_files(base: &Path) -> Vec<LogFile> {
+pub(crate) fn log_files(base: &Path) -> Vec<LogFile> {
     let dir = match base.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -810,7 +779,7 @@ pub struct ReadStats {
 
 impl ReadStats {
     /// `, 3 damaged lines skipped (the first at F:12)`, or nothing.
-    pub fn damaged_note(&self) -> String {
+    pub(crate) fn damaged_note(&self) -> String {
         match (self.damaged, &self.first_damaged) {
             (0, _) => String::new(),
             (n, Some(at)) => format!(
@@ -825,7 +794,7 @@ impl ReadStats {
 /// Streams the records of the log `base` (and its plain rotated copies)
 /// whose time is in `[since, until)`, oldest file first, calling `each` for
 /// every one. Damaged lines are counted in the returned stats, not errors.
-pub fn read_log<T>(
+pub(crate) fn read_log<T>(
     base: &Path,
     since: Option<SystemTime>,
     until: Option<SystemTime>,
@@ -1056,7 +1025,7 @@ fn last_time(path: &Path) -> Option<SystemTime> {
 
 /// Reads `readings.jsonl` at `path` (and its rotated copies) in `[since,
 /// until)`.
-pub fn read_readings(
+pub(crate) fn read_readings(
     path: &Path,
     since: Option<SystemTime>,
     until: Option<SystemTime>,
@@ -1067,7 +1036,7 @@ pub fn read_readings(
 
 /// Reads `plug-events.jsonl` at `path` (and its rotated copies) in `[since,
 /// until)`.
-pub fn read_events(
+pub(crate) fn read_events(
     path: &Path,
     since: Option<SystemTime>,
     until: Option<SystemTime>,
@@ -1080,7 +1049,7 @@ pub fn read_events(
 /// `status`, which wants only the recent end of a long file). The first,
 /// possibly partial, line of the window is dropped unless the window is the
 /// whole file.
-pub fn tail_lines(path: &Path, max_bytes: u64) -> io::Result<Vec<String>> {
+pub(crate) fn tail_lines(path: &Path, max_bytes: u64) -> io::Result<Vec<String>> {
     let mut f = File::open(path)?;
     let len = f.metadata()?.len();
     let start = len.saturating_sub(max_bytes);
@@ -1101,12 +1070,12 @@ pub fn tail_lines(path: &Path, max_bytes: u64) -> io::Result<Vec<String>> {
 
 /// A gap between lines longer than this many median cycles is "no data"
 /// (the service was stopped, the Pi was off), not a long-held state.
-pub const GAP_FACTOR: f64 = 3.0;
+pub(crate) const GAP_FACTOR: f64 = 3.0;
 
 /// One cycle, compacted for the plot and the report: the files are
 /// streamed and only this is kept.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sample {
+pub(crate) struct Sample {
     /// Seconds since the Unix epoch.
     pub t: f64,
     /// The temperature in the series' units.
@@ -1128,7 +1097,7 @@ pub struct Sample {
 /// The readings in a time range, in one unit, oldest first, with the data
 /// gaps identified.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Series {
+pub(crate) struct Series {
     /// The samples, sorted by time.
     pub samples: Vec<Sample>,
     /// The units of every temperature in `samples` (the newest line's).
@@ -1158,8 +1127,9 @@ impl Series {
         Ok(Series::from_parts(readings, stats))
     }
 
+    #[cfg(test)]
     /// Builds a series from parsed readings (tests use this without files).
-    pub fn from_readings(readings: &[Reading]) -> Series {
+    pub(crate) fn from_readings(readings: &[Reading]) -> Series {
         let parts = readings.iter().map(|r| (r.units, to_sample(r))).collect();
         Series::from_parts(parts, ReadStats::default())
     }
@@ -1222,7 +1192,7 @@ impl Series {
     /// How long sample `i`'s state lasts: until the next line, or `None`
     /// when the gap to it is "no data" (longer than [`Series::max_gap_s`])
     /// or there is no next line.
-    pub fn weight(&self, i: usize) -> Option<f64> {
+    pub(crate) fn weight(&self, i: usize) -> Option<f64> {
         let next = self.samples.get(i + 1)?;
         let dt = next.t - self.samples[i].t;
         (dt <= self.max_gap_s).then_some(dt.max(0.0))
@@ -1269,13 +1239,13 @@ pub(crate) fn sort_keys(keys: &mut [(f64, u32)]) {
 const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 /// Columns of [`sparkline`].
-pub const SPARKLINE_WIDTH: usize = 30;
+pub(crate) const SPARKLINE_WIDTH: usize = 30;
 
 /// A one-line sparkline of the temperature over the `window` before `now`,
 /// with its range: `▃▄▅▆▇█▇▆▅▄▃▂▁▁▂ 18.02..19.87 °C (last 1h 00m)`. Reads
 /// only the end of the file. `None` when there is no valid reading in the
 /// window (or no file).
-pub fn sparkline(readings_path: &Path, window: Duration, now: SystemTime) -> Option<String> {
+pub(crate) fn sparkline(readings_path: &Path, window: Duration, now: SystemTime) -> Option<String> {
     let from = now.checked_sub(window)?;
     // A line is ~300 bytes: 2 MiB is over 6000 lines, more than an hour at
     // any sane cycle_s; a shorter tail only shortens the line drawn.
@@ -1312,7 +1282,12 @@ pub fn sparkline(readings_path: &Path, window: Duration, now: SystemTime) -> Opt
 /// `width` columns: each column shows the mean of its points, scaled from
 /// the lowest to the highest point; a column with no point is a space.
 /// `None` without points.
-pub fn sparkline_of(points: &[(f64, f64)], from: f64, to: f64, width: usize) -> Option<String> {
+pub(crate) fn sparkline_of(
+    points: &[(f64, f64)],
+    from: f64,
+    to: f64,
+    width: usize,
+) -> Option<String> {
     if points.is_empty() || width == 0 || to <= from {
         return None;
     }
@@ -1351,7 +1326,7 @@ pub fn sparkline_of(points: &[(f64, f64)], from: f64, to: f64, width: usize) -> 
 
 /// The last failed command of a plug, for `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LastPlugError {
+pub(crate) struct LastPlugError {
     /// When it failed.
     pub time: SystemTime,
     /// The message (or the error kind when the line has no message).
@@ -1363,7 +1338,7 @@ pub struct LastPlugError {
 /// The last failure per plug role in the recent end of `plug-events.jsonl`
 /// (the last 4 MiB, about a week of a healthy service). Empty when there is
 /// no file or no failure.
-pub fn last_plug_errors(events_path: &Path) -> BTreeMap<String, LastPlugError> {
+pub(crate) fn last_plug_errors(events_path: &Path) -> BTreeMap<String, LastPlugError> {
     let mut out: BTreeMap<String, LastPlugError> = BTreeMap::new();
     let Ok(lines) = tail_lines(events_path, 4 * 1024 * 1024) else {
         return out;

@@ -21,7 +21,7 @@ use crate::service::{self, Observer, Options, ServiceError};
 use crate::units::Units;
 
 /// The demo's config: heat_cool between 18 and 20 °C, short cycles.
-pub fn demo_config(heater: &SimPlug, cooler: &SimPlug, dir: &Path, speed: f64) -> Config {
+pub(crate) fn demo_config(heater: &SimPlug, cooler: &SimPlug, dir: &Path, speed: f64) -> Config {
     let plug = |sim: &SimPlug| {
         let mut p = RawPlug::new(sim.addr().ip().to_string(), Some(sim.addr().port()));
         p.protocol = "legacy".into();
@@ -65,7 +65,7 @@ fn word(state: PlugState) -> &'static str {
 }
 
 /// The one-line status for systemd (`systemctl status`).
-pub fn status_line(snap: &Snapshot, units: Units) -> String {
+pub(crate) fn status_line(snap: &Snapshot, units: Units) -> String {
     let t = snap
         .temperature_c
         .map(|t| format!("{:.2} {}", units.from_c(t), units.symbol()))
@@ -121,7 +121,7 @@ impl Observer for Echo {
 
 /// Runs the demo until Ctrl-C; with `profile`, the limits follow a
 /// compressed temperature profile (a hold, a ramp, a step) at `speed`.
-pub fn run(speed: f64, profile: bool) -> Result<(), ServiceError> {
+pub(crate) fn run(speed: f64, profile: bool) -> Result<(), ServiceError> {
     let spawn = |alias: &str| {
         SimPlug::start(SimOptions {
             model: Model::Hs100,

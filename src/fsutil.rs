@@ -50,7 +50,7 @@ impl std::error::Error for ReadError {
 
 impl ReadError {
     /// The I/O error kind, `Other` when the file is the wrong kind or size.
-    pub fn io_kind(&self) -> io::ErrorKind {
+    pub(crate) fn io_kind(&self) -> io::ErrorKind {
         match self {
             ReadError::Io(e) => e.kind(),
             _ => io::ErrorKind::Other,
@@ -76,7 +76,7 @@ fn describe(ft: std::fs::FileType) -> &'static str {
 
 /// Opens `path` for reading without blocking on a FIFO, and checks that it
 /// is a regular file.
-pub fn open_regular(path: &Path) -> Result<File, ReadError> {
+pub(crate) fn open_regular(path: &Path) -> Result<File, ReadError> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -90,7 +90,7 @@ pub fn open_regular(path: &Path) -> Result<File, ReadError> {
 }
 
 /// Reads a regular file of at most `max` bytes.
-pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
     let file = open_regular(path)?;
     let mut buf = Vec::new();
     // One byte more than allowed tells "too large" from "exactly the cap",
@@ -105,7 +105,7 @@ pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
 }
 
 /// Reads a regular UTF-8 text file of at most `max` bytes.
-pub fn read_text_capped(path: &Path, max: u64) -> Result<String, ReadError> {
+pub(crate) fn read_text_capped(path: &Path, max: u64) -> Result<String, ReadError> {
     let bytes = read_capped(path, max)?;
     String::from_utf8(bytes)
         .map_err(|e| ReadError::Io(io::Error::new(io::ErrorKind::InvalidData, e.utf8_error())))

@@ -21,8 +21,8 @@
 //! * **a protocol family** (what the JSON says): implement
 //!   [`kasa::device::Device`]; the worker algorithm stays in [`kasa::worker`];
 //! * **a third plug kind** (a humidifier, a fan): a [`msg::Role`], its config
-//!   key in [`config`], and its demand rule in [`control::rules`];
-//! * **a setpoint schedule**: [`control::Controller::set_limits`] takes the
+//!   key in [`config`], and its demand rule in `control::rules`;
+//! * **a setpoint schedule**: `control::Controller::set_limits` takes the
 //!   limits in force each cycle, from the service layer's wall clock.
 #![warn(missing_docs)]
 

@@ -12,7 +12,7 @@ use crate::outputs::{self, OutputError};
 /// Sets up the three log sinks under `log_dir`. `stderr_level` overrides the
 /// level on stderr (the demo keeps it quiet). A second call (tests running
 /// several services in one process) keeps the first logger.
-pub fn init(
+pub(crate) fn init(
     log_dir: &Path,
     level: LevelFilter,
     stderr_level: Option<LevelFilter>,

@@ -40,7 +40,7 @@ pub trait Notifier: Send + Sync {
 
 /// Why talking to systemd did not work.
 #[derive(Debug)]
-pub enum NotifyError {
+pub(crate) enum NotifyError {
     /// `$NOTIFY_SOCKET` holds something that is not a usable socket address.
     BadSocketAddress {
         /// The value of `$NOTIFY_SOCKET`.
@@ -107,7 +107,7 @@ impl StdError for NotifyError {
 
 /// Parses a `$NOTIFY_SOCKET` value: an absolute path, or `@name` for a Linux
 /// abstract socket (the leading `@` stands for the NUL byte).
-pub fn parse_socket_address(value: &str) -> Result<SocketAddr, NotifyError> {
+pub(crate) fn parse_socket_address(value: &str) -> Result<SocketAddr, NotifyError> {
     let bad = |reason: String| NotifyError::BadSocketAddress {
         value: value.to_string(),
         reason,
@@ -156,7 +156,7 @@ fn status_message(text: &str) -> String {
 /// The notifier for a service run by systemd: sends datagrams to
 /// `$NOTIFY_SOCKET`, or does nothing when there is no such socket.
 #[derive(Debug)]
-pub struct SystemdNotifier {
+pub(crate) struct SystemdNotifier {
     target: Option<Target>,
     /// Set while sends fail, so that a vanished socket gives one warning per
     /// outage instead of one per watchdog ping.
@@ -174,7 +174,7 @@ impl SystemdNotifier {
     /// Reads `$NOTIFY_SOCKET`. Unset or empty: a no-op notifier. Set to
     /// something unusable: an error, because a `Type=notify` unit that never
     /// hears `READY=1` would time out with a less clear message.
-    pub fn from_env() -> Result<SystemdNotifier, NotifyError> {
+    pub(crate) fn from_env() -> Result<SystemdNotifier, NotifyError> {
         match std::env::var_os("NOTIFY_SOCKET") {
             None => Ok(SystemdNotifier::disabled()),
             Some(raw) if raw.is_empty() => Ok(SystemdNotifier::disabled()),
@@ -190,7 +190,7 @@ impl SystemdNotifier {
 
     /// A notifier for the socket address `value`, written as in
     /// `$NOTIFY_SOCKET` (a path, or `@name` for an abstract socket).
-    pub fn connect(value: &str) -> Result<SystemdNotifier, NotifyError> {
+    pub(crate) fn connect(value: &str) -> Result<SystemdNotifier, NotifyError> {
         let addr = parse_socket_address(value)?;
         // Unbound and unconnected: each message is addressed on its own, so a
         // socket that systemd re-creates (daemon-reexec) keeps working.
@@ -206,7 +206,7 @@ impl SystemdNotifier {
     }
 
     /// A notifier that does nothing (not run by systemd).
-    pub fn disabled() -> SystemdNotifier {
+    pub(crate) fn disabled() -> SystemdNotifier {
         SystemdNotifier {
             target: None,
             failing: AtomicBool::new(false),
@@ -214,7 +214,8 @@ impl SystemdNotifier {
     }
 
     /// Whether messages go anywhere.
-    pub fn is_enabled(&self) -> bool {
+    #[cfg(test)]
+    fn is_enabled(&self) -> bool {
         self.target.is_some()
     }
 
@@ -269,7 +270,7 @@ impl Notifier for SystemdNotifier {
 /// How often to ping the watchdog, from `$WATCHDOG_USEC` and
 /// `$WATCHDOG_PID` as systemd sets them: half the timeout (as `sd_watchdog_enabled(3)`
 /// advises), or `None` when the watchdog is off or meant for another process.
-pub fn watchdog_interval() -> Result<Option<Duration>, NotifyError> {
+pub(crate) fn watchdog_interval() -> Result<Option<Duration>, NotifyError> {
     let usec = env_string("WATCHDOG_USEC")?;
     let pid = env_string("WATCHDOG_PID")?;
     parse_watchdog(usec.as_deref(), pid.as_deref(), std::process::id())
@@ -291,7 +292,7 @@ fn env_string(var: &'static str) -> Result<Option<String>, NotifyError> {
 
 /// The parsing half of [`watchdog_interval`]: `usec` and `pid` are the
 /// variables' values, `own_pid` this process's id.
-pub fn parse_watchdog(
+pub(crate) fn parse_watchdog(
     usec: Option<&str>,
     pid: Option<&str>,
     own_pid: u32,

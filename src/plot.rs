@@ -14,7 +14,7 @@
 //! first, lowest, highest and last point, so the file stays small (~180 KB
 //! for a week) and no peak is lost.
 //!
-//! [`render_svg`] is pure (a [`Series`] in, SVG text out) so tests check the
+//! `render_svg` is pure (a `Series` in, SVG text out) so tests check the
 //! drawing without files; [`plot`] reads the files and writes the SVG.
 
 use std::fmt;
@@ -106,7 +106,7 @@ pub struct PlotOptions {
     /// [`datalog::READINGS_FILE`]); its rotated copies are read as needed.
     pub readings: PathBuf,
     /// The start of the range (`--since`, resolved with
-    /// [`datalog::Since::resolve`]); `None`: everything.
+    /// `datalog::Since::resolve`); `None`: everything.
     pub since: Option<SystemTime>,
     /// The end of the range (exclusive); `None`: up to the last line.
     pub until: Option<SystemTime>,
@@ -119,11 +119,11 @@ pub struct PlotOptions {
 }
 
 /// The default size: fits a laptop screen, readable on a phone.
-pub const DEFAULT_SIZE: (u32, u32) = (1200, 640);
+pub(crate) const DEFAULT_SIZE: (u32, u32) = (1200, 640);
 
 impl PlotOptions {
     /// Everything in `readings`, drawn to `out` in local time at
-    /// [`DEFAULT_SIZE`].
+    /// `DEFAULT_SIZE`.
     pub fn new(readings: PathBuf, out: PathBuf) -> PlotOptions {
         PlotOptions {
             readings,
@@ -508,7 +508,7 @@ fn legend_item_width(text: &str) -> f64 {
 /// Draws `series` as an SVG of `size` pixels, times in `zone`. Returns the
 /// SVG text and where the temperature chart's data space is in it. (A
 /// series without samples draws an empty frame.)
-pub fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (String, Frame) {
+pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (String, Frame) {
     let samples = &series.samples;
     let w = f64::from(size.0.max(400));
     let h = f64::from(size.1.max(300));

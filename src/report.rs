@@ -6,7 +6,7 @@
 //!
 //! How the figures are counted (the tests count the same way, separately):
 //! * **Time-weighting.** Each readings line's state lasts until the next line.
-//!   A gap longer than [`datalog::GAP_FACTOR`] times the median cycle is "no
+//!   A gap longer than `datalog::GAP_FACTOR` times the median cycle is "no
 //!   data" (the service was stopped), not a long-held state; the last line
 //!   lasts nothing. Percentages are of the time their subject was known.
 //! * **Within the limits**: time with a valid temperature `low <= T <= high`
@@ -41,7 +41,7 @@ use crate::units::Units;
 
 /// Below this rssi (dBm, the median of a plug's pre-reads) the signal is
 /// weak enough to cause timeouts and retries.
-pub const WEAK_SIGNAL_DBM: i32 = -70;
+pub(crate) const WEAK_SIGNAL_DBM: i32 = -70;
 
 /// What to do about a weak Wi-Fi signal (the README can reuse it).
 pub const WEAK_SIGNAL_ADVICE: &str = "The Wi-Fi signal is weak (below -70 dBm), which causes \
@@ -51,7 +51,7 @@ walls block 2.4 GHz), or add an access point; then check the signal with \
 
 /// More `on`→`off` cycles an hour than this wear a compressor (fridges,
 /// freezers, heat pumps want minutes between starts).
-pub const COMPRESSOR_MAX_SWITCHES_PER_HOUR: f64 = 6.0;
+pub(crate) const COMPRESSOR_MAX_SWITCHES_PER_HOUR: f64 = 6.0;
 
 /// What to do when the cooler switches too often.
 pub const COMPRESSOR_ADVICE: &str = "That is often for a compressor (more than 6 starts an \
@@ -59,7 +59,7 @@ hour wear it out): widen the limits (high_limit - low_limit), or raise the coole
 min_on_s / min_off_s (e.g. 300 / 300).";
 
 /// What it means when a plug reports no dead-man support.
-pub const DEADMAN_UNSUPPORTED_ADVICE: &str = "This plug does not accept the dead-man rule: \
+pub(crate) const DEADMAN_UNSUPPORTED_ADVICE: &str = "This plug does not accept the dead-man rule: \
 if the Pi, the network or the service dies while it is on, it stays on. Prefer a plug \
 model with countdown rules, above all for a heater.";
 
@@ -105,7 +105,7 @@ impl std::error::Error for ReportError {
 pub struct ReportOptions {
     /// The service's `log_dir` (`--log-dir`).
     pub log_dir: PathBuf,
-    /// The start (`--since`, resolved with [`datalog::Since::resolve`]);
+    /// The start (`--since`, resolved with `datalog::Since::resolve`);
     /// `None`: everything.
     pub since: Option<SystemTime>,
     /// The end (exclusive); `None`: up to the last line.
@@ -425,7 +425,7 @@ fn pct(part: f64, whole: f64) -> f64 {
 }
 
 /// The chamber figures of a series (see the module doc for the rules).
-pub fn chamber_of(series: &Series) -> Chamber {
+pub(crate) fn chamber_of(series: &Series) -> Chamber {
     let samples = &series.samples;
     let mut covered = 0.0;
     let mut no_data = 0.0;

@@ -94,7 +94,7 @@ impl AlertsConfigError {
     }
 
     /// The message without the key, for a config error that adds the key itself.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         format!("{} is not allowed: {}", self.value, self.allowed)
     }
 }
@@ -214,27 +214,27 @@ impl AlertSettings {
     }
 
     /// The hook's program and arguments.
-    pub fn command(&self) -> &[String] {
+    pub(crate) fn command(&self) -> &[String] {
         &self.command
     }
     /// The minimum time between two sends of the same condition.
-    pub fn repeat(&self) -> Duration {
+    pub(crate) fn repeat(&self) -> Duration {
         self.repeat
     }
     /// The conditions that are sent.
-    pub fn events(&self) -> KindSet {
+    pub(crate) fn events(&self) -> KindSet {
         self.events
     }
     /// The hook's time limit.
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
     /// Consecutive failed cycles before `plug_failing` (for the control loop).
-    pub fn plug_failing_cycles(&self) -> u32 {
+    pub(crate) fn plug_failing_cycles(&self) -> u32 {
         self.plug_failing_cycles
     }
     /// The coalescing window.
-    pub fn burst_window(&self) -> Duration {
+    pub(crate) fn burst_window(&self) -> Duration {
         self.burst_window
     }
 }

@@ -41,7 +41,7 @@ pub enum AlertKind {
 
 impl AlertKind {
     /// Every kind, in the order of the documentation.
-    pub const ALL: [AlertKind; 11] = [
+    pub(crate) const ALL: [AlertKind; 11] = [
         AlertKind::AlarmHigh,
         AlertKind::AlarmLow,
         AlertKind::SensorStale,
@@ -77,7 +77,7 @@ impl AlertKind {
     /// `plug_recovered` → `plug_failing`); every other kind is its own.
     /// The `events` filter and the rate limit work on conditions, so a
     /// recovery is never separated from its firing.
-    pub fn condition(self) -> AlertKind {
+    pub(crate) fn condition(self) -> AlertKind {
         match self {
             AlertKind::SensorRecovered => AlertKind::SensorStale,
             AlertKind::PlugRecovered => AlertKind::PlugFailing,
@@ -88,12 +88,12 @@ impl AlertKind {
     /// Whether this kind is by itself a recovery (`sensor_recovered`,
     /// `plug_recovered`). Alarm recoveries keep their kind and set
     /// [`Alert::recovered`] instead.
-    pub fn is_recovery_kind(self) -> bool {
+    pub(crate) fn is_recovery_kind(self) -> bool {
         matches!(self, AlertKind::SensorRecovered | AlertKind::PlugRecovered)
     }
 
     /// The severity of a firing of this kind; a recovery is always `info`.
-    pub fn severity(self) -> Severity {
+    pub(crate) fn severity(self) -> Severity {
         match self {
             AlertKind::AlarmHigh
             | AlertKind::AlarmLow
@@ -156,26 +156,26 @@ impl FromStr for AlertKind {
     }
 }
 
-/// A set of conditions (see [`AlertKind::condition`]): which alerts pass the
+/// A set of conditions (see `AlertKind::condition`): which alerts pass the
 /// `alerts.events` filter. `test` always passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KindSet(u16);
 
 impl KindSet {
     /// Every kind.
-    pub fn all() -> KindSet {
+    pub(crate) fn all() -> KindSet {
         KindSet(AlertKind::ALL.iter().fold(0, |acc, k| acc | k.bit()))
     }
     /// No kind (only `test` passes).
-    pub fn empty() -> KindSet {
+    pub(crate) fn empty() -> KindSet {
         KindSet(0)
     }
     /// Adds `kind`'s condition (naming a recovery selects its condition).
-    pub fn insert(&mut self, kind: AlertKind) {
+    pub(crate) fn insert(&mut self, kind: AlertKind) {
         self.0 |= kind.condition().bit();
     }
     /// Whether an alert of `kind` passes: its condition is in the set, or it is `test`.
-    pub fn passes(self, kind: AlertKind) -> bool {
+    pub(crate) fn passes(self, kind: AlertKind) -> bool {
         kind == AlertKind::Test || self.0 & kind.condition().bit() != 0
     }
 }
@@ -271,7 +271,7 @@ impl Alert {
     /// The recovery of `kind`'s condition, severity `info`, now. For
     /// `sensor_stale` and `plug_failing` the kind becomes `sensor_recovered` /
     /// `plug_recovered`; for the alarms it stays and `recovered` is set.
-    pub fn recovery(kind: AlertKind, message: impl Into<String>) -> Alert {
+    pub(crate) fn recovery(kind: AlertKind, message: impl Into<String>) -> Alert {
         let kind = match kind {
             AlertKind::SensorStale => AlertKind::SensorRecovered,
             AlertKind::PlugFailing => AlertKind::PlugRecovered,
@@ -285,19 +285,20 @@ impl Alert {
     }
 
     /// Adds a temperature (in °C, reported in `units`).
-    pub fn with_temperature(mut self, t_c: f64, units: Units) -> Alert {
+    pub(crate) fn with_temperature(mut self, t_c: f64, units: Units) -> Alert {
         self.temperature = Some((t_c, units));
         self
     }
 
     /// Adds the plug this concerns.
-    pub fn with_plug(mut self, role: Role, host: impl Into<String>) -> Alert {
+    pub(crate) fn with_plug(mut self, role: Role, host: impl Into<String>) -> Alert {
         self.plug = Some((role, host.into()));
         self
     }
 
+    #[cfg(test)]
     /// Sets the time (tests, replays).
-    pub fn at(mut self, time: SystemTime) -> Alert {
+    pub(crate) fn at(mut self, time: SystemTime) -> Alert {
         self.time = time;
         self
     }
@@ -365,7 +366,7 @@ impl Alert {
     }
 
     /// Readings are back (`t_c`) after `stale_for` without one.
-    pub fn sensor_recovered(t_c: f64, units: Units, stale_for: Duration) -> Alert {
+    pub(crate) fn sensor_recovered(t_c: f64, units: Units, stale_for: Duration) -> Alert {
         Alert::recovery(
             AlertKind::SensorStale,
             format!(
@@ -387,7 +388,7 @@ impl Alert {
     }
 
     /// The plug works again after `failed_cycles` failed cycles.
-    pub fn plug_recovered(role: Role, host: &str, failed_cycles: u32) -> Alert {
+    pub(crate) fn plug_recovered(role: Role, host: &str, failed_cycles: u32) -> Alert {
         Alert::recovery(
             AlertKind::PlugFailing,
             format!("{role} {host}: working again after {failed_cycles} failed cycles"),
@@ -433,7 +434,7 @@ impl Alert {
     }
 
     /// The event `alert-test` sends.
-    pub fn test() -> Alert {
+    pub(crate) fn test() -> Alert {
         Alert::new(
             AlertKind::Test,
             "test alert from kasa-thermostat alert-test; the hook works",
@@ -442,13 +443,13 @@ impl Alert {
 
     /// The message as it reaches the hook: one line, no control characters,
     /// at most [`MAX_MESSAGE_BYTES`] bytes.
-    pub fn clean_message(&self) -> String {
+    pub(crate) fn clean_message(&self) -> String {
         one_line(&self.message, MAX_MESSAGE_BYTES)
     }
 
     /// The line for people: `[critical] pi-ferment: heater 10.0.0.5:9999: failing ...`.
     /// `host` is the service's label (the machine's host name).
-    pub fn line(&self, host: &str) -> String {
+    pub(crate) fn line(&self, host: &str) -> String {
         format!(
             "[{}] {}: {}",
             self.severity,
@@ -457,11 +458,12 @@ impl Alert {
         )
     }
 
+    #[cfg(test)]
     /// The JSON object for scripts (`KASA_THERMOSTAT_EVENT`), as text:
     /// `{"kind","severity","recovered","temperature","units","plug","plug_host","host","message","time"}`.
     /// `temperature` is in `units`, rounded to 0.01; absent values are `null`;
     /// `time` is RFC 3339 UTC.
-    pub fn to_json(&self, host: &str) -> String {
+    pub(crate) fn to_json(&self, host: &str) -> String {
         self.view(host).to_json()
     }
 
@@ -530,7 +532,7 @@ pub(crate) fn one_line(text: &str, max: usize) -> String {
 }
 
 /// `2025-01-31T23:59:58Z`.
-pub(crate) fn rfc3339_utc(t: SystemTime) -> String {
+pub fn rfc3339_utc(t: SystemTime) -> String {
     let dt = time::OffsetDateTime::from(t);
     let format =
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");

@@ -25,11 +25,11 @@ use super::event::{Alert, AlertKind, KindSet};
 use crate::Role;
 
 /// The most alerts in one hook run (keeps the environment variables small).
-pub const MAX_BATCH: usize = 20;
+pub(crate) const MAX_BATCH: usize = 20;
 
 /// What the gate did with an offered alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// It will go out in the current batch.
     Queued,
     /// Dropped: its condition is not in `alerts.events`.
@@ -58,7 +58,7 @@ struct Condition {
 
 /// The rate limit and coalescing state (see the module doc).
 #[derive(Debug)]
-pub struct Gate {
+pub(crate) struct Gate {
     repeat: Duration,
     window: Duration,
     filter: KindSet,
@@ -90,7 +90,7 @@ impl Gate {
     }
 
     /// Offers an alert that arrived at `at` (non-decreasing from call to call).
-    pub fn offer(&mut self, alert: Alert, at: Instant) -> Verdict {
+    pub(crate) fn offer(&mut self, alert: Alert, at: Instant) -> Verdict {
         if alert.kind == AlertKind::Test {
             self.queue(alert, at);
             return Verdict::Queued;
@@ -159,7 +159,7 @@ impl Gate {
     }
 
     /// When [`Gate::take_batch`] will next have something (`None`: nothing is waiting).
-    pub fn next_due(&self) -> Option<Instant> {
+    pub(crate) fn next_due(&self) -> Option<Instant> {
         let batch = self.opened.map(|t| t + self.window);
         let deferred = self
             .conditions
@@ -175,7 +175,7 @@ impl Gate {
     }
 
     /// The batch to send at `now`, if its window has ended.
-    pub fn take_batch(&mut self, now: Instant) -> Option<Vec<Alert>> {
+    pub(crate) fn take_batch(&mut self, now: Instant) -> Option<Vec<Alert>> {
         self.promote(now);
         let opened = self.opened?;
         if now < opened + self.window {
@@ -186,7 +186,7 @@ impl Gate {
 
     /// The batch to send at `now` without waiting for the window (shutdown).
     /// Deferred firings that are not yet due stay deferred (never sent).
-    pub fn take_now(&mut self, now: Instant) -> Option<Vec<Alert>> {
+    pub(crate) fn take_now(&mut self, now: Instant) -> Option<Vec<Alert>> {
         self.promote(now);
         self.opened?;
         Some(self.take(now))
@@ -205,7 +205,7 @@ impl Gate {
     }
 
     /// Alerts waiting in the current batch.
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.outbox.len()
     }
 }

@@ -81,7 +81,7 @@ impl HookOutcome {
         self.end == HookEnd::Exited(0)
     }
     /// The stderr tail on one line, cut to `max` bytes (for a log line).
-    pub fn stderr_line(&self, max: usize) -> String {
+    pub(crate) fn stderr_line(&self, max: usize) -> String {
         let s = super::event::one_line(&self.stderr_tail, usize::MAX);
         if s.len() <= max {
             return s;
@@ -95,7 +95,7 @@ impl HookOutcome {
 }
 
 /// The command as one shell-like string for logs (`/usr/bin/curl -fsS -d @- https://...`).
-pub fn display_command(argv: &[String]) -> String {
+pub(crate) fn display_command(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
             if !a.is_empty()

@@ -8,7 +8,7 @@
 //! - [`Alerter`] owns the `alerts` thread. [`Alerter::send`] never blocks the
 //!   control thread: it pushes onto a bounded queue (when full, the oldest
 //!   event that is not a recovery is dropped and the loss is logged).
-//! - The thread passes events through the [`Gate`] (filter, `repeat_s`,
+//! - The thread passes events through the `Gate` (filter, `repeat_s`,
 //!   coalescing of bursts; pure and table-tested) and runs the hook once per
 //!   batch, off the control thread, with a time limit (see [`hook`]). A hook
 //!   that fails is logged with its stderr and the next batch still goes out;
@@ -19,7 +19,7 @@
 //! The hook gets, per batch:
 //! - on stdin, one line per event: `[critical] pi: heater 10.0.0.5:9999: failing for 3 cycles: timeout`
 //!   (what `curl --data-binary @-` posts to ntfy);
-//! - `KASA_THERMOSTAT_EVENT`: the JSON of the most severe event (see [`Alert::to_json`]);
+//! - `KASA_THERMOSTAT_EVENT`: the JSON of the most severe event (see `Alert::to_json`);
 //! - `KASA_THERMOSTAT_EVENTS`: a JSON array of all of them, in order;
 //! - plain variables for shell scripts, from the most severe event:
 //!   `KASA_THERMOSTAT_KIND`, `_SEVERITY`, `_RECOVERED` (`true`/`false`), `_MESSAGE`,
@@ -47,11 +47,11 @@ pub use config::{
     REPEAT_S_RANGE, TIMEOUT_S_RANGE,
 };
 pub use event::{Alert, AlertKind, KindSet, Severity, UnknownKind, MAX_MESSAGE_BYTES};
-pub use gate::{Gate, Verdict, MAX_BATCH};
+pub(crate) use gate::{Gate, Verdict};
 pub use hook::{HookEnd, HookOutcome};
 
 /// Events the queue between [`Alerter::send`] and the `alerts` thread holds.
-pub const QUEUE_CAPACITY: usize = 64;
+pub(crate) const QUEUE_CAPACITY: usize = 64;
 
 /// Why an alert could not be delivered.
 #[derive(Debug)]
@@ -131,7 +131,7 @@ pub fn hostname() -> String {
 /// Checks that the hook's program exists and is executable: an absolute
 /// path directly, a bare name through `$PATH` (as `execvp` will find it).
 /// Returns the path found.
-pub fn check_program(settings: &AlertSettings) -> Result<PathBuf, AlertError> {
+pub(crate) fn check_program(settings: &AlertSettings) -> Result<PathBuf, AlertError> {
     let program = &settings.command()[0];
     let is_exec = |p: &std::path::Path| {
         std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -166,7 +166,7 @@ pub fn check_program(settings: &AlertSettings) -> Result<PathBuf, AlertError> {
 
 /// What a batch gives the hook: stdin text and environment variables.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HookPayload {
+pub(crate) struct HookPayload {
     /// One line per event, each ending in `\n`.
     pub stdin: String,
     /// `KASA_THERMOSTAT_*` variables (see the module doc).
@@ -185,7 +185,7 @@ fn most_severe(batch: &[Alert]) -> usize {
 }
 
 /// Renders a batch (non-empty) for the hook; `host` is the service's label.
-pub fn render_batch(batch: &[Alert], host: &str) -> HookPayload {
+pub(crate) fn render_batch(batch: &[Alert], host: &str) -> HookPayload {
     let mut stdin = String::new();
     for a in batch {
         stdin.push_str(&a.line(host));

@@ -1,6 +1,6 @@
 //! The configuration (DESIGN §9): parse, don't validate.
 //!
-//! The file is read into the plain serde structs of [`raw`] (every default
+//! The file is read into the plain serde structs of `raw` (every default
 //! filled in; unknown keys are an error that names the key with its path,
 //! `heater.min_on`), then turned into a [`Config`] that holds `Duration`s,
 //! temperatures in °C, a `log::LevelFilter` and the options structs of the
@@ -29,7 +29,7 @@
 //! not an object are refused; a UTF-8 byte-order mark is skipped. The file
 //! itself must be a regular file of at most 1 MiB.
 
-pub mod raw;
+pub(crate) mod raw;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -46,10 +46,10 @@ use crate::sensor::{Backend, SensorOptions};
 use crate::units::Units;
 
 /// The largest config file read: a config is a few KiB.
-pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Shortest and longest `cycle_s`.
-pub const CYCLE_RANGE_S: (f64, f64) = (0.5, 3600.0);
+pub(crate) const CYCLE_RANGE_S: (f64, f64) = (0.5, 3600.0);
 
 /// One day, the longest most durations may be.
 const DAY_S: f64 = 86_400.0;
@@ -89,7 +89,7 @@ pub struct PlugConfig {
 
 impl PlugConfig {
     /// `host:port`, for messages.
-    pub fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         self.target.address()
     }
 }
@@ -228,7 +228,7 @@ impl std::error::Error for ConfigError {
 }
 
 /// The accepted `log_level` values.
-pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+pub(crate) const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 
 fn invalid(key: &str, message: String) -> ConfigError {
     ConfigError::Invalid {
@@ -481,7 +481,7 @@ impl Config {
 
     /// Notes for `check-config` about what the file means beyond its values
     /// (the limits a profile overrides).
-    pub fn notes(&self) -> Vec<String> {
+    pub(crate) fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
         if self.profile.is_some() {
             notes.push(
@@ -494,12 +494,12 @@ impl Config {
 
     /// The config as written, every default filled in: what `check-config`
     /// prints (it holds no password: that lives only in its file).
-    pub fn effective(&self) -> &RawConfig {
+    pub(crate) fn effective(&self) -> &RawConfig {
         &self.raw
     }
 
     /// What the controller needs, in °C and `Duration`s.
-    pub fn control_settings(&self) -> crate::control::Settings {
+    pub(crate) fn control_settings(&self) -> crate::control::Settings {
         let plugs = self
             .plugs()
             .into_iter()
@@ -537,7 +537,7 @@ impl Config {
     }
 
     /// The configured plugs, heater first.
-    pub fn plugs(&self) -> Vec<(Role, &PlugConfig)> {
+    pub(crate) fn plugs(&self) -> Vec<(Role, &PlugConfig)> {
         let mut out = Vec::new();
         if let Some(h) = &self.heater {
             out.push((Role::Heater, h));
@@ -552,7 +552,7 @@ impl Config {
     /// they exist already: a directory, and a file (or nothing yet) in a
     /// directory. The service does this before anything is switched, and
     /// `check-config` reports it too.
-    pub fn check_paths(&self) -> Result<(), ConfigError> {
+    pub(crate) fn check_paths(&self) -> Result<(), ConfigError> {
         let kind = |p: &Path| std::fs::metadata(p).ok().map(|m| m.file_type());
         if let Some(ft) = kind(&self.log_dir) {
             if !ft.is_dir() {
@@ -599,7 +599,7 @@ const MAX_PASSWORD_BYTES: u64 = 4096;
 
 /// Reads a password file: its first line, without the line end. The file
 /// must be a regular file of at most 4 KiB and not empty.
-pub fn read_password(path: &Path) -> Result<String, ConfigError> {
+pub(crate) fn read_password(path: &Path) -> Result<String, ConfigError> {
     let text = crate::fsutil::read_text_capped(path, MAX_PASSWORD_BYTES).map_err(|source| {
         ConfigError::Read {
             path: path.to_path_buf(),
@@ -623,7 +623,7 @@ impl Config {
     /// The TP-Link account of the `credentials` section, with the password
     /// read from its file; `None` without the section (the devices' default
     /// credentials are tried).
-    pub fn credentials(&self) -> Result<Option<crate::kasa::Credentials>, ConfigError> {
+    pub(crate) fn credentials(&self) -> Result<Option<crate::kasa::Credentials>, ConfigError> {
         match &self.credentials {
             None => Ok(None),
             Some(c) => {
@@ -637,7 +637,7 @@ impl Config {
     }
 
     /// A warning when the password file may be read by other users.
-    pub fn password_file_warning(&self) -> Option<String> {
+    pub(crate) fn password_file_warning(&self) -> Option<String> {
         use std::os::unix::fs::PermissionsExt;
         let c = self.credentials.as_ref()?;
         let mode = std::fs::metadata(&c.password_file)
@@ -657,7 +657,7 @@ impl Config {
 
 /// JSON text to the raw config: a UTF-8 byte-order mark is skipped, the top
 /// level must be one object, and nothing may follow it.
-pub fn parse_raw(text: &str) -> Result<RawConfig, ConfigError> {
+pub(crate) fn parse_raw(text: &str) -> Result<RawConfig, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let parse_err = |message: String| ConfigError::Parse {
         path: None,

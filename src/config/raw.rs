@@ -27,7 +27,7 @@ pub enum OnOff {
 
 impl OnOff {
     /// `true` for on.
-    pub fn is_on(self) -> bool {
+    pub(crate) fn is_on(self) -> bool {
         self == OnOff::On
     }
 }
@@ -117,7 +117,7 @@ fn default_protocol() -> String {
 }
 
 /// The default dead-man delay, seconds.
-pub const DEFAULT_DEADMAN_S: f64 = 120.0;
+pub(crate) const DEFAULT_DEADMAN_S: f64 = 120.0;
 
 fn default_deadman() -> f64 {
     DEFAULT_DEADMAN_S
@@ -230,7 +230,7 @@ pub struct RawCredentials {
 
 /// The default `state_file`: runtime status under `/run` (`RuntimeDirectory=`
 /// in the unit), so the SD card does not carry a rewrite every cycle.
-pub const DEFAULT_STATE_FILE: &str = "/run/kasa-thermostat/state.json";
+pub(crate) const DEFAULT_STATE_FILE: &str = "/run/kasa-thermostat/state.json";
 
 impl Default for RawConfig {
     fn default() -> Self {

@@ -1,12 +1,12 @@
 //! The pure control core (DESIGN §5): what each plug should be, given the
 //! latest reading, what the plugs last reported and the time.
 //!
-//! [`Controller`] does no I/O and reads no clock: every input carries `now`,
-//! and every decision comes back as [`Output`] (commands for the plug
-//! workers, lines for the log, and typed [`Notice`]s for alerts). That keeps
+//! `Controller` does no I/O and reads no clock: every input carries `now`,
+//! and every decision comes back as `Output` (commands for the plug
+//! workers, lines for the log, and typed `Notice`s for alerts). That keeps
 //! each rule testable in microseconds with a fabricated clock, and keeps the
 //! service thread a thin loop around it. Each plug is an explicit state
-//! machine ([`plug`]); the thermostat rule is a pure function ([`rules`]).
+//! machine (`plug`); the thermostat rule is a pure function (`rules`).
 //!
 //! **Unknown is not off.** A plug whose state is unknown (nothing read yet,
 //! or a switch that may have reached it and was not verified) counts as on
@@ -39,8 +39,8 @@
 //! Staleness is decided here and only here, from the time of the last valid
 //! reading.
 
-pub mod plug;
-pub mod rules;
+pub(crate) mod plug;
+pub(crate) mod rules;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -49,8 +49,8 @@ use std::time::{Duration, Instant};
 use log::Level;
 use serde::{Deserialize, Serialize};
 
-pub use plug::{Deadman, Phase, Plug, PlugSettings};
-pub use rules::Limits;
+pub(crate) use plug::{Deadman, Phase, Plug, PlugSettings};
+pub(crate) use rules::Limits;
 
 use crate::msg::{
     Completion, DeadmanKind, DeadmanReport, PlugCommand, PlugOutcome, PlugState, Role, SensorFault,
@@ -92,7 +92,7 @@ impl fmt::Display for Mode {
 
 /// Everything the controller needs, in °C and [`Duration`]s.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The control mode.
     pub mode: Mode,
     /// The limits (until a profile moves them).
@@ -120,7 +120,7 @@ pub struct Settings {
 
 /// A line for the log, decided by the controller and written by the service.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
+pub(crate) struct Event {
     /// Log level.
     pub level: Level,
     /// The message.
@@ -129,7 +129,7 @@ pub struct Event {
 
 /// Something a person should hear about (the alerts hook), as a value.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Notice {
+pub(crate) enum Notice {
     /// An alarm temperature was entered (`entered`) or left.
     Alarm {
         /// Which alarm.
@@ -178,7 +178,7 @@ pub enum Notice {
 
 /// What the controller wants done after an input.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Output {
+pub(crate) struct Output {
     /// Commands for the plug workers, in order.
     pub commands: Vec<(Role, PlugCommand)>,
     /// The time by which the commands must be over (shutdown), if any.
@@ -198,13 +198,6 @@ impl Output {
     }
     fn send(&mut self, role: Role, cmd: PlugCommand) {
         self.commands.push((role, cmd));
-    }
-    fn merge(&mut self, other: Output) {
-        self.commands.extend(other.commands);
-        self.events.extend(other.events);
-        self.notices.extend(other.notices);
-        self.corrections.extend(other.corrections);
-        self.deadline = self.deadline.or(other.deadline);
     }
 }
 
@@ -311,7 +304,7 @@ pub struct Snapshot {
 
 /// A plug that shutdown could not verify in its shutdown state.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Unverified {
+pub(crate) struct Unverified {
     /// The plug.
     pub role: Role,
     /// What is known, in one line for the ERROR log (`heater 10.0.0.5:9999:
@@ -321,7 +314,7 @@ pub struct Unverified {
 
 /// The control state machine. See the module docs for the rules.
 #[derive(Debug)]
-pub struct Controller {
+pub(crate) struct Controller {
     s: Settings,
     plugs: BTreeMap<Role, Plug>,
     started_at: Option<Instant>,
@@ -384,7 +377,7 @@ impl Controller {
     }
 
     /// Starts: reads each plug's real state before any decision.
-    pub fn start(&mut self, now: Instant) -> Output {
+    pub(crate) fn start(&mut self, now: Instant) -> Output {
         self.started_at = Some(now);
         let mut out = Output::default();
         for (role, plug) in self.plugs.iter_mut() {
@@ -396,14 +389,14 @@ impl Controller {
     }
 
     /// Moves the limits (a temperature profile); takes effect at the next tick.
-    pub fn set_limits(&mut self, limits: Limits) {
+    pub(crate) fn set_limits(&mut self, limits: Limits) {
         self.s.limits = limits;
         self.held_off = false;
     }
 
     /// The limits from a profile: `None` holds every plug off (a profile
     /// that ended with `after_end: off`).
-    pub fn set_band(&mut self, band: Option<Limits>) {
+    pub(crate) fn set_band(&mut self, band: Option<Limits>) {
         match band {
             Some(l) => self.set_limits(l),
             None => self.held_off = true,
@@ -411,12 +404,12 @@ impl Controller {
     }
 
     /// The limits in force.
-    pub fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         self.s.limits
     }
 
     /// A valid reading (offset applied), in °C.
-    pub fn on_reading(&mut self, now: Instant, celsius: f64) -> Output {
+    pub(crate) fn on_reading(&mut self, now: Instant, celsius: f64) -> Output {
         let mut out = Output::default();
         if self.reading.is_none() {
             out.event(
@@ -436,7 +429,7 @@ impl Controller {
     }
 
     /// A rejected reading. One fault switches nothing; only staleness does.
-    pub fn on_sensor_fault(&mut self, _now: Instant, fault: &SensorFault) -> Output {
+    pub(crate) fn on_sensor_fault(&mut self, _now: Instant, fault: &SensorFault) -> Output {
         let mut out = Output::default();
         let text = fault.to_string();
         if self.sensor_fault.as_deref() != Some(text.as_str()) {
@@ -450,7 +443,7 @@ impl Controller {
     }
 
     /// What a plug worker reported.
-    pub fn on_outcome(&mut self, now: Instant, o: &PlugOutcome) -> Output {
+    pub(crate) fn on_outcome(&mut self, now: Instant, o: &PlugOutcome) -> Output {
         let mut out = Output::default();
         let label = self.label(o.role);
         let shutting_down = self.shutdown.is_some();
@@ -658,7 +651,7 @@ impl Controller {
     /// min-on short; the rate limit does not apply), every command over by
     /// `deadline`. A plug shut off keeps its dead-man until the off is
     /// verified. Feed outcomes until [`Controller::shutdown_done`].
-    pub fn shutdown(&mut self, now: Instant, deadline: Instant) -> Output {
+    pub(crate) fn shutdown(&mut self, now: Instant, deadline: Instant) -> Output {
         let mut out = Output {
             deadline: Some(deadline),
             ..Output::default()
@@ -685,7 +678,7 @@ impl Controller {
     }
 
     /// Whether every plug's shutdown command has finished (or its time is up).
-    pub fn shutdown_done(&self, now: Instant) -> bool {
+    pub(crate) fn shutdown_done(&self, now: Instant) -> bool {
         match self.shutdown {
             Some(deadline) => {
                 now >= deadline
@@ -700,7 +693,7 @@ impl Controller {
 
     /// The plugs not verified in their shutdown state, each with what is
     /// known of it. Empty when every plug was read back as it should be.
-    pub fn shutdown_report(&self, now: Instant) -> Vec<Unverified> {
+    pub(crate) fn shutdown_report(&self, now: Instant) -> Vec<Unverified> {
         self.plugs
             .iter()
             .filter(|(role, _)| !self.shutdown_verified.contains(role))
@@ -747,7 +740,7 @@ impl Controller {
     }
 
     /// The state for the state file and the data log.
-    pub fn snapshot(&self, now: Instant) -> Snapshot {
+    pub(crate) fn snapshot(&self, now: Instant) -> Snapshot {
         Snapshot {
             mode: self.s.mode,
             limits: self.s.limits,
@@ -1100,17 +1093,7 @@ impl Controller {
     }
 }
 
-impl Output {
-    /// Whether there is nothing to do.
-    pub fn is_empty(&self) -> bool {
-        self.commands.is_empty() && self.events.is_empty() && self.notices.is_empty()
-    }
-
-    /// Appends `other`.
-    pub fn extend(&mut self, other: Output) {
-        self.merge(other);
-    }
-}
+impl Output {}
 
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,7 @@ use crate::msg::{DeadmanKind, PlugState};
 
 /// The settings of one plug, in the units the controller works in.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PlugSettings {
+pub(crate) struct PlugSettings {
     /// `host:port`, for messages.
     pub address: String,
     /// Shortest on period.
@@ -64,7 +64,7 @@ impl Phase {
 
 /// The dead-man rule on the plug, as far as the controller knows.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Deadman {
+pub(crate) enum Deadman {
     /// Not known (at start, or after a failed operation).
     Unknown,
     /// No rule.
@@ -86,7 +86,7 @@ pub enum Deadman {
 
 /// One plug.
 #[derive(Debug)]
-pub struct Plug {
+pub(crate) struct Plug {
     /// Its settings.
     pub settings: PlugSettings,
     /// What is known of the relay.
@@ -148,7 +148,7 @@ impl Plug {
     }
 
     /// Records what a command found: a verified or read state, or unknown.
-    pub fn learn(&mut self, state: PlugState, now: Instant) {
+    pub(crate) fn learn(&mut self, state: PlugState, now: Instant) {
         if state == PlugState::Off && self.ever_known && self.state.possibly_on() {
             self.off_after_on = Some(now);
         }
@@ -162,7 +162,7 @@ impl Plug {
     }
 
     /// How long it has been in its current known state.
-    pub fn state_for(&self, now: Instant) -> Option<Duration> {
+    pub(crate) fn state_for(&self, now: Instant) -> Option<Duration> {
         match self.state {
             PlugState::Unknown => None,
             _ => self.since.map(|s| now.saturating_duration_since(s)),
@@ -172,19 +172,14 @@ impl Plug {
     /// Whether the relay may be closed: known on, unknown, a switch-on
     /// under way, or a switch-on that went out unverified and has not been
     /// countered by a verified switch-off.
-    pub fn maybe_on(&self) -> bool {
+    pub(crate) fn maybe_on(&self) -> bool {
         self.state.possibly_on()
             || self.unverified_on
             || matches!(self.phase, Phase::Switching { to: true, .. })
     }
 
-    /// Whether the relay is verified off with no switch-on under way.
-    pub fn surely_off(&self) -> bool {
-        !self.maybe_on()
-    }
-
     /// The switch under way, if any.
-    pub fn switching(&self) -> Option<bool> {
+    pub(crate) fn switching(&self) -> Option<bool> {
         match self.phase {
             Phase::Switching { to, .. } => Some(to),
             _ => None,

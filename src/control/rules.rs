@@ -15,7 +15,7 @@ pub struct Limits {
 }
 
 /// Whether `role` takes part in `mode`.
-pub fn used(mode: Mode, role: Role) -> bool {
+pub(crate) fn used(mode: Mode, role: Role) -> bool {
     matches!(
         (mode, role),
         (Mode::Heat, Role::Heater) | (Mode::Cool, Role::Cooler) | (Mode::HeatCool, _)
@@ -29,7 +29,7 @@ pub fn used(mode: Mode, role: Role) -> bool {
 /// * `cool`: cooler on at >= high, off at <= low.
 /// * `heat_cool`: heater on at <= low, off at >= the midpoint; cooler on at
 ///   >= high, off at <= the midpoint.
-pub fn demand(
+pub(crate) fn demand(
     mode: Mode,
     role: Role,
     limits: Limits,

@@ -12,7 +12,8 @@ use std::time::Duration;
 use super::Role;
 
 /// What is known about a plug's relay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PlugState {
     /// Read back on.
     On,
@@ -30,6 +31,16 @@ impl PlugState {
             PlugState::On
         } else {
             PlugState::Off
+        }
+    }
+
+    /// The state named `on`, `off` or `unknown` (as in the data log).
+    pub fn parse(s: &str) -> Option<PlugState> {
+        match s {
+            "on" => Some(PlugState::On),
+            "off" => Some(PlugState::Off),
+            "unknown" => Some(PlugState::Unknown),
+            _ => None,
         }
     }
 

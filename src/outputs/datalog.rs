@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// A JSON-lines file open for appending.
 #[derive(Debug)]
-pub struct DataLog {
+pub(crate) struct DataLog {
     path: PathBuf,
     file: File,
     buf: Vec<u8>,
@@ -46,13 +46,13 @@ impl DataLog {
     }
 
     /// The file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Appends `line` (which must not contain a newline) and a newline, in
     /// one write; on failure the file is cut back to where it was.
-    pub fn append(&mut self, line: &str) -> io::Result<()> {
+    pub(crate) fn append(&mut self, line: &str) -> io::Result<()> {
         debug_assert!(!line.contains('\n'));
         self.buf.clear();
         self.buf.extend_from_slice(line.as_bytes());

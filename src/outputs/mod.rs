@@ -1,12 +1,12 @@
 //! What the service leaves for people and tools to read (DESIGN §7):
 //! `readings.jsonl` (one line per cycle), `plug-events.jsonl` (one line per
-//! finished plug command), and the state file; [`status`] renders the state
+//! finished plug command), and the state file; `status` renders the state
 //! file for `kasa-thermostat status`.
 //!
 //! Writing these must never stop the thermostat: a full disk loses a line of
 //! data, not the temperature. So write errors after start-up are logged
 //! (once per distinct error) and control goes on, and a line is written
-//! whole or not at all ([`datalog`]). An unusable directory at start-up,
+//! whole or not at all (`datalog`). An unusable directory at start-up,
 //! though, is a clear error before anything is switched.
 //!
 //! SD-card wear at the defaults (10 s cycle): `readings.jsonl` gets 8640
@@ -15,9 +15,9 @@
 //! kernel writes them back in batches); the state file lives in `/run`
 //! (tmpfs) and costs the card nothing.
 
-pub mod datalog;
-pub mod state_file;
-pub mod status;
+pub(crate) mod datalog;
+pub(crate) mod state_file;
+pub(crate) mod status;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,17 +33,17 @@ use crate::control::{DeadmanStatus, Snapshot};
 use crate::msg::{Completion, PlugOutcome};
 use crate::units::Units;
 
-pub use datalog::DataLog;
+pub(crate) use datalog::DataLog;
 pub use state_file::{PlugEntry, StateFile, StateFileError};
 
 /// The main log, in `log_dir`.
-pub const MAIN_LOG: &str = "kasa-thermostat.log";
+pub(crate) const MAIN_LOG: &str = "kasa-thermostat.log";
 /// Plug failures only, in `log_dir`.
-pub const ERRORS_LOG: &str = "kasa_errors.log";
+pub(crate) const ERRORS_LOG: &str = "kasa_errors.log";
 /// One JSON object per control cycle, in `log_dir`.
-pub const READINGS_LOG: &str = "readings.jsonl";
+pub(crate) const READINGS_LOG: &str = "readings.jsonl";
 /// One JSON object per finished plug command, in `log_dir`.
-pub const EVENTS_LOG: &str = "plug-events.jsonl";
+pub(crate) const EVENTS_LOG: &str = "plug-events.jsonl";
 
 /// A file or directory the service needs could not be used.
 #[derive(Debug)]
@@ -82,7 +82,7 @@ fn output_err<'a>(key: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -
 }
 
 /// Opens a log file for appending, creating it (and its directory).
-pub fn open_append(key: &'static str, path: &Path) -> Result<File, OutputError> {
+pub(crate) fn open_append(key: &'static str, path: &Path) -> Result<File, OutputError> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(output_err(key, dir))?;
     }
@@ -94,7 +94,7 @@ pub fn open_append(key: &'static str, path: &Path) -> Result<File, OutputError> 
 }
 
 /// Formats a wall-clock time as RFC 3339 UTC with milliseconds.
-pub fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let dt = time::OffsetDateTime::from(t);
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
@@ -107,7 +107,7 @@ fn round3(x: f64) -> f64 {
 }
 
 /// The data logs and the state file, written as the service runs.
-pub struct Outputs {
+pub(crate) struct Outputs {
     readings: DataLog,
     events: DataLog,
     state_file: PathBuf,
@@ -145,7 +145,7 @@ impl Outputs {
     }
 
     /// Appends the cycle's line and rewrites the state file.
-    pub fn write(
+    pub(crate) fn write(
         &mut self,
         snap: &Snapshot,
         now: SystemTime,
@@ -170,7 +170,7 @@ impl Outputs {
     }
 
     /// Appends one line to `plug-events.jsonl`.
-    pub fn plug_event(
+    pub(crate) fn plug_event(
         &mut self,
         outcome: &PlugOutcome,
         address: &str,
@@ -203,7 +203,7 @@ impl Outputs {
 }
 
 /// The state file's content for a snapshot.
-pub fn state(
+pub(crate) fn state(
     snap: &Snapshot,
     now: SystemTime,
     u: Units,
@@ -259,7 +259,7 @@ pub fn state(
 }
 
 /// One line of `readings.jsonl`.
-pub fn reading_line(snap: &Snapshot, now: SystemTime, units: Units) -> String {
+pub(crate) fn reading_line(snap: &Snapshot, now: SystemTime, units: Units) -> String {
     let mut doc = json!({
         "time": rfc3339(now),
         "temperature": snap.temperature_c.map(|t| round3(units.from_c(t))),
@@ -286,7 +286,12 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// One line of `plug-events.jsonl`.
-pub fn event_line(o: &PlugOutcome, address: &str, corrected: bool, now: SystemTime) -> String {
+pub(crate) fn event_line(
+    o: &PlugOutcome,
+    address: &str,
+    corrected: bool,
+    now: SystemTime,
+) -> String {
     let (outcome, kind, error) = match &o.completion {
         Completion::Done => ("ok", Value::Null, Value::Null),
         Completion::Superseded => ("superseded", Value::Null, Value::Null),

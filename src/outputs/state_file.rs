@@ -19,7 +19,7 @@ use crate::control::Mode;
 use crate::units::Units;
 
 /// The largest state file read: a real one is about 1.5 KiB.
-pub const MAX_STATE_BYTES: u64 = 256 * 1024;
+pub(crate) const MAX_STATE_BYTES: u64 = 256 * 1024;
 
 /// The whole state file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,7 +135,7 @@ const DEADMAN: &[&str] = &["off", "unknown", "clear", "armed", "unsupported"];
 
 impl StateFile {
     /// Reads and checks a state file.
-    pub fn read(path: &Path) -> Result<StateFile, StateFileError> {
+    pub(crate) fn read(path: &Path) -> Result<StateFile, StateFileError> {
         let text = crate::fsutil::read_text_capped(path, MAX_STATE_BYTES).map_err(|source| {
             StateFileError::Read {
                 path: path.to_path_buf(),
@@ -198,7 +198,7 @@ impl StateFile {
     }
 
     /// Writes it to `path` atomically (see [`write_atomic`]).
-    pub fn write(&self, path: &Path) -> io::Result<()> {
+    pub(crate) fn write(&self, path: &Path) -> io::Result<()> {
         let mut text = serde_json::to_string_pretty(self).map_err(io::Error::other)?;
         text.push('\n');
         write_atomic(path, &text)
@@ -215,7 +215,7 @@ fn parent(path: &Path) -> &Path {
 /// Writes `text` to `path` atomically: a temporary file in the same
 /// directory, flushed, then renamed over the old file, so a reader (or a
 /// power cut) sees the old state or the new one, never half of one.
-pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
     let dir = parent(path);
     let name = path
         .file_name()

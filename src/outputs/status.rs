@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime};
 use super::StateFile;
 
 /// A state file older than this means the service is not updating it.
-pub const NOT_UPDATING_AFTER: Duration = Duration::from_secs(120);
+pub(crate) const NOT_UPDATING_AFTER: Duration = Duration::from_secs(120);
 
 /// Renders a state file for a person.
-pub fn render(state: &StateFile, path: &Path, now: SystemTime) -> String {
+pub(crate) fn render(state: &StateFile, path: &Path, now: SystemTime) -> String {
     let mut out = String::new();
     let sym = state.units.symbol();
     let now_unix = now
@@ -108,7 +108,7 @@ pub fn render(state: &StateFile, path: &Path, now: SystemTime) -> String {
 }
 
 /// `93 s` -> `1 min 33 s`, for people.
-pub fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     let s = d.as_secs();
     if s < 60 {
         format!("{:.0} s", d.as_secs_f64())

@@ -101,10 +101,10 @@ pub use state::{
 pub use wall::{local_string, parse_rfc3339, rfc3339_utc, Zone, ZoneError};
 
 /// The default `profile_state_file`.
-pub const DEFAULT_STATE_FILE: &str = "/var/lib/kasa-thermostat/profile.json";
+pub(crate) const DEFAULT_STATE_FILE: &str = "/var/lib/kasa-thermostat/profile.json";
 
 /// The most steps a profile may have.
-pub const MAX_STEPS: usize = 100;
+pub(crate) const MAX_STEPS: usize = 100;
 
 /// The config's `profile` object as written; see the module docs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,7 +184,7 @@ impl AfterEnd {
 
 /// When a profile starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
+pub(crate) enum Start {
     /// When the service first runs it (the instant is kept in the state file).
     Now,
     /// At this instant.
@@ -204,7 +204,7 @@ pub struct Band {
 
 impl Band {
     /// The band `frac` of the way from `self` to `to` (0 = self, 1 = to).
-    pub fn lerp(self, to: Band, frac: f64) -> Band {
+    pub(crate) fn lerp(self, to: Band, frac: f64) -> Band {
         let frac = frac.clamp(0.0, 1.0);
         Band {
             low_c: self.low_c + (to.low_c - self.low_c) * frac,
@@ -213,7 +213,7 @@ impl Band {
     }
 
     /// `17.5..18.5 °C`, in `units`, one decimal.
-    pub fn display(self, units: Units) -> String {
+    pub(crate) fn display(self, units: Units) -> String {
         format!(
             "{:.1}..{:.1} {}",
             units.from_c(self.low_c),
@@ -225,7 +225,7 @@ impl Band {
 
 /// Hold or ramp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepKind {
+pub(crate) enum StepKind {
     /// Fixed limits.
     Hold,
     /// Limits moving linearly from the previous step's.
@@ -245,7 +245,7 @@ impl StepKind {
 /// A checked step. For a hold `from == to`; for a ramp `from` is the previous
 /// step's `to` (in a daily profile, the first step's previous is the last).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Step {
+pub(crate) struct Step {
     /// Hold or ramp.
     pub kind: StepKind,
     /// Length in seconds (1 s to [`MAX_STEP_S`]).
@@ -258,7 +258,7 @@ pub struct Step {
 
 impl Step {
     /// `hold 4d 17.5..18.5 °C` / `ramp 2d 18.5..19.5 °C -> 20.5..21.5 °C`.
-    pub fn describe(&self, units: Units) -> String {
+    pub(crate) fn describe(&self, units: Units) -> String {
         match self.kind {
             StepKind::Hold => format!(
                 "hold {} {}",
@@ -531,9 +531,10 @@ impl Profile {
         })
     }
 
+    #[cfg(test)]
     /// The config form of this profile, in `units`, durations in canonical
     /// form: what `check-config` prints as the effective profile.
-    pub fn to_raw(&self, units: Units) -> RawProfile {
+    pub(crate) fn to_raw(&self, units: Units) -> RawProfile {
         let r = |c: f64| Some(round6(units.from_c(c)));
         RawProfile {
             start: match self.start {
@@ -565,27 +566,28 @@ impl Profile {
     }
 
     /// When it starts.
-    pub fn start(&self) -> Start {
+    pub(crate) fn start(&self) -> Start {
         self.start
     }
 
     /// Whether it repeats daily.
-    pub fn is_daily(&self) -> bool {
+    pub(crate) fn is_daily(&self) -> bool {
         matches!(self.start, Start::Daily(_))
     }
 
     /// What happens after the last step.
-    pub fn after_end(&self) -> AfterEnd {
+    pub(crate) fn after_end(&self) -> AfterEnd {
         self.after_end
     }
 
     /// The steps (never empty).
-    pub fn steps(&self) -> &[Step] {
+    pub(crate) fn steps(&self) -> &[Step] {
         &self.steps
     }
 
+    #[cfg(test)]
     /// The length of all steps together, seconds.
-    pub fn total_secs(&self) -> u64 {
+    pub(crate) fn total_secs(&self) -> u64 {
         self.steps.iter().map(|s| s.secs).sum()
     }
 
@@ -599,7 +601,7 @@ impl Profile {
     /// `fnv1a64:` and 16 hex digits. It detects edits, it is not a security
     /// measure; the algorithm is fixed, so the value is the same on every
     /// build and platform.
-    pub fn hash(&self) -> String {
+    pub(crate) fn hash(&self) -> String {
         let mut text = String::from("kasa-thermostat profile v1\n");
         match self.start {
             Start::Now => text.push_str("start now\n"),
@@ -673,7 +675,7 @@ fn parse_start(s: &str, daily: bool) -> Result<Start, ProfileError> {
 /// down to 16..18 °C, held after the end. Model minutes pass `speed` times
 /// faster than real ones (the chamber model runs at `--speed`), so each step
 /// lasts 1800/`speed` real seconds, at least 1 s.
-pub fn demo_profile(speed: f64) -> Result<Profile, ProfileError> {
+pub(crate) fn demo_profile(speed: f64) -> Result<Profile, ProfileError> {
     if !speed.is_finite() || speed <= 0.0 {
         return Err(ProfileError::DemoSpeed(speed));
     }

@@ -201,7 +201,7 @@ pub struct ProfileStatus {
 
 impl ProfileStatus {
     /// The status after a cycle, temperatures in `units`.
-    pub fn of(profile: &Profile, tick: &Tick, units: Units) -> ProfileStatus {
+    pub(crate) fn of(profile: &Profile, tick: &Tick, units: Units) -> ProfileStatus {
         let round = |c: f64| (units.from_c(c) * 100.0).round() / 100.0;
         let (phase, step) = match tick.limits.map(|l| l.phase) {
             None => ("clock_not_set", None),

@@ -18,7 +18,7 @@ use super::wall::{local_string, rfc3339_utc, Zone};
 use super::{AfterEnd, Band, Profile, ProfileError};
 use crate::units::Units;
 
-/// Something for the service to log; [`ProfileEvent::level`] says how loud.
+/// Something for the service to log; `ProfileEvent::level` says how loud.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProfileEvent {
     /// The profile began, resumed or started over (a changed profile).
@@ -209,17 +209,13 @@ impl ProfileRunner {
     }
 
     /// The profile.
-    pub fn profile(&self) -> &Profile {
+    pub(crate) fn profile(&self) -> &Profile {
         &self.profile
     }
 
-    /// The zone the profile is read in.
-    pub fn zone(&self) -> &Zone {
-        &self.zone
-    }
-
+    #[cfg(test)]
     /// The running state (`None` until the clock has been believed once).
-    pub fn state(&self) -> Option<&ProfileState> {
+    pub(crate) fn state(&self) -> Option<&ProfileState> {
         self.state.as_ref()
     }
 

@@ -40,8 +40,9 @@ pub enum Phase {
 }
 
 impl Phase {
+    #[cfg(test)]
     /// The current step's index, if inside a step.
-    pub fn index(&self) -> Option<usize> {
+    pub(crate) fn index(&self) -> Option<usize> {
         match self {
             Phase::Step { index, .. } => Some(*index),
             _ => None,
@@ -65,7 +66,7 @@ pub struct Limits {
 impl Limits {
     /// When the limits next change their course (a step boundary or the
     /// start); `None` after the end.
-    pub fn next_change(&self) -> Option<OffsetDateTime> {
+    pub(crate) fn next_change(&self) -> Option<OffsetDateTime> {
         match self.phase {
             Phase::Waiting { starts } => Some(starts),
             Phase::Step { ends, .. } => Some(ends),
@@ -75,7 +76,7 @@ impl Limits {
 
     /// The same phase (same step, or both waiting, or both ended), whatever
     /// the limits inside it: a change of this is a step change to log.
-    pub fn same_phase(&self, other: &Limits) -> bool {
+    pub(crate) fn same_phase(&self, other: &Limits) -> bool {
         match (self.phase, other.phase) {
             (Phase::Waiting { .. }, Phase::Waiting { .. }) => true,
             (
@@ -109,7 +110,7 @@ fn until(now: OffsetDateTime, then: OffsetDateTime) -> Duration {
 ///   limits. After the last step: [`Phase::Ended`], with the last limits
 ///   (`hold_last`) or none (`off`).
 /// * Daily: step `k` begins each day at `start` + the lengths of the steps
-///   before it, read on the local clock of `zone` (see [`Zone::resolve`] for
+///   before it, read on the local clock of `zone` (see `Zone::resolve` for
 ///   the DST rules). A step whose local start and end fall in the same
 ///   spring-forward gap lasts zero seconds that day and is skipped.
 /// * Ramps interpolate linearly over the step's real length.

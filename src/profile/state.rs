@@ -48,7 +48,7 @@ const CLOCK_SLACK_S: i64 = 300;
 pub struct ProfileState {
     /// When the profile's first step began (or begins), whole seconds.
     pub start: OffsetDateTime,
-    /// [`Profile::hash`] of the profile this start belongs to.
+    /// `Profile::hash` of the profile this start belongs to.
     pub profile_hash: String,
     /// When this file was last written: a time the clock has certainly
     /// passed (see [`clock_check`]).
@@ -70,7 +70,7 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// The checkpoint of `limits` at `now`.
-    pub fn of(limits: &Limits, now: OffsetDateTime) -> Checkpoint {
+    pub(crate) fn of(limits: &Limits, now: OffsetDateTime) -> Checkpoint {
         Checkpoint {
             at: whole_seconds(now),
             step: match limits.phase {
@@ -300,8 +300,9 @@ pub enum Resume {
 }
 
 impl Resume {
+    #[cfg(test)]
     /// Whether the state must be written (a new start).
-    pub fn needs_save(&self) -> bool {
+    pub(crate) fn needs_save(&self) -> bool {
         !matches!(self, Resume::Resumed { .. })
     }
 }
@@ -334,7 +335,7 @@ fn fresh_start(profile: &Profile, now: OffsetDateTime) -> OffsetDateTime {
 /// Decides at service start (with a believable clock) whether the profile
 /// resumes (same hash as stored), begins (nothing stored) or starts over
 /// (another profile was running), and returns the state to use. Write it
-/// with [`save_state`] when [`Resume::needs_save`].
+/// with [`save_state`] when `Resume::needs_save`.
 pub fn resume(
     profile: &Profile,
     stored: Option<ProfileState>,
@@ -387,7 +388,7 @@ pub fn restart(profile: &Profile, now: OffsetDateTime) -> Result<ProfileState, P
 /// `kasa-thermostat profile restart --config F`: writes a fresh state to
 /// `path` (over a damaged one too: this is the way out of a damaged file).
 /// A running service sees the new file within a cycle (see
-/// [`super::ProfileRunner::tick`]). Returns the line to print.
+/// `super::ProfileRunner::tick`). Returns the line to print.
 pub fn restart_command(
     profile: &Profile,
     path: &Path,

@@ -83,7 +83,7 @@ impl Zone {
     }
 
     /// The UTC offset in force at an instant, and its abbreviation (`CET`).
-    pub fn offset_at(&self, t: OffsetDateTime) -> (UtcOffset, String) {
+    pub(crate) fn offset_at(&self, t: OffsetDateTime) -> (UtcOffset, String) {
         match self.tz.find_local_time_type(t.unix_timestamp()) {
             Ok(ltt) => (
                 UtcOffset::from_whole_seconds(ltt.ut_offset()).unwrap_or(UtcOffset::UTC),
@@ -95,7 +95,7 @@ impl Zone {
     }
 
     /// The instant seen in this zone.
-    pub fn to_local(&self, t: OffsetDateTime) -> OffsetDateTime {
+    pub(crate) fn to_local(&self, t: OffsetDateTime) -> OffsetDateTime {
         t.checked_to_offset(self.offset_at(t).0).unwrap_or(t)
     }
 
@@ -107,7 +107,7 @@ impl Zone {
     /// when 02:00 jumps to 03:00) resolves to the instant of the change, as
     /// cron does: the moment the clock passes it. A local time that occurs
     /// twice in autumn resolves to its first occurrence.
-    pub fn resolve(&self, date: Date, secs: i64) -> OffsetDateTime {
+    pub(crate) fn resolve(&self, date: Date, secs: i64) -> OffsetDateTime {
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400) as u32;
         let date = date.checked_add(time::Duration::days(days)).unwrap_or(date);
@@ -265,7 +265,7 @@ pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
 
 /// Parses a local time of day, `HH:MM` or `HH:MM:SS` (00:00 to 23:59:59), into
 /// seconds after midnight.
-pub fn parse_time_of_day(s: &str) -> Result<u32, String> {
+pub(crate) fn parse_time_of_day(s: &str) -> Result<u32, String> {
     let parts: Vec<&str> = s.split(':').collect();
     let field = |p: &str, max: u32| -> Option<u32> {
         if p.len() != 2 || !p.bytes().all(|c| c.is_ascii_digit()) {
@@ -291,7 +291,7 @@ pub fn parse_time_of_day(s: &str) -> Result<u32, String> {
 }
 
 /// Formats seconds after midnight as `HH:MM` (or `HH:MM:SS`).
-pub fn time_of_day_string(secs: u32) -> String {
+pub(crate) fn time_of_day_string(secs: u32) -> String {
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     if s == 0 {
         format!("{h:02}:{m:02}")

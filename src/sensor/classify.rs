@@ -22,14 +22,14 @@ use super::{RawReading, Reading, SensorFault};
 
 /// Largest step to or from a suspect value (85 °C power-on, -0.0625 °C lost
 /// ground) that is still believed, °C.
-pub const SUSPECT_STEP_C: f64 = 1.0;
+pub(crate) const SUSPECT_STEP_C: f64 = 1.0;
 
 /// Consecutive readings that agree with each other (within `max_step`) after
 /// which a level that first looked like a spike is accepted.
-pub const REBASELINE_READINGS: u32 = 3;
+pub(crate) const REBASELINE_READINGS: u32 = 3;
 
 /// The DS18B20's measuring range, °C.
-pub const RANGE_C: (f64, f64) = (-55.0, 125.0);
+pub(crate) const RANGE_C: (f64, f64) = (-55.0, 125.0);
 
 const POWER_ON_C: f64 = 85.0;
 const LOST_GROUND_C: f64 = -0.0625;
@@ -58,8 +58,9 @@ impl Classifier {
         }
     }
 
+    #[cfg(test)]
     /// The last accepted temperature, °C, offset applied.
-    pub fn last_accepted(&self) -> Option<f64> {
+    pub(crate) fn last_accepted(&self) -> Option<f64> {
         self.last.map(|c| c + self.offset_c)
     }
 

@@ -15,7 +15,7 @@ pub struct SpinDelay;
 
 impl SpinDelay {
     /// Busy-waits `d`.
-    pub fn spin(d: Duration) {
+    pub(crate) fn spin(d: Duration) {
         let end = Instant::now() + d;
         while Instant::now() < end {
             std::hint::spin_loop();

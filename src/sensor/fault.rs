@@ -8,7 +8,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-pub use crate::msg::SensorFault;
+pub(crate) use crate::msg::SensorFault;
 
 /// Why a sensor backend could not be opened.
 #[derive(Debug)]

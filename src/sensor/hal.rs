@@ -110,7 +110,10 @@ where
 }
 
 /// The GPIO character device line `chip:line`, opened as a 1-wire master.
-pub fn open_gpio_bus(chip: &Path, line: u32) -> Result<(OneWire<CdevPin>, String), SensorError> {
+pub(crate) fn open_gpio_bus(
+    chip: &Path,
+    line: u32,
+) -> Result<(OneWire<CdevPin>, String), SensorError> {
     let gpio_err = |source: Box<dyn std::error::Error + Send + Sync>| SensorError::Gpio {
         chip: chip.display().to_string(),
         line,
@@ -134,14 +137,14 @@ pub fn open_gpio_bus(chip: &Path, line: u32) -> Result<(OneWire<CdevPin>, String
 }
 
 /// Lists the DS18B20s on a GPIO line.
-pub fn scan_gpio(chip: &Path, line: u32) -> Result<Vec<String>, SensorError> {
+pub(crate) fn scan_gpio(chip: &Path, line: u32) -> Result<Vec<String>, SensorError> {
     let (mut wire, bus) = open_gpio_bus(chip, line)?;
     let _rt = RealtimeGuard::enter(true);
     Ok(search(&mut wire, &mut SpinDelay, &bus)?)
 }
 
 /// Opens the sensor `id` (or the only one) on a GPIO line at `bits` resolution.
-pub fn open_gpio(
+pub(crate) fn open_gpio(
     chip: &Path,
     line: u32,
     id: Option<&str>,

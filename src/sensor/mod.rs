@@ -11,14 +11,14 @@
 //!
 //! Backends: [`w1`] (the kernel's w1-gpio sysfs tree), [`hal`] (1-wire
 //! bit-banged on a GPIO line through linux-embedded-hal and the one-wire-bus
-//! and ds18b20 crates), [`simulated`] (a thermal model of a chamber). The
+//! and ds18b20 crates), `simulated` (a thermal model of a chamber). The
 //! `virtual_bus` (test support, feature `testkit`) is a slot-level simulation of a 1-wire line used to test
 //! the `hal` path without hardware.
 
 pub mod delay;
 pub mod hal;
-pub mod simulated;
-pub mod thread;
+pub(crate) mod simulated;
+pub(crate) mod thread;
 #[cfg(any(test, feature = "testkit"))]
 pub mod virtual_bus;
 pub mod w1;
@@ -103,16 +103,16 @@ pub trait Sensor: Send {
 }
 
 /// The DS18B20 family code: the `28` of `28-0316a2797aff`.
-pub const FAMILY_DS18B20: u8 = 0x28;
+pub(crate) const FAMILY_DS18B20: u8 = 0x28;
 
 /// How many times a read is retried after a CRC mismatch (DESIGN §6).
-pub const CRC_RETRIES: u32 = 2;
+pub(crate) const CRC_RETRIES: u32 = 2;
 
 /// Decodes the temperature from a scratchpad: bytes 0 and 1 are a signed
 /// 1/16 °C count; at 9 to 11 bits the lowest bits are undefined and are
 /// masked (the ds18b20 crate divides differently per resolution and reads the
 /// count as unsigned, which breaks below 0 °C, so we decode ourselves).
-pub fn decode_celsius(scratchpad: &[u8; 9]) -> f64 {
+pub(crate) fn decode_celsius(scratchpad: &[u8; 9]) -> f64 {
     let raw = i16::from_le_bytes([scratchpad[0], scratchpad[1]]);
     let mask: i16 = match resolution_from_config(scratchpad[4]) {
         Some(9) => !7,
@@ -135,7 +135,7 @@ pub fn scratchpad_for(celsius: f64) -> [u8; 9] {
 }
 
 /// The resolution in bits encoded by a configuration register (byte 4).
-pub fn resolution_from_config(config: u8) -> Option<u8> {
+pub(crate) fn resolution_from_config(config: u8) -> Option<u8> {
     match config {
         0x1F => Some(9),
         0x3F => Some(10),
@@ -146,7 +146,7 @@ pub fn resolution_from_config(config: u8) -> Option<u8> {
 }
 
 /// The configuration register (byte 4) for a resolution of 9 to 12 bits.
-pub fn config_for_resolution(bits: u8) -> Option<u8> {
+pub(crate) fn config_for_resolution(bits: u8) -> Option<u8> {
     match bits {
         9 => Some(0x1F),
         10 => Some(0x3F),
@@ -158,7 +158,7 @@ pub fn config_for_resolution(bits: u8) -> Option<u8> {
 
 /// The DS18B20's worst-case conversion time at a resolution, in microseconds
 /// (93.75 / 187.5 / 375 / 750 ms for 9 / 10 / 11 / 12 bits).
-pub fn conversion_time_us(bits: u8) -> u64 {
+pub(crate) fn conversion_time_us(bits: u8) -> u64 {
     match bits {
         9 => 93_750,
         10 => 187_500,
@@ -168,7 +168,7 @@ pub fn conversion_time_us(bits: u8) -> u64 {
 }
 
 /// Opens the backend named in the config (`hal` or `w1`). The `simulated`
-/// backend is built by the caller with [`simulated::Chamber`], because it
+/// backend is built by the caller with `simulated::Chamber`, because it
 /// needs probes of the simulated plugs; asking for it here is an error.
 ///
 /// With `sensor.id` set, the sensor is opened even if it is not there yet

@@ -23,7 +23,7 @@ use super::{RawReading, Sensor, SensorFault};
 
 /// The chamber's physics; see the module documentation.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChamberParams {
+pub(crate) struct ChamberParams {
     /// Temperature around the chamber, °C.
     pub ambient_c: f64,
     /// Temperature at the start, °C.
@@ -65,12 +65,12 @@ impl Default for ChamberParams {
 
 impl ChamberParams {
     /// The time constant `C/k`, seconds of model time.
-    pub fn tau_s(&self) -> f64 {
+    pub(crate) fn tau_s(&self) -> f64 {
         self.thermal_mass_j_per_c / self.loss_w_per_c
     }
 
     /// The ambient temperature `model_s` seconds of model time after the start.
-    pub fn ambient_at(&self, model_s: f64) -> f64 {
+    pub(crate) fn ambient_at(&self, model_s: f64) -> f64 {
         if self.ambient_swing_c == 0.0 || self.ambient_period_s <= 0.0 {
             return self.ambient_c;
         }
@@ -80,7 +80,7 @@ impl ChamberParams {
 
     /// Where the temperature settles with these plug states, °C (with the
     /// mean ambient).
-    pub fn equilibrium_c(&self, heater_on: bool, cooler_on: bool) -> f64 {
+    pub(crate) fn equilibrium_c(&self, heater_on: bool, cooler_on: bool) -> f64 {
         let mut power = 0.0;
         if heater_on {
             power += self.heater_w;
@@ -93,7 +93,7 @@ impl ChamberParams {
 }
 
 /// A probe of a plug's relay state.
-pub type PlugProbe = Box<dyn Fn() -> bool + Send + Sync>;
+pub(crate) type PlugProbe = Box<dyn Fn() -> bool + Send + Sync>;
 
 struct Inner {
     params: ChamberParams,
@@ -119,7 +119,7 @@ pub struct Chamber {
 }
 
 /// The id the simulated sensor reports.
-pub const SIMULATED_ID: &str = "28-00000000beef";
+pub(crate) const SIMULATED_ID: &str = "28-00000000beef";
 
 impl Chamber {
     /// A chamber whose model time runs `speed` times faster than real time,
@@ -148,29 +148,21 @@ impl Chamber {
         }
     }
 
+    #[cfg(test)]
     /// The chamber's true temperature now, °C (no noise).
-    pub fn temperature(&self) -> f64 {
+    pub(crate) fn temperature(&self) -> f64 {
         self.advance().celsius
     }
 
-    /// Sets the temperature (tests, demos).
-    pub fn set_temperature(&self, celsius: f64) {
-        self.advance().celsius = celsius;
-    }
-
+    #[cfg(test)]
     /// Makes the simulated sensor report `fault` (or work again with `None`),
     /// to demonstrate the fail-safe.
-    pub fn set_sensor_fault(&self, fault: Option<SensorFault>) {
+    pub(crate) fn set_sensor_fault(&self, fault: Option<SensorFault>) {
         self.advance().fault = fault;
     }
 
-    /// The parameters.
-    pub fn params(&self) -> &ChamberParams {
-        &self.inner.params
-    }
-
     /// A sensor in this chamber.
-    pub fn sensor(&self) -> Box<dyn Sensor> {
+    pub(crate) fn sensor(&self) -> Box<dyn Sensor> {
         Box::new(SimulatedSensor {
             chamber: self.clone(),
             id: SIMULATED_ID.to_string(),

@@ -24,7 +24,7 @@ use super::{Classifier, Sensor, SensorEvent, SensorFault};
 
 /// How long dropping the handle waits for a thread that is in the middle of a
 /// read: longer than a healthy 12-bit conversion (750 ms).
-pub const STOP_WAIT: Duration = Duration::from_millis(1500);
+pub(crate) const STOP_WAIT: Duration = Duration::from_millis(1500);
 
 /// Owns the sensor thread: dropping it stops and joins the thread.
 pub struct SensorHandle {
@@ -83,7 +83,7 @@ impl SensorHandle {
     }
 
     /// Whether the thread has ended (the control side hung up, or it panicked).
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         match &self.join {
             Some(join) => join.is_finished(),
             None => true,

@@ -38,11 +38,11 @@ use super::conversion_time_us;
 /// 15 µs; real parts hold 25–50 µs).
 pub const DEVICE_HOLD_US: u64 = 30;
 /// When a receiving device samples a write slot, µs after the falling edge.
-pub const DEVICE_SAMPLE_US: u64 = 30;
+pub(crate) const DEVICE_SAMPLE_US: u64 = 30;
 /// The shortest low pulse a device takes as a reset, µs.
-pub const RESET_MIN_US: u64 = 480;
+pub(crate) const RESET_MIN_US: u64 = 480;
 /// Presence pulse: delay after the reset's rising edge and length, µs.
-pub const PRESENCE_US: (u64, u64) = (30, 120);
+pub(crate) const PRESENCE_US: (u64, u64) = (30, 120);
 
 const NS_PER_US: u64 = 1_000;
 
@@ -487,13 +487,8 @@ impl VirtualBus {
         Duration::from_nanos(self.lock().now)
     }
 
-    /// How many pin calls the master has made.
-    pub fn pin_calls(&self) -> u64 {
-        self.lock().pin_calls
-    }
-
     /// Virtual time each pin call costs before it takes effect.
-    pub fn set_latency(&self, latency: Duration) {
+    pub(crate) fn set_latency(&self, latency: Duration) {
         self.lock().latency = latency.as_nanos().min(u128::from(u64::MAX)) as u64;
     }
 

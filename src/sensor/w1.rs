@@ -150,7 +150,7 @@ pub fn scan(root: &Path) -> Result<Vec<String>, SensorError> {
 
 /// The largest `w1_slave` accepted: the kernel writes about 75 bytes, so
 /// anything near this is not a w1_slave file (`/dev/zero`, a log...).
-pub const W1_SLAVE_MAX: u64 = 4096;
+pub(crate) const W1_SLAVE_MAX: u64 = 4096;
 
 /// One sensor read through the kernel's w1 driver.
 #[derive(Debug, Clone)]

@@ -29,7 +29,7 @@ pub(super) struct Attention {
 
 impl Attention {
     /// Starts the alerts thread.
-    pub fn start(
+    pub(crate) fn start(
         settings: AlertSettings,
         units: Units,
         alarms: (Option<f64>, Option<f64>),
@@ -54,12 +54,12 @@ impl Attention {
     }
 
     /// The service runs.
-    pub fn started(&self, detail: &str) {
+    pub(crate) fn started(&self, detail: &str) {
         self.alerter.send(Alert::service_started(detail));
     }
 
     /// What the controller noticed.
-    pub fn notices(&mut self, notices: &[Notice], now: Instant) {
+    pub(crate) fn notices(&mut self, notices: &[Notice], now: Instant) {
         for n in notices {
             let alert = match n {
                 Notice::Alarm {
@@ -118,7 +118,7 @@ impl Attention {
     }
 
     /// After each cycle: conditions still active are reported again.
-    pub fn cycle(&mut self, snap: &Snapshot, now: Instant) {
+    pub(crate) fn cycle(&mut self, snap: &Snapshot, now: Instant) {
         if let (Some(alarm), Some(t)) = (snap.alarm, snap.temperature_c) {
             if let Some(a) = self.alarm(alarm, t, false) {
                 self.alerter.send(a);
@@ -138,12 +138,12 @@ impl Attention {
     }
 
     /// Shutdown begins.
-    pub fn stopping(&self, detail: &str) {
+    pub(crate) fn stopping(&self, detail: &str) {
         self.alerter.send(Alert::service_stopping(detail));
     }
 
     /// A plug whose shutdown state could not be verified.
-    pub fn unverified(&self, role: Role, detail: &str) {
+    pub(crate) fn unverified(&self, role: Role, detail: &str) {
         self.alerter
             .send(Alert::shutdown_unverified(role, self.host(role), detail));
     }

@@ -94,7 +94,7 @@ impl ControlLoop {
         }
     }
 
-    pub fn run(mut self) -> Result<(), ServiceError> {
+    pub(crate) fn run(mut self) -> Result<(), ServiceError> {
         self.profile_tick();
         let out = self.p.controller.start(Instant::now());
         self.apply(out);

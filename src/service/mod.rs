@@ -11,7 +11,7 @@
 //! an invalid one), opens the outputs and the sensor, spawns the threads and
 //! hands them to the control loop (`control_loop.rs`), which owns them.
 //! Shutdown puts every plug into its `shutdown_state` within
-//! [`SHUTDOWN_BUDGET`], never waits on a blocked sensor read, and reports
+//! `SHUTDOWN_BUDGET`, never waits on a blocked sensor read, and reports
 //! truthfully: `Ok` only when every plug was read back in its shutdown state.
 //!
 //! A thread that dies is reported and ends the service with an error (systemd
@@ -21,7 +21,7 @@
 
 mod attention;
 mod control_loop;
-pub mod signals;
+pub(crate) mod signals;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -43,7 +43,7 @@ use crate::sensor::{self, Backend, Classifier, Sensor, SensorHandle};
 
 /// How long shutdown may take: every plug verified in its shutdown state, or
 /// reported as not, within this. The unit's `TimeoutStopSec` exceeds it.
-pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(15);
+pub(crate) const SHUTDOWN_BUDGET: Duration = Duration::from_secs(15);
 
 /// Why the service could not start or did not end cleanly.
 #[derive(Debug)]
@@ -101,7 +101,7 @@ impl fmt::Display for ServiceError {
 
 impl ServiceError {
     /// Wraps the error of starting thread `thread`.
-    pub(crate) fn spawn(thread: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
+    pub fn spawn(thread: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
         let thread = thread.into();
         move |source| ServiceError::Spawn { thread, source }
     }
@@ -268,7 +268,7 @@ impl Service {
     }
 
     /// A sender that starts the shutdown (SIGTERM/SIGINT send on it).
-    pub fn shutdown_sender(&self) -> Sender<()> {
+    pub(crate) fn shutdown_sender(&self) -> Sender<()> {
         self.shutdown.clone()
     }
 
@@ -346,7 +346,7 @@ impl Observer for Probes {
 }
 
 /// Runs a service until SIGTERM/SIGINT and its shutdown.
-pub fn serve(
+pub(crate) fn serve(
     config: Config,
     sensor: Option<Box<dyn Sensor>>,
     options: Options,

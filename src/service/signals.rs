@@ -9,13 +9,13 @@ use signal_hook::iterator::{Handle, Signals};
 use super::ServiceError;
 
 /// The signal thread; [`SignalForwarder::stop`] ends and joins it.
-pub struct SignalForwarder {
+pub(crate) struct SignalForwarder {
     handle: Handle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Starts forwarding SIGTERM and SIGINT to `shutdown`.
-pub fn forward(shutdown: Sender<()>) -> Result<SignalForwarder, ServiceError> {
+pub(crate) fn forward(shutdown: Sender<()>) -> Result<SignalForwarder, ServiceError> {
     let mut signals = Signals::new([SIGTERM, SIGINT]).map_err(ServiceError::spawn("signals"))?;
     let handle = signals.handle();
     let thread = std::thread::Builder::new()
