@@ -233,7 +233,7 @@ fn zsh_action(c: Complete, root: &Sub) -> String {
     match c {
         Complete::Nothing => " ".into(),
         Complete::File => "_files".into(),
-        Complete::Dir => "_files -/".into(),
+        Complete::Dir => "_path_files -/".into(),
         Complete::Host => "_hosts".into(),
         Complete::Choices(choices) => {
             let names: Vec<&str> = choices.iter().map(|c| c.name).collect();
