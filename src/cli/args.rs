@@ -1,12 +1,14 @@
 //! Every flag of every subcommand, in one place (as ripgrep keeps its
-//! `flags/`): the declarations ([`flags::Sub`](super::flags) values: names,
-//! help, defaults, rules), the structs each subcommand receives already
-//! parsed, and the parsing of values. The engine that parses, prints help
+//! `flags/`): the declarations (`flags::Sub` values: names, help,
+//! defaults, rules), the structs each subcommand receives already parsed,
+//! and the parsing of values. The engine that parses, prints help
 //! and writes completions from the declarations is `flags/`; the
 //! subcommands' code lives beside this module.
 //!
 //! clap (derive) did this until it pushed the static aarch64 binary past
-//! its 1.5 MiB budget: with `clap_complete` it cost about 200 KiB there.
+//! its 1.5 MiB budget: with `clap_complete` it cost 212,064 bytes (207 KiB)
+//! of the static aarch64-musl release binary, against about 33 KiB for
+//! `lexopt`, `flags/` and the declarations together (cargo bloat).
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
