@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::util::service::{sim, Rig};
 use crate::util::bin;
 use crate::util::service::eventually;
-use crate::util::service::{sim, Rig};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -36,10 +36,7 @@ fn the_heater_follows_a_moving_band_hold_ramp_hold() {
     let (rig, heater) = profile_rig(profile, 21.0);
     let mut svc = rig.start();
     assert!(
-        eventually(WAIT, || svc
-            .readings()
-            .last()
-            .is_some_and(|r| low(r) >= 24.0)),
+        eventually(WAIT, || svc.readings().last().is_some_and(|r| low(r) >= 24.0)),
         "{}",
         svc.log()
     );
@@ -87,11 +84,7 @@ fn a_restart_in_the_middle_of_a_ramp_resumes_and_a_changed_profile_starts_over()
     // The same profile again: it resumes where it was, not from the start.
     let mut svc = rig.start();
     let restarted_at = Instant::now();
-    assert!(
-        eventually(WAIT, || svc.log().matches("resumed").count() >= 1),
-        "{}",
-        svc.log()
-    );
+    assert!(eventually(WAIT, || svc.log().matches("resumed").count() >= 1), "{}", svc.log());
     assert!(eventually(WAIT, || svc.readings().len() > 2));
     let after = svc.readings().iter().rev().map(low).next().unwrap();
     assert!(after >= before, "resumed at {after}, was {before}");
@@ -129,21 +122,10 @@ fn profile_show_lists_the_steps_and_check_config_says_the_limits_are_ignored() {
     let (rig, _heater) = profile_rig(profile, 18.0);
     let path = rig.dir.path().join("config.json");
     fs::write(&path, rig.config.to_string()).unwrap();
-    let out = bin()
-        .args(["profile", "show", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = bin().args(["profile", "show", "--config"]).arg(&path).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
-    for want in [
-        "1. hold 4d",
-        "2. ramp 2d",
-        "3. hold 2d",
-        "4. ramp 1d",
-        "17.5..18.5",
-        "1.5..2.5",
-    ] {
+    for want in ["1. hold 4d", "2. ramp 2d", "3. hold 2d", "4. ramp 1d", "17.5..18.5", "1.5..2.5"] {
         assert!(text.contains(want), "{want:?} in {text}");
     }
     let out = bin().args(["check-config"]).arg(&path).output().unwrap();
@@ -159,11 +141,7 @@ fn profile_show_lists_the_steps_and_check_config_says_the_limits_are_ignored() {
     assert!(err.contains("profile.steps[1].ramp"), "{err}");
     // `profile restart` writes a new start.
     fs::write(&path, rig.config.to_string()).unwrap();
-    let out = bin()
-        .args(["profile", "restart", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = bin().args(["profile", "restart", "--config"]).arg(&path).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(rig.dir.path().join("lib/profile.json").exists());
 }
