@@ -1,142 +1,106 @@
 //! Every flag of every subcommand, in one place (as ripgrep keeps its
-//! `flags/`): the clap definitions, their help text and the parsing of
-//! values. The subcommands' code lives beside this module and receives these
-//! structs already parsed.
+//! `flags/`): the declarations (`flags::Sub` values: names, help,
+//! defaults, rules), the structs each subcommand receives already parsed,
+//! and the parsing of values. The engine that parses, prints help
+//! and writes completions from the declarations is `flags/`; the
+//! subcommands' code lives beside this module.
+//!
+//! clap (derive) did this until it pushed the static aarch64 binary past
+//! its 1.5 MiB budget: with `clap_complete` it cost 212,064 bytes (207 KiB)
+//! of the static aarch64-musl release binary, against about 33 KiB for
+//! `lexopt`, `flags/` and the declarations together (cargo bloat).
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-
+use super::flags::{self, Choice, Complete, Flag, Matches, Positional, Rule, Sub, UsageError};
 use crate::kasa::sim::{Fault, Model};
 use crate::kasa::Protocol;
 
-const AFTER_HELP: &str = "\
-Exit status: 0 done, 1 failed, 2 usage error.
-Design and configuration: see README.md (or `kasa-thermostat help SUBCOMMAND`).";
-
-/// kasa-thermostat: hold a temperature with a DS18B20 sensor and TP-Link
-/// Kasa / Tapo smart plugs.
-#[derive(Debug, Parser)]
-#[command(
-    name = "kasa-thermostat",
-    version,
-    about = "Hold a temperature with a DS18B20 sensor and TP-Link Kasa smart plugs",
-    after_help = AFTER_HELP,
-    propagate_version = true,
-    disable_help_subcommand = false,
-    arg_required_else_help = true
-)]
-pub struct Cli {
-    /// The subcommand.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
 /// The subcommands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug)]
 pub enum Command {
     /// Run the service (or, with --simulate, a demo on loopback).
-    #[command(after_help = "\
-Examples:
-  kasa-thermostat run --config /etc/kasa-thermostat/config.json
-  kasa-thermostat run --simulate --speed 20
-
-The service stops on SIGTERM or SIGINT: every plug goes to its shutdown_state
-within 15 s, and the exit status is 0 only if every plug was read back in it.")]
     Run(RunArgs),
     /// Check a config file and print the effective config (every default filled in).
-    #[command(name = "check-config")]
     CheckConfig(CheckConfigArgs),
     /// Show the running service's state file.
     Status(StatusArgs),
     /// Find plugs on the LAN (UDP broadcast, legacy 9999 and the 20002 probe).
     Discover(DiscoverArgs),
     /// Read or switch one plug (or strip outlet), verified and retried as the service does.
-    #[command(after_help = "\
-Examples:
-  kasa-thermostat plug 10.0.0.5 state
-  kasa-thermostat plug 10.0.0.5 on
-  kasa-thermostat plug strip.lan:9999 off --outlet 2      (outlets count from 0)
-  kasa-thermostat plug 10.0.0.5 sysinfo --json
-
-`on` and `off` read the state back and exit 1 when it could not be verified.")]
     Plug(PlugArgs),
     /// Find or read the DS18B20 sensor.
     Sensor(SensorArgs),
     /// Serve a simulated plug on loopback (for tests and trying things out).
-    #[command(name = "simulate-plug")]
     SimulatePlug(SimulatePlugArgs),
     /// Draw readings.jsonl as an SVG: temperature, limits, plug spans, stale and alarm periods.
-    #[command(after_help = "\
-Examples:
-  kasa-thermostat plot --since 24h --out /tmp/last-day.svg
-  kasa-thermostat plot --readings readings.jsonl --since 2026-11-20
-  rsvg-convert /tmp/last-day.svg -o /tmp/last-day.png      (a PNG for an image viewer)")]
     Plot(PlotArgs),
     /// Plug health and chamber figures from readings.jsonl and plug-events.jsonl.
     Report(ReportArgs),
     /// Run the config's alerts command once with a test event.
-    #[command(name = "alert-test")]
     AlertTest(AlertTestArgs),
     /// Show or restart the config's temperature profile.
-    #[command(subcommand)]
     Profile(ProfileCommand),
     /// Print a shell completion script.
-    #[command(after_help = "\
-Examples:
-  kasa-thermostat completions bash > /etc/bash_completion.d/kasa-thermostat
-  kasa-thermostat completions zsh > \"${fpath[1]}/_kasa-thermostat\"
-  kasa-thermostat completions fish > ~/.config/fish/completions/kasa-thermostat.fish")]
     Completions(CompletionsArgs),
 }
 
+impl Command {
+    /// The subcommand as typed (`simulate-plug`, `profile show`), for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Run(_) => "run",
+            Command::CheckConfig(_) => "check-config",
+            Command::Status(_) => "status",
+            Command::Discover(_) => "discover",
+            Command::Plug(_) => "plug",
+            Command::Sensor(_) => "sensor",
+            Command::SimulatePlug(_) => "simulate-plug",
+            Command::Plot(_) => "plot",
+            Command::Report(_) => "report",
+            Command::AlertTest(_) => "alert-test",
+            Command::Profile(ProfileCommand::Show(_)) => "profile show",
+            Command::Profile(ProfileCommand::Restart(_)) => "profile restart",
+            Command::Completions(_) => "completions",
+        }
+    }
+}
+
 /// `plot`.
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct PlotArgs {
     /// The service's log_dir (holding readings.jsonl).
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "/var/log/kasa-thermostat",
-        conflicts_with = "readings"
-    )]
     pub log_dir: PathBuf,
     /// A readings.jsonl file to draw instead.
-    #[arg(long, value_name = "FILE")]
     pub readings: Option<PathBuf>,
     /// From when: 90m, 24h, 7d, 2w, a date (2026-11-20) or an RFC 3339 time.
-    #[arg(long, value_name = "WHEN", default_value = "24h")]
     pub since: String,
     /// The SVG to write.
-    #[arg(long, value_name = "FILE.svg", default_value = "readings.svg")]
     pub out: PathBuf,
 }
 
 /// `report`.
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct ReportArgs {
     /// The service's log_dir (holding readings.jsonl and plug-events.jsonl).
-    #[arg(long, value_name = "DIR", default_value = "/var/log/kasa-thermostat")]
     pub log_dir: PathBuf,
     /// From when: 90m, 24h, 7d, 2w, a date (2026-11-20) or an RFC 3339 time.
-    #[arg(long, value_name = "WHEN", default_value = "7d")]
     pub since: String,
     /// Print JSON.
-    #[arg(long)]
     pub json: bool,
 }
 
 /// `alert-test`.
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct AlertTestArgs {
     /// The config file with the `alerts` section.
-    #[arg(short, long, value_name = "FILE")]
     pub config: PathBuf,
 }
 
 /// `profile show|restart`.
-#[derive(Debug, Subcommand)]
+#[derive(Debug)]
 pub enum ProfileCommand {
     /// Print the plan: each step with its start and end in local time, and the limits now.
     Show(ProfileArgs),
@@ -145,75 +109,54 @@ pub enum ProfileCommand {
 }
 
 /// The config of `profile show|restart`.
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct ProfileArgs {
     /// The config file with the `profile` section.
-    #[arg(short, long, value_name = "FILE")]
     pub config: PathBuf,
 }
 
 /// `run`.
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct RunArgs {
     /// The config file (JSON).
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        conflicts_with = "simulate",
-        required_unless_present = "simulate"
-    )]
     pub config: Option<PathBuf>,
     /// Run the demo: a simulated chamber and two simulated plugs on loopback.
-    #[arg(long)]
     pub simulate: bool,
     /// Demo only: model seconds per real second (above 0, at most 10000; default 10).
-    #[arg(long, value_name = "N", value_parser = parse_speed, requires = "simulate")]
     pub speed: Option<f64>,
     /// Demo only: run a compressed temperature profile (a hold, a ramp, a step).
-    #[arg(long, requires = "simulate")]
     pub profile: bool,
 }
 
 /// `check-config`.
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct CheckConfigArgs {
     /// The config file (JSON).
-    #[arg(value_name = "FILE")]
     pub file: PathBuf,
 }
 
 /// `status`.
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct StatusArgs {
     /// The state file (the config's `state_file`).
-    #[arg(long, value_name = "F", default_value = crate::config::raw::DEFAULT_STATE_FILE)]
     pub state_file: PathBuf,
     /// Print the state file's JSON instead of the summary.
-    #[arg(long)]
     pub json: bool,
 }
 
 /// `discover`.
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct DiscoverArgs {
     /// The one address to ask (host and optional port).
-    #[arg(
-        long,
-        value_name = "ADDR",
-        help = "Ask one address (HOST[:PORT]) instead of broadcasting"
-    )]
     pub target: Option<String>,
     /// Seconds to listen for answers (above 0, at most 600).
-    #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = parse_discover_timeout)]
     pub timeout: f64,
     /// Print JSON.
-    #[arg(long)]
     pub json: bool,
 }
 
 /// What `plug` does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlugAction {
     /// Read the relay state.
     State,
@@ -226,42 +169,30 @@ pub enum PlugAction {
 }
 
 /// `plug`.
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct PlugArgs {
     /// The plug's host and optional port.
-    #[arg(
-        value_name = "HOST[:PORT]",
-        help = "The plug: HOST, HOST:PORT, [IPv6]:PORT"
-    )]
     pub host: String,
     /// What to do.
-    #[arg(value_enum)]
     pub action: PlugAction,
     /// A power strip's outlet by its child id (or its two-digit suffix).
-    #[arg(long, value_name = "ID", conflicts_with = "outlet")]
     pub child: Option<String>,
     /// A power strip's outlet by index, counted from 0 (the first outlet is 0).
-    #[arg(long, value_name = "N")]
     pub outlet: Option<usize>,
     /// The protocol: auto (learn it), legacy (TCP 9999), klap or aes (HTTP 80).
-    #[arg(long, value_name = "P", default_value = "auto", value_parser = parse_protocol)]
     pub protocol: Protocol,
     /// TP-Link account for KLAP/AES plugs (else $KASA_USERNAME, else the devices' defaults).
-    #[arg(long, value_name = "U")]
     pub username: Option<String>,
     /// A file holding the account's password (else $KASA_PASSWORD).
-    #[arg(long, value_name = "F")]
     pub password_file: Option<PathBuf>,
     /// Print JSON.
-    #[arg(long)]
     pub json: bool,
     /// Scale every plug timing (tests run the real schedule scaled down).
-    #[arg(long, hide = true, default_value_t = 1.0, value_parser = parse_scale)]
     pub timing_scale: f64,
 }
 
 /// What `sensor` does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SensorAction {
     /// List the DS18B20 sensors found.
     Scan,
@@ -270,62 +201,48 @@ pub enum SensorAction {
 }
 
 /// `sensor`.
-#[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("source").args(["config", "w1_root", "gpio"]))]
+#[derive(Debug)]
 pub struct SensorArgs {
     /// What to do.
-    #[arg(value_enum)]
     pub action: SensorAction,
     /// Take the sensor settings from this config file.
-    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The kernel w1 backend with this root (default /sys/bus/w1/devices).
-    #[arg(long, value_name = "DIR")]
     pub w1_root: Option<PathBuf>,
     /// The hal backend on this GPIO line: CHIP:LINE (gpiochip0:4, /dev/gpiochip0:4, 0:4).
-    #[arg(long, value_name = "CHIP:LINE", value_parser = parse_gpio)]
     pub gpio: Option<(PathBuf, u32)>,
 }
 
 /// `simulate-plug`.
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct SimulatePlugArgs {
     /// TCP and UDP address to serve on; port 0 picks a free one (printed on stdout).
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:0")]
     pub bind: SocketAddr,
     /// The simulated hardware: hs100, hs110, hs300 (legacy); hs100-klap (legacy JSON in
     /// KLAP); p100, p110, p300, kp125m, ep40m (SMART in KLAP).
-    #[arg(long, value_name = "MODEL", default_value = "hs100", value_parser = parse_model)]
     pub model: Model,
     /// Misbehave: blackhole, slow:MS, drop, garbage, err, stuck, lag:MS, flaky:N,
     /// and for KLAP models badauth, expire:N, badsig.
-    #[arg(long, value_name = "KIND", value_parser = parse_fault)]
     pub fault: Option<Fault>,
     /// The plug's name.
-    #[arg(long, value_name = "NAME", default_value = "Simulated plug")]
     pub alias: String,
     /// Emulate newer firmware: TCP 9999 refused, the UDP 20002 probe answered.
-    #[arg(long)]
     pub klap_only: bool,
     /// The TP-Link account a KLAP model is bound to (else it takes the
     /// devices' published defaults, like a plug never bound to the cloud).
-    #[arg(long, value_name = "U", requires = "password")]
     pub username: Option<String>,
     /// The account's password (a test device: given on the command line).
-    #[arg(long, value_name = "P", requires = "username")]
     pub password: Option<String>,
     /// The device refuses countdown rules (to try a plug without a dead-man).
-    #[arg(long)]
     pub no_countdown: bool,
     /// Append every relay change to FILE as a JSON line
     /// (`{"t_ms": UNIX_MS, "outlet": N|null, "on": BOOL}`), and an off for
     /// each outlet still on when it stops (its power goes with it).
-    #[arg(long, value_name = "FILE")]
     pub transitions: Option<PathBuf>,
 }
 
 /// Shells `completions` can write for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shell {
     /// GNU bash.
     Bash,
@@ -336,11 +253,678 @@ pub enum Shell {
 }
 
 /// `completions`.
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct CompletionsArgs {
     /// The shell.
-    #[arg(value_enum)]
     pub shell: Shell,
+}
+
+// ------------------------------------------------------------ declarations
+
+const ROOT_AFTER: &str = "\
+Exit status: 0 done, 1 failed, 2 usage error.
+
+More: `kasa-thermostat SUBCOMMAND --help` (or `kasa-thermostat help SUBCOMMAND`)
+shows a subcommand's flags and examples; README.md has the set-up, the
+configuration keys and the deployment (docs/ the alerts).";
+
+/// The command tree: every subcommand, flag and rule.
+pub(crate) static ROOT: Sub = Sub {
+    name: flags::PROGRAM,
+    summary: "Hold a temperature with a DS18B20 sensor and TP-Link Kasa smart plugs.",
+    usage: &["SUBCOMMAND [OPTIONS] [ARGUMENTS]", "help [SUBCOMMAND]"],
+    about: "",
+    after: ROOT_AFTER,
+    positionals: &[],
+    flags: &[],
+    rules: &[],
+    subs: &[
+        RUN,
+        CHECK_CONFIG,
+        STATUS,
+        DISCOVER,
+        PLUG,
+        SENSOR,
+        SIMULATE_PLUG,
+        PLOT,
+        REPORT,
+        ALERT_TEST,
+        PROFILE,
+        COMPLETIONS,
+        HELP,
+    ],
+};
+
+/// A leaf subcommand with no description, examples, positionals, flags or
+/// rules yet (the declarations below fill in theirs).
+const LEAF: Sub = Sub {
+    name: "",
+    summary: "",
+    usage: &[],
+    about: "",
+    after: "",
+    positionals: &[],
+    flags: &[],
+    rules: &[],
+    subs: &[],
+};
+
+const CONFIG_FILE: Flag = Flag::takes("config", "FILE", "The config file (JSON).")
+    .short('c')
+    .complete(Complete::File);
+
+const JSON: Flag = Flag::switch("json", "Print JSON.");
+
+const SINCE_HELP: &str = "From when: 90m, 24h, 7d, 2w, a date (2026-11-20) or an RFC 3339 time.";
+
+const RUN: Sub = Sub {
+    name: "run",
+    summary: "Run the service (or, with --simulate, a demo on loopback).",
+    usage: &["--config FILE", "--simulate [--speed N] [--profile]"],
+    after: "\
+Examples:
+  kasa-thermostat run --config /etc/kasa-thermostat/config.json
+  kasa-thermostat run --simulate --speed 20
+
+The service stops on SIGTERM or SIGINT: every plug goes to its shutdown_state
+within 15 s, and the exit status is 0 only if every plug was read back in it.",
+    flags: &[
+        CONFIG_FILE,
+        Flag::switch(
+            "simulate",
+            "Run the demo: a simulated chamber and two simulated plugs on loopback.",
+        ),
+        Flag::takes(
+            "speed",
+            "N",
+            "Demo only: model seconds per real second (above 0, at most 10000; default 10).",
+        ),
+        Flag::switch(
+            "profile",
+            "Demo only: run a compressed temperature profile (a hold, a ramp, a step).",
+        ),
+    ],
+    rules: &[
+        Rule::Requires("speed", "simulate"),
+        Rule::Requires("profile", "simulate"),
+        Rule::OneOf(&["config", "simulate"]),
+    ],
+    ..LEAF
+};
+
+const CHECK_CONFIG: Sub = Sub {
+    name: "check-config",
+    summary: "Check a config file and print the effective config (every default filled in).",
+    usage: &["FILE"],
+    about: "A config that is wrong exits 1 with one line naming the file, the key, the \
+            value and what is allowed.",
+    after: "\
+Examples:
+  kasa-thermostat check-config /etc/kasa-thermostat/config.json",
+    positionals: &[Positional::new(
+        "FILE",
+        "The config file (JSON).",
+        Complete::File,
+    )],
+    ..LEAF
+};
+
+const STATUS: Sub = Sub {
+    name: "status",
+    summary: "Show the running service's state file.",
+    usage: &["[--state-file F] [--json]"],
+    flags: &[
+        Flag::takes(
+            "state-file",
+            "F",
+            "The state file (the config's `state_file`).",
+        )
+        .default(crate::config::raw::DEFAULT_STATE_FILE)
+        .complete(Complete::File),
+        Flag::switch(
+            "json",
+            "Print the state file's JSON instead of the summary.",
+        ),
+    ],
+    ..LEAF
+};
+
+const DISCOVER: Sub = Sub {
+    name: "discover",
+    summary: "Find plugs on the LAN (UDP broadcast, legacy 9999 and the 20002 probe).",
+    usage: &["[--target ADDR] [--timeout S] [--json]"],
+    after: "\
+Examples:
+  kasa-thermostat discover
+  kasa-thermostat discover --target 10.0.0.5 --json",
+    flags: &[
+        Flag::takes(
+            "target",
+            "ADDR",
+            "Ask one address (HOST[:PORT]) instead of broadcasting.",
+        )
+        .complete(Complete::Host),
+        Flag::takes(
+            "timeout",
+            "S",
+            "Seconds to listen for answers (above 0, at most 600).",
+        )
+        .default("3"),
+        JSON,
+    ],
+    ..LEAF
+};
+
+const PLUG_ACTIONS: &[Choice] = &[
+    Choice::new("state", "Read the relay state."),
+    Choice::new("on", "Switch on and verify."),
+    Choice::new("off", "Switch off and verify."),
+    Choice::new("sysinfo", "Print the device's own description of itself."),
+];
+
+const PROTOCOLS: &[Choice] = &[
+    Choice::new("auto", ""),
+    Choice::new("legacy", ""),
+    Choice::new("klap", ""),
+    Choice::new("aes", ""),
+];
+
+const PLUG: Sub = Sub {
+    name: "plug",
+    summary: "Read or switch one plug (or strip outlet), verified and retried as the service does.",
+    usage: &[
+        "HOST[:PORT] ACTION [--child ID | --outlet N] [--protocol P] [--username U] \
+              [--password-file F] [--json]",
+    ],
+    after: "\
+Examples:
+  kasa-thermostat plug 10.0.0.5 state
+  kasa-thermostat plug 10.0.0.5 on
+  kasa-thermostat plug strip.lan:9999 off --outlet 2      (outlets count from 0)
+  kasa-thermostat plug 10.0.0.5 sysinfo --json
+
+`on` and `off` read the state back and exit 1 when it could not be verified.",
+    positionals: &[
+        Positional::new(
+            "HOST[:PORT]",
+            "The plug: HOST, HOST:PORT, [IPv6]:PORT.",
+            Complete::Host,
+        ),
+        Positional::new("ACTION", "What to do:", Complete::Choices(PLUG_ACTIONS)),
+    ],
+    flags: &[
+        Flag::takes(
+            "child",
+            "ID",
+            "A power strip's outlet by its child id (or its two-digit suffix).",
+        ),
+        Flag::takes(
+            "outlet",
+            "N",
+            "A power strip's outlet by index, counted from 0 (the first outlet is 0).",
+        ),
+        Flag::takes(
+            "protocol",
+            "P",
+            "The protocol: auto (learn it), legacy (TCP 9999), klap or aes (HTTP 80).",
+        )
+        .default("auto")
+        .complete(Complete::Choices(PROTOCOLS)),
+        Flag::takes(
+            "username",
+            "U",
+            "TP-Link account for KLAP/AES plugs (else $KASA_USERNAME, else the devices' \
+             defaults).",
+        ),
+        Flag::takes(
+            "password-file",
+            "F",
+            "A file holding the account's password (else $KASA_PASSWORD).",
+        )
+        .complete(Complete::File),
+        JSON,
+        Flag::takes(
+            "timing-scale",
+            "X",
+            "Scale every plug timing (tests run the real schedule scaled down).",
+        )
+        .default("1")
+        .hidden(),
+    ],
+    rules: &[Rule::Exclusive(&["child", "outlet"])],
+    ..LEAF
+};
+
+const SENSOR_ACTIONS: &[Choice] = &[
+    Choice::new("scan", "List the DS18B20 sensors found."),
+    Choice::new(
+        "read",
+        "Read each sensor once, with the service's fault checks.",
+    ),
+];
+
+const SENSOR: Sub = Sub {
+    name: "sensor",
+    summary: "Find or read the DS18B20 sensor.",
+    usage: &["ACTION [--config FILE | --w1-root DIR | --gpio CHIP:LINE]"],
+    after: "\
+Examples:
+  kasa-thermostat sensor scan
+  kasa-thermostat sensor read --config /etc/kasa-thermostat/config.json
+  kasa-thermostat sensor read --gpio gpiochip0:4",
+    positionals: &[Positional::new(
+        "ACTION",
+        "What to do:",
+        Complete::Choices(SENSOR_ACTIONS),
+    )],
+    flags: &[
+        Flag::takes(
+            "config",
+            "FILE",
+            "Take the sensor settings from this config file.",
+        )
+        .complete(Complete::File),
+        Flag::takes(
+            "w1-root",
+            "DIR",
+            "The kernel w1 backend with this root (default /sys/bus/w1/devices).",
+        )
+        .complete(Complete::Dir),
+        Flag::takes(
+            "gpio",
+            "CHIP:LINE",
+            "The hal backend on this GPIO line: CHIP:LINE (gpiochip0:4, /dev/gpiochip0:4, 0:4).",
+        ),
+    ],
+    rules: &[Rule::Exclusive(&["config", "w1-root", "gpio"])],
+    ..LEAF
+};
+
+/// The simulated models, as `--model` takes them (a test checks them
+/// against [`Model::ALL`]).
+const MODELS: &[Choice] = &[
+    Choice::new("hs100", ""),
+    Choice::new("hs110", ""),
+    Choice::new("hs300", ""),
+    Choice::new("hs100-klap", ""),
+    Choice::new("p100", ""),
+    Choice::new("p110", ""),
+    Choice::new("p300", ""),
+    Choice::new("kp125m", ""),
+    Choice::new("ep40m", ""),
+];
+
+/// The faults completions offer: those without an argument (`slow:MS` and
+/// the like need a number typed).
+const FAULTS: &[Choice] = &[
+    Choice::new("blackhole", ""),
+    Choice::new("drop", ""),
+    Choice::new("garbage", ""),
+    Choice::new("err", ""),
+    Choice::new("stuck", ""),
+    Choice::new("badauth", ""),
+    Choice::new("expire", ""),
+    Choice::new("badsig", ""),
+];
+
+const SIMULATE_PLUG: Sub = Sub {
+    name: "simulate-plug",
+    summary: "Serve a simulated plug on loopback (for tests and trying things out).",
+    usage: &["[--bind ADDR:PORT] [--model MODEL] [--fault KIND] [OPTIONS]"],
+    about: "Prints the address it serves on as the first line of stdout, then serves \
+            until SIGINT or SIGTERM.",
+    after: "\
+Examples:
+  kasa-thermostat simulate-plug --model hs300
+  kasa-thermostat simulate-plug --bind 127.0.0.1:9999 --fault slow:500
+  kasa-thermostat simulate-plug --model p110 --username u --password p",
+    flags: &[
+        Flag::takes(
+            "bind",
+            "ADDR:PORT",
+            "TCP and UDP address to serve on; port 0 picks a free one (printed on stdout).",
+        )
+        .default("127.0.0.1:0"),
+        Flag::takes(
+            "model",
+            "MODEL",
+            "The simulated hardware: hs100, hs110, hs300 (legacy); hs100-klap (legacy JSON \
+             in KLAP); p100, p110, p300, kp125m, ep40m (SMART in KLAP).",
+        )
+        .default("hs100")
+        .complete(Complete::Choices(MODELS)),
+        Flag::takes(
+            "fault",
+            "KIND",
+            "Misbehave: blackhole, slow:MS, drop, garbage, err, stuck, lag:MS, flaky:N, \
+             and for KLAP models badauth, expire:N, badsig.",
+        )
+        .complete(Complete::Choices(FAULTS)),
+        Flag::takes("alias", "NAME", "The plug's name.").default("Simulated plug"),
+        Flag::switch(
+            "klap-only",
+            "Emulate newer firmware: TCP 9999 refused, the UDP 20002 probe answered.",
+        ),
+        Flag::takes(
+            "username",
+            "U",
+            "The TP-Link account a KLAP model is bound to (else it takes the devices' \
+             published defaults, like a plug never bound to the cloud).",
+        ),
+        Flag::takes(
+            "password",
+            "P",
+            "The account's password (a test device: given on the command line).",
+        ),
+        Flag::switch(
+            "no-countdown",
+            "The device refuses countdown rules (to try a plug without a dead-man).",
+        ),
+        Flag::takes(
+            "transitions",
+            "FILE",
+            "Append every relay change to FILE as a JSON line ({\"t_ms\": UNIX_MS, \
+             \"outlet\": N|null, \"on\": BOOL}), and an off for each outlet still on when \
+             it stops (its power goes with it).",
+        )
+        .complete(Complete::File),
+    ],
+    rules: &[
+        Rule::Requires("username", "password"),
+        Rule::Requires("password", "username"),
+    ],
+    ..LEAF
+};
+
+const LOG_DIR: Flag = Flag::takes(
+    "log-dir",
+    "DIR",
+    "The service's log_dir (holding readings.jsonl and plug-events.jsonl).",
+)
+.default("/var/log/kasa-thermostat")
+.complete(Complete::Dir);
+
+const PLOT: Sub = Sub {
+    name: "plot",
+    summary: "Draw readings.jsonl as an SVG: temperature, limits, plug spans, stale and alarm \
+              periods.",
+    usage: &["[--log-dir DIR | --readings FILE] [--since WHEN] [--out FILE.svg]"],
+    after: "\
+Examples:
+  kasa-thermostat plot --since 24h --out /tmp/last-day.svg
+  kasa-thermostat plot --readings readings.jsonl --since 2026-11-20
+  rsvg-convert /tmp/last-day.svg -o /tmp/last-day.png    (a PNG, for a viewer)",
+    flags: &[
+        Flag::takes(
+            "log-dir",
+            "DIR",
+            "The service's log_dir (holding readings.jsonl).",
+        )
+        .default("/var/log/kasa-thermostat")
+        .complete(Complete::Dir),
+        Flag::takes("readings", "FILE", "A readings.jsonl file to draw instead.")
+            .complete(Complete::File),
+        Flag::takes("since", "WHEN", SINCE_HELP).default("24h"),
+        Flag::takes("out", "FILE.svg", "The SVG to write.")
+            .default("readings.svg")
+            .complete(Complete::File),
+    ],
+    rules: &[Rule::Exclusive(&["log-dir", "readings"])],
+    ..LEAF
+};
+
+const REPORT: Sub = Sub {
+    name: "report",
+    summary: "Plug health and chamber figures from readings.jsonl and plug-events.jsonl.",
+    usage: &["[--log-dir DIR] [--since WHEN] [--json]"],
+    after: "\
+Examples:
+  kasa-thermostat report
+  kasa-thermostat report --since 2w --json",
+    flags: &[
+        LOG_DIR,
+        Flag::takes("since", "WHEN", SINCE_HELP).default("7d"),
+        JSON,
+    ],
+    ..LEAF
+};
+
+const ALERT_TEST: Sub = Sub {
+    name: "alert-test",
+    summary: "Run the config's alerts command once with a test event.",
+    usage: &["--config FILE"],
+    flags: &[Flag::takes(
+        "config",
+        "FILE",
+        "The config file with the `alerts` section.",
+    )
+    .short('c')
+    .complete(Complete::File)],
+    rules: &[Rule::Required("config")],
+    ..LEAF
+};
+
+const PROFILE_CONFIG: Flag = Flag::takes(
+    "config",
+    "FILE",
+    "The config file with the `profile` section.",
+)
+.short('c')
+.complete(Complete::File);
+
+const PROFILE: Sub = Sub {
+    name: "profile",
+    summary: "Show or restart the config's temperature profile.",
+    usage: &["show|restart --config FILE"],
+    subs: &[
+        Sub {
+            name: "show",
+            summary: "Print the plan: each step with its start and end in local time, and \
+                      the limits now.",
+            usage: &["--config FILE"],
+            flags: &[PROFILE_CONFIG],
+            rules: &[Rule::Required("config")],
+            ..LEAF
+        },
+        Sub {
+            name: "restart",
+            summary: "Start the profile over from now (written to profile_state_file; a \
+                      running service follows).",
+            usage: &["--config FILE"],
+            flags: &[PROFILE_CONFIG],
+            rules: &[Rule::Required("config")],
+            ..LEAF
+        },
+    ],
+    ..LEAF
+};
+
+const SHELLS: &[Choice] = &[
+    Choice::new("bash", "GNU bash."),
+    Choice::new("zsh", "Z shell."),
+    Choice::new("fish", "fish."),
+];
+
+const COMPLETIONS: Sub = Sub {
+    name: "completions",
+    summary: "Print a shell completion script.",
+    usage: &["SHELL"],
+    after: "\
+Examples:
+  kasa-thermostat completions bash > /etc/bash_completion.d/kasa-thermostat
+  kasa-thermostat completions zsh > \"${fpath[1]}/_kasa-thermostat\"
+  kasa-thermostat completions fish \\
+      > ~/.config/fish/completions/kasa-thermostat.fish
+  source <(kasa-thermostat completions bash)      (this shell only)",
+    positionals: &[Positional::new(
+        "SHELL",
+        "The shell:",
+        Complete::Choices(SHELLS),
+    )],
+    ..LEAF
+};
+
+/// `help`: parsed by the engine itself (it names a command, not flags);
+/// declared for the subcommand list and the completions.
+const HELP: Sub = Sub {
+    name: "help",
+    summary: "Print this help, or a subcommand's.",
+    usage: &["[SUBCOMMAND]"],
+    positionals: &[Positional::new(
+        "SUBCOMMAND",
+        "The subcommand (and `profile show|restart`).",
+        Complete::Subcommand,
+    )
+    .optional()],
+    ..LEAF
+};
+
+// ------------------------------------------------------------ parsing
+
+/// What a command line asks for.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    /// Print this help on stdout; exit 0.
+    Help(String),
+    /// Print the version on stdout; exit 0.
+    Version,
+    /// No subcommand: print this help on stderr; exit 2.
+    NoCommand(String),
+    /// Run this.
+    Run(Command),
+}
+
+/// Parses a command line (without the program name).
+pub(crate) fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
+    Ok(match flags::parse(&ROOT, args)? {
+        flags::Outcome::Help(text) => Parsed::Help(text),
+        flags::Outcome::Version => Parsed::Version,
+        flags::Outcome::NoCommand(text) => Parsed::NoCommand(text),
+        flags::Outcome::Run(m) => Parsed::Run(build(&m)?),
+    })
+}
+
+/// The `*Args` of the subcommand `m` is for, its values parsed.
+fn build(m: &Matches) -> Result<Command, UsageError> {
+    let name = m.name();
+    Ok(match name.as_str() {
+        "run" => Command::Run(RunArgs {
+            config: m.path("config")?,
+            simulate: m.on("simulate")?,
+            speed: m.value("speed", parse_speed)?,
+            profile: m.on("profile")?,
+        }),
+        "check-config" => Command::CheckConfig(CheckConfigArgs {
+            file: m.positional_path(0)?,
+        }),
+        "status" => Command::Status(StatusArgs {
+            state_file: m.path_or_default("state-file")?,
+            json: m.on("json")?,
+        }),
+        "discover" => Command::Discover(DiscoverArgs {
+            target: m.value("target", text)?,
+            timeout: m.value_or_default("timeout", parse_discover_timeout)?,
+            json: m.on("json")?,
+        }),
+        "plug" => Command::Plug(PlugArgs {
+            host: m.positional(0, text)?,
+            action: m.positional(1, |s| choose(s, PLUG_ACTIONS, &PlugAction::ALL))?,
+            child: m.value("child", text)?,
+            outlet: m.value("outlet", parse_outlet)?,
+            protocol: m.value_or_default("protocol", parse_protocol)?,
+            username: m.value("username", text)?,
+            password_file: m.path("password-file")?,
+            json: m.on("json")?,
+            timing_scale: m.value_or_default("timing-scale", parse_scale)?,
+        }),
+        "sensor" => Command::Sensor(SensorArgs {
+            action: m.positional(0, |s| choose(s, SENSOR_ACTIONS, &SensorAction::ALL))?,
+            config: m.path("config")?,
+            w1_root: m.path("w1-root")?,
+            gpio: m.value("gpio", parse_gpio)?,
+        }),
+        "simulate-plug" => Command::SimulatePlug(SimulatePlugArgs {
+            bind: m.value_or_default("bind", parse_bind)?,
+            model: m.value_or_default("model", parse_model)?,
+            fault: m.value("fault", parse_fault)?,
+            alias: m.value_or_default("alias", text)?,
+            klap_only: m.on("klap-only")?,
+            username: m.value("username", text)?,
+            password: m.value("password", text)?,
+            no_countdown: m.on("no-countdown")?,
+            transitions: m.path("transitions")?,
+        }),
+        "plot" => Command::Plot(PlotArgs {
+            log_dir: m.path_or_default("log-dir")?,
+            readings: m.path("readings")?,
+            since: m.value_or_default("since", text)?,
+            out: m.path_or_default("out")?,
+        }),
+        "report" => Command::Report(ReportArgs {
+            log_dir: m.path_or_default("log-dir")?,
+            since: m.value_or_default("since", text)?,
+            json: m.on("json")?,
+        }),
+        "alert-test" => Command::AlertTest(AlertTestArgs {
+            config: m.required_path("config")?,
+        }),
+        "profile show" => Command::Profile(ProfileCommand::Show(ProfileArgs {
+            config: m.required_path("config")?,
+        })),
+        "profile restart" => Command::Profile(ProfileCommand::Restart(ProfileArgs {
+            config: m.required_path("config")?,
+        })),
+        "completions" => Command::Completions(CompletionsArgs {
+            shell: m.positional(0, |s| choose(s, SHELLS, &Shell::ALL))?,
+        }),
+        _ => return Err(m.internal(format!("{name:?} is declared but not built"))),
+    })
+}
+
+impl PlugAction {
+    /// In the order of [`PLUG_ACTIONS`].
+    const ALL: [PlugAction; 4] = [
+        PlugAction::State,
+        PlugAction::On,
+        PlugAction::Off,
+        PlugAction::Sysinfo,
+    ];
+}
+
+impl SensorAction {
+    /// In the order of [`SENSOR_ACTIONS`].
+    const ALL: [SensorAction; 2] = [SensorAction::Scan, SensorAction::Read];
+}
+
+impl Shell {
+    /// In the order of [`SHELLS`].
+    const ALL: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
+}
+
+/// The value of `values` at the place of `s` among `choices`.
+fn choose<T: Copy>(s: &str, choices: &[Choice], values: &[T]) -> Result<T, String> {
+    choices
+        .iter()
+        .position(|c| c.name == s)
+        .and_then(|i| values.get(i).copied())
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|c| c.name).collect();
+            format!("{s:?} is not {}", flags::or_list(&names))
+        })
+}
+
+fn text(s: &str) -> Result<String, String> {
+    Ok(s.to_string())
+}
+
+fn parse_outlet(s: &str) -> Result<usize, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not an outlet index (0, 1, 2, ...)"))
+}
+
+fn parse_bind(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not ADDR:PORT (e.g. 127.0.0.1:0, [::1]:9999)"))
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -444,12 +1028,6 @@ pub fn parse_host_port(text: &str) -> Result<(String, Option<u16>), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_definitions_are_consistent() {
-        Cli::command().debug_assert();
-    }
 
     #[test]
     fn host_port_forms() {
@@ -489,5 +1067,549 @@ mod tests {
         assert_eq!(parse_scale("0.01"), Ok(0.01));
         assert!(parse_speed("0").is_err());
         assert!(parse_speed("inf").is_err());
+    }
+
+    fn parse_args(args: &[&str]) -> Result<Parsed, UsageError> {
+        parse(args.iter().map(OsString::from).collect())
+    }
+
+    fn command(args: &[&str]) -> Command {
+        match parse_args(args) {
+            Ok(Parsed::Run(c)) => c,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    fn usage_error(args: &[&str]) -> UsageError {
+        match parse_args(args) {
+            Err(e) => e,
+            other => panic!("{args:?} should be a usage error: {other:?}"),
+        }
+    }
+
+    fn help(args: &[&str]) -> String {
+        match parse_args(args) {
+            Ok(Parsed::Help(text)) => text,
+            other => panic!("{args:?} should print help: {other:?}"),
+        }
+    }
+
+    /// The least each subcommand needs, so that every declaration is built
+    /// (and every default parsed by its parser) at least once.
+    const MINIMAL: &[&[&str]] = &[
+        &["run", "--simulate"],
+        &["check-config", "c.json"],
+        &["status"],
+        &["discover"],
+        &["plug", "h", "on"],
+        &["sensor", "scan"],
+        &["simulate-plug"],
+        &["plot"],
+        &["report"],
+        &["alert-test", "-c", "c.json"],
+        &["profile", "show", "-c", "c.json"],
+        &["profile", "restart", "--config", "c.json"],
+        &["completions", "fish"],
+    ];
+
+    #[test]
+    fn every_declared_subcommand_is_built_with_its_defaults() {
+        let mut built: Vec<&str> = MINIMAL.iter().map(|a| command(a).name()).collect();
+        built.sort_unstable();
+        let mut declared = Vec::new();
+        for sub in ROOT.subs.iter().filter(|s| s.name != "help") {
+            if sub.subs.is_empty() {
+                declared.push(sub.name.to_string());
+            }
+            for child in sub.subs {
+                declared.push(format!("{} {}", sub.name, child.name));
+            }
+        }
+        declared.sort_unstable();
+        assert_eq!(built, declared);
+
+        let Command::Status(a) = command(&["status"]) else {
+            panic!()
+        };
+        assert_eq!(
+            a.state_file,
+            PathBuf::from("/run/kasa-thermostat/state.json")
+        );
+        assert!(!a.json);
+        let Command::Discover(a) = command(&["discover"]) else {
+            panic!()
+        };
+        assert_eq!((a.target, a.timeout, a.json), (None, 3.0, false));
+        let Command::Plug(a) = command(&["plug", "h", "on"]) else {
+            panic!()
+        };
+        assert_eq!((a.protocol, a.timing_scale), (Protocol::Auto, 1.0));
+        assert_eq!((a.child, a.outlet, a.username), (None, None, None));
+        let Command::SimulatePlug(a) = command(&["simulate-plug"]) else {
+            panic!()
+        };
+        assert_eq!(a.bind, "127.0.0.1:0".parse::<SocketAddr>().unwrap());
+        assert_eq!(
+            (a.model, a.alias.as_str()),
+            (Model::Hs100, "Simulated plug")
+        );
+        assert!(a.fault.is_none() && !a.klap_only && !a.no_countdown);
+        let Command::Plot(a) = command(&["plot"]) else {
+            panic!()
+        };
+        assert_eq!(a.log_dir, PathBuf::from("/var/log/kasa-thermostat"));
+        assert_eq!(
+            (a.since.as_str(), a.out),
+            ("24h", PathBuf::from("readings.svg"))
+        );
+        let Command::Report(a) = command(&["report"]) else {
+            panic!()
+        };
+        assert_eq!(a.since, "7d");
+        let Command::Run(a) = command(&["run", "--simulate"]) else {
+            panic!()
+        };
+        assert_eq!((a.config, a.speed, a.profile), (None, None, false));
+    }
+
+    #[test]
+    fn every_flag_reaches_its_field() {
+        let Command::Plug(a) = command(&[
+            "plug",
+            "[::1]:9999",
+            "sysinfo",
+            "--outlet=2",
+            "--protocol",
+            "klap",
+            "--username",
+            "me",
+            "--password-file",
+            "/p",
+            "--json",
+            "--timing-scale",
+            "0.01",
+        ]) else {
+            panic!()
+        };
+        assert_eq!(a.host, "[::1]:9999");
+        assert_eq!(a.action, PlugAction::Sysinfo);
+        assert_eq!((a.outlet, a.protocol), (Some(2), Protocol::Klap));
+        assert_eq!(a.username.as_deref(), Some("me"));
+        assert_eq!(a.password_file, Some(PathBuf::from("/p")));
+        assert!(a.json);
+        assert_eq!(a.timing_scale, 0.01);
+        let Command::Plug(a) = command(&["plug", "--child", "01", "h", "off"]) else {
+            panic!()
+        };
+        assert_eq!(
+            (a.child.as_deref(), a.action),
+            (Some("01"), PlugAction::Off)
+        );
+
+        let Command::Run(a) = command(&["run", "-cc.json"]) else {
+            panic!()
+        };
+        assert_eq!(
+            (a.config, a.simulate),
+            (Some(PathBuf::from("c.json")), false)
+        );
+        let Command::Run(a) = command(&["run", "--simulate", "--speed", "20", "--profile"]) else {
+            panic!()
+        };
+        assert_eq!((a.simulate, a.speed, a.profile), (true, Some(20.0), true));
+
+        let Command::Sensor(a) = command(&["sensor", "read", "--gpio", "0:4"]) else {
+            panic!()
+        };
+        assert_eq!(a.action, SensorAction::Read);
+        assert_eq!(a.gpio, Some((PathBuf::from("/dev/gpiochip0"), 4)));
+        assert_eq!((a.config, a.w1_root), (None, None));
+        let Command::Sensor(a) = command(&["sensor", "scan", "--w1-root", "/w"]) else {
+            panic!()
+        };
+        assert_eq!(a.w1_root, Some(PathBuf::from("/w")));
+        let Command::Sensor(a) = command(&["sensor", "scan", "--config", "c"]) else {
+            panic!()
+        };
+        assert_eq!(a.config, Some(PathBuf::from("c")));
+
+        let Command::SimulatePlug(a) = command(&[
+            "simulate-plug",
+            "--bind",
+            "127.0.0.1:9999",
+            "--model",
+            "p110",
+            "--fault",
+            "slow:500",
+            "--alias",
+            "Heater",
+            "--klap-only",
+            "--username",
+            "u",
+            "--password",
+            "p",
+            "--no-countdown",
+            "--transitions",
+            "/t.jsonl",
+        ]) else {
+            panic!()
+        };
+        assert_eq!(a.bind.port(), 9999);
+        assert_eq!(a.model, Model::P110);
+        assert_eq!(
+            a.fault,
+            Some(Fault::Slow(std::time::Duration::from_millis(500)))
+        );
+        assert_eq!(a.alias, "Heater");
+        assert!(a.klap_only && a.no_countdown);
+        assert_eq!(
+            (a.username.as_deref(), a.password.as_deref()),
+            (Some("u"), Some("p"))
+        );
+        assert_eq!(a.transitions, Some(PathBuf::from("/t.jsonl")));
+
+        let Command::Discover(a) = command(&[
+            "discover",
+            "--target",
+            "10.0.0.5",
+            "--timeout",
+            "0.5",
+            "--json",
+        ]) else {
+            panic!()
+        };
+        assert_eq!(
+            (a.target.as_deref(), a.timeout, a.json),
+            (Some("10.0.0.5"), 0.5, true)
+        );
+
+        let Command::Plot(a) = command(&["plot", "--readings", "r", "--since", "2d", "--out", "o"])
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (a.readings, a.since.as_str()),
+            (Some(PathBuf::from("r")), "2d")
+        );
+        assert_eq!(a.out, PathBuf::from("o"));
+        let Command::Report(a) = command(&["report", "--log-dir", "/l", "--json"]) else {
+            panic!()
+        };
+        assert_eq!((a.log_dir, a.json), (PathBuf::from("/l"), true));
+        let Command::Status(a) = command(&["status", "--state-file", "s", "--json"]) else {
+            panic!()
+        };
+        assert_eq!((a.state_file, a.json), (PathBuf::from("s"), true));
+        let Command::Profile(ProfileCommand::Restart(a)) =
+            command(&["profile", "restart", "-c", "p.json"])
+        else {
+            panic!()
+        };
+        assert_eq!(a.config, PathBuf::from("p.json"));
+        let Command::CheckConfig(a) = command(&["check-config", "--", "-odd.json"]) else {
+            panic!()
+        };
+        assert_eq!(a.file, PathBuf::from("-odd.json"));
+        for (name, shell) in [
+            ("bash", Shell::Bash),
+            ("zsh", Shell::Zsh),
+            ("fish", Shell::Fish),
+        ] {
+            let Command::Completions(a) = command(&["completions", name]) else {
+                panic!()
+            };
+            assert_eq!(a.shell, shell);
+        }
+    }
+
+    #[test]
+    fn the_rules_between_flags_hold() {
+        for (args, want) in [
+            (&["run"][..], "run needs --config FILE or --simulate"),
+            (
+                &["run", "-c", "x", "--simulate"],
+                "--simulate cannot be used with --config",
+            ),
+            (
+                &["run", "-c", "x", "--speed", "2"],
+                "--speed needs --simulate",
+            ),
+            (
+                &["run", "-c", "x", "--profile"],
+                "--profile needs --simulate",
+            ),
+            (
+                &["plug", "h", "on", "--child", "1", "--outlet", "1"],
+                "cannot be used with",
+            ),
+            (
+                &["sensor", "read", "--config", "c", "--gpio", "0:4"],
+                "cannot be used with",
+            ),
+            (
+                &["sensor", "read", "--w1-root", "w", "--config", "c"],
+                "cannot be used with",
+            ),
+            (
+                &["plot", "--log-dir", "d", "--readings", "r"],
+                "cannot be used with",
+            ),
+            (
+                &["simulate-plug", "--password", "p"],
+                "--password needs --username U",
+            ),
+            (&["alert-test"], "alert-test needs --config FILE"),
+            (&["profile", "show"], "show needs --config FILE"),
+            (&["profile"], "profile needs a subcommand: show or restart"),
+        ] {
+            let e = usage_error(args);
+            assert!(e.message.contains(want), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn usage_errors_name_the_flag_and_the_help_to_read() {
+        let e = usage_error(&["discover", "--timeout", "-1"]);
+        assert!(
+            e.message.contains("--timeout") && e.message.contains("-1"),
+            "{e}"
+        );
+        assert_eq!(e.hint(), "(see kasa-thermostat discover --help)");
+        let e = usage_error(&["profile", "show", "--bogus"]);
+        assert_eq!(e.hint(), "(see kasa-thermostat profile show --help)");
+        let e = usage_error(&["simulate-plug", "--model", "hs999"]);
+        assert!(
+            e.message.contains("--model") && e.message.contains("hs999"),
+            "{e}"
+        );
+        let e = usage_error(&["plug", "h", "dance"]);
+        assert!(
+            e.message.contains("ACTION") && e.message.contains("sysinfo"),
+            "{e}"
+        );
+        let e = usage_error(&["plug", "h"]);
+        assert_eq!(e.message, "missing ACTION: state, on, off or sysinfo");
+        let e = usage_error(&["check-config", "a", "b"]);
+        assert_eq!(e.message, "unexpected argument \"b\"");
+        let e = usage_error(&["status", "--json", "--json"]);
+        assert_eq!(e.message, "--json is given twice");
+        let e = usage_error(&["status", "--json=yes"]);
+        assert!(e.message.contains("--json takes no value"), "{e}");
+        let e = usage_error(&["status", "--state-file"]);
+        assert_eq!(e.message, "--state-file needs a value (--state-file F)");
+        let e = usage_error(&["--config", "x", "run"]);
+        assert!(e.message.contains("after the subcommand"), "{e}");
+    }
+
+    #[test]
+    fn unknown_names_suggest_the_nearest() {
+        let e = usage_error(&["status", "--stat-file", "x"]);
+        assert_eq!(
+            e.message,
+            "unknown flag --stat-file (did you mean --state-file?)"
+        );
+        let e = usage_error(&["plug", "h", "on", "--outlte", "1"]);
+        assert!(e.message.ends_with("(did you mean --outlet?)"), "{e}");
+        let e = usage_error(&["simulate-plug", "--klap"]);
+        assert!(e.message.ends_with("(did you mean --klap-only?)"), "{e}");
+        let e = usage_error(&["status", "--no-such-flag"]);
+        assert_eq!(e.message, "unknown flag --no-such-flag");
+        let e = usage_error(&["simulate-plugs"]);
+        assert!(
+            e.message.ends_with("(did you mean \"simulate-plug\"?)"),
+            "{e}"
+        );
+        // A hidden flag is not suggested.
+        let e = usage_error(&["plug", "h", "on", "--timing"]);
+        assert!(!e.message.contains("timing-scale"), "{e}");
+    }
+
+    #[test]
+    fn help_and_version_win_wherever_they_are() {
+        for args in [
+            &["plug", "--help"][..],
+            &["plug", "h", "dance", "-h"],
+            &["help", "plug"],
+            &["plug", "--outlet", "x", "--help"],
+        ] {
+            let text = help(args);
+            assert!(
+                text.contains("Usage: kasa-thermostat plug HOST[:PORT] ACTION"),
+                "{text}"
+            );
+        }
+        assert!(help(&["help", "profile", "show"]).contains("Usage: kasa-thermostat profile show"));
+        assert!(help(&["profile", "restart", "-h"]).contains("profile restart --config FILE"));
+        assert!(help(&["profile", "--help"]).contains("Subcommands:\n  show"));
+        assert!(help(&["help"]).contains("Subcommands:"));
+        assert!(help(&["-h"]).starts_with("kasa-thermostat "));
+        assert!(matches!(parse_args(&["-V"]), Ok(Parsed::Version)));
+        assert!(matches!(
+            parse_args(&["status", "--version"]),
+            Ok(Parsed::Version)
+        ));
+        assert!(matches!(parse_args(&[]), Ok(Parsed::NoCommand(_))));
+        assert!(usage_error(&["help", "nope"]).message.contains("\"nope\""));
+    }
+
+    #[test]
+    fn help_shows_defaults_and_hides_hidden_flags() {
+        let text = help(&["simulate-plug", "--help"]);
+        assert!(text.contains("[default: Simulated plug]"), "{text}");
+        assert!(text.contains("[default: 127.0.0.1:0]"), "{text}");
+        let text = help(&["plug", "--help"]);
+        assert!(text.contains("[default: auto]"), "{text}");
+        assert!(!text.contains("timing-scale"), "{text}");
+        let text = help(&["status", "--help"]);
+        assert!(
+            text.contains("[default: /run/kasa-thermostat/state.json]"),
+            "{text}"
+        );
+    }
+
+    /// Every help, wrapped to 80 columns (the examples included).
+    #[test]
+    fn every_help_fits_in_80_columns() {
+        let mut chains: Vec<Vec<&Sub>> = vec![vec![&ROOT]];
+        for sub in ROOT.subs {
+            chains.push(vec![&ROOT, sub]);
+            for child in sub.subs {
+                chains.push(vec![&ROOT, sub, child]);
+            }
+        }
+        for chain in chains {
+            let text = flags::help::render(&chain);
+            for line in text.lines() {
+                assert!(
+                    line.chars().count() <= 80,
+                    "{:?}: {line:?}",
+                    chain[chain.len() - 1].name
+                );
+            }
+        }
+    }
+
+    /// The declarations agree with themselves: names are unique, rules name
+    /// declared flags, every flag is documented, and a flag name takes a
+    /// value in every subcommand or in none (the completion scripts skip
+    /// values by flag name, whatever the subcommand).
+    #[test]
+    fn the_declarations_are_consistent() {
+        let mut takes_value = std::collections::HashMap::new();
+        let mut stack: Vec<&Sub> = vec![&ROOT];
+        while let Some(sub) = stack.pop() {
+            stack.extend(sub.subs.iter());
+            assert!(
+                !sub.summary.is_empty() && !sub.usage.is_empty(),
+                "{}",
+                sub.name
+            );
+            assert!(sub.subs.is_empty() || sub.flags.is_empty() && sub.positionals.is_empty());
+            let mut names = std::collections::HashSet::new();
+            for f in sub.flags {
+                assert!(!f.help.is_empty(), "--{}", f.long);
+                assert!(names.insert(f.long.to_string()), "--{} twice", f.long);
+                assert_ne!(f.long, "help");
+                assert_ne!(f.long, "version");
+                if let Some(c) = f.short {
+                    assert!(names.insert(c.to_string()), "-{c} twice");
+                    assert!(c != 'h' && c != 'V');
+                }
+                for name in std::iter::once(f.long.to_string()).chain(f.short.map(String::from)) {
+                    let old = takes_value.insert(name.clone(), f.value.is_some());
+                    assert!(old.is_none_or(|v| v == f.value.is_some()), "{name}");
+                }
+                assert!(f.default.is_none() || f.value.is_some(), "--{}", f.long);
+            }
+            for rule in sub.rules {
+                let named: Vec<&str> = match *rule {
+                    Rule::Exclusive(set) | Rule::OneOf(set) => set.to_vec(),
+                    Rule::Requires(a, b) => vec![a, b],
+                    Rule::Required(a) => vec![a],
+                };
+                for long in named {
+                    assert!(
+                        sub.flag(long).is_some(),
+                        "{}: a rule names --{long}",
+                        sub.name
+                    );
+                }
+            }
+            let optional = sub.positionals.iter().position(|p| p.optional);
+            if let Some(i) = optional {
+                assert!(
+                    sub.positionals[i..].iter().all(|p| p.optional),
+                    "{}",
+                    sub.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_value_lists_match_the_types() {
+        let mut models: Vec<&str> = Model::ALL.iter().map(|m| m.cli_name()).collect();
+        let mut listed: Vec<&str> = MODELS.iter().map(|c| c.name).collect();
+        models.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(models, listed);
+        for c in PROTOCOLS {
+            assert_eq!(parse_protocol(c.name).map(Protocol::as_str), Ok(c.name));
+        }
+        for c in FAULTS {
+            assert!(parse_fault(c.name).is_ok(), "{}", c.name);
+        }
+        assert_eq!(PLUG_ACTIONS.len(), PlugAction::ALL.len());
+        assert_eq!(SENSOR_ACTIONS.len(), SensorAction::ALL.len());
+        assert_eq!(SHELLS.len(), Shell::ALL.len());
+        assert_eq!(
+            choose("off", PLUG_ACTIONS, &PlugAction::ALL),
+            Ok(PlugAction::Off)
+        );
+        assert_eq!(
+            choose("read", SENSOR_ACTIONS, &SensorAction::ALL),
+            Ok(SensorAction::Read)
+        );
+        assert!(choose("OFF", PLUG_ACTIONS, &PlugAction::ALL).is_err());
+    }
+
+    #[test]
+    fn outlets_and_bind_addresses() {
+        assert_eq!(parse_outlet("0"), Ok(0));
+        assert!(parse_outlet("-1").is_err());
+        assert!(parse_outlet("one").is_err());
+        assert_eq!(parse_bind("[::1]:80").map(|a| a.port()), Ok(80));
+        assert!(parse_bind("localhost:80").is_err());
+        assert!(parse_discover_timeout("600").is_ok());
+        assert!(parse_discover_timeout("600.1").is_err());
+        assert!(parse_discover_timeout("0").is_err());
+    }
+
+    /// The generated scripts name every subcommand and every visible flag,
+    /// and leave hidden ones out (their loading in each shell is checked by
+    /// the integration tests).
+    #[test]
+    fn completions_cover_the_declarations() {
+        let scripts = [
+            flags::complete::bash(&ROOT),
+            flags::complete::zsh(&ROOT),
+            flags::complete::fish(&ROOT),
+        ];
+        for script in &scripts {
+            for sub in ROOT.subs {
+                assert!(script.contains(sub.name), "{}", sub.name);
+                for f in sub.flags.iter().filter(|f| !f.hidden) {
+                    assert!(script.contains(f.long), "--{}", f.long);
+                }
+            }
+            assert!(script.contains("hs100-klap") && script.contains("sysinfo"));
+        }
+        // A hidden flag is not offered, only skipped with its value when
+        // counting positionals.
+        assert!(!scripts[1].contains("timing-scale"));
+        assert!(
+            !scripts[0].contains("--timing-scale --"),
+            "not among the offered flags"
+        );
     }
 }

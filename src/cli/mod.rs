@@ -1,15 +1,20 @@
 //! The command line: one layer for every subcommand, with one usage and help
-//! convention (clap; every subcommand answers `--help`, and
-//! `kasa-thermostat help SUBCOMMAND` works) and one mapping from outcomes to
-//! exit codes: **0** done, **1** failed, **2** usage error.
+//! convention (every subcommand answers `--help` and `-h`, and
+//! `kasa-thermostat help SUBCOMMAND` works; completions for bash, zsh and
+//! fish are generated) and one mapping from outcomes to exit codes:
+//! **0** done, **1** failed, **2** usage error.
 //!
-//! [`args`] holds every flag; the subcommands live beside it (`service.rs`:
-//! `run`, `check-config`, `status`; `plug.rs`: `plug`, `discover`,
-//! `simulate-plug`; `sensor.rs`). A subcommand returns `Ok(ExitCode)` for
-//! outcomes that are not errors and `Err(CliError)` for everything else;
-//! `main.rs` prints the error once, with its causes, on one line.
+//! [`args`] declares every flag and holds the structs the subcommands
+//! receive; `flags/` is the engine that parses (over `lexopt`), prints help
+//! and writes completions from those declarations. The subcommands live
+//! beside them (`service.rs`: `run`, `check-config`, `status`; `plug.rs`:
+//! `plug`, `discover`, `simulate-plug`; `sensor.rs`; `look.rs`: `plot`,
+//! `report`, `alert-test`, `profile`). A subcommand returns `Ok(ExitCode)`
+//! for outcomes that are not errors and `Err(CliError)` for everything
+//! else; [`main`] prints the error once, with its causes, on one line.
 
 pub mod args;
+mod flags;
 mod look;
 mod plug;
 mod sensor;
@@ -18,11 +23,11 @@ mod service;
 use std::error::Error as StdError;
 use std::ffi::OsString;
 use std::fmt;
+use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
-
-use args::{Cli, Command, Shell};
+use args::{Command, Parsed, Shell};
+use flags::PROGRAM;
 
 /// Why a subcommand did not succeed.
 #[derive(Debug)]
@@ -50,7 +55,7 @@ impl CliError {
     /// The error and all its causes on one line.
     pub fn chain(&self) -> String {
         match self {
-            CliError::Usage(msg) => format!("{msg}\n(see `kasa-thermostat --help`)"),
+            CliError::Usage(msg) => format!("{msg}\n(see {PROGRAM} --help)"),
             CliError::Failed(err) => crate::error::chain(err.as_ref()),
         }
     }
@@ -90,28 +95,43 @@ impl fmt::Display for Message {
 impl StdError for Message {}
 
 /// Runs the command line `args` (without the program name) and returns the
-/// exit code, having printed what there is to print.
+/// exit code, having printed what there is to print: help and the version
+/// on stdout with 0, a usage error on stderr with 2 (one line, then where
+/// to read more), a failure on stderr with 1.
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let argv = std::iter::once(OsString::from("kasa-thermostat")).chain(args);
-    let cli = match Cli::try_parse_from(argv) {
-        Ok(cli) => cli,
+    let command = match args::parse(args) {
+        Ok(Parsed::Run(command)) => command,
+        Ok(Parsed::Help(text)) => return print(&text),
+        Ok(Parsed::Version) => return print(&format!("{PROGRAM} {}\n", flags::VERSION)),
+        Ok(Parsed::NoCommand(help)) => {
+            eprint!("{help}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            // Help and version go to stdout with 0; usage errors to stderr with 2.
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            eprintln!("{PROGRAM}: {e}\n{}", e.hint());
+            return ExitCode::from(2);
         }
     };
-    match run(cli.command) {
+    let name = command.name();
+    match run(command) {
         Ok(code) => code,
+        Err(CliError::Usage(msg)) => {
+            eprintln!("{PROGRAM}: {msg}\n(see {PROGRAM} {name} --help)");
+            ExitCode::from(2)
+        }
         Err(err) => {
-            eprintln!("kasa-thermostat: {}", err.chain());
+            eprintln!("{PROGRAM}: {}", err.chain());
             err.exit_code()
         }
     }
+}
+
+/// Writes `text` to stdout: a closed pipe (`... | head`) is not an error
+/// worth a panic, and there is nobody left to tell.
+fn print(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    ExitCode::SUCCESS
 }
 
 /// Runs one parsed subcommand.
@@ -133,13 +153,10 @@ pub fn run(command: Command) -> CmdResult {
 }
 
 fn completions(shell: Shell) -> CmdResult {
-    use clap_complete::Shell as S;
-    let shell = match shell {
-        Shell::Bash => S::Bash,
-        Shell::Zsh => S::Zsh,
-        Shell::Fish => S::Fish,
+    let script = match shell {
+        Shell::Bash => flags::complete::bash(&args::ROOT),
+        Shell::Zsh => flags::complete::zsh(&args::ROOT),
+        Shell::Fish => flags::complete::fish(&args::ROOT),
     };
-    let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, "kasa-thermostat", &mut std::io::stdout());
-    Ok(ExitCode::SUCCESS)
+    Ok(print(&script))
 }

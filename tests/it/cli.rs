@@ -20,6 +20,10 @@ const SUBCOMMANDS: &[&str] = &[
     "plug",
     "sensor",
     "simulate-plug",
+    "plot",
+    "report",
+    "alert-test",
+    "profile",
     "completions",
 ];
 
@@ -144,6 +148,38 @@ fn usage_errors_exit_2() {
     }
 }
 
+/// A usage error is one line naming what is wrong, then where to read
+/// more: the help of the subcommand at fault.
+#[test]
+fn usage_errors_say_what_and_where_to_read_more() {
+    for (args, first, hint) in [
+        (
+            &["plug", "127.0.0.1", "on", "--outlet", "x"][..],
+            "--outlet",
+            "plug",
+        ),
+        (&["status", "--stat-file", "f"], "--state-file?", "status"),
+        (&["plot", "--since", "yesterday"], "--since", "plot"),
+        (&["profile", "show"], "--config FILE", "profile show"),
+        (&["frobnicate"], "\"frobnicate\"", ""),
+    ] {
+        let o = run(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {err}");
+        assert!(lines[0].starts_with("kasa-thermostat: "), "{err}");
+        assert!(lines[0].contains(first), "{args:?}: {err}");
+        let sub = if hint.is_empty() {
+            String::new()
+        } else {
+            format!(" {hint}")
+        };
+        assert_eq!(lines[1], format!("(see kasa-thermostat{sub} --help)"));
+        assert!(stdout(&o).is_empty());
+    }
+}
+
 #[test]
 fn completions_are_generated_for_each_shell() {
     for shell in ["bash", "zsh", "fish"] {
@@ -160,6 +196,247 @@ fn completions_are_generated_for_each_shell() {
     assert!(stdout(&run(&["completions", "bash"])).contains("complete -F"));
     assert!(stdout(&run(&["completions", "zsh"])).starts_with("#compdef kasa-thermostat"));
     assert!(stdout(&run(&["completions", "fish"])).contains("complete -c kasa-thermostat"));
+}
+
+/// Whether `shell` can be run here.
+fn have(shell: &str) -> bool {
+    std::process::Command::new(shell)
+        .args(["-c", "true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs `shell` with `args` (and a private HOME), failing the test if it
+/// takes longer than 20 s; returns stdout, after asserting exit status 0.
+fn shell_output(shell: &str, args: &[&str], home: &Path) -> String {
+    let child = std::process::Command::new(shell)
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env_remove("ZDOTDIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {shell}: {e}"));
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(out) => out.expect("wait for the shell"),
+        Err(_) => {
+            // SAFETY: kill(2) on the pid of a child this test spawned and
+            // has not reaped (the waiting thread is still blocked on it).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("{shell} {args:?} did not finish within 20 s");
+        }
+    };
+    assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// What completing each command line (the cursor at its end) offers, and
+/// what a shell's answers must be, word sets compared sorted (file names
+/// without their directory: shells differ there). `{dir}` is a directory
+/// holding `config.json`, `readings.jsonl` and `conf.d/`.
+const COMPLETION_CASES: &[(&str, &str)] = &[
+    ("kasa-thermostat pl", "plot plug"),
+    ("kasa-thermostat plug 10.0.0.5 ", "off on state sysinfo"),
+    (
+        "kasa-thermostat plug --outlet 1 10.0.0.5 ",
+        "off on state sysinfo",
+    ),
+    (
+        "kasa-thermostat plug 10.0.0.5 on --protocol ",
+        "aes auto klap legacy",
+    ),
+    ("kasa-thermostat sensor ", "read scan"),
+    ("kasa-thermostat completions ", "bash fish zsh"),
+    ("kasa-thermostat profile ", "restart show"),
+    (
+        "kasa-thermostat simulate-plug --model hs1",
+        "hs100 hs100-klap hs110",
+    ),
+    ("kasa-thermostat status --j", "--json"),
+    ("kasa-thermostat plug --outlet 1 10.0.0.5 on --ch", ""),
+    ("kasa-thermostat check-config {dir}/config.", "config.json"),
+    ("kasa-thermostat report --log-dir {dir}/con", "conf.d"),
+];
+
+/// A shell's answer, as a sorted set of words.
+fn words(text: &str) -> Vec<String> {
+    let mut w: Vec<String> = text
+        .split_whitespace()
+        // Directories come back with a trailing slash from some shells,
+        // and files with their directory from some.
+        .map(|w| {
+            let w = w.trim_end_matches('/');
+            w.rsplit('/').next().unwrap_or(w).to_string()
+        })
+        .collect();
+    w.sort();
+    w.dedup();
+    w
+}
+
+/// Checks the answers, which `answers` gives as blocks started by `== LINE`.
+fn check_answers(shell: &str, answers: &str, skip: &[usize]) {
+    let blocks: Vec<&str> = answers.split("== ").skip(1).collect();
+    assert_eq!(blocks.len(), COMPLETION_CASES.len(), "{shell}: {answers}");
+    for (i, ((line, want), block)) in COMPLETION_CASES.iter().zip(blocks).enumerate() {
+        if skip.contains(&i) {
+            continue;
+        }
+        let got = block.split_once('\n').map_or("", |(_, rest)| rest);
+        assert_eq!(words(got), words(want), "{shell}: {line:?}");
+    }
+}
+
+#[test]
+fn completion_scripts_load_and_complete_in_their_shells() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("files");
+    fs::create_dir_all(dir.join("conf.d")).unwrap();
+    fs::write(dir.join("config.json"), "{}").unwrap();
+    fs::write(dir.join("readings.jsonl"), "").unwrap();
+    let home = tmp.path().join("home");
+    fs::create_dir(&home).unwrap();
+    let dir = dir.to_str().unwrap();
+    let lines: Vec<String> = COMPLETION_CASES
+        .iter()
+        .map(|(line, _)| line.replace("{dir}", dir))
+        .collect();
+    let script = |shell: &str| {
+        let path = tmp.path().join(format!("completion.{shell}"));
+        fs::write(&path, stdout(&run(&["completions", shell]))).unwrap();
+        path
+    };
+
+    // bash: always there. Each line is split into words as readline does
+    // (a trailing space makes an empty word), then the function is called.
+    let bash_script = script("bash");
+    let mut driver = format!(
+        "source '{}'\ncomplete -p kasa-thermostat\n",
+        bash_script.display()
+    );
+    for line in &lines {
+        driver.push_str(&format!(
+            "echo '== {line}'\nCOMP_WORDS=({line}{})\nCOMP_CWORD=$((${{#COMP_WORDS[@]}} - 1))\n\
+             COMPREPLY=()\n_kasa_thermostat\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            if line.ends_with(' ') { " ''" } else { "" }
+        ));
+    }
+    let out = shell_output("bash", &["--norc", "--noprofile", "-c", &driver], &home);
+    assert!(
+        out.starts_with("complete -F _kasa_thermostat kasa-thermostat\n"),
+        "{out}"
+    );
+    // Case 9 is zsh's alone: only zsh's `_arguments` leaves out a flag
+    // that cannot go with one given (--child after --outlet); bash and fish
+    // still offer it, and the parser refuses it.
+    check_answers("bash", &out, &[9]);
+
+    // zsh: load the script after compinit, then complete each line in a
+    // pseudo-terminal (zpty), printing what `compadd` would add.
+    if have("zsh") {
+        let zsh_script = script("zsh");
+        let init = tmp.path().join("init.zsh");
+        fs::write(
+            &init,
+            format!(
+                r#"PROMPT=''
+RPROMPT=''
+autoload -U compinit
+compinit -u -d '{dump}'
+source '{script}'
+compadd () {{
+    if [[ ${{@[1,(i)(-|--)]}} == *-(O|A|D)\ * ]]; then
+        builtin compadd "$@"
+        return $?
+    fi
+    local -a hits
+    builtin compadd -A hits "$@"
+    (( $#hits )) || return 1
+    print -l -- "<hit>"${{^hits}}
+}}
+"#,
+                dump = tmp.path().join("zcompdump").display(),
+                script = zsh_script.display()
+            ),
+        )
+        .unwrap();
+        let loaded = shell_output(
+            "zsh",
+            &[
+                "-f",
+                "-c",
+                &format!(
+                    "source '{}'; print -r -- $_comps[kasa-thermostat]",
+                    init.display()
+                ),
+            ],
+            &home,
+        );
+        assert_eq!(loaded.trim(), "_kasa-thermostat");
+        // The markers are printed by arithmetic, so that the echo of the
+        // typed command does not match them; each read waits for the next
+        // prompt, so that zle is reading when the next line is typed (the
+        // test's 20 s limit bounds the blocking reads).
+        let driver = r#"
+zmodload zsh/zpty || { print 'no zpty'; exit 0 }
+zpty z zsh -f -i
+zpty -w z "source '$1'; PROMPT='zsh-prompt> '; print ready-\$((6*7))"
+shift
+local out
+zpty -r z out '*ready-42*zsh-prompt> *'
+for query in "$@"; do
+    print -r -- "== $query"
+    zpty -w -n z "$query"$'\t'
+    zpty -w z $'\C-u'"print done-\$((6*7))"
+    zpty -r z out '*done-42*zsh-prompt> *'
+    for line in "${(@f)out}"; do
+        [[ $line == *'<hit>'* ]] && print -r -- ${${line##*<hit>}%%$'\r'*}
+    done
+done
+zpty -d z
+"#;
+        let init = init.to_str().unwrap();
+        let mut args = vec!["-f", "-c", driver, "zsh", init];
+        args.extend(lines.iter().map(String::as_str));
+        let out = shell_output("zsh", &args, &home);
+        if out.starts_with("no zpty") {
+            println!("note: zsh has no zpty module: its completion script was only loaded");
+        } else {
+            assert!(!out.contains("timed out"), "{out}");
+            check_answers("zsh", &out, &[]);
+        }
+    } else {
+        println!("note: zsh is not installed: its completion script was not checked");
+    }
+
+    // fish: source the script and ask `complete -C` for each line.
+    if have("fish") {
+        let fish_script = script("fish");
+        let driver = format!(
+            "source '{}'\nfor q in $argv\n    echo \"== $q\"\n    \
+             complete -C $q | string replace -r '\\t.*' ''\nend",
+            fish_script.display()
+        );
+        let mut args = vec!["-c", driver.as_str(), "--"];
+        args.extend(lines.iter().map(String::as_str));
+        // fish passes the words after `-c CMD` as $argv.
+        let out = shell_output("fish", &args, &home);
+        check_answers("fish", &out, &[9]);
+    } else {
+        println!("note: fish is not installed: its completion script was not checked");
+    }
 }
 
 /// A state file as the service writes it.
