@@ -38,8 +38,9 @@ const STALE_AFTER_S: f64 = 1.5;
 /// Scheduling slack for the stale check on a busy 2-core machine.
 const SLACK_S: f64 = 1.0;
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_kasa-thermostat"))
+/// The binary under test (through the emulator on a cross test run).
+fn bin() -> Command {
+    crate::util::bin()
 }
 
 fn unix_ms() -> f64 {
@@ -93,7 +94,7 @@ struct SimProc {
 
 impl SimProc {
     fn start(bind: &str, fault: Option<&str>, log: &Path) -> SimProc {
-        let mut cmd = Command::new(bin());
+        let mut cmd = bin();
         cmd.args(["simulate-plug", "--bind", bind, "--transitions"])
             .arg(log)
             .stdout(Stdio::piped())
@@ -139,7 +140,7 @@ impl SimProc {
         // the kernel has not released it yet.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let mut cmd = Command::new(bin());
+            let mut cmd = bin();
             cmd.args([
                 "simulate-plug",
                 "--bind",
@@ -245,7 +246,7 @@ fn a_minute_of_random_faults_keeps_every_invariant() {
     });
     let config_path = dir.path().join("config.json");
     fs::write(&config_path, config.to_string()).unwrap();
-    let mut service = Command::new(bin())
+    let mut service = bin()
         .args(["run", "--config"])
         .arg(&config_path)
         .stdout(Stdio::null())
