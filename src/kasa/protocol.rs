@@ -46,6 +46,20 @@ pub fn decrypt(cipher: &[u8]) -> Vec<u8> {
 
 /// Encrypts `plain` and prefixes the 4-byte big-endian length, so header and
 /// body go out in one write (some plugs treat each TCP segment as a message).
+///
+/// The test vector of DESIGN §3:
+///
+/// ```
+/// use kasa_thermostat::kasa::protocol::{frame, unframe};
+///
+/// let wire = frame(br#"{"system":{"get_sysinfo":{}}}"#);
+/// let hex: String = wire.iter().map(|b| format!("{b:02x}")).collect();
+/// assert_eq!(
+///     hex,
+///     "0000001dd0f281f88bff9af7d5ef94b6d1b4c09fec95e68fe187e8caf08bf68bf6"
+/// );
+/// assert_eq!(unframe(&wire).unwrap(), br#"{"system":{"get_sysinfo":{}}}"#);
+/// ```
 pub fn frame(plain: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + plain.len());
     out.extend_from_slice(&(plain.len() as u32).to_be_bytes());

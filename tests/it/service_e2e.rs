@@ -497,3 +497,64 @@ fn check_config_prints_the_effective_config() {
     assert_eq!(v["plug_timing"]["retry_sleeps_s"], json!([0.0, 1.0, 2.0]));
     assert_eq!(v["heater"]["deadman_s"], 120.0);
 }
+
+/// A connection cut right after the switch-on reaches the heater (its
+/// answer is lost): the heater is on but unverified, so its state is
+/// unknown, the cooler never goes on while it is, and the plug's own
+/// dead-man, armed before the switch, opens the relay within `deadman_s`
+/// once the service cannot reach it any more.
+#[test]
+fn a_switch_whose_answer_is_cut_is_unknown_and_bounded_by_the_deadman() {
+    let heater = sim("heater", None);
+    let cooler = sim("cooler", None);
+    let proxy = crate::util::proxy::CutProxy::start(heater.addr());
+    let mut rig = Rig::new(15.0)
+        .with("mode", json!("heat_cool"))
+        .with("switchover_delay_s", json!(0.5))
+        .plug("cooler", &cooler);
+    rig.config["heater"] = json!({"host": "127.0.0.1", "port": proxy.addr().port(),
+                                  "protocol": "legacy", "deadman_s": 3.0});
+    let mut svc = rig.start();
+    let (h, c) = (heater.state(), cooler.state());
+    assert!(eventually(WAIT, || h.relay()), "{}", svc.log());
+    assert!(eventually(WAIT, || svc.state()["plugs"]["heater"]["state"]
+        == "unknown"));
+    assert!(proxy.cuts() >= 1);
+    // Too warm now: the cooler must wait for a verified heater off, which
+    // this heater cannot give (every switch's answer is cut).
+    rig.w1.set(25.0);
+    assert!(eventually(WAIT, || svc
+        .readings()
+        .iter()
+        .rev()
+        .take(3)
+        .all(|r| r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("cooler waits")))));
+    assert!(
+        !c.relay(),
+        "the cooler stays off while the heater is unknown"
+    );
+    // The Pi dies: only the dead-man armed before the switch is left.
+    rig.w1.set(15.0);
+    assert!(eventually(WAIT, || h.relay()));
+    svc.signal(libc::SIGKILL);
+    svc.wait(WAIT);
+    let killed = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(6), || !h.relay()),
+        "the dead-man opened the relay"
+    );
+    // The off is stamped when the rule fell due: within deadman_s of the
+    // kill (the last arm was before it).
+    let off = h.transitions().into_iter().rev().find(|t| !t.on).unwrap();
+    assert!(
+        off.at <= killed + Duration::from_secs(3),
+        "off {:?} after the kill",
+        off.at.saturating_duration_since(killed)
+    );
+    assert_eq!(
+        overlap(&h.transitions(), &c.transitions(), Instant::now()),
+        None
+    );
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod kasa;
+pub mod proxy;
 pub mod sensor;
 pub mod service;
 
