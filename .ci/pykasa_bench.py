@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """python-kasa's CPU per verified on/off cycle, to set beside examples/plug_bench.rs.
 
-usage: pykasa_bench.py HOST:PORT CYCLES
+usage: pykasa_bench.py HOST:PORT CYCLES [--klap USERNAME PASSWORD]
+
+With --klap, the device is a SMART plug over KLAP v2 (a simulated P110, the
+same one examples/klap_bench.rs measures): a cycle is set_device_info on,
+get_device_info, set_device_info off, get_device_info on one session, and
+the session setup (handshake1 + handshake2) is measured apart.
 
 A cycle is what plug_bench does: set on, read sysinfo back, check; set off, read
 back, check; one kept-open connection, no sleeps. Two ways are measured:
@@ -48,9 +53,60 @@ async def measure(plug, cycle, n):
     return time.perf_counter() - wall0, time.process_time() - cpu0
 
 
+async def smart_cycle(plug):
+    for on in (True, False):
+        await plug.protocol.query({"set_device_info": {"device_on": on}})
+        info = await plug.protocol.query({"get_device_info": None})
+        if info["get_device_info"]["device_on"] != on:
+            raise SystemExit(f"state mismatch: wanted {on}")
+
+
+async def klap(host, port, n, username, password):
+    from kasa import (
+        Credentials,
+        Device,
+        DeviceConnectionParameters,
+        DeviceEncryptionType,
+        DeviceFamily,
+    )
+
+    def config():
+        return DeviceConfig(
+            host=host,
+            port_override=port,
+            timeout=5,
+            credentials=Credentials(username, password),
+            connection_type=DeviceConnectionParameters(
+                DeviceFamily.SmartTapoPlug, DeviceEncryptionType.Klap, login_version=2
+            ),
+        )
+
+    plug = await Device.connect(config=config())
+    wall, cpu = await measure(plug, smart_cycle, n)
+    print(f"klap: cpu_ms_per_cycle={cpu / n * 1e3:.4f} wall_ms_per_cycle={wall / n * 1e3:.4f}")
+    await plug.disconnect()
+    # The session setup alone: a fresh transport's first request minus a
+    # request on an open session.
+    rounds = max(10, n // 20)
+    cpu0 = time.process_time()
+    for _ in range(rounds):
+        fresh = await Device.connect(config=config())
+        await fresh.disconnect()
+    first = (time.process_time() - cpu0) / rounds
+    cpu0 = time.process_time()
+    for _ in range(rounds):
+        await plug.protocol.query({"get_device_info": None})
+    again = (time.process_time() - cpu0) / rounds
+    print(f"klap: connect_and_first_update_cpu_ms={(first - again) * 1e3:.4f} request_cpu_ms={again * 1e3:.4f}")
+    print(f"cycles={n} wall_s={wall:.4f} cpu_s={cpu:.4f}")
+
+
 async def main():
     host, port = sys.argv[1].rsplit(":", 1)
     n = int(sys.argv[2])
+    if len(sys.argv) == 6 and sys.argv[3] == "--klap":
+        await klap(host, int(port), n, sys.argv[4], sys.argv[5])
+        return
     plug = IotPlug(host, config=DeviceConfig(host=host, port_override=int(port), timeout=5))
     await plug.update()
     dwall, dcpu = await measure(plug, device_cycle, n)
