@@ -183,6 +183,19 @@ pub enum KasaError {
         /// What is missing.
         what: String,
     },
+    /// The AES ("securePassthrough") session failed: a handshake reply
+    /// without a usable key (bad RSA ciphertext, wrong key size, not
+    /// base64), a login without a token, a reply that does not decrypt
+    /// (base64, block or padding errors). The session is dropped, so the
+    /// next request starts a fresh one.
+    Aes {
+        /// `host:port`.
+        addr: String,
+        /// What was being done (`handshake`, `login_device`, the request).
+        op: String,
+        /// What was wrong.
+        detail: String,
+    },
 }
 
 /// The detail of a refused login ([`KasaError::Auth`]).
@@ -248,7 +261,9 @@ impl KasaError {
             KasaError::Mismatch { .. } => FailureKind::Mismatch,
             KasaError::NoTime { .. } => FailureKind::OutOfTime,
             KasaError::Io { .. } => FailureKind::Io,
-            KasaError::Http { .. } | KasaError::Klap { .. } => FailureKind::BadReply,
+            KasaError::Http { .. } | KasaError::Klap { .. } | KasaError::Aes { .. } => {
+                FailureKind::BadReply
+            }
             KasaError::HttpStatus { .. } => FailureKind::DeviceError,
             KasaError::Auth { .. } => FailureKind::Auth,
             KasaError::Smart { code, .. } if super::smart::is_unsupported(*code) => {
@@ -379,15 +394,15 @@ impl fmt::Display for KasaError {
             KasaError::Io { addr, op, .. } => write!(f, "{addr}: {op} failed"),
             KasaError::Http { addr, op, detail } => write!(
                 f,
-                "{addr}: {op}: malformed HTTP reply: {detail} (is this a KLAP device, and the right port?)"
+                "{addr}: {op}: malformed HTTP reply: {detail} (is this a KLAP or AES device, and the right port?)"
             ),
             KasaError::HttpStatus { addr, op, status } => write!(
                 f,
                 "{addr}: {op}: the device answered HTTP {status} ({})",
                 match status {
-                    404 => "no KLAP here: try --protocol legacy or aes, or check the port",
+                    404 => "nothing at that path: try another --protocol (legacy, klap, aes), or check the port",
                     403 | 401 => "the session was refused even after a fresh handshake",
-                    _ => "is this a KLAP device, and the right port?",
+                    _ => "is this a KLAP or AES device, and the right port?",
                 }
             ),
             KasaError::Auth { addr, .. } => write!(
@@ -407,6 +422,10 @@ impl fmt::Display for KasaError {
             KasaError::Unsupported { addr, model, what } => {
                 write!(f, "{addr}: this {model} has no {what}")
             }
+            KasaError::Aes { addr, op, detail } => write!(
+                f,
+                "{addr}: {op}: AES session failed: {detail} (a new session is started on the next try)"
+            ),
         }
     }
 }
