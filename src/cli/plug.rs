@@ -13,6 +13,7 @@ use serde_json::json;
 use super::args::{parse_host_port, DiscoverArgs, PlugAction, PlugArgs, SimulatePlugArgs};
 use super::{CliError, CmdResult, Message};
 use crate::kasa::discovery::{self, Found};
+use crate::kasa::sim::fixture::Fixture;
 use crate::kasa::sim::{SimOptions, SimPlug};
 use crate::kasa::{Credentials, Outlet, PlugHandle, PlugTarget, Timing};
 use crate::msg::{Completion, PlugCommand, Role};
@@ -239,6 +240,14 @@ fn credentials(
 /// `kasa-thermostat simulate-plug [--bind ADDR:PORT] [--model M] [--fault KIND]`:
 /// prints the address on the first line of stdout, then serves until SIGINT/SIGTERM.
 pub fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
+    let fixture = match &a.fixture {
+        Some(path) => Some(Arc::new(Fixture::load(path).map_err(CliError::failed)?)),
+        None => None,
+    };
+    let what = match &fixture {
+        Some(f) => f.describe(),
+        None => a.model.model_name().to_string(),
+    };
     let opts = SimOptions {
         bind: a.bind,
         model: a.model,
@@ -250,13 +259,13 @@ pub fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
             _ => None,
         },
         no_countdown: a.no_countdown,
+        fixture,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(CliError::failed)?;
     }
     let bind = opts.bind;
-    let model = opts.model;
     let mut log = match &a.transitions {
         Some(path) => Some(TransitionLog::open(path).map_err(|e| {
             CliError::failed(Message(format!(
@@ -271,8 +280,7 @@ pub fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
     })?;
     println!("{}", sim.addr());
     eprintln!(
-        "simulated {} on {} (tcp and udp); Ctrl-C stops it",
-        model.model_name(),
+        "simulated {what} on {} (tcp and udp); Ctrl-C stops it",
         sim.addr()
     );
     // stdout may be a pipe read by a script waiting for the address.
