@@ -43,36 +43,47 @@ pub fn discover(a: DiscoverArgs) -> CmdResult {
 }
 
 fn found_json(f: &Found) -> serde_json::Value {
-    match &f.sysinfo {
+    let mut v = match &f.sysinfo {
         Some(s) => json!({
-            "host": f.addr.ip().to_string(), "port": f.addr.port(),
-            "alias": s.alias, "model": s.model, "mac": s.mac,
+            "alias": s.alias, "mac": s.mac,
             "device_id": s.device_id,
             "state": s.relay_state,
             "outlets": s.children.iter().map(|c| json!({
                 "id": c.id, "alias": c.alias, "state": c.state
             })).collect::<Vec<_>>(),
-            "protocol": "legacy",
         }),
-        None => json!({
-            "host": f.addr.ip().to_string(), "port": f.addr.port(),
-            "protocol": f.klap.clone().unwrap_or_default().to_ascii_lowercase(),
-        }),
-    }
+        None => {
+            let p = f.probe.clone().unwrap_or_default();
+            json!({
+                "mac": p.mac, "device_id": p.device_id, "device_type": p.device_type,
+                "http_port": p.http_port, "login_version": p.lv,
+            })
+        }
+    };
+    v["host"] = json!(f.addr.ip().to_string());
+    v["port"] = json!(f.addr.port());
+    v["model"] = json!(f.model());
+    v["protocol"] = json!(f.protocol());
+    v["credentials"] = json!(f.needs_credentials());
+    v
 }
 
 /// The human table of `discover`.
 pub fn discovery_table(found: &[Found]) -> String {
+    const COLS: usize = 8;
     let mut rows = vec![[
         "ALIAS".to_string(),
         "MODEL".into(),
         "HOST".into(),
+        "PROTOCOL".into(),
+        "CREDENTIALS".into(),
         "MAC".into(),
         "STATE".into(),
         "OUTLETS".into(),
     ]];
     let on_off = |on: bool| if on { "on" } else { "off" };
     for f in found {
+        let creds = if f.needs_credentials() { "needed" } else { "-" };
         match &f.sysinfo {
             Some(s) => {
                 let state = s.relay_state.map(on_off).unwrap_or("-").to_string();
@@ -88,24 +99,43 @@ pub fn discovery_table(found: &[Found]) -> String {
                 };
                 rows.push([
                     s.alias.clone(),
-                    s.model.clone(),
+                    f.model(),
                     f.addr.to_string(),
+                    f.protocol(),
+                    creds.into(),
                     s.mac.clone(),
                     state,
                     outlets,
                 ]);
             }
-            None => rows.push([
-                "(needs KLAP; see Third-Party Compatibility)".into(),
-                f.klap.clone().unwrap_or_default(),
-                f.addr.ip().to_string(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-            ]),
+            None => {
+                let p = f.probe.clone().unwrap_or_default();
+                let model = f.model();
+                rows.push([
+                    // The 20002 answer has no name; `plug HOST sysinfo` shows it.
+                    "-".into(),
+                    if model.is_empty() {
+                        p.device_type.clone()
+                    } else {
+                        model
+                    },
+                    // A real device answers from 20002 and serves HTTP on 80;
+                    // a simulated one answers from the port it serves on.
+                    if f.addr.port() == discovery::KLAP_PORT {
+                        f.addr.ip().to_string()
+                    } else {
+                        f.addr.to_string()
+                    },
+                    f.protocol(),
+                    creds.into(),
+                    if p.mac.is_empty() { "-".into() } else { p.mac },
+                    "-".into(),
+                    "-".into(),
+                ])
+            }
         }
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..COLS)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();

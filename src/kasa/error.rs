@@ -330,9 +330,11 @@ impl fmt::Display for KasaError {
             } => write!(
                 f,
                 "{addr}: connection refused, but the device answers the UDP 20002 probe ({}): \
-                 it speaks the newer KLAP protocol, not the legacy port 9999 protocol. In the Kasa \
-                 app, turning on \"Third-Party Compatibility\" reopens port 9999 on some models",
-                scheme.as_deref().unwrap_or("unknown scheme")
+                 it speaks the newer {} protocol over HTTP (KLAP or AES, --protocol auto finds \
+                 it; it needs the TP-Link credentials), not the legacy port 9999 protocol. In the \
+                 Kasa app, turning on \"Third-Party Compatibility\" reopens port 9999 on some models",
+                scheme.as_deref().unwrap_or("unknown scheme"),
+                scheme.as_deref().unwrap_or("KLAP")
             ),
             KasaError::Refused { addr, .. } => write!(
                 f,
