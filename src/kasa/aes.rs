@@ -40,12 +40,16 @@
 //! permanent ([`KasaError::is_permanent`]): the worker tries such a device at
 //! most once per control cycle.
 //!
-//! **The RSA key** is generated on the first handshake and kept for the
-//! transport's life, across re-handshakes (python-kasa even keeps it across
-//! restarts). Generating an RSA-1024 key takes a few ms on a PC and tens of
-//! ms on an emulated aarch64 core (`examples/aes_bench.rs` prints the
-//! numbers), so it is done inline, within the request's deadline, rather
-//! than on a background thread.
+//! **The RSA key** is generated once per process, on the first handshake
+//! that needs it, and shared by every AES transport and every re-handshake
+//! after it ([`KeyPair::shared`]). It only wraps the session key the device
+//! picks; python-kasa keeps its key for a device's whole life (it stores it
+//! in the device config, across restarts), so one key per process is no
+//! weaker than the reference client. Generating an RSA-1024 key takes a few
+//! ms on a PC and tens of ms on an emulated aarch64 core
+//! (`examples/aes_bench.rs` prints the numbers), so it is done inline,
+//! within the first request's deadline, rather than on a background thread;
+//! a worker that retries a device that is offline does not pay it again.
 //!
 //! The wire formats ([`handshake_body`], [`parse_handshake_reply`],
 //! [`passthrough_body`], [`parse_passthrough_reply`], [`login_params`]) and
@@ -53,7 +57,7 @@
 //! tested on vectors computed with python-kasa's own classes.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aes::cipher::{block_padding::Pkcs7, BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
@@ -435,6 +439,20 @@ impl KeyPair {
         Ok(KeyPair { key, pem })
     }
 
+    /// The process's key: generated on first use, then shared by every
+    /// transport that asks (see the module doc on why one key serves every
+    /// session). A failed generation is not kept: the next call tries again.
+    pub fn shared() -> Result<Arc<KeyPair>, rsa::Error> {
+        static SHARED: Mutex<Option<Arc<KeyPair>>> = Mutex::new(None);
+        let mut slot = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = slot.as_ref() {
+            return Ok(Arc::clone(k));
+        }
+        let k = Arc::new(KeyPair::generate()?);
+        *slot = Some(Arc::clone(&k));
+        Ok(k)
+    }
+
     /// The public key as the handshake sends it.
     pub fn public_pem(&self) -> &str {
         &self.pem
@@ -711,8 +729,7 @@ impl AesTransport {
             return Ok(Arc::clone(k));
         }
         let started = Instant::now();
-        let k =
-            Arc::new(KeyPair::generate().map_err(|e| self.aes_err("generating the RSA key", e))?);
+        let k = KeyPair::shared().map_err(|e| self.aes_err("generating the RSA key", e))?;
         log::debug!(
             "{}: generated an RSA-{RSA_BITS} key in {} ms",
             self.addr(),

@@ -538,6 +538,14 @@ impl Inner {
         Value::Object(out)
     }
 
+    /// The recorded `get_device_info` with the live relay.
+    pub(super) fn fixture_device_info(&self, now: Instant) -> Value {
+        match self.fx() {
+            Some(fx) => self.fixture_info(&fx, None, now),
+            None => Value::Null,
+        }
+    }
+
     /// The recorded device info (or child entry `ci`) with the live relay.
     fn fixture_info(&self, fx: &Fixture, child: Option<usize>, now: Instant) -> Value {
         let (mut v, relay) = match child {

@@ -853,7 +853,9 @@ impl SimState {
     pub fn sysinfo(&self) -> Value {
         let g = self.lock();
         let now = Instant::now();
-        if g.is_smart() {
+        if g.fixture.is_some() && g.is_smart() {
+            g.fixture_device_info(now)
+        } else if g.is_smart() {
             g.device_info(now)
         } else {
             g.sysinfo(now)
