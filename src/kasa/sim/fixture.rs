@@ -356,6 +356,15 @@ impl Fixture {
         self.child_ids.get(i).map(String::as_str)
     }
 
+    /// The SMART `device_id` of relay `index` of a strip (`None` otherwise).
+    pub fn outlet_child_id(&self, index: usize) -> Option<&str> {
+        if !self.smart {
+            return None;
+        }
+        let ci = self.child_outlet.iter().position(|o| *o == Some(index))?;
+        self.child_ids.get(ci).map(String::as_str)
+    }
+
     /// The account a device of this family accepts out of the box: `TAPO`
     /// for Tapo devices and every AES device (python-kasa's AES transport
     /// tries no other), `KASA` for the rest.
@@ -723,5 +732,46 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_start_index() {
+        let list: Vec<Value> = (0..25).map(|i| json!(i)).collect();
+        let p = page(json!({"x": [], "sum": 99}), "x", list.clone(), &json!({}));
+        assert_eq!(p["x"].as_array().unwrap().len(), PAGE);
+        assert_eq!(
+            (p["sum"].clone(), p["start_index"].clone()),
+            (json!(25), json!(0))
+        );
+        let p = page(json!({}), "x", list.clone(), &json!({"start_index": 20}));
+        assert_eq!(p["x"], json!([20, 21, 22, 23, 24]));
+        let p = page(json!({}), "x", list, &json!({"start_index": 99}));
+        assert_eq!(p["x"], json!([]));
+    }
+
+    #[test]
+    fn meters_missing_from_a_recording_follow_the_relay() {
+        let fx = Fixture::parse(
+            "m",
+            r#"{"component_nego": {"component_list": [{"id": "energy_monitoring", "ver_code": 2}]},
+                "get_device_info": {"device_on": true, "type": "SMART.TAPOPLUG", "model": "P110"},
+                "get_current_power": {"current_power": 12},
+                "discovery_result": {"result": {"device_model": "P110(UK)",
+                    "mgt_encrypt_schm": {"encrypt_type": "KLAP", "lv": 2}}}}"#,
+        )
+        .unwrap();
+        let on = fx.meter("get_emeter_data", true).unwrap();
+        assert_eq!(on["power_mw"], 12_000);
+        assert_eq!(on["voltage_mv"], 230_000);
+        assert_eq!(fx.meter("get_emeter_data", false).unwrap()["power_mw"], 0);
+        assert!(fx.meter("get_something_else", true).is_none());
+        assert_eq!(fx.klap_version(), KlapVersion::V2);
+        assert_eq!(fx.wire(), Wire::Klap);
+        assert_eq!(fx.outlet_child_id(0), None);
     }
 }

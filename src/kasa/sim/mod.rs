@@ -865,6 +865,9 @@ impl SimState {
     /// The SMART `device_id` of a strip outlet (`None` for other models).
     pub fn child_id(&self, index: usize) -> Option<String> {
         let g = self.lock();
+        if let Some(f) = &g.fixture {
+            return f.outlet_child_id(index).map(str::to_string);
+        }
         (g.is_smart() && g.is_strip() && index < g.outlets.len()).then(|| g.smart_child_id(index))
     }
 
@@ -1078,5 +1081,13 @@ mod tests {
             "test@tp-link.net"
         );
         assert_eq!(Model::Hs100.wire(), Wire::Xor);
+        assert_eq!(Model::P110Aes.wire(), Wire::Aes);
+        assert_eq!(Model::Ep25.wire(), Wire::Aes);
+        assert!(Model::Ep25.is_smart());
+        assert_eq!(Model::Ep25.device_type(), "SMART.KASAPLUG");
+        assert_eq!(Model::P110Aes.discovery_model(), "P110(EU)");
+        // AES devices take the only default python-kasa's AES transport tries.
+        assert_eq!(Model::Ep25.default_credentials(), default_for("TAPO"));
+        assert_eq!("p110-aes".parse::<Model>(), Ok(Model::P110Aes));
     }
 }
