@@ -583,7 +583,7 @@ Examples:
   kasa-thermostat simulate-plug --model hs300
   kasa-thermostat simulate-plug --bind 127.0.0.1:9999 --fault slow:500
   kasa-thermostat simulate-plug --model p110 --username u --password p
-  kasa-thermostat simulate-plug --fixture 'P110(EU)_1.0_1.2.3.json' --username u --password p",
+  kasa-thermostat simulate-plug --fixture 'P110(EU)_1.0_1.2.3.json'",
     flags: &[
         Flag::takes(
             "bind",
@@ -1394,6 +1394,16 @@ mod tests {
         assert_eq!(e.hint(), "(see kasa-thermostat discover --help)");
         let e = usage_error(&["profile", "show", "--bogus"]);
         assert_eq!(e.hint(), "(see kasa-thermostat profile show --help)");
+        let Command::SimulatePlug(a) = command(&["simulate-plug", "--fixture", "P110(EU).json"])
+        else {
+            panic!("not simulate-plug")
+        };
+        assert_eq!(a.fixture, Some(PathBuf::from("P110(EU).json")));
+        let e = usage_error(&["simulate-plug", "--model", "p110", "--fixture", "f.json"]);
+        assert!(
+            e.message.contains("--fixture cannot be used with --model"),
+            "{e}"
+        );
         let e = usage_error(&["simulate-plug", "--model", "hs999"]);
         assert!(
             e.message.contains("--model") && e.message.contains("hs999"),
