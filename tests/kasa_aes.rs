@@ -575,6 +575,37 @@ fn session_error_codes_renew_the_session_once() {
     assert_eq!(h.join().unwrap(), 6);
 }
 
+#[test]
+fn a_session_at_its_timeout_is_renewed_before_it_is_used() {
+    // TIMEOUT=0: the device's session is over at once, so every request
+    // starts with a new handshake and login (never a request the device
+    // would refuse with 9999).
+    let short = || -> Step {
+        let mut inner = good_handshake();
+        Box::new(move |req: &Value| {
+            let bytes = inner(req);
+            let text = String::from_utf8(bytes).unwrap();
+            text.replace("TIMEOUT=1440", "TIMEOUT=0").into_bytes()
+        })
+    };
+    let reply = || sealed(json!({"error_code": 0, "result": {"device_on": false}}));
+    let (addr, h) = scripted(vec![
+        short(),
+        good_login(),
+        reply(),
+        short(),
+        good_login(),
+        reply(),
+    ]);
+    let mut t = transport(addr, Some(creds()));
+    for _ in 0..2 {
+        t.request(&json!({"method": "get_device_info"}), soon())
+            .unwrap();
+    }
+    assert_eq!((t.handshakes(), t.logins()), (2, 2));
+    assert_eq!(h.join().unwrap(), 6);
+}
+
 /// Mutated answers at every step of a session: an error or a reply, never
 /// a panic, always within the deadline.
 #[test]
