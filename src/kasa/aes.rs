@@ -230,11 +230,22 @@ impl AesCipher {
         Ok(AesCipher { key, iv })
     }
 
-    /// A random key and IV (the simulated device's side of a handshake).
+    /// A cipher from its key and IV.
+    pub fn new(key: [u8; 16], iv: [u8; 16]) -> AesCipher {
+        AesCipher { key, iv }
+    }
+
+    /// A random key and IV (the simulated device's side of a handshake),
+    /// with the 32 bytes to send.
     pub fn random() -> Result<(AesCipher, [u8; KEY_IV_LEN]), getrandom::Error> {
-        let mut k = [0u8; KEY_IV_LEN];
-        getrandom::fill(&mut k)?;
-        Ok((AesCipher::from_key_iv(&k).expect("32 bytes"), k))
+        let mut key = [0u8; 16];
+        let mut iv = [0u8; 16];
+        getrandom::fill(&mut key)?;
+        getrandom::fill(&mut iv)?;
+        let mut both = [0u8; KEY_IV_LEN];
+        both[..16].copy_from_slice(&key);
+        both[16..].copy_from_slice(&iv);
+        Ok((AesCipher { key, iv }, both))
     }
 
     /// `base64(AES-128-CBC(plain))` with PKCS#7 padding.
