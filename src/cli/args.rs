@@ -219,16 +219,19 @@ pub struct SimulatePlugArgs {
     /// TCP and UDP address to serve on; port 0 picks a free one (printed on stdout).
     pub bind: SocketAddr,
     /// The simulated hardware: hs100, hs110, hs300 (legacy); hs100-klap (legacy JSON in
-    /// KLAP); p100, p110, p300, kp125m, ep40m (SMART in KLAP).
+    /// KLAP); p100, p110, p300, kp125m, ep40m (SMART in KLAP); p110-aes, ep25 (SMART in AES).
     pub model: Model,
+    /// Serve a python-kasa recording (tests/fixtures/{iot,smart}/*.json of its sdist)
+    /// instead of `model`, over the transport its discovery result names.
+    pub fixture: Option<PathBuf>,
     /// Misbehave: blackhole, slow:MS, drop, garbage, err, stuck, lag:MS, flaky:N,
-    /// and for KLAP models badauth, expire:N, badsig.
+    /// and for KLAP and AES devices badauth, expire:N, badsig.
     pub fault: Option<Fault>,
     /// The plug's name.
     pub alias: String,
     /// Emulate newer firmware: TCP 9999 refused, the UDP 20002 probe answered.
     pub klap_only: bool,
-    /// The TP-Link account a KLAP model is bound to (else it takes the
+    /// The TP-Link account a KLAP or AES device is bound to (else it takes the
     /// devices' published defaults, like a plug never bound to the cloud).
     pub username: Option<String>,
     /// The account's password (a test device: given on the command line).
@@ -552,6 +555,8 @@ const MODELS: &[Choice] = &[
     Choice::new("p300", ""),
     Choice::new("kp125m", ""),
     Choice::new("ep40m", ""),
+    Choice::new("p110-aes", ""),
+    Choice::new("ep25", ""),
 ];
 
 /// The faults completions offer: those without an argument (`slow:MS` and
@@ -577,7 +582,8 @@ const SIMULATE_PLUG: Sub = Sub {
 Examples:
   kasa-thermostat simulate-plug --model hs300
   kasa-thermostat simulate-plug --bind 127.0.0.1:9999 --fault slow:500
-  kasa-thermostat simulate-plug --model p110 --username u --password p",
+  kasa-thermostat simulate-plug --model p110 --username u --password p
+  kasa-thermostat simulate-plug --fixture 'P110(EU)_1.0_1.2.3.json'",
     flags: &[
         Flag::takes(
             "bind",
@@ -589,15 +595,24 @@ Examples:
             "model",
             "MODEL",
             "The simulated hardware: hs100, hs110, hs300 (legacy); hs100-klap (legacy JSON \
-             in KLAP); p100, p110, p300, kp125m, ep40m (SMART in KLAP).",
+             in KLAP); p100, p110, p300, kp125m, ep40m (SMART in KLAP); p110-aes, ep25 \
+             (SMART in AES).",
         )
         .default("hs100")
         .complete(Complete::Choices(MODELS)),
         Flag::takes(
+            "fixture",
+            "FILE",
+            "Serve a python-kasa recording (tests/fixtures/{iot,smart}/*.json of its sdist) \
+             instead of --model, over the transport its discovery result names (legacy, \
+             KLAP or AES), its relays live.",
+        )
+        .complete(Complete::File),
+        Flag::takes(
             "fault",
             "KIND",
             "Misbehave: blackhole, slow:MS, drop, garbage, err, stuck, lag:MS, flaky:N, \
-             and for KLAP models badauth, expire:N, badsig.",
+             and for KLAP and AES devices badauth, expire:N, badsig.",
         )
         .complete(Complete::Choices(FAULTS)),
         Flag::takes("alias", "NAME", "The plug's name.").default("Simulated plug"),
@@ -608,8 +623,8 @@ Examples:
         Flag::takes(
             "username",
             "U",
-            "The TP-Link account a KLAP model is bound to (else it takes the devices' \
-             published defaults, like a plug never bound to the cloud).",
+            "The TP-Link account a KLAP or AES device is bound to (else it takes the \
+             devices' published defaults, like a plug never bound to the cloud).",
         ),
         Flag::takes(
             "password",
@@ -632,6 +647,7 @@ Examples:
     rules: &[
         Rule::Requires("username", "password"),
         Rule::Requires("password", "username"),
+        Rule::Exclusive(&["model", "fixture"]),
     ],
     ..LEAF
 };
@@ -846,6 +862,7 @@ fn build(m: &Matches) -> Result<Command, UsageError> {
         "simulate-plug" => Command::SimulatePlug(SimulatePlugArgs {
             bind: m.value_or_default("bind", parse_bind)?,
             model: m.value_or_default("model", parse_model)?,
+            fixture: m.path("fixture")?,
             fault: m.value("fault", parse_fault)?,
             alias: m.value_or_default("alias", text)?,
             klap_only: m.on("klap-only")?,
@@ -1377,6 +1394,16 @@ mod tests {
         assert_eq!(e.hint(), "(see kasa-thermostat discover --help)");
         let e = usage_error(&["profile", "show", "--bogus"]);
         assert_eq!(e.hint(), "(see kasa-thermostat profile show --help)");
+        let Command::SimulatePlug(a) = command(&["simulate-plug", "--fixture", "P110(EU).json"])
+        else {
+            panic!("not simulate-plug")
+        };
+        assert_eq!(a.fixture, Some(PathBuf::from("P110(EU).json")));
+        let e = usage_error(&["simulate-plug", "--model", "p110", "--fixture", "f.json"]);
+        assert!(
+            e.message.contains("--fixture cannot be used with --model"),
+            "{e}"
+        );
         let e = usage_error(&["simulate-plug", "--model", "hs999"]);
         assert!(
             e.message.contains("--model") && e.message.contains("hs999"),

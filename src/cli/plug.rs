@@ -13,6 +13,7 @@ use serde_json::json;
 use super::args::{parse_host_port, DiscoverArgs, PlugAction, PlugArgs, SimulatePlugArgs};
 use super::{CliError, CmdResult, Message};
 use crate::kasa::discovery::{self, Found};
+use crate::kasa::sim::fixture::Fixture;
 use crate::kasa::sim::{SimOptions, SimPlug};
 use crate::kasa::{Credentials, Outlet, PlugHandle, PlugTarget, Timing};
 use crate::msg::{Completion, PlugCommand, Role};
@@ -42,36 +43,47 @@ pub fn discover(a: DiscoverArgs) -> CmdResult {
 }
 
 fn found_json(f: &Found) -> serde_json::Value {
-    match &f.sysinfo {
+    let mut v = match &f.sysinfo {
         Some(s) => json!({
-            "host": f.addr.ip().to_string(), "port": f.addr.port(),
-            "alias": s.alias, "model": s.model, "mac": s.mac,
+            "alias": s.alias, "mac": s.mac,
             "device_id": s.device_id,
             "state": s.relay_state,
             "outlets": s.children.iter().map(|c| json!({
                 "id": c.id, "alias": c.alias, "state": c.state
             })).collect::<Vec<_>>(),
-            "protocol": "legacy",
         }),
-        None => json!({
-            "host": f.addr.ip().to_string(), "port": f.addr.port(),
-            "protocol": f.klap.clone().unwrap_or_default().to_ascii_lowercase(),
-        }),
-    }
+        None => {
+            let p = f.probe.clone().unwrap_or_default();
+            json!({
+                "mac": p.mac, "device_id": p.device_id, "device_type": p.device_type,
+                "http_port": p.http_port, "login_version": p.lv,
+            })
+        }
+    };
+    v["host"] = json!(f.addr.ip().to_string());
+    v["port"] = json!(f.addr.port());
+    v["model"] = json!(f.model());
+    v["protocol"] = json!(f.protocol());
+    v["credentials"] = json!(f.needs_credentials());
+    v
 }
 
 /// The human table of `discover`.
 pub fn discovery_table(found: &[Found]) -> String {
+    const COLS: usize = 8;
     let mut rows = vec![[
         "ALIAS".to_string(),
         "MODEL".into(),
         "HOST".into(),
+        "PROTOCOL".into(),
+        "CREDENTIALS".into(),
         "MAC".into(),
         "STATE".into(),
         "OUTLETS".into(),
     ]];
     let on_off = |on: bool| if on { "on" } else { "off" };
     for f in found {
+        let creds = if f.needs_credentials() { "needed" } else { "-" };
         match &f.sysinfo {
             Some(s) => {
                 let state = s.relay_state.map(on_off).unwrap_or("-").to_string();
@@ -87,24 +99,43 @@ pub fn discovery_table(found: &[Found]) -> String {
                 };
                 rows.push([
                     s.alias.clone(),
-                    s.model.clone(),
+                    f.model(),
                     f.addr.to_string(),
+                    f.protocol(),
+                    creds.into(),
                     s.mac.clone(),
                     state,
                     outlets,
                 ]);
             }
-            None => rows.push([
-                "(needs KLAP; see Third-Party Compatibility)".into(),
-                f.klap.clone().unwrap_or_default(),
-                f.addr.ip().to_string(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-            ]),
+            None => {
+                let p = f.probe.clone().unwrap_or_default();
+                let model = f.model();
+                rows.push([
+                    // The 20002 answer has no name; `plug HOST sysinfo` shows it.
+                    "-".into(),
+                    if model.is_empty() {
+                        p.device_type.clone()
+                    } else {
+                        model
+                    },
+                    // A real device answers from 20002 and serves HTTP on 80;
+                    // a simulated one answers from the port it serves on.
+                    if f.addr.port() == discovery::KLAP_PORT {
+                        f.addr.ip().to_string()
+                    } else {
+                        f.addr.to_string()
+                    },
+                    f.protocol(),
+                    creds.into(),
+                    if p.mac.is_empty() { "-".into() } else { p.mac },
+                    "-".into(),
+                    "-".into(),
+                ])
+            }
         }
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..COLS)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -239,6 +270,14 @@ fn credentials(
 /// `kasa-thermostat simulate-plug [--bind ADDR:PORT] [--model M] [--fault KIND]`:
 /// prints the address on the first line of stdout, then serves until SIGINT/SIGTERM.
 pub fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
+    let fixture = match &a.fixture {
+        Some(path) => Some(Arc::new(Fixture::load(path).map_err(CliError::failed)?)),
+        None => None,
+    };
+    let what = match &fixture {
+        Some(f) => f.describe(),
+        None => a.model.model_name().to_string(),
+    };
     let opts = SimOptions {
         bind: a.bind,
         model: a.model,
@@ -250,13 +289,13 @@ pub fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
             _ => None,
         },
         no_countdown: a.no_countdown,
+        fixture,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(CliError::failed)?;
     }
     let bind = opts.bind;
-    let model = opts.model;
     let mut log = match &a.transitions {
         Some(path) => Some(TransitionLog::open(path).map_err(|e| {
             CliError::failed(Message(format!(
@@ -271,8 +310,7 @@ pub fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
     })?;
     println!("{}", sim.addr());
     eprintln!(
-        "simulated {} on {} (tcp and udp); Ctrl-C stops it",
-        model.model_name(),
+        "simulated {what} on {} (tcp and udp); Ctrl-C stops it",
         sim.addr()
     );
     // stdout may be a pipe read by a script waiting for the address.

@@ -8,6 +8,11 @@
 //! * `klap`: KLAP over HTTP (port 80). The handshake tells which hash the
 //!   device takes: v1 devices speak the legacy JSON inside KLAP (HS100(UK)
 //!   hw 4.1), v2 devices the SMART JSON (Tapo, KP125M, EP40M...);
+//! * `aes`: the AES "securePassthrough" transport over HTTP (port 80) with
+//!   the SMART JSON (python-kasa knows no device with the legacy JSON inside
+//!   AES). The login version (`lv`) comes from the 20002 answer when the
+//!   device gives one, else version 2 (every AES plug recorded with an `lv`
+//!   says 2);
 //! * `auto`: the UDP 20002 probe to the host (on 20002, and on the given
 //!   port, where a simulated plug listens) names the transport and the
 //!   family; without an answer, the legacy port is tried, then KLAP on 80.
@@ -17,11 +22,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::aes::{AesTransport, LoginVersion};
 use super::credentials::{Credentials, KlapVersion};
 use super::device::{DeadmanKind, Device, Protocol, Status};
 use super::error::KasaError;
 use super::iot::IotDevice;
 use super::klap::KlapTransport;
+use super::protocol::ProbeInfo;
 use super::smart::SmartDevice;
 use super::worker::{PlugTarget, Timing};
 use super::xor::XorTransport;
@@ -89,6 +96,50 @@ impl Lazy {
         Ok(self.over_klap(t))
     }
 
+    /// AES on `port` with this login version: handshake and login now, so
+    /// that refused credentials show on the first request.
+    fn aes(
+        &self,
+        port: u16,
+        login: LoginVersion,
+        deadline: Instant,
+    ) -> Result<Box<dyn Device>, KasaError> {
+        let mut t = AesTransport::new(
+            &self.target.host,
+            port,
+            self.credentials.clone(),
+            login,
+            self.connect,
+        );
+        t.connect(deadline)?;
+        Ok(Box::new(SmartDevice::new(
+            t,
+            Protocol::Aes,
+            self.target.outlet.clone(),
+        )))
+    }
+
+    /// The host's 20002 answer (on 20002 and on the given port), waiting at
+    /// most [`PROBE_WAIT`] and never past `deadline`.
+    fn probe(&self, deadline: Instant) -> Result<Option<ProbeInfo>, KasaError> {
+        let ip = super::xor::resolve(&self.target.host, self.target.port())
+            .map_err(|source| KasaError::Resolve {
+                host: self.target.host.clone(),
+                port: self.target.port(),
+                source,
+            })?
+            .ip();
+        let mut ports = vec![super::discovery::KLAP_PORT];
+        if let Some(p) = self.target.port {
+            if p != super::discovery::KLAP_PORT {
+                ports.push(p);
+            }
+        }
+        // A third of what is left: the transports after it need the rest.
+        let wait = PROBE_WAIT.min(deadline.saturating_duration_since(Instant::now()) / 3);
+        Ok(super::discovery::probe(ip, &ports, wait))
+    }
+
     fn over_klap(&self, t: KlapTransport) -> Box<dyn Device> {
         let outlet = self.target.outlet.clone();
         match t.version() {
@@ -103,12 +154,14 @@ impl Lazy {
             Protocol::Legacy => return Ok(self.legacy(self.target.port())),
             Protocol::Klap => self.klap(self.target.port(), deadline)?,
             Protocol::Aes => {
-                return Err(KasaError::Unsupported {
-                    addr: self.addr.clone(),
-                    model: "device".into(),
-                    what: "AES transport in this build (use a plug that speaks KLAP or legacy)"
-                        .into(),
-                })
+                // The login version is the device's business: ask it, once.
+                let lv = match self.probe(deadline)? {
+                    Some(info) if info.scheme.eq_ignore_ascii_case("AES") => {
+                        LoginVersion::from_lv(info.lv)
+                    }
+                    _ => LoginVersion::V2,
+                };
+                self.aes(self.target.port(), lv, deadline)?
             }
             Protocol::Auto => self.auto(deadline)?,
         };
@@ -123,21 +176,7 @@ impl Lazy {
 
     fn auto(&mut self, deadline: Instant) -> Result<Box<dyn Device>, KasaError> {
         let label = self.target.label();
-        let ip = super::xor::resolve(&self.target.host, self.target.port())
-            .map_err(|source| KasaError::Resolve {
-                host: self.target.host.clone(),
-                port: self.target.port(),
-                source,
-            })?
-            .ip();
-        let mut ports = vec![super::discovery::KLAP_PORT];
-        if let Some(p) = self.target.port {
-            if p != super::discovery::KLAP_PORT {
-                ports.push(p);
-            }
-        }
-        let wait = PROBE_WAIT.min(deadline.saturating_duration_since(Instant::now()) / 3);
-        match super::discovery::probe(ip, &ports, wait) {
+        match self.probe(deadline)? {
             Some(info) if info.scheme.eq_ignore_ascii_case("KLAP") => {
                 // A port given in the config wins (a simulated plug on
                 // loopback); a real device says 80.
@@ -161,6 +200,16 @@ impl Lazy {
                 t.handshake(deadline)?;
                 Ok(self.over_klap(t))
             }
+            Some(info) if info.scheme.eq_ignore_ascii_case("AES") && info.is_smart() => {
+                let port = self.target.port.or(info.http_port).unwrap_or(80);
+                log::info!(
+                    "{label}: the 20002 probe says AES (login v{}), {} {}",
+                    info.lv.unwrap_or(1),
+                    info.device_type,
+                    info.model
+                );
+                self.aes(port, LoginVersion::from_lv(info.lv), deadline)
+            }
             Some(info) => Err(KasaError::Unsupported {
                 addr: self.addr.clone(),
                 model: if info.model.is_empty() {
@@ -168,7 +217,10 @@ impl Lazy {
                 } else {
                     info.model
                 },
-                what: format!("{} transport in this build", info.scheme),
+                what: format!(
+                    "{} transport for {} devices in this build",
+                    info.scheme, info.device_type
+                ),
             }),
             None => {
                 // No answer: a legacy plug (port 9999 unless given), else
@@ -176,7 +228,14 @@ impl Lazy {
                 let port = self.target.port.unwrap_or(9999);
                 let mut legacy = self.legacy(port);
                 match legacy.read(deadline) {
-                    Ok(_) => Ok(legacy),
+                    // It answered in the legacy JSON, whatever it said (a
+                    // bulb with no relay, a strip asked without an outlet).
+                    Ok(_)
+                    | Err(
+                        KasaError::Outlet { .. }
+                        | KasaError::Device { .. }
+                        | KasaError::BadReply { .. },
+                    ) => Ok(legacy),
                     Err(KasaError::Refused { .. }) if self.target.port.is_none() => {
                         self.klap(80, deadline)
                     }

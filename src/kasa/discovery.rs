@@ -1,7 +1,7 @@
 //! UDP discovery: the unframed XOR `get_sysinfo` sent to 255.255.255.255:9999
 //! (or one target), answered by every legacy plug with its whole sysinfo; and
-//! the binary-header probe on UDP 20002 that newer KLAP/AES firmware answers,
-//! used to explain a refused port 9999.
+//! the binary-header probe on UDP 20002 that newer KLAP/AES firmware answers
+//! with its model, device type and transport (`mgt_encrypt_schm`).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -28,8 +28,33 @@ pub struct Found {
     pub addr: SocketAddr,
     /// Its sysinfo (legacy devices).
     pub sysinfo: Option<SysInfo>,
-    /// The scheme announced on 20002 (`KLAP`, `AES`) by newer devices.
-    pub klap: Option<String>,
+    /// Its UDP 20002 answer (newer devices): model, type, transport.
+    pub probe: Option<protocol::ProbeInfo>,
+}
+
+impl Found {
+    /// The protocol to reach it with (`legacy`, `klap`, `aes`; the
+    /// announced scheme in lower case for anything else).
+    pub fn protocol(&self) -> String {
+        match (&self.sysinfo, &self.probe) {
+            (Some(_), _) | (None, None) => "legacy".into(),
+            (None, Some(p)) => p.scheme.to_ascii_lowercase(),
+        }
+    }
+
+    /// Whether it needs TP-Link credentials (KLAP and AES do; legacy does not).
+    pub fn needs_credentials(&self) -> bool {
+        self.sysinfo.is_none() && self.probe.is_some()
+    }
+
+    /// The model: the sysinfo's, else the 20002 answer's `device_model`.
+    pub fn model(&self) -> String {
+        match (&self.sysinfo, &self.probe) {
+            (Some(s), _) if !s.model.is_empty() => s.model.clone(),
+            (_, Some(p)) if !p.model.is_empty() => p.model.clone(),
+            _ => String::new(),
+        }
+    }
 }
 
 /// Why discovery could not run.
@@ -114,8 +139,8 @@ pub fn discover(target: SocketAddr, timeout: Duration) -> Result<Vec<Found>, Dis
 
 /// Adds one datagram to the list, merging the legacy and 20002 answers of a host.
 fn record(found: &mut Vec<Found>, from: SocketAddr, data: &[u8]) {
-    let (sysinfo, klap) = if let Some(scheme) = protocol::parse_klap_reply(data) {
-        (None, Some(scheme))
+    let (sysinfo, probe) = if let Some(p) = protocol::parse_probe_reply(data) {
+        (None, Some(p))
     } else {
         let plain = protocol::decrypt(data);
         match serde_json::from_slice::<Value>(&plain)
@@ -146,16 +171,16 @@ fn record(found: &mut Vec<Found>, from: SocketAddr, data: &[u8]) {
             found.push(Found {
                 addr: from,
                 sysinfo: Some(info),
-                klap: None,
+                probe: None,
             });
         }
     } else if let Some(f) = found.iter_mut().find(|f| f.addr.ip() == from.ip()) {
-        f.klap = f.klap.take().or(klap);
+        f.probe = f.probe.take().or(probe);
     } else {
         found.push(Found {
             addr: from,
             sysinfo: None,
-            klap,
+            probe,
         });
     }
 }

@@ -183,6 +183,19 @@ pub enum KasaError {
         /// What is missing.
         what: String,
     },
+    /// The AES ("securePassthrough") session failed: a handshake reply
+    /// without a usable key (bad RSA ciphertext, wrong key size, not
+    /// base64), a login without a token, a reply that does not decrypt
+    /// (base64, block or padding errors). The session is dropped, so the
+    /// next request starts a fresh one.
+    Aes {
+        /// `host:port`.
+        addr: String,
+        /// What was being done (`handshake`, `login_device`, the request).
+        op: String,
+        /// What was wrong.
+        detail: String,
+    },
 }
 
 /// The detail of a refused login ([`KasaError::Auth`]).
@@ -248,7 +261,9 @@ impl KasaError {
             KasaError::Mismatch { .. } => FailureKind::Mismatch,
             KasaError::NoTime { .. } => FailureKind::OutOfTime,
             KasaError::Io { .. } => FailureKind::Io,
-            KasaError::Http { .. } | KasaError::Klap { .. } => FailureKind::BadReply,
+            KasaError::Http { .. } | KasaError::Klap { .. } | KasaError::Aes { .. } => {
+                FailureKind::BadReply
+            }
             KasaError::HttpStatus { .. } => FailureKind::DeviceError,
             KasaError::Auth { .. } => FailureKind::Auth,
             KasaError::Smart { code, .. } if super::smart::is_unsupported(*code) => {
@@ -315,9 +330,11 @@ impl fmt::Display for KasaError {
             } => write!(
                 f,
                 "{addr}: connection refused, but the device answers the UDP 20002 probe ({}): \
-                 it speaks the newer KLAP protocol, not the legacy port 9999 protocol. In the Kasa \
-                 app, turning on \"Third-Party Compatibility\" reopens port 9999 on some models",
-                scheme.as_deref().unwrap_or("unknown scheme")
+                 it speaks the newer {} protocol over HTTP (KLAP or AES, --protocol auto finds \
+                 it; it needs the TP-Link credentials), not the legacy port 9999 protocol. In the \
+                 Kasa app, turning on \"Third-Party Compatibility\" reopens port 9999 on some models",
+                scheme.as_deref().unwrap_or("unknown scheme"),
+                scheme.as_deref().unwrap_or("KLAP")
             ),
             KasaError::Refused { addr, .. } => write!(
                 f,
@@ -379,15 +396,15 @@ impl fmt::Display for KasaError {
             KasaError::Io { addr, op, .. } => write!(f, "{addr}: {op} failed"),
             KasaError::Http { addr, op, detail } => write!(
                 f,
-                "{addr}: {op}: malformed HTTP reply: {detail} (is this a KLAP device, and the right port?)"
+                "{addr}: {op}: malformed HTTP reply: {detail} (is this a KLAP or AES device, and the right port?)"
             ),
             KasaError::HttpStatus { addr, op, status } => write!(
                 f,
                 "{addr}: {op}: the device answered HTTP {status} ({})",
                 match status {
-                    404 => "no KLAP here: try --protocol legacy or aes, or check the port",
+                    404 => "nothing at that path: try another --protocol (legacy, klap, aes), or check the port",
                     403 | 401 => "the session was refused even after a fresh handshake",
-                    _ => "is this a KLAP device, and the right port?",
+                    _ => "is this a KLAP or AES device, and the right port?",
                 }
             ),
             KasaError::Auth { addr, .. } => write!(
@@ -407,6 +424,10 @@ impl fmt::Display for KasaError {
             KasaError::Unsupported { addr, model, what } => {
                 write!(f, "{addr}: this {model} has no {what}")
             }
+            KasaError::Aes { addr, op, detail } => write!(
+                f,
+                "{addr}: {op}: AES session failed: {detail} (a new session is started on the next try)"
+            ),
         }
     }
 }

@@ -175,9 +175,12 @@ fn content_length(headers: &[(&str, &str)]) -> Result<Option<u64>, HttpError> {
 /// The `TP_SESSIONID` and `TIMEOUT` pairs of a `Set-Cookie` value. Devices
 /// send both in one header (`TP_SESSIONID=AB12;TIMEOUT=86400`), which a
 /// strict cookie parser would read as one cookie with an unknown attribute,
-/// so every `name=value` pair is looked at.
+/// so every `name=value` pair is looked at. Some AES firmware names the
+/// session cookie `SESSIONID`; python-kasa takes it when `TP_SESSIONID` is
+/// absent, and sends it back as `TP_SESSIONID`, as is done here.
 pub fn parse_set_cookie(value: &str) -> (Option<String>, Option<u64>) {
     let mut session = None;
+    let mut fallback = None;
     let mut timeout = None;
     for pair in value.split(';') {
         let Some((name, v)) = pair.split_once('=') else {
@@ -186,11 +189,13 @@ pub fn parse_set_cookie(value: &str) -> (Option<String>, Option<u64>) {
         let (name, v) = (name.trim(), v.trim().trim_matches('"'));
         if name == SESSION_COOKIE && !v.is_empty() {
             session = Some(v.to_string());
+        } else if name == "SESSIONID" && !v.is_empty() {
+            fallback = Some(v.to_string());
         } else if name.eq_ignore_ascii_case("TIMEOUT") {
             timeout = v.parse().ok();
         }
     }
-    (session, timeout)
+    (session.or(fallback), timeout)
 }
 
 /// Parses a reply head (status line and headers).
@@ -320,14 +325,52 @@ pub fn parse_response(bytes: &[u8]) -> Result<Response, HttpError> {
 
 /// The bytes of a `POST` with its body, in one buffer so they go out in one write.
 pub fn build_post(authority: &str, target: &str, body: &[u8], cookie: Option<&str>) -> Vec<u8> {
+    build_post_as(authority, target, body, cookie, &BINARY)
+}
+
+/// How a body is labelled: its `Content-Type`, `Accept` and any extra
+/// headers a device wants (the AES transport's `requestByApp: true`).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyKind {
+    /// The `Content-Type` value.
+    pub content_type: &'static str,
+    /// The `Accept` value.
+    pub accept: &'static str,
+    /// More `name: value` headers.
+    pub extra: &'static [(&'static str, &'static str)],
+}
+
+/// KLAP's opaque bytes.
+pub const BINARY: BodyKind = BodyKind {
+    content_type: "application/octet-stream",
+    accept: "*/*",
+    extra: &[],
+};
+
+/// [`build_post`] with the body labelled as `kind` says.
+pub fn build_post_as(
+    authority: &str,
+    target: &str,
+    body: &[u8],
+    cookie: Option<&str>,
+    kind: &BodyKind,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(200 + body.len());
     out.extend_from_slice(b"POST ");
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     out.extend_from_slice(authority.as_bytes());
-    out.extend_from_slice(
-        b"\r\nAccept: */*\r\nContent-Type: application/octet-stream\r\nContent-Length: ",
-    );
+    out.extend_from_slice(b"\r\nAccept: ");
+    out.extend_from_slice(kind.accept.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Type: ");
+    out.extend_from_slice(kind.content_type.as_bytes());
+    for (name, value) in kind.extra {
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+    }
+    out.extend_from_slice(b"\r\nContent-Length: ");
     out.extend_from_slice(body.len().to_string().as_bytes());
     if let Some(c) = cookie {
         out.extend_from_slice(b"\r\nCookie: ");
@@ -416,8 +459,21 @@ impl HttpClient {
         deadline: Instant,
         op: &str,
     ) -> Result<Response, KasaError> {
+        self.post_as(target, body, cookie, &BINARY, deadline, op)
+    }
+
+    /// [`HttpClient::post`] with the body labelled as `kind` says.
+    pub fn post_as(
+        &mut self,
+        target: &str,
+        body: &[u8],
+        cookie: Option<&str>,
+        kind: &BodyKind,
+        deadline: Instant,
+        op: &str,
+    ) -> Result<Response, KasaError> {
         let started = Instant::now();
-        let request = build_post(&self.addr, target, body, cookie);
+        let request = build_post_as(&self.addr, target, body, cookie, kind);
         let reused = self.conn.is_some();
         match self.exchange(&request, deadline, started, op) {
             Ok(r) => Ok(r),
@@ -842,6 +898,38 @@ set-cookie: TIMEOUT=1440\r\nConnection: close\r\ncontent-length: 0\r\n\r\n";
         );
         assert_eq!(parse_set_cookie("OTHER=1; Path=/"), (None, None));
         assert_eq!(parse_set_cookie("TP_SESSIONID=;TIMEOUT=x"), (None, None));
+        // AES firmware that names it SESSIONID; TP_SESSIONID wins when both are there.
+        assert_eq!(
+            parse_set_cookie("SESSIONID=S1;TIMEOUT=1440"),
+            (Some("S1".into()), Some(1440))
+        );
+        assert_eq!(
+            parse_set_cookie("SESSIONID=S1;TP_SESSIONID=T2"),
+            (Some("T2".into()), None)
+        );
+    }
+
+    #[test]
+    fn a_json_post_carries_its_labels() {
+        const JSON: BodyKind = BodyKind {
+            content_type: "application/json",
+            accept: "application/json",
+            extra: &[("requestByApp", "true")],
+        };
+        let req = build_post_as("h:80", "/app?token=T", b"{}", Some("SID"), &JSON);
+        let end = find_head_end(&req).unwrap();
+        let head = String::from_utf8(req[..end].to_vec()).unwrap();
+        assert!(head.starts_with("POST /app?token=T HTTP/1.1\r\n"), "{head}");
+        assert!(
+            head.contains("\r\nContent-Type: application/json\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nrequestByApp: true\r\n"), "{head}");
+        assert!(head.contains("\r\nContent-Length: 2\r\n"), "{head}");
+        assert_eq!(&req[end..], b"{}");
+        let parsed = parse_request_head(&req[..end]).unwrap();
+        assert_eq!(parsed.session_id.as_deref(), Some("SID"));
+        assert_eq!(parsed.content_length, 2);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! To add a transport, implement [`transport::Transport`] and route it in
 //! [`open_device`]; to add a protocol family, implement [`device::Device`].
 
+pub mod aes;
 pub mod connect;
 pub mod credentials;
 pub mod device;

@@ -218,6 +218,9 @@ pub struct ProbeInfo {
     pub mac: String,
     /// The device id, when given.
     pub device_id: String,
+    /// The login version (`mgt_encrypt_schm.lv`): 2 on current firmware,
+    /// absent on older AES firmware (AES login v1, KLAP v1 for IOT devices).
+    pub lv: Option<u8>,
 }
 
 impl ProbeInfo {
@@ -250,6 +253,10 @@ pub fn parse_probe_reply(data: &[u8]) -> Option<ProbeInfo> {
         model: text(result, "device_model"),
         mac: text(result, "mac"),
         device_id: text(result, "device_id"),
+        lv: schm
+            .get("lv")
+            .and_then(Value::as_u64)
+            .and_then(|v| u8::try_from(v).ok()),
     })
 }
 
@@ -513,7 +520,7 @@ impl fmt::Display for StateError {
         match self {
             StateError::NoRelay { model } => write!(
                 f,
-                "{} has no relay this service can switch (a bulb or a sensor, not a plug)",
+                "{} has no relay this service can switch (a bulb, hub or sensor, not a plug or switch)",
                 name(model)
             ),
             StateError::StripNeedsOutlet { model, outlets } => match outlets {

@@ -620,15 +620,31 @@ impl<T: Transport> SmartDevice<T> {
         if let Some(m) = info.get("model").and_then(Value::as_str) {
             self.model = m.to_string();
         }
+        // A bulb or light strip has `device_on` too, but it is no relay.
+        if is_light(&info) {
+            return Err(self.no_relay(self.model.clone()));
+        }
         let Some(outlet) = self.outlet.clone() else {
-            let strip = self.has_child_device() && info.get("device_on").is_none();
-            if strip {
-                return Err(KasaError::Outlet {
-                    addr: self.addr(),
-                    source: StateError::StripNeedsOutlet {
-                        model: self.model.clone(),
-                        outlets: None,
-                    },
+            let parent = self.has_child_device() && info.get("device_on").is_none();
+            if parent {
+                // A strip's children are outlets; a hub's are sensors and valves.
+                let list = self.child_pages(
+                    "get_child_device_list",
+                    "child_device_list",
+                    take("get_child_device_list"),
+                    deadline,
+                )?;
+                let relays = list.iter().filter(|c| c.get("device_on").is_some()).count();
+                return Err(if relays == 0 {
+                    self.no_relay(self.model.clone())
+                } else {
+                    KasaError::Outlet {
+                        addr: self.addr(),
+                        source: StateError::StripNeedsOutlet {
+                            model: self.model.clone(),
+                            outlets: Some(list.len()),
+                        },
+                    }
                 });
             }
             return Ok((info.clone(), info));
@@ -655,14 +671,24 @@ impl<T: Transport> SmartDevice<T> {
         Ok((info, entry))
     }
 
+    fn no_relay(&self, model: String) -> KasaError {
+        KasaError::Outlet {
+            addr: self.addr(),
+            source: StateError::NoRelay { model },
+        }
+    }
+
     fn status_of(&self, info: &Value, entry: &Value) -> Result<Status, KasaError> {
         let on = entry
             .get("device_on")
             .and_then(Value::as_bool)
-            .ok_or_else(|| KasaError::Unsupported {
-                addr: self.addr(),
-                model: self.model.clone(),
-                what: "device_on in its info (not a plug?)".into(),
+            .ok_or_else(|| {
+                // A hub's sensor, a vacuum, a chime: nothing to switch.
+                let model = ["model", "device_model", "category"]
+                    .iter()
+                    .find_map(|k| entry.get(*k).and_then(Value::as_str))
+                    .unwrap_or(&self.model);
+                self.no_relay(model.to_string())
             })?;
         Ok(Status {
             on,
@@ -865,10 +891,11 @@ impl<T: Transport> Device for SmartDevice<T> {
     fn info(&mut self, deadline: Instant) -> Result<Value, KasaError> {
         let (mut info, _) = match self.refresh(deadline) {
             Err(KasaError::Outlet {
-                source: StateError::StripNeedsOutlet { .. },
+                source: StateError::StripNeedsOutlet { .. } | StateError::NoRelay { .. },
                 ..
             }) => {
-                // A strip asked as a whole: its info plus its outlets.
+                // A strip asked as a whole (its info plus its outlets), or a
+                // device with nothing to switch: what it says of itself.
                 let info = self.call("get_device_info", None, deadline)?;
                 (info, Value::Null)
             }
@@ -887,6 +914,14 @@ impl<T: Transport> Device for SmartDevice<T> {
         self.components = None;
         self.child = None;
     }
+}
+
+/// Whether a `get_device_info` is a bulb or light strip's (`SMART.TAPOBULB`,
+/// `SMART.KASABULB`...): their `device_on` switches a light, not a relay.
+pub fn is_light(info: &Value) -> bool {
+    info.get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.contains("BULB") || t.contains("LIGHT"))
 }
 
 impl<T: Transport> SmartDevice<T> {

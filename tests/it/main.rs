@@ -10,6 +10,7 @@ mod cli;
 mod deploy_files;
 mod kasa_cli;
 mod kasa_device;
+mod kasa_aes;
 mod kasa_klap;
 mod kasa_protocol;
 mod kasa_worker;

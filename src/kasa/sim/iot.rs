@@ -99,16 +99,19 @@ fn ok(mut v: Value) -> Value {
     v
 }
 
-fn err(code: i64, msg: &str) -> Value {
+pub(super) fn err(code: i64, msg: &str) -> Value {
     json!({"err_code": code, "err_msg": msg})
 }
 
 impl Inner {
     fn child_id(&self, i: usize) -> String {
+        if let Some(id) = self.fixture.as_ref().and_then(|f| f.child_id(i)) {
+            return id.to_string();
+        }
         format!("{}{:02}", self.device_id, i)
     }
 
-    fn targets(&self, req: &Value) -> Result<Option<Vec<usize>>, String> {
+    pub(super) fn targets(&self, req: &Value) -> Result<Option<Vec<usize>>, String> {
         let Some(ids) = req.pointer("/context/child_ids").and_then(Value::as_array) else {
             return Ok(None);
         };
@@ -130,6 +133,9 @@ impl Inner {
     }
 
     pub(super) fn sysinfo(&self, now: Instant) -> Value {
+        if self.fixture.is_some() {
+            return self.fixture_sysinfo(now);
+        }
         let (hw, sw, dev_name, feature) = match self.model {
             Model::Hs100 => (
                 "2.1",
@@ -211,6 +217,9 @@ impl Inner {
 
     /// Answers one legacy request as the device would.
     pub(super) fn handle_iot(&mut self, req: &Value, now: Instant) -> Value {
+        if self.fixture.is_some() {
+            return self.fixture_iot(req, now);
+        }
         let mut out = Map::new();
         let targets = self.targets(req);
         for (module, methods) in req.as_object().into_iter().flatten() {
@@ -238,7 +247,7 @@ impl Inner {
         Value::Object(out)
     }
 
-    fn iot_method(
+    pub(super) fn iot_method(
         &mut self,
         module: &str,
         method: &str,

@@ -51,7 +51,7 @@ impl Sessions {
 }
 
 /// What to do with one request.
-enum Answer {
+pub(super) enum Answer {
     /// Send these bytes.
     Send(Vec<u8>),
     /// Send the first half, then close (the `drop` fault).
@@ -83,7 +83,7 @@ fn response(status: u16, cookie: Option<&str>, body: &[u8]) -> Vec<u8> {
     bytes
 }
 
-fn random16() -> [u8; 16] {
+pub(super) fn random16() -> [u8; 16] {
     let mut b = [0u8; 16];
     if getrandom::fill(&mut b).is_err() {
         // Tests only need the seeds to differ between sessions.
@@ -93,8 +93,18 @@ fn random16() -> [u8; 16] {
     b
 }
 
-/// Serves HTTP requests on one connection until it closes or errs.
+/// Serves KLAP requests on one connection until it closes or errs.
 pub(super) fn serve(stream: &mut TcpStream, state: &SimState) {
+    serve_http(stream, state, handle);
+}
+
+/// Serves HTTP requests on one connection with `handle` until it closes or
+/// errs (the AES server shares this loop).
+pub(super) fn serve_http(
+    stream: &mut TcpStream,
+    state: &SimState,
+    handle: fn(&SimState, &RequestHead, &[u8]) -> Answer,
+) {
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -148,7 +158,7 @@ pub(super) fn serve(stream: &mut TcpStream, state: &SimState) {
 }
 
 /// The fault for a handshake: `None` drops it (flaky).
-fn handshake_fault(state: &SimState) -> Option<Option<Fault>> {
+pub(super) fn handshake_fault(state: &SimState) -> Option<Option<Fault>> {
     let mut g = state.lock();
     g.handshakes += 1;
     if g.flaky_left > 0 {
@@ -158,7 +168,7 @@ fn handshake_fault(state: &SimState) -> Option<Option<Fault>> {
     Some(g.fault.clone())
 }
 
-fn delay(fault: &Option<Fault>) {
+pub(super) fn delay(fault: &Option<Fault>) {
     if let Some(Fault::Slow(d)) = fault {
         std::thread::sleep(*d);
     }
@@ -197,7 +207,7 @@ fn handshake1(state: &SimState, body: &[u8]) -> Answer {
     } else {
         &state.shared.auth
     };
-    let version = state.lock().model.klap_version();
+    let version = state.lock().klap_version();
     let hash = handshake1_hash(version, &local, &remote, auth.as_bytes());
     let id: String = random16().iter().map(|b| format!("{b:02X}")).collect();
     {
@@ -225,7 +235,7 @@ fn handshake2(state: &SimState, head: &RequestHead, body: &[u8]) -> Answer {
     if fault == Some(Fault::Blackhole) {
         return Answer::Silence;
     }
-    let version = state.lock().model.klap_version();
+    let version = state.lock().klap_version();
     let mut sessions = lock_or_recover(&state.shared.klap);
     let Some(s) = sessions.find(head.session_id.as_deref()) else {
         return Answer::Send(response(403, None, b""));
@@ -285,7 +295,7 @@ fn request(state: &SimState, head: &RequestHead, query: &str, body: &[u8]) -> An
     let Ok(req) = serde_json::from_slice::<Value>(&plain) else {
         return Answer::Send(response(400, None, b""));
     };
-    let smart_model = state.lock().model.is_smart();
+    let smart_model = state.lock().is_smart();
     let switch = if smart_model {
         smart::is_switch(&req)
     } else {

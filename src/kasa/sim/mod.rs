@@ -6,7 +6,12 @@
 //! * KLAP devices over HTTP on the TCP port (`sim/klap.rs`): Tapo P100, P110,
 //!   the P300 strip, Kasa KP125M and the EP40M strip with the SMART JSON
 //!   (`sim/smart.rs`), and an HS100(UK) hw 4.1 with the legacy JSON inside KLAP
-//!   v1, all answering the UDP 20002 probe with their `mgt_encrypt_schm`.
+//!   v1, all answering the UDP 20002 probe with their `mgt_encrypt_schm`;
+//! * AES ("securePassthrough") devices over HTTP (`sim/aes.rs`): a Tapo P110
+//!   (EU) fw 1.2.3 and a Kasa EP25 (US) hw 2.6 with the SMART JSON;
+//! * any device python-kasa recorded (`sim/fixture.rs`): a fixture JSON of
+//!   its test suite served over the transport its discovery result names,
+//!   with the relays live.
 //!
 //! Tests, the demo (`run --simulate`) and `simulate-plug` use it;
 //! python-kasa's `kasa` CLI drives it in the interop gates, so its replies
@@ -18,6 +23,8 @@
 //! tests stay exact. Faults (`SimOptions::fault`, [`SimPlug::set_fault`])
 //! make it misbehave the ways real plugs and Wi-Fi do.
 
+mod aes;
+pub mod fixture;
 mod iot;
 mod klap;
 mod smart;
@@ -56,6 +63,10 @@ pub enum Model {
     Ep40m,
     /// Kasa HS100(UK) hw 4.1: the legacy JSON inside KLAP v1.
     Hs100Klap,
+    /// Tapo P110 (EU) fw 1.2.3: SMART over AES (login v2), countdown and auto-off.
+    P110Aes,
+    /// Kasa EP25 (US) hw 2.6: SMART over AES (login v2), countdown and auto-off.
+    Ep25,
 }
 
 /// How a model's TCP port speaks.
@@ -65,11 +76,24 @@ pub enum Wire {
     Xor,
     /// HTTP with KLAP (port 80 on real plugs).
     Klap,
+    /// HTTP with AES "securePassthrough" (port 80 on real plugs).
+    Aes,
+}
+
+impl Wire {
+    /// The `encrypt_type` of the 20002 answer (`XOR` for the legacy port).
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Wire::Xor => "XOR",
+            Wire::Klap => "KLAP",
+            Wire::Aes => "AES",
+        }
+    }
 }
 
 impl Model {
     /// Every model, in the order `--model` lists them.
-    pub const ALL: [Model; 9] = [
+    pub const ALL: [Model; 11] = [
         Model::Hs100,
         Model::Hs110,
         Model::Hs300,
@@ -79,6 +103,8 @@ impl Model {
         Model::Kp125m,
         Model::Ep40m,
         Model::Hs100Klap,
+        Model::P110Aes,
+        Model::Ep25,
     ];
 
     /// The `--model` name.
@@ -93,6 +119,8 @@ impl Model {
             Model::Kp125m => "kp125m",
             Model::Ep40m => "ep40m",
             Model::Hs100Klap => "hs100-klap",
+            Model::P110Aes => "p110-aes",
+            Model::Ep25 => "ep25",
         }
     }
 
@@ -103,10 +131,11 @@ impl Model {
             Model::Hs110 => "HS110(EU)",
             Model::Hs300 => "HS300(US)",
             Model::P100 => "P100",
-            Model::P110 => "P110",
+            Model::P110 | Model::P110Aes => "P110",
             Model::P300 => "P300",
             Model::Kp125m => "KP125M",
             Model::Ep40m => "EP40M",
+            Model::Ep25 => "EP25",
         }
     }
 
@@ -118,6 +147,8 @@ impl Model {
             Model::P300 => "P300(EU)",
             Model::Kp125m => "KP125M(US)",
             Model::Ep40m => "EP40M(US)",
+            Model::P110Aes => "P110(EU)",
+            Model::Ep25 => "EP25(US)",
             other => other.model_name(),
         }
     }
@@ -126,13 +157,21 @@ impl Model {
     pub fn is_smart(self) -> bool {
         matches!(
             self,
-            Model::P100 | Model::P110 | Model::P300 | Model::Kp125m | Model::Ep40m
+            Model::P100
+                | Model::P110
+                | Model::P300
+                | Model::Kp125m
+                | Model::Ep40m
+                | Model::P110Aes
+                | Model::Ep25
         )
     }
 
     /// What its TCP port speaks.
     pub fn wire(self) -> Wire {
-        if self.is_smart() || self == Model::Hs100Klap {
+        if matches!(self, Model::P110Aes | Model::Ep25) {
+            Wire::Aes
+        } else if self.is_smart() || self == Model::Hs100Klap {
             Wire::Klap
         } else {
             Wire::Xor
@@ -151,16 +190,19 @@ impl Model {
     /// `device_type` in discovery (`mic_type` in a legacy sysinfo).
     pub fn device_type(self) -> &'static str {
         match self {
-            Model::P100 | Model::P110 | Model::P300 => "SMART.TAPOPLUG",
-            Model::Kp125m | Model::Ep40m => "SMART.KASAPLUG",
+            Model::P100 | Model::P110 | Model::P300 | Model::P110Aes => "SMART.TAPOPLUG",
+            Model::Kp125m | Model::Ep40m | Model::Ep25 => "SMART.KASAPLUG",
             _ => "IOT.SMARTPLUGSWITCH",
         }
     }
 
     /// The credentials the device accepts when never bound to an account.
+    /// AES devices take the `TAPO` default whatever their brand: it is the
+    /// only one python-kasa's AES transport tries.
     pub fn default_credentials(self) -> Credentials {
         match self {
             Model::P100 | Model::P110 | Model::P300 => default_for("TAPO"),
+            _ if self.wire() == Wire::Aes => default_for("TAPO"),
             _ => default_for("KASA"),
         }
     }
@@ -213,13 +255,17 @@ pub enum Fault {
     Lag(Duration),
     /// The first N requests (after the fault is set) are dropped without an answer.
     Flaky(u32),
-    /// KLAP: the device holds other credentials than the configured ones, so
-    /// every handshake fails the client's check (a wrong password).
+    /// KLAP and AES: the device holds other credentials than the configured
+    /// ones, so every handshake fails the client's check (KLAP) or every
+    /// login is refused with `-1501` (AES): a wrong password.
     BadAuth,
-    /// KLAP: a session ends after this many requests, long before its
-    /// announced `TIMEOUT`; the device then answers 403.
+    /// KLAP and AES: a session ends after this many requests, long before its
+    /// announced `TIMEOUT`; the device then answers 403 (KLAP) or
+    /// `error_code` 9999 SESSION_TIMEOUT (AES).
     Expire(u32),
-    /// KLAP: every reply carries a corrupt signature.
+    /// KLAP: every reply carries a corrupt signature. AES (which has no
+    /// signature): every reply is encrypted with another key, so it does not
+    /// decrypt (bad padding or garbage).
     BadSig,
 }
 
@@ -291,6 +337,9 @@ pub struct SimOptions {
     /// SMART models: leave the `countdown` component out, as firmware that
     /// only has `auto_off` would (P110, KP125M and P300 keep auto-off).
     pub no_countdown: bool,
+    /// Serve this python-kasa recording instead of `model` (its discovery
+    /// result, if any, says which transport).
+    pub fixture: Option<Arc<fixture::Fixture>>,
 }
 
 impl Default for SimOptions {
@@ -303,6 +352,7 @@ impl Default for SimOptions {
             klap_only: false,
             credentials: None,
             no_countdown: false,
+            fixture: None,
         }
     }
 }
@@ -387,15 +437,22 @@ struct Inner {
     fault: Option<Fault>,
     flaky_left: u32,
     ids: u64,
+    /// The recording served in place of `model`.
+    fixture: Option<Arc<fixture::Fixture>>,
 }
 
 struct Shared {
     inner: Mutex<Inner>,
     klap: Mutex<klap::Sessions>,
+    aes: Mutex<aes::Sessions>,
     /// The auth hash the device holds (KLAP models).
     auth: AuthHash,
     /// The auth hash of the `badauth` fault: credentials no client has.
     bad_auth: AuthHash,
+    /// The account the device holds (AES models check logins against it).
+    creds: Credentials,
+    /// The account of the `badauth` fault.
+    bad_creds: Credentials,
     stop: AtomicBool,
     conns: Mutex<Vec<(TcpStream, JoinHandle<()>)>>,
 }
@@ -459,6 +516,7 @@ impl SimPlug {
         let udp = UdpSocket::bind(addr)?;
 
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+        let fx = opts.fixture.clone();
         let seed = format!("{:?}{}{}{serial}", opts.model, addr, std::process::id());
         let device_id = hex_id(&seed, 40);
         let mac_hex = hex_id(&format!("mac{seed}"), 6);
@@ -469,38 +527,57 @@ impl SimPlug {
             &mac_hex[4..6]
         );
         let now = Instant::now();
-        let outlets = (0..opts.model.outlets())
-            .map(|i| OutletState {
-                alias: if opts.model.outlets() > 1 {
-                    format!("Plug {}", i + 1)
-                } else {
-                    opts.alias.clone()
-                },
-                on: false,
-                on_since: None,
-                rule: None,
-                auto_off: AutoOff {
-                    enable: false,
-                    delay_min: 120,
-                    since: now,
-                },
-                pending: None,
-            })
-            .collect();
+        let new_outlet = |alias: String, on: bool| OutletState {
+            alias,
+            on,
+            on_since: on.then_some(now),
+            rule: None,
+            auto_off: AutoOff {
+                enable: false,
+                delay_min: 120,
+                since: now,
+            },
+            pending: None,
+        };
+        let outlets = match &fx {
+            Some(f) => f
+                .outlets()
+                .iter()
+                .map(|o| new_outlet(o.alias.clone(), o.on))
+                .collect(),
+            None => (0..opts.model.outlets())
+                .map(|i| {
+                    let alias = if opts.model.outlets() > 1 {
+                        format!("Plug {}", i + 1)
+                    } else {
+                        opts.alias.clone()
+                    };
+                    new_outlet(alias, false)
+                })
+                .collect(),
+        };
         let flaky_left = match opts.fault {
             Some(Fault::Flaky(n)) => n,
             _ => 0,
         };
-        let version = opts.model.klap_version();
-        let creds = opts
-            .credentials
-            .clone()
-            .unwrap_or_else(|| opts.model.default_credentials());
+        let version = fx
+            .as_ref()
+            .map_or(opts.model.klap_version(), |f| f.klap_version());
+        let creds = opts.credentials.clone().unwrap_or_else(|| match &fx {
+            Some(f) => f.default_credentials(),
+            None => opts.model.default_credentials(),
+        });
         let bad = Credentials::new(format!("{}-other@example.com", device_id), "not-yours");
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 model: opts.model,
-                alias: opts.alias.clone(),
+                alias: match &fx {
+                    Some(f) => f
+                        .outlets()
+                        .first()
+                        .map_or_else(|| f.model().to_string(), |o| o.alias.clone()),
+                    None => opts.alias.clone(),
+                },
                 device_id,
                 mac,
                 led_off: false,
@@ -515,10 +592,14 @@ impl SimPlug {
                 fault: opts.fault.clone(),
                 flaky_left,
                 ids: 0,
+                fixture: fx.clone(),
             }),
             klap: Mutex::new(klap::Sessions::default()),
+            aes: Mutex::new(aes::Sessions::default()),
             auth: creds.auth_hash(version),
             bad_auth: bad.auth_hash(version),
+            creds,
+            bad_creds: bad,
             stop: AtomicBool::new(false),
             conns: Mutex::new(Vec::new()),
         });
@@ -534,8 +615,9 @@ impl SimPlug {
             );
         }
         let st = state.clone();
-        let announce = opts.klap_only || opts.model.wire() == Wire::Klap;
-        let legacy_udp = !opts.klap_only && opts.model.wire() == Wire::Xor;
+        let wire = fx.as_ref().map_or(opts.model.wire(), |f| f.wire());
+        let announce = opts.klap_only || wire != Wire::Xor;
+        let legacy_udp = !opts.klap_only && wire == Wire::Xor;
         threads.push(
             std::thread::Builder::new()
                 .name(format!("sim-udp-{port}"))
@@ -621,10 +703,11 @@ fn accept_loop(listener: TcpListener, state: SimState) {
 
 fn serve_connection(mut stream: TcpStream, state: SimState) {
     let _ = stream.set_nodelay(true);
-    let wire = state.lock().model.wire();
+    let wire = state.lock().wire();
     match wire {
         Wire::Xor => iot::serve(&mut stream, &state),
         Wire::Klap => klap::serve(&mut stream, &state),
+        Wire::Aes => aes::serve(&mut stream, &state),
     }
     // The accept loop holds a clone of this socket (to unblock it at drop), so
     // dropping ours would not close the connection: shut it down explicitly.
@@ -736,7 +819,7 @@ impl SimState {
     pub fn countdown_rules(&self, outlet: Option<usize>) -> Vec<Value> {
         let g = self.lock();
         let now = Instant::now();
-        let smart = g.model.is_smart();
+        let smart = g.is_smart();
         g.outlets
             .get(outlet.unwrap_or(0))
             .and_then(|o| o.rule.as_ref())
@@ -770,7 +853,9 @@ impl SimState {
     pub fn sysinfo(&self) -> Value {
         let g = self.lock();
         let now = Instant::now();
-        if g.model.is_smart() {
+        if g.fixture.is_some() && g.is_smart() {
+            g.fixture_device_info(now)
+        } else if g.is_smart() {
             g.device_info(now)
         } else {
             g.sysinfo(now)
@@ -780,18 +865,25 @@ impl SimState {
     /// The SMART `device_id` of a strip outlet (`None` for other models).
     pub fn child_id(&self, index: usize) -> Option<String> {
         let g = self.lock();
-        (g.model.is_smart() && g.is_strip() && index < g.outlets.len())
-            .then(|| g.smart_child_id(index))
+        if let Some(f) = &g.fixture {
+            return f.outlet_child_id(index).map(str::to_string);
+        }
+        (g.is_smart() && g.is_strip() && index < g.outlets.len()).then(|| g.smart_child_id(index))
     }
 
     fn probe_reply(&self, from: SocketAddr) -> Vec<u8> {
         let g = self.lock();
+        if let Some(f) = &g.fixture {
+            return probe_packet(&f.probe_answer(from));
+        }
+        let wire = g.wire();
         let mut schm = json!({
             "is_support_https": false,
-            "encrypt_type": "KLAP",
+            // A legacy model with klap_only emulates KLAP firmware.
+            "encrypt_type": if wire == Wire::Aes { "AES" } else { "KLAP" },
             "http_port": 80,
         });
-        if g.model.klap_version() == KlapVersion::V2 {
+        if wire == Wire::Aes || g.model.klap_version() == KlapVersion::V2 {
             schm["lv"] = json!(2);
         }
         let body = json!({
@@ -808,13 +900,8 @@ impl SimState {
                 "factory_default": false,
                 "mgt_encrypt_schm": schm
             }
-        })
-        .to_string();
-        let mut pkt = vec![0x02, 0x00, 0x00, 0x01];
-        pkt.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        pkt.extend_from_slice(&[0x11, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
-        pkt.extend_from_slice(body.as_bytes());
-        pkt
+        });
+        probe_packet(&body)
     }
 
     /// Counts one request arriving now and decides what its fault does:
@@ -835,9 +922,43 @@ impl SimState {
     }
 }
 
+/// A 20002 answer: the 16-byte header, then the JSON.
+fn probe_packet(body: &Value) -> Vec<u8> {
+    let body = body.to_string();
+    let mut pkt = vec![0x02, 0x00, 0x00, 0x01];
+    pkt.extend_from_slice(&(body.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+    pkt.extend_from_slice(&[0x11, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
+    pkt.extend_from_slice(body.as_bytes());
+    pkt
+}
+
 impl Inner {
     fn is_strip(&self) -> bool {
         self.outlets.len() > 1
+    }
+
+    /// Whether it answers the SMART JSON (else the legacy JSON).
+    fn is_smart(&self) -> bool {
+        match &self.fixture {
+            Some(f) => f.is_smart(),
+            None => self.model.is_smart(),
+        }
+    }
+
+    /// What its TCP port speaks.
+    fn wire(&self) -> Wire {
+        match &self.fixture {
+            Some(f) => f.wire(),
+            None => self.model.wire(),
+        }
+    }
+
+    /// Its KLAP hash version.
+    fn klap_version(&self) -> KlapVersion {
+        match &self.fixture {
+            Some(f) => f.klap_version(),
+            None => self.model.klap_version(),
+        }
     }
 
     fn switch(&mut self, index: usize, on: bool, at: Instant) {
@@ -960,5 +1081,13 @@ mod tests {
             "test@tp-link.net"
         );
         assert_eq!(Model::Hs100.wire(), Wire::Xor);
+        assert_eq!(Model::P110Aes.wire(), Wire::Aes);
+        assert_eq!(Model::Ep25.wire(), Wire::Aes);
+        assert!(Model::Ep25.is_smart());
+        assert_eq!(Model::Ep25.device_type(), "SMART.KASAPLUG");
+        assert_eq!(Model::P110Aes.discovery_model(), "P110(EU)");
+        // AES devices take the only default python-kasa's AES transport tries.
+        assert_eq!(Model::Ep25.default_credentials(), default_for("TAPO"));
+        assert_eq!("p110-aes".parse::<Model>(), Ok(Model::P110Aes));
     }
 }

@@ -71,7 +71,10 @@ enum Target {
 
 impl Inner {
     fn has_auto_off(&self) -> bool {
-        matches!(self.model, Model::P110 | Model::Kp125m | Model::P300)
+        matches!(
+            self.model,
+            Model::P110 | Model::Kp125m | Model::P300 | Model::P110Aes | Model::Ep25
+        )
     }
 
     fn has_countdown(&self) -> bool {
@@ -119,12 +122,18 @@ impl Inner {
             "device_id": self.device_id,
             "fw_ver": match self.model {
                 Model::P100 => "1.4.0 Build 20231017 Rel. 33876",
+                Model::P110Aes => "1.2.3 Build 230425 Rel.142542",
+                Model::Ep25 => "1.0.2 Build 231108 Rel.163012",
                 Model::P110 => "1.3.0 Build 230905 Rel.152200",
                 Model::P300 => "1.0.15 Build 231130 Rel.122554",
                 Model::Kp125m => "1.2.3 Build 240624 Rel.154806",
                 _ => "1.1.0 Build 240415 Rel.171219",
             },
-            "hw_ver": if self.model == Model::P100 { "1.0.0" } else { "1.0" },
+            "hw_ver": match self.model {
+                Model::P100 => "1.0.0",
+                Model::Ep25 => "2.6",
+                _ => "1.0",
+            },
             "type": self.model.device_type(),
             "model": self.model.model_name(),
             "mac": self.mac.replace(':', "-"),
@@ -241,6 +250,9 @@ impl Inner {
     }
 
     fn answer(&mut self, method: &str, params: &Value, now: Instant) -> Value {
+        if self.fixture.is_some() {
+            return reply(self.fixture_method(None, method, params, now));
+        }
         let target = if self.is_strip() {
             Target::Strip
         } else {
@@ -329,40 +341,50 @@ impl Inner {
                 _ => Err(UNKNOWN_METHOD),
             },
             "get_auto_off_config" | "set_auto_off_config" => match outlet {
-                Some(i) if self.has_auto_off() => {
-                    let a = &mut self.outlets[i].auto_off;
-                    if method == "set_auto_off_config" {
-                        let enable = params.get("enable").and_then(Value::as_bool);
-                        let delay = params.get("delay_min").and_then(Value::as_u64);
-                        if enable.is_none() && delay.is_none() {
-                            return Err(PARAMS_ERROR);
-                        }
-                        if let Some(d) = delay {
-                            if d == 0 || d > 24 * 60 * 7 {
-                                return Err(PARAMS_ERROR);
-                            }
-                            a.delay_min = d as u32;
-                        }
-                        if let Some(e) = enable {
-                            if e && !a.enable {
-                                a.since = now;
-                            }
-                            a.enable = e;
-                        }
-                        return Ok(None);
-                    }
-                    let AutoOff {
-                        enable, delay_min, ..
-                    } = *a;
-                    Ok(Some(json!({"enable": enable, "delay_min": delay_min})))
-                }
+                Some(i) if self.has_auto_off() => self.auto_off_method(i, method, params, now),
                 _ => Err(UNKNOWN_METHOD),
             },
             _ => Err(UNKNOWN_METHOD),
         }
     }
 
-    fn countdown(
+    /// `get_auto_off_config` / `set_auto_off_config` on outlet `i`.
+    pub(super) fn auto_off_method(
+        &mut self,
+        i: usize,
+        method: &str,
+        params: &Value,
+        now: Instant,
+    ) -> Result<Option<Value>, i64> {
+        let a = &mut self.outlets[i].auto_off;
+        if method == "set_auto_off_config" {
+            let enable = params.get("enable").and_then(Value::as_bool);
+            let delay = params.get("delay_min").and_then(Value::as_u64);
+            if enable.is_none() && delay.is_none() {
+                return Err(PARAMS_ERROR);
+            }
+            if let Some(d) = delay {
+                if d == 0 || d > 24 * 60 * 7 {
+                    return Err(PARAMS_ERROR);
+                }
+                a.delay_min = d as u32;
+            }
+            if let Some(e) = enable {
+                if e && !a.enable {
+                    a.since = now;
+                }
+                a.enable = e;
+            }
+            return Ok(None);
+        }
+        let AutoOff {
+            enable, delay_min, ..
+        } = *a;
+        Ok(Some(json!({"enable": enable, "delay_min": delay_min})))
+    }
+
+    /// The countdown methods on outlet `i`.
+    pub(super) fn countdown(
         &mut self,
         i: usize,
         method: &str,
@@ -431,7 +453,8 @@ impl Inner {
     }
 }
 
-fn reply(r: Result<Option<Value>, i64>) -> Value {
+/// A method's result as the device sends it.
+pub(super) fn reply(r: Result<Option<Value>, i64>) -> Value {
     match r {
         Ok(Some(v)) => json!({"error_code": 0, "result": v}),
         Ok(None) => json!({"error_code": 0}),
