@@ -82,7 +82,7 @@ impl Zone {
 
     /// Names the zone for a title or a report header, e.g. `local time,
     /// UTC+01:00` or `UTC`.
-    pub(crate) fn describe(&self, t: SystemTime) -> String {
+    pub fn describe(&self, t: SystemTime) -> String {
         let o = self.offset_at(t);
         let off = format_offset(o);
         match self {

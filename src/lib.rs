@@ -19,7 +19,7 @@
 //! * **a plug transport** (how JSON reaches a plug): implement
 //!   [`kasa::transport::Transport`] and route it in [`kasa::open_device`];
 //! * **a protocol family** (what the JSON says): implement
-//!   [`kasa::device::Device`]; the worker algorithm stays in [`kasa::worker`];
+//!   [`kasa::device::Device`]; the worker algorithm stays in `kasa::worker`;
 //! * **a third plug kind** (a humidifier, a fan): a [`msg::Role`], its config
 //!   key in [`config`], and its demand rule in `control::rules`;
 //! * **a setpoint schedule**: `control::Controller::set_limits` takes the

@@ -190,7 +190,7 @@ impl SystemdNotifier {
 
     /// A notifier for the socket address `value`, written as in
     /// `$NOTIFY_SOCKET` (a path, or `@name` for an abstract socket).
-    pub(crate) fn connect(value: &str) -> Result<SystemdNotifier, NotifyError> {
+    pub fn connect(value: &str) -> Result<SystemdNotifier, NotifyError> {
         let addr = parse_socket_address(value)?;
         // Unbound and unconnected: each message is addressed on its own, so a
         // socket that systemd re-creates (daemon-reexec) keeps working.

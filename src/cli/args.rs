@@ -49,7 +49,7 @@ pub enum Command {
 
 impl Command {
     /// The subcommand as typed (`simulate-plug`, `profile show`), for messages.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Command::Run(_) => "run",
             Command::CheckConfig(_) => "check-config",
@@ -799,7 +799,7 @@ const HELP: Sub = Sub {
 
 /// What a command line asks for.
 #[derive(Debug)]
-pub(crate) enum Parsed {
+pub enum Parsed {
     /// Print this help on stdout; exit 0.
     Help(String),
     /// Print the version on stdout; exit 0.
@@ -811,7 +811,7 @@ pub(crate) enum Parsed {
 }
 
 /// Parses a command line (without the program name).
-pub(crate) fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
+pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
     Ok(match flags::parse(&ROOT, args)? {
         flags::Outcome::Help(text) => Parsed::Help(text),
         flags::Outcome::Version => Parsed::Version,
@@ -986,7 +986,7 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
 }
 
 /// `CHIP:LINE` for `--gpio`: `gpiochip0:4`, `/dev/gpiochip0:4` or `0:4`.
-pub fn parse_gpio(text: &str) -> Result<(PathBuf, u32), String> {
+pub(crate) fn parse_gpio(text: &str) -> Result<(PathBuf, u32), String> {
     let bad = || format!("{text:?}: expected CHIP:LINE, e.g. gpiochip0:4 or /dev/gpiochip0:4");
     let (chip, line) = text.rsplit_once(':').ok_or_else(bad)?;
     let line = line.parse().map_err(|_| bad())?;

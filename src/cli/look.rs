@@ -15,7 +15,7 @@ fn since(text: &str) -> Result<SystemTime, CliError> {
 }
 
 /// `kasa-thermostat plot [--log-dir DIR | --readings FILE] [--since WHEN] [--out FILE.svg]`.
-pub fn plot(a: PlotArgs) -> CmdResult {
+pub(crate) fn plot(a: PlotArgs) -> CmdResult {
     let readings = a
         .readings
         .unwrap_or_else(|| a.log_dir.join(crate::datalog::READINGS_FILE));
@@ -27,7 +27,7 @@ pub fn plot(a: PlotArgs) -> CmdResult {
 }
 
 /// `kasa-thermostat report [--log-dir DIR] [--since WHEN] [--json]`.
-pub fn report(a: ReportArgs) -> CmdResult {
+pub(crate) fn report(a: ReportArgs) -> CmdResult {
     let mut opts = crate::report::ReportOptions::new(a.log_dir);
     opts.since = Some(since(&a.since)?);
     let report = crate::report::report(&opts).map_err(CliError::failed)?;
@@ -42,7 +42,7 @@ pub fn report(a: ReportArgs) -> CmdResult {
 
 /// `kasa-thermostat alert-test --config F`: runs the hook once with a test
 /// event and says what happened.
-pub fn alert_test(a: AlertTestArgs) -> CmdResult {
+pub(crate) fn alert_test(a: AlertTestArgs) -> CmdResult {
     let config = Config::load(&a.config).map_err(CliError::failed)?;
     let Some(settings) = &config.alerts else {
         return Err(CliError::failed(Message(format!(
@@ -60,7 +60,7 @@ pub fn alert_test(a: AlertTestArgs) -> CmdResult {
 }
 
 /// `kasa-thermostat profile show|restart --config F`.
-pub fn profile(cmd: ProfileCommand) -> CmdResult {
+pub(crate) fn profile(cmd: ProfileCommand) -> CmdResult {
     let (restart, args): (bool, &ProfileArgs) = match &cmd {
         ProfileCommand::Show(a) => (false, a),
         ProfileCommand::Restart(a) => (true, a),

@@ -31,7 +31,7 @@ use flags::PROGRAM;
 
 /// Why a subcommand did not succeed.
 #[derive(Debug)]
-pub enum CliError {
+pub(crate) enum CliError {
     /// The command line is wrong: fix the arguments (exit code 2).
     Usage(String),
     /// The command ran and failed; the error names what failed (exit code 1).
@@ -40,12 +40,12 @@ pub enum CliError {
 
 impl CliError {
     /// Wraps any error as a failure of the command.
-    pub fn failed(err: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> CliError {
+    pub(crate) fn failed(err: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> CliError {
         CliError::Failed(err.into())
     }
 
     /// The process exit code for this error.
-    pub fn exit_code(&self) -> ExitCode {
+    pub(crate) fn exit_code(&self) -> ExitCode {
         match self {
             CliError::Usage(_) => ExitCode::from(2),
             CliError::Failed(_) => ExitCode::from(1),
@@ -53,7 +53,7 @@ impl CliError {
     }
 
     /// The error and all its causes on one line.
-    pub fn chain(&self) -> String {
+    pub(crate) fn chain(&self) -> String {
         match self {
             CliError::Usage(msg) => format!("{msg}\n(see {PROGRAM} --help)"),
             CliError::Failed(err) => crate::error::chain(err.as_ref()),
@@ -80,11 +80,11 @@ impl StdError for CliError {
 }
 
 /// The result type of every subcommand.
-pub type CmdResult = Result<ExitCode, CliError>;
+pub(crate) type CmdResult = Result<ExitCode, CliError>;
 
 /// A failure that is only a message (it names what failed itself).
 #[derive(Debug)]
-pub struct Message(pub String);
+pub(crate) struct Message(pub String);
 
 impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -135,7 +135,7 @@ fn print(text: &str) -> ExitCode {
 }
 
 /// Runs one parsed subcommand.
-pub fn run(command: Command) -> CmdResult {
+pub(crate) fn run(command: Command) -> CmdResult {
     match command {
         Command::Run(a) => service::run(a),
         Command::CheckConfig(a) => service::check_config(a),

@@ -19,7 +19,7 @@ use crate::kasa::{Credentials, Outlet, PlugHandle, PlugTarget, Timing};
 use crate::msg::{Completion, PlugCommand, Role};
 
 /// `kasa-thermostat discover [--target ADDR] [--timeout S] [--json]`.
-pub fn discover(a: DiscoverArgs) -> CmdResult {
+pub(crate) fn discover(a: DiscoverArgs) -> CmdResult {
     let target = match &a.target {
         None => discovery::BROADCAST,
         Some(text) => {
@@ -69,7 +69,7 @@ fn found_json(f: &Found) -> serde_json::Value {
 }
 
 /// The human table of `discover`.
-pub fn discovery_table(found: &[Found]) -> String {
+pub(crate) fn discovery_table(found: &[Found]) -> String {
     const COLS: usize = 8;
     let mut rows = vec![[
         "ALIAS".to_string(),
@@ -152,7 +152,7 @@ pub fn discovery_table(found: &[Found]) -> String {
 }
 
 /// `kasa-thermostat plug HOST[:PORT] state|on|off|sysinfo [--child ID | --outlet N] [--json]`.
-pub fn plug(a: PlugArgs) -> CmdResult {
+pub(crate) fn plug(a: PlugArgs) -> CmdResult {
     let (host, port) = parse_host_port(&a.host).map_err(CliError::Usage)?;
     let timing = Timing::default().scaled(a.timing_scale);
     let outlet = match (a.child, a.outlet) {
@@ -269,7 +269,7 @@ fn credentials(
 
 /// `kasa-thermostat simulate-plug [--bind ADDR:PORT] [--model M] [--fault KIND]`:
 /// prints the address on the first line of stdout, then serves until SIGINT/SIGTERM.
-pub fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
+pub(crate) fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
     let fixture = match &a.fixture {
         Some(path) => Some(Arc::new(Fixture::load(path).map_err(CliError::failed)?)),
         None => None,

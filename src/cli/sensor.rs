@@ -22,7 +22,7 @@ struct Setup {
 }
 
 /// `kasa-thermostat sensor ...`.
-pub fn sensor(a: SensorArgs) -> CmdResult {
+pub(crate) fn sensor(a: SensorArgs) -> CmdResult {
     let default = |options| Setup {
         options,
         units: Units::C,

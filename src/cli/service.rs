@@ -14,7 +14,7 @@ use crate::outputs::{status, StateFile};
 use crate::service::{self, Options, ServiceError};
 
 /// `kasa-thermostat run --config FILE | --simulate [--speed N]`.
-pub fn run(a: RunArgs) -> CmdResult {
+pub(crate) fn run(a: RunArgs) -> CmdResult {
     let result = match (a.simulate, a.config) {
         (true, _) => crate::demo::run(a.speed.unwrap_or(10.0), a.profile).map_err(|e| e.into()),
         (false, Some(path)) => run_config(&path),
@@ -86,7 +86,7 @@ fn run_config(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error + 
 
 /// `kasa-thermostat check-config FILE`: prints the effective config (every
 /// default filled in) and exits 0, or prints the problem and exits 1.
-pub fn check_config(a: CheckConfigArgs) -> CmdResult {
+pub(crate) fn check_config(a: CheckConfigArgs) -> CmdResult {
     let config = Config::load(&a.file).map_err(CliError::failed)?;
     config.check_paths().map_err(CliError::failed)?;
     if config.credentials.is_some() {
@@ -106,7 +106,7 @@ pub fn check_config(a: CheckConfigArgs) -> CmdResult {
 }
 
 /// `kasa-thermostat status [--state-file F] [--json]`.
-pub fn status(a: StatusArgs) -> CmdResult {
+pub(crate) fn status(a: StatusArgs) -> CmdResult {
     let state = StateFile::read(&a.state_file).map_err(CliError::failed)?;
     if a.json {
         let text = serde_json::to_string_pretty(&state).map_err(CliError::failed)?;

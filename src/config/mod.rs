@@ -623,7 +623,7 @@ impl Config {
     /// The TP-Link account of the `credentials` section, with the password
     /// read from its file; `None` without the section (the devices' default
     /// credentials are tried).
-    pub(crate) fn credentials(&self) -> Result<Option<crate::kasa::Credentials>, ConfigError> {
+    pub fn credentials(&self) -> Result<Option<crate::kasa::Credentials>, ConfigError> {
         match &self.credentials {
             None => Ok(None),
             Some(c) => {

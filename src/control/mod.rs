@@ -377,7 +377,7 @@ impl Controller {
     }
 
     /// Starts: reads each plug's real state before any decision.
-    pub(crate) fn start(&mut self, now: Instant) -> Output {
+    pub fn start(&mut self, now: Instant) -> Output {
         self.started_at = Some(now);
         let mut out = Output::default();
         for (role, plug) in self.plugs.iter_mut() {

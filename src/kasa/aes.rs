@@ -42,7 +42,7 @@
 //!
 //! **The RSA key** is generated once per process, on the first handshake
 //! that needs it, and shared by every AES transport and every re-handshake
-//! after it ([`KeyPair::shared`]). It only wraps the session key the device
+//! after it (`KeyPair::shared`). It only wraps the session key the device
 //! picks; python-kasa keeps its key for a device's whole life (it stores it
 //! in the device config, across restarts), so one key per process is no
 //! weaker than the reference client. Generating an RSA-1024 key takes a few
@@ -51,8 +51,8 @@
 //! within the first request's deadline, rather than on a background thread;
 //! a worker that retries a device that is offline does not pay it again.
 //!
-//! The wire formats ([`handshake_body`], [`parse_handshake_reply`],
-//! [`passthrough_body`], [`parse_passthrough_reply`], [`login_params`]) and
+//! The wire formats (`handshake_body`, `parse_handshake_reply`,
+//! `passthrough_body`, `parse_passthrough_reply`, `login_params`) and
 //! [`AesCipher`] are pure functions, shared with the simulated device and
 //! tested on vectors computed with python-kasa's own classes.
 
@@ -74,7 +74,7 @@ use super::smart::{error_name, is_auth_error, is_session_error};
 use super::transport::Transport;
 
 /// The RSA modulus size of the handshake key (what devices and python-kasa use).
-pub const RSA_BITS: usize = 1024;
+pub(crate) const RSA_BITS: usize = 1024;
 
 /// The AES key and IV the device sends: 16 bytes each.
 pub const KEY_IV_LEN: usize = 32;
@@ -93,7 +93,7 @@ const AES_DECODE_FAIL: i64 = -1005;
 const LOGIN_ERROR: i64 = -1501;
 
 /// How the AES transport labels its bodies, as python-kasa does.
-pub const JSON_BODY: BodyKind = BodyKind {
+pub(crate) const JSON_BODY: BodyKind = BodyKind {
     content_type: "application/json",
     accept: "application/json",
     extra: &[("requestByApp", "true")],
@@ -162,7 +162,7 @@ pub enum LoginVersion {
 
 impl LoginVersion {
     /// From the `lv` of a discovery answer: 2 is V2, anything else V1.
-    pub fn from_lv(lv: Option<u8>) -> LoginVersion {
+    pub(crate) fn from_lv(lv: Option<u8>) -> LoginVersion {
         if lv == Some(2) {
             LoginVersion::V2
         } else {
@@ -179,7 +179,7 @@ fn sha1_hex(s: &str) -> String {
 }
 
 /// The `login_device` params for these credentials.
-pub fn login_params(c: &Credentials, version: LoginVersion) -> Value {
+pub(crate) fn login_params(c: &Credentials, version: LoginVersion) -> Value {
     let username = base64_encode(sha1_hex(&c.username).as_bytes());
     match version {
         LoginVersion::V2 => json!({
@@ -237,7 +237,7 @@ impl AesCipher {
 
     /// A random key and IV (the simulated device's side of a handshake),
     /// with the 32 bytes to send.
-    pub fn random() -> Result<(AesCipher, [u8; KEY_IV_LEN]), getrandom::Error> {
+    pub(crate) fn random() -> Result<(AesCipher, [u8; KEY_IV_LEN]), getrandom::Error> {
         let mut key = [0u8; 16];
         let mut iv = [0u8; 16];
         getrandom::fill(&mut key)?;
@@ -315,7 +315,7 @@ fn der_uint(be: &[u8]) -> Vec<u8> {
 
 /// The SubjectPublicKeyInfo DER of an RSA public key with modulus `n` and
 /// exponent `e` (big-endian): what a PEM `PUBLIC KEY` holds.
-pub fn spki_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+pub(crate) fn spki_der(n: &[u8], e: &[u8]) -> Vec<u8> {
     let mut rsa_key = der_uint(n);
     rsa_key.extend(der_uint(e));
     let rsa_key = der_tlv(0x30, &rsa_key);
@@ -372,7 +372,7 @@ fn der_int(input: &[u8]) -> Result<(Vec<u8>, &[u8]), DecodeError> {
 }
 
 /// `(n, e)` of an RSA SubjectPublicKeyInfo in DER.
-pub fn parse_spki(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), DecodeError> {
+pub(crate) fn parse_spki(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), DecodeError> {
     let bad = |what: &str| DecodeError::PublicKey(what.to_string());
     let (spki, trailing) = der_take(der, 0x30)?;
     if !trailing.is_empty() {
@@ -403,7 +403,7 @@ pub fn parse_spki(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), DecodeError> {
 }
 
 /// `(n, e)` of a PEM `PUBLIC KEY` (one base64 line or wrapped lines).
-pub fn parse_public_pem(pem: &str) -> Result<(Vec<u8>, Vec<u8>), DecodeError> {
+pub(crate) fn parse_public_pem(pem: &str) -> Result<(Vec<u8>, Vec<u8>), DecodeError> {
     let body = pem
         .trim()
         .strip_prefix("-----BEGIN PUBLIC KEY-----")
@@ -453,7 +453,7 @@ impl KeyPair {
     /// The process's key: generated on first use, then shared by every
     /// transport that asks (see the module doc on why one key serves every
     /// session). A failed generation is not kept: the next call tries again.
-    pub fn shared() -> Result<Arc<KeyPair>, rsa::Error> {
+    pub(crate) fn shared() -> Result<Arc<KeyPair>, rsa::Error> {
         static SHARED: Mutex<Option<Arc<KeyPair>>> = Mutex::new(None);
         let mut slot = SHARED.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = slot.as_ref() {
@@ -497,7 +497,7 @@ impl KeyPair {
 
 /// The handshake request body (compact JSON: 314 bytes for an RSA-1024
 /// key, the length real devices expect).
-pub fn handshake_body(pem: &str) -> Vec<u8> {
+pub(crate) fn handshake_body(pem: &str) -> Vec<u8> {
     json!({"method": "handshake", "params": {"key": pem}})
         .to_string()
         .into_bytes()
@@ -529,7 +529,7 @@ fn check_code(m: &serde_json::Map<String, Value>) -> Result<(), DecodeError> {
 }
 
 /// The base64 `result.key` of a handshake answer.
-pub fn parse_handshake_reply(body: &[u8]) -> Result<String, DecodeError> {
+pub(crate) fn parse_handshake_reply(body: &[u8]) -> Result<String, DecodeError> {
     let m = parse_object(body)?;
     check_code(&m)?;
     m.get("result")
@@ -540,7 +540,7 @@ pub fn parse_handshake_reply(body: &[u8]) -> Result<String, DecodeError> {
 }
 
 /// The `securePassthrough` body carrying `inner` (a JSON request's bytes).
-pub fn passthrough_body(cipher: &AesCipher, inner: &[u8]) -> Vec<u8> {
+pub(crate) fn passthrough_body(cipher: &AesCipher, inner: &[u8]) -> Vec<u8> {
     json!({"method": "securePassthrough", "params": {"request": cipher.encrypt(inner)}})
         .to_string()
         .into_bytes()
@@ -550,7 +550,10 @@ pub fn passthrough_body(cipher: &AesCipher, inner: &[u8]) -> Vec<u8> {
 /// outer `error_code` is [`DecodeError::Code`]. As python-kasa does, a
 /// `response` that does not decrypt but is itself a JSON object (firmware
 /// that answers in clear) is taken as the reply.
-pub fn parse_passthrough_reply(cipher: &AesCipher, body: &[u8]) -> Result<Value, DecodeError> {
+pub(crate) fn parse_passthrough_reply(
+    cipher: &AesCipher,
+    body: &[u8],
+) -> Result<Value, DecodeError> {
     let m = parse_object(body)?;
     check_code(&m)?;
     let raw = m
@@ -574,7 +577,7 @@ pub fn parse_passthrough_reply(cipher: &AesCipher, body: &[u8]) -> Result<Value,
 }
 
 /// The `login_device` request (inner JSON).
-pub fn login_request(c: &Credentials, version: LoginVersion) -> Vec<u8> {
+pub(crate) fn login_request(c: &Credentials, version: LoginVersion) -> Vec<u8> {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -589,7 +592,7 @@ pub fn login_request(c: &Credentials, version: LoginVersion) -> Vec<u8> {
 }
 
 /// The token of a decrypted `login_device` answer.
-pub fn parse_login_reply(reply: &Value) -> Result<String, DecodeError> {
+pub(crate) fn parse_login_reply(reply: &Value) -> Result<String, DecodeError> {
     let m = reply
         .as_object()
         .ok_or_else(|| DecodeError::NotJson("the login reply is not an object".into()))?;
@@ -678,11 +681,6 @@ impl AesTransport {
     pub fn with_key(mut self, keys: Arc<KeyPair>) -> AesTransport {
         self.keys = Some(keys);
         self
-    }
-
-    /// The login version in use.
-    pub fn login_version(&self) -> LoginVersion {
-        self.login
     }
 
     /// The credentials the device accepted at the last login.
@@ -921,7 +919,7 @@ impl AesTransport {
     /// Sends one inner request (JSON bytes) and returns its decrypted
     /// reply, handshaking and logging in first when needed, all before
     /// `deadline`.
-    pub fn request_bytes(
+    pub(crate) fn request_bytes(
         &mut self,
         inner: &[u8],
         deadline: Instant,

@@ -30,12 +30,12 @@ impl Credentials {
     }
 
     /// Whether both fields are empty (python-kasa's "blank" credentials).
-    pub fn is_blank(&self) -> bool {
+    pub(crate) fn is_blank(&self) -> bool {
         self.username.is_empty() && self.password.is_empty()
     }
 
     /// The KLAP auth hash of this version.
-    pub fn auth_hash(&self, version: KlapVersion) -> AuthHash {
+    pub(crate) fn auth_hash(&self, version: KlapVersion) -> AuthHash {
         match version {
             KlapVersion::V1 => auth_hash_v1(&self.username, &self.password),
             KlapVersion::V2 => auth_hash_v2(&self.username, &self.password),
@@ -66,7 +66,7 @@ pub enum KlapVersion {
 
 impl KlapVersion {
     /// The other version.
-    pub fn other(self) -> KlapVersion {
+    pub(crate) fn other(self) -> KlapVersion {
         match self {
             KlapVersion::V1 => KlapVersion::V2,
             KlapVersion::V2 => KlapVersion::V1,
@@ -85,11 +85,11 @@ impl fmt::Display for KlapVersion {
 
 /// An auth hash: 16 bytes (v1, MD5) or 32 bytes (v2, SHA-256).
 #[derive(Clone, PartialEq, Eq)]
-pub struct AuthHash(Vec<u8>);
+pub(crate) struct AuthHash(Vec<u8>);
 
 impl AuthHash {
     /// The raw bytes.
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 }
@@ -102,7 +102,7 @@ impl fmt::Debug for AuthHash {
 }
 
 /// v1: `md5(md5(username) + md5(password))`.
-pub fn auth_hash_v1(username: &str, password: &str) -> AuthHash {
+pub(crate) fn auth_hash_v1(username: &str, password: &str) -> AuthHash {
     let mut h = Md5::new();
     h.update(Md5::digest(username.as_bytes()));
     h.update(Md5::digest(password.as_bytes()));
@@ -110,7 +110,7 @@ pub fn auth_hash_v1(username: &str, password: &str) -> AuthHash {
 }
 
 /// v2: `sha256(sha1(username) + sha1(password))`.
-pub fn auth_hash_v2(username: &str, password: &str) -> AuthHash {
+pub(crate) fn auth_hash_v2(username: &str, password: &str) -> AuthHash {
     let mut h = Sha256::new();
     h.update(Sha1::digest(username.as_bytes()));
     h.update(Sha1::digest(password.as_bytes()));
@@ -203,7 +203,7 @@ pub fn base64_encode(data: &[u8]) -> String {
 }
 
 /// Decodes standard base64 (padding optional); `None` on any other character.
-pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let text = text.trim_end_matches('=');
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let mut acc = 0u32;

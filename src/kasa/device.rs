@@ -2,7 +2,7 @@
 //! strip), whatever protocol and transport it speaks.
 //!
 //! The worker algorithm of DESIGN §4 (pre-read, arm, switch, spacing,
-//! read-back, three attempts) lives once, in [`super::worker`], above this
+//! read-back, three attempts) lives once, in `super::worker`, above this
 //! trait. Each protocol family implements it:
 //!
 //! * the legacy "IOT" JSON (`system.get_sysinfo`, `set_relay_state`,
@@ -39,7 +39,7 @@ pub enum Protocol {
 
 impl Protocol {
     /// The name in the config and on the command line.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Protocol::Auto => "auto",
             Protocol::Legacy => "legacy",
@@ -49,7 +49,7 @@ impl Protocol {
     }
 
     /// The port a plug listens on for this protocol when none is given.
-    pub fn default_port(self) -> u16 {
+    pub(crate) fn default_port(self) -> u16 {
         match self {
             Protocol::Auto | Protocol::Legacy => 9999,
             Protocol::Klap | Protocol::Aes => 80,

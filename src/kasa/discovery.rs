@@ -13,17 +13,17 @@ use serde_json::Value;
 use super::protocol::{self, SysInfo};
 
 /// The UDP port newer firmware answers the binary probe on.
-pub const KLAP_PORT: u16 = 20002;
+pub(crate) const KLAP_PORT: u16 = 20002;
 
 /// The default discovery target.
-pub const BROADCAST: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::BROADCAST), 9999);
+pub(crate) const BROADCAST: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::BROADCAST), 9999);
 
 /// How many times the query is sent over the timeout window (UDP gets lost).
 const PACKETS: u32 = 3;
 
 /// A device that answered.
 #[derive(Debug, Clone, Serialize)]
-pub struct Found {
+pub(crate) struct Found {
     /// Where the answer came from.
     pub addr: SocketAddr,
     /// Its sysinfo (legacy devices).
@@ -43,7 +43,7 @@ impl Found {
     }
 
     /// Whether it needs TP-Link credentials (KLAP and AES do; legacy does not).
-    pub fn needs_credentials(&self) -> bool {
+    pub(crate) fn needs_credentials(&self) -> bool {
         self.sysinfo.is_none() && self.probe.is_some()
     }
 
@@ -59,7 +59,7 @@ impl Found {
 
 /// Why discovery could not run.
 #[derive(Debug)]
-pub struct DiscoveryError {
+pub(crate) struct DiscoveryError {
     /// What failed (bind, send...).
     pub op: String,
     /// The socket error.
@@ -81,7 +81,10 @@ impl std::error::Error for DiscoveryError {
 /// Sends the legacy query to `target` and the 20002 probe to the same host
 /// (and to `target` itself, where a simulated plug answers it) a few times
 /// over `timeout`, and returns every device that answered, in order.
-pub fn discover(target: SocketAddr, timeout: Duration) -> Result<Vec<Found>, DiscoveryError> {
+pub(crate) fn discover(
+    target: SocketAddr,
+    timeout: Duration,
+) -> Result<Vec<Found>, DiscoveryError> {
     let err = |op: &str| {
         let op = op.to_string();
         move |source| DiscoveryError { op, source }
@@ -187,13 +190,13 @@ fn record(found: &mut Vec<Found>, from: SocketAddr, data: &[u8]) {
 
 /// Sends the 20002 probe to `ip` on each of `ports` and waits up to `timeout`
 /// for an answer; returns the scheme it announced.
-pub fn klap_probe(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<String> {
+pub(crate) fn klap_probe(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<String> {
     probe(ip, ports, timeout).map(|p| p.scheme)
 }
 
 /// Sends the UDP 20002 probe to `ip` on `ports` and returns the first
 /// answer's description, waiting at most `timeout`.
-pub fn probe(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<protocol::ProbeInfo> {
+pub(crate) fn probe(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<protocol::ProbeInfo> {
     let bind: SocketAddr = if ip.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
     } else {

@@ -242,7 +242,7 @@ fn on_off(b: bool) -> &'static str {
 
 impl KasaError {
     /// The class of this error, for the logs, `plug-events.jsonl` and `report`.
-    pub fn kind(&self) -> FailureKind {
+    pub(crate) fn kind(&self) -> FailureKind {
         match self {
             KasaError::Resolve { .. } => FailureKind::Resolve,
             KasaError::Refused { .. } => FailureKind::Refused,

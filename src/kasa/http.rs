@@ -8,10 +8,10 @@
 //! 1.5 MiB, and none applies our deadline to connect, write and each read the
 //! way every other plug request here does.
 //!
-//! The parsers ([`find_head_end`], [`parse_response_head`],
-//! [`parse_request_head`], [`parse_set_cookie`]) work on bytes with no I/O,
+//! The parsers ([`find_head_end`], `parse_response_head`,
+//! [`parse_request_head`], `parse_set_cookie`) work on bytes with no I/O,
 //! are strict (status line, header syntax, one `Content-Length`) and never
-//! allocate more than [`MAX_HEAD`] + [`MAX_BODY`] bytes whatever the peer
+//! allocate more than `MAX_HEAD` + `MAX_BODY` bytes whatever the peer
 //! announces. The simulated plug uses the same parsers for its server side.
 
 use std::fmt;
@@ -25,14 +25,14 @@ use super::error::KasaError;
 
 /// The longest status line plus headers accepted. A device's head is a few
 /// hundred bytes.
-pub const MAX_HEAD: usize = 8 * 1024;
+pub(crate) const MAX_HEAD: usize = 8 * 1024;
 
 /// The largest body accepted. SMART replies are a few KiB; a strip's child
 /// list page is under 16 KiB.
-pub const MAX_BODY: usize = 256 * 1024;
+pub(crate) const MAX_BODY: usize = 256 * 1024;
 
 /// The session cookie of KLAP devices.
-pub const SESSION_COOKIE: &str = "TP_SESSIONID";
+pub(crate) const SESSION_COOKIE: &str = "TP_SESSIONID";
 
 /// Why bytes are not an acceptable HTTP message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,13 +41,13 @@ pub enum HttpError {
     StartLine(String),
     /// A header line is not `name: value`.
     Header(String),
-    /// No end of headers within [`MAX_HEAD`] bytes.
+    /// No end of headers within `MAX_HEAD` bytes.
     HeadTooLong,
     /// A body is expected but no `Content-Length` says how long.
     NoContentLength,
     /// `Content-Length` is not a number, or two disagree.
     BadContentLength(String),
-    /// The announced body is over [`MAX_BODY`].
+    /// The announced body is over `MAX_BODY`.
     BodyTooLarge(u64),
     /// `Transfer-Encoding` other than identity (chunked is not spoken by plugs).
     TransferEncoding(String),
@@ -75,7 +75,7 @@ impl std::error::Error for HttpError {}
 
 /// The parts of a reply head that matter here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResponseHead {
+pub(crate) struct ResponseHead {
     /// The status code.
     pub status: u16,
     /// The body length, when announced.
@@ -105,7 +105,7 @@ pub struct RequestHead {
 
 /// A whole reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
+pub(crate) struct Response {
     /// The status code.
     pub status: u16,
     /// The body (empty when the status is not 200 and no length was given).
@@ -178,7 +178,7 @@ fn content_length(headers: &[(&str, &str)]) -> Result<Option<u64>, HttpError> {
 /// so every `name=value` pair is looked at. Some AES firmware names the
 /// session cookie `SESSIONID`; python-kasa takes it when `TP_SESSIONID` is
 /// absent, and sends it back as `TP_SESSIONID`, as is done here.
-pub fn parse_set_cookie(value: &str) -> (Option<String>, Option<u64>) {
+pub(crate) fn parse_set_cookie(value: &str) -> (Option<String>, Option<u64>) {
     let mut session = None;
     let mut fallback = None;
     let mut timeout = None;
@@ -199,7 +199,7 @@ pub fn parse_set_cookie(value: &str) -> (Option<String>, Option<u64>) {
 }
 
 /// Parses a reply head (status line and headers).
-pub fn parse_response_head(head: &[u8]) -> Result<ResponseHead, HttpError> {
+pub(crate) fn parse_response_head(head: &[u8]) -> Result<ResponseHead, HttpError> {
     let (start, headers) = split_head(head)?;
     let bad = || HttpError::StartLine(start.chars().take(80).collect());
     let mut parts = start.splitn(3, ' ');
@@ -296,8 +296,9 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, HttpError> {
     })
 }
 
+#[cfg(test)]
 /// Parses a whole reply held in memory (head and exactly its body).
-pub fn parse_response(bytes: &[u8]) -> Result<Response, HttpError> {
+pub(crate) fn parse_response(bytes: &[u8]) -> Result<Response, HttpError> {
     let end = match find_head_end(bytes) {
         Some(e) if e <= MAX_HEAD => e,
         _ => return Err(HttpError::HeadTooLong),
@@ -323,15 +324,21 @@ pub fn parse_response(bytes: &[u8]) -> Result<Response, HttpError> {
     })
 }
 
+#[cfg(test)]
 /// The bytes of a `POST` with its body, in one buffer so they go out in one write.
-pub fn build_post(authority: &str, target: &str, body: &[u8], cookie: Option<&str>) -> Vec<u8> {
+pub(crate) fn build_post(
+    authority: &str,
+    target: &str,
+    body: &[u8],
+    cookie: Option<&str>,
+) -> Vec<u8> {
     build_post_as(authority, target, body, cookie, &BINARY)
 }
 
 /// How a body is labelled: its `Content-Type`, `Accept` and any extra
 /// headers a device wants (the AES transport's `requestByApp: true`).
 #[derive(Debug, Clone, Copy)]
-pub struct BodyKind {
+pub(crate) struct BodyKind {
     /// The `Content-Type` value.
     pub content_type: &'static str,
     /// The `Accept` value.
@@ -341,14 +348,14 @@ pub struct BodyKind {
 }
 
 /// KLAP's opaque bytes.
-pub const BINARY: BodyKind = BodyKind {
+pub(crate) const BINARY: BodyKind = BodyKind {
     content_type: "application/octet-stream",
     accept: "*/*",
     extra: &[],
 };
 
 /// [`build_post`] with the body labelled as `kind` says.
-pub fn build_post_as(
+pub(crate) fn build_post_as(
     authority: &str,
     target: &str,
     body: &[u8],
@@ -385,7 +392,7 @@ pub fn build_post_as(
 
 /// A blocking HTTP/1.1 connection to one device, kept open between requests
 /// when the device allows it, dropped after any error.
-pub struct HttpClient {
+pub(crate) struct HttpClient {
     host: String,
     port: u16,
     addr: String,
@@ -431,18 +438,13 @@ impl HttpClient {
     }
 
     /// `host:port`, as named in every error.
-    pub fn address(&self) -> &str {
+    pub(crate) fn address(&self) -> &str {
         &self.addr
     }
 
     /// Drops the kept-open connection.
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.conn = None;
-    }
-
-    /// Whether a kept-open connection is there.
-    pub fn is_open(&self) -> bool {
-        self.conn.is_some()
     }
 
     /// Posts `body` to `target` (with the session cookie when given) and reads
@@ -451,7 +453,7 @@ impl HttpClient {
     /// A kept-open connection that the device closed while idle is replaced
     /// by a fresh one once, within the same deadline: that is not the device's
     /// fault and must not fail the request.
-    pub fn post(
+    pub(crate) fn post(
         &mut self,
         target: &str,
         body: &[u8],
@@ -463,7 +465,7 @@ impl HttpClient {
     }
 
     /// [`HttpClient::post`] with the body labelled as `kind` says.
-    pub fn post_as(
+    pub(crate) fn post_as(
         &mut self,
         target: &str,
         body: &[u8],

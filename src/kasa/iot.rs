@@ -14,7 +14,7 @@ use super::transport::Transport;
 use crate::msg::plug::deadman_secs;
 
 /// The name of the dead-man countdown rule on the plug.
-pub const DEADMAN_RULE_NAME: &str = "kasa-thermostat deadman";
+pub(crate) const DEADMAN_RULE_NAME: &str = "kasa-thermostat deadman";
 
 /// A legacy plug, or one outlet of a legacy strip.
 pub struct IotDevice<T> {

@@ -63,7 +63,7 @@ use super::http::{HttpClient, Response};
 use super::transport::Transport;
 
 /// Length of each handshake seed.
-pub const SEED_LEN: usize = 16;
+pub(crate) const SEED_LEN: usize = 16;
 
 /// A session's life when the device sets no `TIMEOUT` cookie (python-kasa's).
 const DEFAULT_SESSION_S: u64 = 86_400;
@@ -84,7 +84,7 @@ fn sha256(parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// The server hash of handshake1 for these seeds and auth hash.
-pub fn handshake1_hash(
+pub(crate) fn handshake1_hash(
     version: KlapVersion,
     local_seed: &[u8],
     remote_seed: &[u8],
@@ -97,7 +97,7 @@ pub fn handshake1_hash(
 }
 
 /// The client's proof sent in handshake2.
-pub fn handshake2_hash(
+pub(crate) fn handshake2_hash(
     version: KlapVersion,
     local_seed: &[u8],
     remote_seed: &[u8],
@@ -176,8 +176,9 @@ impl KlapCipher {
         KlapCipher { key, iv, sig, seq }
     }
 
+    #[cfg(test)]
     /// The last sequence number used (the derived one before any request).
-    pub fn seq(&self) -> i32 {
+    pub(crate) fn seq(&self) -> i32 {
         self.seq
     }
 
@@ -201,7 +202,7 @@ impl KlapCipher {
 
     /// `signature + ciphertext` of `plain` under sequence number `seq`
     /// (requests, and the server's replies, which reuse the request's number).
-    pub fn seal(&self, seq: i32, plain: &[u8]) -> Vec<u8> {
+    pub(crate) fn seal(&self, seq: i32, plain: &[u8]) -> Vec<u8> {
         let ct = Aes128CbcEnc::new(&self.key.into(), &self.full_iv(seq).into())
             .encrypt_padded_vec::<Pkcs7>(plain);
         let mut out = Vec::with_capacity(32 + ct.len());
@@ -475,7 +476,7 @@ impl KlapTransport {
 
     /// Sends one plaintext body and returns the decrypted reply, handshaking
     /// first when needed, all before `deadline`.
-    pub fn request_bytes(
+    pub(crate) fn request_bytes(
         &mut self,
         plain: &[u8],
         deadline: Instant,

@@ -10,7 +10,7 @@
 //! * [`device`]: one plug or strip outlet as the worker drives it: read,
 //!   switch, arm and clear the dead-man ([`iot::IotDevice`] for the legacy
 //!   JSON; the SMART JSON of Tapo and new Kasa devices);
-//! * [`worker`]: the verified, retried algorithm of DESIGN §4, once, above
+//! * `worker`: the verified, retried algorithm of DESIGN §4, once, above
 //!   the [`device::Device`] trait, on its own thread per plug.
 //!
 //! To add a transport, implement [`transport::Transport`] and route it in
@@ -20,8 +20,8 @@ pub mod aes;
 pub mod connect;
 pub mod credentials;
 pub mod device;
-pub mod discovery;
-pub mod error;
+pub(crate) mod discovery;
+pub(crate) mod error;
 pub mod http;
 pub mod iot;
 pub mod klap;
@@ -29,7 +29,7 @@ pub mod protocol;
 pub mod sim;
 pub mod smart;
 pub mod transport;
-pub mod worker;
+pub(crate) mod worker;
 pub mod xor;
 
 pub use connect::open_device;
@@ -41,4 +41,4 @@ pub use worker::{PlugHandle, PlugTarget, Timing};
 
 /// The log target of the final-failure lines; the service routes it into
 /// `kasa_errors.log`.
-pub const ERROR_LOG_TARGET: &str = "kasa_errors";
+pub(crate) const ERROR_LOG_TARGET: &str = "kasa_errors";

@@ -205,7 +205,7 @@ pub fn is_klap_probe(data: &[u8]) -> bool {
 
 /// What a newer device says about itself in its UDP 20002 answer.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct ProbeInfo {
+pub(crate) struct ProbeInfo {
     /// The transport: `KLAP` or `AES` (`mgt_encrypt_schm.encrypt_type`).
     pub scheme: String,
     /// The HTTP port of that transport (80 on real devices).
@@ -231,7 +231,7 @@ impl ProbeInfo {
 }
 
 /// Parses a 20002 answer: a 16-byte header, then JSON with `result`.
-pub fn parse_probe_reply(data: &[u8]) -> Option<ProbeInfo> {
+pub(crate) fn parse_probe_reply(data: &[u8]) -> Option<ProbeInfo> {
     if data.len() < 16 || data[0] != 0x02 {
         return None;
     }
@@ -266,7 +266,7 @@ pub fn parse_klap_reply(data: &[u8]) -> Option<String> {
 }
 
 /// CRC-32 (IEEE), bitwise: 16-byte probes do not need a table.
-pub fn crc32(data: &[u8]) -> u32 {
+pub(crate) fn crc32(data: &[u8]) -> u32 {
     let mut crc = 0xFFFF_FFFFu32;
     for &b in data {
         crc ^= u32::from(b);
@@ -279,7 +279,7 @@ pub fn crc32(data: &[u8]) -> u32 {
 }
 
 /// `{"system":{"get_sysinfo":{}}}`.
-pub fn sysinfo_request() -> Value {
+pub(crate) fn sysinfo_request() -> Value {
     json!({"system": {"get_sysinfo": {}}})
 }
 
@@ -587,7 +587,7 @@ impl SysInfo {
 
     /// The child addressed by `outlet`. An id matches in full (deviceId + "NN")
     /// or by its two-digit suffix, as real strips accept both.
-    pub fn child(&self, outlet: &Outlet) -> Result<&Child, StateError> {
+    pub(crate) fn child(&self, outlet: &Outlet) -> Result<&Child, StateError> {
         if self.children.is_empty() {
             return Err(if self.relay_state.is_some() {
                 StateError::NotAStrip {
@@ -665,7 +665,7 @@ pub struct CountdownRule {
 }
 
 /// Parses a `count_down.get_rules` reply.
-pub fn parse_countdown_rules(reply: &Value) -> Result<Vec<CountdownRule>, ReplyError> {
+pub(crate) fn parse_countdown_rules(reply: &Value) -> Result<Vec<CountdownRule>, ReplyError> {
     let v = extract(reply, "count_down", "get_rules")?;
     let list = v
         .get("rule_list")

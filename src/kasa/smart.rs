@@ -3,7 +3,7 @@
 //!
 //! A request is `{"method": M, "params": P, "request_time_milis": T,
 //! "terminal_uuid": U}`; a reply is `{"error_code": C, "result": R}` with
-//! `C == 0` for success ([`error_name`] has the known codes). What the worker
+//! `C == 0` for success (`error_name` has the known codes). What the worker
 //! needs:
 //!
 //! * `component_nego` (once per session, batched with the first
@@ -22,7 +22,7 @@
 //! Session-level error codes (`SESSION_TIMEOUT_ERROR` 9999 and the others
 //! python-kasa retries) renew the transport's session and retry once within
 //! the deadline; login errors become [`KasaError::Auth`]; every other code is
-//! [`KasaError::Smart`], classified by [`is_transient`].
+//! [`KasaError::Smart`], classified by `is_transient`.
 //!
 //! # What switches a heater off when the Pi dies
 //!
@@ -64,7 +64,7 @@ const MAX_BATCH: usize = 5;
 const MAX_PAGES: usize = 16;
 
 /// The known SMART error codes: `(code, python-kasa's name)`.
-pub const ERROR_CODES: &[(i64, &str)] = &[
+pub(crate) const ERROR_CODES: &[(i64, &str)] = &[
     (0, "SUCCESS"),
     (9999, "SESSION_TIMEOUT_ERROR"),
     (1200, "MULTI_REQUEST_FAILED_ERROR"),
@@ -136,7 +136,7 @@ pub const ERROR_CODES: &[(i64, &str)] = &[
 ];
 
 /// python-kasa's name for a code, `UNKNOWN` for a code it does not know.
-pub fn error_name(code: i64) -> &'static str {
+pub(crate) fn error_name(code: i64) -> &'static str {
     ERROR_CODES
         .iter()
         .find(|(c, _)| *c == code)
@@ -145,19 +145,19 @@ pub fn error_name(code: i64) -> &'static str {
 }
 
 /// Codes after which python-kasa drops the session and tries again.
-pub fn is_session_error(code: i64) -> bool {
+pub(crate) fn is_session_error(code: i64) -> bool {
     matches!(code, 1002 | 1112 | -1001 | 9999 | -40401 | -40413)
 }
 
 /// Codes that mean the login was refused (python-kasa's authentication errors).
-pub fn is_auth_error(code: i64) -> bool {
+pub(crate) fn is_auth_error(code: i64) -> bool {
     matches!(code, -1501 | 1111 | -1005 | 1100 | 1003 | -40412)
 }
 
 /// Whether a retry may succeed. Permanent: refused logins, methods or
 /// parameters the device does not take, a blocked device. Everything else,
 /// unknown codes included, may pass on a later attempt.
-pub fn is_transient(code: i64) -> bool {
+pub(crate) fn is_transient(code: i64) -> bool {
     !(is_auth_error(code)
         || matches!(
             code,
@@ -166,12 +166,12 @@ pub fn is_transient(code: i64) -> bool {
 }
 
 /// Codes that mean the device does not have the method at all.
-pub fn is_unsupported(code: i64) -> bool {
+pub(crate) fn is_unsupported(code: i64) -> bool {
     matches!(code, -1002 | -40106)
 }
 
 /// What to do about a code, appended to the error message.
-pub fn error_advice(code: i64) -> &'static str {
+pub(crate) fn error_advice(code: i64) -> &'static str {
     if is_session_error(code) {
         "; the session is renewed on the next try"
     } else if matches!(code, -1002 | -40106) {
@@ -191,7 +191,7 @@ pub fn error_advice(code: i64) -> &'static str {
 
 /// A SMART reply that is not success.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SmartReplyError {
+pub(crate) enum SmartReplyError {
     /// A non-zero `error_code`.
     Code(i64),
     /// Not the shape of a SMART reply.
@@ -200,7 +200,7 @@ pub enum SmartReplyError {
 
 /// Checks `error_code` (required, an integer) and returns `result`
 /// (`Value::Null` when absent: `set_*` replies have none).
-pub fn check_reply(reply: &Value) -> Result<&Value, SmartReplyError> {
+pub(crate) fn check_reply(reply: &Value) -> Result<&Value, SmartReplyError> {
     static NULL: Value = Value::Null;
     let obj = reply
         .as_object()
@@ -217,15 +217,15 @@ pub fn check_reply(reply: &Value) -> Result<&Value, SmartReplyError> {
 }
 
 /// What a device can do: `(component id, version)` from `component_nego`.
-pub type Components = Vec<(String, i64)>;
+pub(crate) type Components = Vec<(String, i64)>;
 
 /// One answer of a `multipleRequest`: the method and its result or code.
-pub type MultiAnswer = (String, Result<Value, i64>);
+pub(crate) type MultiAnswer = (String, Result<Value, i64>);
 
 /// The answers of a `multipleRequest` as `(method, answer)`. Devices stop at
 /// the first failing request, so a method may be missing; a listed one that
 /// failed carries its code.
-pub fn split_multi(result: &Value) -> Result<Vec<MultiAnswer>, SmartReplyError> {
+pub(crate) fn split_multi(result: &Value) -> Result<Vec<MultiAnswer>, SmartReplyError> {
     let list = result
         .get("responses")
         .and_then(Value::as_array)
@@ -248,7 +248,7 @@ pub fn split_multi(result: &Value) -> Result<Vec<MultiAnswer>, SmartReplyError> 
 }
 
 /// The component ids and versions from a `component_nego` result.
-pub fn parse_components(result: &Value) -> Result<Components, String> {
+pub(crate) fn parse_components(result: &Value) -> Result<Components, String> {
     let list = result
         .get("component_list")
         .and_then(Value::as_array)
@@ -367,7 +367,7 @@ impl<T: Transport> SmartDevice<T> {
     }
 
     /// The components negotiated for the target (the outlet's own for a strip outlet).
-    pub fn components(&self) -> Option<&Components> {
+    pub(crate) fn components(&self) -> Option<&Components> {
         match &self.child {
             Some(c) if c.components.is_some() => c.components.as_ref(),
             _ => self.components.as_ref(),
@@ -918,7 +918,7 @@ impl<T: Transport> Device for SmartDevice<T> {
 
 /// Whether a `get_device_info` is a bulb or light strip's (`SMART.TAPOBULB`,
 /// `SMART.KASABULB`...): their `device_on` switches a light, not a relay.
-pub fn is_light(info: &Value) -> bool {
+pub(crate) fn is_light(info: &Value) -> bool {
     info.get("type")
         .and_then(Value::as_str)
         .is_some_and(|t| t.contains("BULB") || t.contains("LIGHT"))

@@ -94,7 +94,7 @@ impl Timing {
 
     /// The longest a command can take when every request runs into its
     /// timeout (see the module docs for the formula).
-    pub fn worst_case(&self, cmd: &PlugCommand) -> Duration {
+    pub(crate) fn worst_case(&self, cmd: &PlugCommand) -> Duration {
         let attempts = self.retry_sleeps.len() as u32;
         let sleeps: Duration = self.retry_sleeps.iter().sum();
         let attempt = match cmd {
@@ -128,29 +128,18 @@ pub struct PlugTarget {
 }
 
 impl PlugTarget {
-    /// A legacy plug at `host:port`.
-    pub fn legacy(role: Role, host: &str, port: u16) -> PlugTarget {
-        PlugTarget {
-            role,
-            host: host.to_string(),
-            port: Some(port),
-            outlet: None,
-            protocol: Protocol::Legacy,
-        }
-    }
-
     /// The port in use: the given one, or the protocol's default.
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port.unwrap_or(self.protocol.default_port())
     }
 
     /// `host:port` (IPv6 in brackets).
-    pub fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         super::xor::address(&self.host, self.port())
     }
 
     /// `heater 10.0.0.5:9999` or `heater 10.0.0.5:9999 outlet #2`, for logs.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match &self.outlet {
             Some(o) => format!("{} {} outlet {o}", self.role, self.address()),
             None => format!("{} {}", self.role, self.address()),
@@ -229,7 +218,7 @@ impl PlugHandle {
     }
 
     /// Whether the worker thread has ended (it only ends early by panicking).
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 }

@@ -38,7 +38,7 @@ pub struct XorTransport {
 }
 
 /// `host:port`, with IPv6 literals in brackets.
-pub fn address(host: &str, port: u16) -> String {
+pub(crate) fn address(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -47,7 +47,7 @@ pub fn address(host: &str, port: u16) -> String {
 }
 
 /// Resolves `host` (a name or an IP literal) and `port` to the first address.
-pub fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
+pub(crate) fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
     use std::net::ToSocketAddrs;
     (host, port).to_socket_addrs()?.next().ok_or_else(|| {
         io::Error::new(
@@ -254,7 +254,7 @@ fn stale_socket(e: &KasaError) -> bool {
 }
 
 /// A short name for a request in messages: `system.set_relay_state`.
-pub(crate) fn describe(req: &Value) -> String {
+pub fn describe(req: &Value) -> String {
     let Some(obj) = req.as_object() else {
         return "request".into();
     };

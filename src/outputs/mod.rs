@@ -203,7 +203,7 @@ impl Outputs {
 }
 
 /// The state file's content for a snapshot.
-pub(crate) fn state(
+pub fn state(
     snap: &Snapshot,
     now: SystemTime,
     u: Units,

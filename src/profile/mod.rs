@@ -184,7 +184,7 @@ impl AfterEnd {
 
 /// When a profile starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Start {
+pub enum Start {
     /// When the service first runs it (the instant is kept in the state file).
     Now,
     /// At this instant.
@@ -258,7 +258,7 @@ pub(crate) struct Step {
 
 impl Step {
     /// `hold 4d 17.5..18.5 °C` / `ramp 2d 18.5..19.5 °C -> 20.5..21.5 °C`.
-    pub(crate) fn describe(&self, units: Units) -> String {
+    pub fn describe(&self, units: Units) -> String {
         match self.kind {
             StepKind::Hold => format!(
                 "hold {} {}",
@@ -566,7 +566,7 @@ impl Profile {
     }
 
     /// When it starts.
-    pub(crate) fn start(&self) -> Start {
+    pub fn start(&self) -> Start {
         self.start
     }
 

@@ -215,7 +215,7 @@ impl ProfileRunner {
 
     #[cfg(test)]
     /// The running state (`None` until the clock has been believed once).
-    pub(crate) fn state(&self) -> Option<&ProfileState> {
+    pub fn state(&self) -> Option<&ProfileState> {
         self.state.as_ref()
     }
 

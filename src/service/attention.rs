@@ -29,7 +29,7 @@ pub(super) struct Attention {
 
 impl Attention {
     /// Starts the alerts thread.
-    pub(crate) fn start(
+    pub fn start(
         settings: AlertSettings,
         units: Units,
         alarms: (Option<f64>, Option<f64>),

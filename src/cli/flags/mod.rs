@@ -35,7 +35,7 @@ pub(crate) struct Choice {
 
 impl Choice {
     /// A choice with its help.
-    pub const fn new(name: &'static str, help: &'static str) -> Choice {
+    pub(crate) const fn new(name: &'static str, help: &'static str) -> Choice {
         Choice { name, help }
     }
 }
@@ -79,7 +79,7 @@ pub(crate) struct Flag {
 
 impl Flag {
     /// A switch: `--long`, no value.
-    pub const fn switch(long: &'static str, help: &'static str) -> Flag {
+    pub(crate) const fn switch(long: &'static str, help: &'static str) -> Flag {
         Flag {
             long,
             short: None,
@@ -92,7 +92,7 @@ impl Flag {
     }
 
     /// A flag taking one value: `--long VALUE` or `--long=VALUE`.
-    pub const fn takes(long: &'static str, value: &'static str, help: &'static str) -> Flag {
+    pub(crate) const fn takes(long: &'static str, value: &'static str, help: &'static str) -> Flag {
         Flag {
             value: Some(value),
             ..Flag::switch(long, help)
@@ -100,7 +100,7 @@ impl Flag {
     }
 
     /// With a one-letter name too.
-    pub const fn short(self, short: char) -> Flag {
+    pub(crate) const fn short(self, short: char) -> Flag {
         Flag {
             short: Some(short),
             ..self
@@ -108,7 +108,7 @@ impl Flag {
     }
 
     /// With a default value.
-    pub const fn default(self, default: &'static str) -> Flag {
+    pub(crate) const fn default(self, default: &'static str) -> Flag {
         Flag {
             default: Some(default),
             ..self
@@ -116,7 +116,7 @@ impl Flag {
     }
 
     /// Not shown in help nor completions.
-    pub const fn hidden(self) -> Flag {
+    pub(crate) const fn hidden(self) -> Flag {
         Flag {
             hidden: true,
             ..self
@@ -124,12 +124,12 @@ impl Flag {
     }
 
     /// Its value completes so.
-    pub const fn complete(self, complete: Complete) -> Flag {
+    pub(crate) const fn complete(self, complete: Complete) -> Flag {
         Flag { complete, ..self }
     }
 
     /// `--long VALUE` (or `--long` for a switch), as errors name it.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match self.value {
             Some(v) => format!("--{} {v}", self.long),
             None => format!("--{}", self.long),
@@ -152,7 +152,11 @@ pub(crate) struct Positional {
 
 impl Positional {
     /// A required positional.
-    pub const fn new(name: &'static str, help: &'static str, complete: Complete) -> Positional {
+    pub(crate) const fn new(
+        name: &'static str,
+        help: &'static str,
+        complete: Complete,
+    ) -> Positional {
         Positional {
             name,
             help,
@@ -162,7 +166,7 @@ impl Positional {
     }
 
     /// May be left out.
-    pub const fn optional(self) -> Positional {
+    pub(crate) const fn optional(self) -> Positional {
         Positional {
             optional: true,
             ..self
@@ -209,7 +213,7 @@ pub(crate) struct Sub {
 
 impl Sub {
     /// The flag named `--long`, hidden ones included.
-    pub fn flag(&self, long: &str) -> Option<&'static Flag> {
+    pub(crate) fn flag(&self, long: &str) -> Option<&'static Flag> {
         self.flags.iter().find(|f| f.long == long)
     }
 
@@ -218,7 +222,7 @@ impl Sub {
     }
 
     /// The subcommand named `name`.
-    pub fn sub(&self, name: &str) -> Option<&'static Sub> {
+    pub(crate) fn sub(&self, name: &str) -> Option<&'static Sub> {
         self.subs.iter().find(|s| s.name == name)
     }
 
@@ -255,7 +259,7 @@ impl UsageError {
     }
 
     /// Where to read more: `(see kasa-thermostat plug --help)`.
-    pub fn hint(&self) -> String {
+    pub(crate) fn hint(&self) -> String {
         format!("(see {} --help)", self.path)
     }
 }
@@ -293,7 +297,7 @@ pub(crate) struct Matches {
 
 impl Matches {
     /// The subcommand, as a path below the root (`profile show`).
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         let names: Vec<&str> = self.chain.iter().skip(1).map(|s| s.name).collect();
         names.join(" ")
     }
@@ -316,28 +320,28 @@ impl Matches {
     }
 
     /// Whether the switch `--long` was given.
-    pub fn on(&self, long: &str) -> Result<bool, UsageError> {
+    pub(crate) fn on(&self, long: &str) -> Result<bool, UsageError> {
         Ok(self.slot(long)?.1.is_some())
     }
 
     /// `--long`'s value as a path, if given.
-    pub fn path(&self, long: &str) -> Result<Option<PathBuf>, UsageError> {
+    pub(crate) fn path(&self, long: &str) -> Result<Option<PathBuf>, UsageError> {
         Ok(self.slot(long)?.1.map(PathBuf::from))
     }
 
     /// `--long`'s value as a path, which a [`Rule::Required`] makes sure of.
-    pub fn required_path(&self, long: &str) -> Result<PathBuf, UsageError> {
+    pub(crate) fn required_path(&self, long: &str) -> Result<PathBuf, UsageError> {
         self.path(long)?
             .ok_or_else(|| self.internal(format!("--{long} is required but not declared so")))
     }
 
     /// An error that is a bug in the declarations, said so.
-    pub fn internal(&self, message: String) -> UsageError {
+    pub(crate) fn internal(&self, message: String) -> UsageError {
         self.error(format!("internal error: {message}"))
     }
 
     /// `--long`'s value as a path, else its default.
-    pub fn path_or_default(&self, long: &str) -> Result<PathBuf, UsageError> {
+    pub(crate) fn path_or_default(&self, long: &str) -> Result<PathBuf, UsageError> {
         let (flag, value) = self.slot(long)?;
         match (value, flag.default) {
             (Some(v), _) => Ok(PathBuf::from(v)),
@@ -348,7 +352,7 @@ impl Matches {
 
     /// `--long`'s value parsed with `parse`, if given. A bad value is an
     /// error naming the flag.
-    pub fn value<T>(
+    pub(crate) fn value<T>(
         &self,
         long: &str,
         parse: impl Fn(&str) -> Result<T, String>,
@@ -360,7 +364,7 @@ impl Matches {
     }
 
     /// `--long`'s value parsed with `parse`, else its default parsed the same way.
-    pub fn value_or_default<T>(
+    pub(crate) fn value_or_default<T>(
         &self,
         long: &str,
         parse: impl Fn(&str) -> Result<T, String>,
@@ -375,12 +379,12 @@ impl Matches {
     }
 
     /// Positional `index` as a path.
-    pub fn positional_path(&self, index: usize) -> Result<PathBuf, UsageError> {
+    pub(crate) fn positional_path(&self, index: usize) -> Result<PathBuf, UsageError> {
         self.positional_os(index).map(PathBuf::from)
     }
 
     /// Positional `index` parsed with `parse`.
-    pub fn positional<T>(
+    pub(crate) fn positional<T>(
         &self,
         index: usize,
         parse: impl Fn(&str) -> Result<T, String>,
@@ -463,7 +467,7 @@ fn lexopt_error(chain: &[&Sub], e: lexopt::Error) -> UsageError {
 }
 
 /// Parses `args` (without the program name) against the command tree `root`.
-pub(crate) fn parse(root: &'static Sub, args: Vec<OsString>) -> Result<Outcome, UsageError> {
+pub fn parse(root: &'static Sub, args: Vec<OsString>) -> Result<Outcome, UsageError> {
     let mut p = lexopt::Parser::from_args(args);
     let mut chain: Vec<&'static Sub> = vec![root];
     loop {

@@ -135,7 +135,7 @@ fn decode_nickname(v: Option<&Value>) -> String {
 
 impl Fixture {
     /// Reads and checks a fixture file.
-    pub fn load(path: &Path) -> Result<Fixture, FixtureError> {
+    pub(crate) fn load(path: &Path) -> Result<Fixture, FixtureError> {
         let shown = path.display().to_string();
         let body = std::fs::read_to_string(path).map_err(|source| FixtureError::Io {
             path: shown.clone(),
@@ -298,18 +298,13 @@ impl Fixture {
         Ok(fx)
     }
 
-    /// The file name without `.json` (`P110(EU)_1.0_1.2.3`).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Whether it speaks the SMART JSON (else the legacy JSON).
     pub fn is_smart(&self) -> bool {
         self.smart
     }
 
     /// What its TCP port speaks.
-    pub fn wire(&self) -> Wire {
+    pub(crate) fn wire(&self) -> Wire {
         self.wire
     }
 
@@ -319,17 +314,12 @@ impl Fixture {
     }
 
     /// The KLAP hash version: v2 for SMART devices and `lv: 2`, else v1.
-    pub fn klap_version(&self) -> KlapVersion {
+    pub(crate) fn klap_version(&self) -> KlapVersion {
         if self.smart || self.lv == Some(2) {
             KlapVersion::V2
         } else {
             KlapVersion::V1
         }
-    }
-
-    /// `SMART.TAPOPLUG`, `IOT.SMARTPLUGSWITCH`, `IOT.SMARTBULB`...
-    pub fn device_type(&self) -> &str {
-        &self.device_type
     }
 
     /// The model (`P110(EU)` from discovery, else as the device names itself).
@@ -357,7 +347,7 @@ impl Fixture {
     }
 
     /// The SMART `device_id` of relay `index` of a strip (`None` otherwise).
-    pub fn outlet_child_id(&self, index: usize) -> Option<&str> {
+    pub(crate) fn outlet_child_id(&self, index: usize) -> Option<&str> {
         if !self.smart {
             return None;
         }
@@ -394,7 +384,7 @@ impl Fixture {
     }
 
     /// The 20002 answer: the recorded one, with the asker's address.
-    pub fn probe_answer(&self, from: SocketAddr) -> Value {
+    pub(crate) fn probe_answer(&self, from: SocketAddr) -> Value {
         let mut result = self.discovery.clone().unwrap_or_else(|| {
             let mut m = Map::new();
             m.insert("device_type".into(), json!(self.device_type));

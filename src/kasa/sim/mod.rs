@@ -71,7 +71,7 @@ pub enum Model {
 
 /// How a model's TCP port speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wire {
+pub(crate) enum Wire {
     /// 4-byte length + XOR autokey (port 9999 on real plugs).
     Xor,
     /// HTTP with KLAP (port 80 on real plugs).
@@ -82,7 +82,7 @@ pub enum Wire {
 
 impl Wire {
     /// The `encrypt_type` of the 20002 answer (`XOR` for the legacy port).
-    pub fn scheme(self) -> &'static str {
+    pub(crate) fn scheme(self) -> &'static str {
         match self {
             Wire::Xor => "XOR",
             Wire::Klap => "KLAP",
@@ -93,7 +93,7 @@ impl Wire {
 
 impl Model {
     /// Every model, in the order `--model` lists them.
-    pub const ALL: [Model; 11] = [
+    pub(crate) const ALL: [Model; 11] = [
         Model::Hs100,
         Model::Hs110,
         Model::Hs300,
@@ -108,7 +108,7 @@ impl Model {
     ];
 
     /// The `--model` name.
-    pub fn cli_name(self) -> &'static str {
+    pub(crate) fn cli_name(self) -> &'static str {
         match self {
             Model::Hs100 => "hs100",
             Model::Hs110 => "hs110",
@@ -140,7 +140,7 @@ impl Model {
     }
 
     /// The model with its region, as the 20002 discovery answer names it.
-    pub fn discovery_model(self) -> &'static str {
+    pub(crate) fn discovery_model(self) -> &'static str {
         match self {
             Model::P100 => "P100(US)",
             Model::P110 => "P110(UK)",
@@ -168,7 +168,7 @@ impl Model {
     }
 
     /// What its TCP port speaks.
-    pub fn wire(self) -> Wire {
+    pub(crate) fn wire(self) -> Wire {
         if matches!(self, Model::P110Aes | Model::Ep25) {
             Wire::Aes
         } else if self.is_smart() || self == Model::Hs100Klap {
@@ -179,7 +179,7 @@ impl Model {
     }
 
     /// The KLAP hash version of a KLAP model.
-    pub fn klap_version(self) -> KlapVersion {
+    pub(crate) fn klap_version(self) -> KlapVersion {
         if self.is_smart() {
             KlapVersion::V2
         } else {
@@ -188,7 +188,7 @@ impl Model {
     }
 
     /// `device_type` in discovery (`mic_type` in a legacy sysinfo).
-    pub fn device_type(self) -> &'static str {
+    pub(crate) fn device_type(self) -> &'static str {
         match self {
             Model::P100 | Model::P110 | Model::P300 | Model::P110Aes => "SMART.TAPOPLUG",
             Model::Kp125m | Model::Ep40m | Model::Ep25 => "SMART.KASAPLUG",
