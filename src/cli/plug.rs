@@ -24,7 +24,7 @@ pub(crate) fn discover(a: DiscoverArgs) -> CmdResult {
         None => discovery::BROADCAST,
         Some(text) => {
             let (host, port) = parse_host_port(text).map_err(CliError::Usage)?;
-            crate::kasa::xor::resolve(&host, port.unwrap_or(9999))
+            crate::kasa::net::resolve(&host, port.unwrap_or(9999))
                 .map_err(|e| CliError::Usage(format!("--target {text:?}: cannot resolve: {e}")))?
         }
     };

@@ -122,7 +122,7 @@ impl Lazy {
     /// The host's 20002 answer (on 20002 and on the given port), waiting at
     /// most [`PROBE_WAIT`] and never past `deadline`.
     fn probe(&self, deadline: Instant) -> Result<Option<ProbeInfo>, KasaError> {
-        let ip = super::xor::resolve(&self.target.host, self.target.port())
+        let ip = super::net::resolve(&self.target.host, self.target.port())
             .map_err(|source| KasaError::Resolve {
                 host: self.target.host.clone(),
                 port: self.target.port(),

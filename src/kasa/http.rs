@@ -19,8 +19,6 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-
 use super::error::KasaError;
 
 /// The longest status line plus headers accepted. A device's head is a few
@@ -515,48 +513,22 @@ impl HttpClient {
         started: Instant,
         op: &str,
     ) -> Result<TcpStream, KasaError> {
-        let sa =
-            super::xor::resolve(&self.host, self.port).map_err(|source| KasaError::Resolve {
-                host: self.host.clone(),
-                port: self.port,
-                source,
-            })?;
-        let io_err = |what: &str, source: io::Error| KasaError::Io {
+        // No time left is a timeout of this request, as the reads count it.
+        self.remaining(deadline, op, started)?;
+        let refused = |_: std::net::SocketAddr, _: Instant| KasaError::Refused {
             addr: self.addr.clone(),
-            op: what.to_string(),
-            source,
+            klap_hint: false,
+            scheme: None,
         };
-        let budget = self
-            .remaining(deadline, op, started)?
-            .min(self.connect_timeout);
-        let sock = Socket::new(Domain::for_address(sa), Type::STREAM, Some(Protocol::TCP))
-            .map_err(|e| io_err("socket", e))?;
-        match sock.connect_timeout(&SockAddr::from(sa), budget) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                return Err(KasaError::Refused {
-                    addr: self.addr.clone(),
-                    klap_hint: false,
-                    scheme: None,
-                })
-            }
-            Err(e) if is_timeout(&e) => {
-                return Err(KasaError::TimedOut {
-                    addr: self.addr.clone(),
-                    op: "connect".into(),
-                    after_ms: super::xor::ceil_ms(budget),
-                })
-            }
-            Err(source) => {
-                return Err(KasaError::Connect {
-                    addr: self.addr.clone(),
-                    source,
-                })
-            }
-        }
-        sock.set_tcp_nodelay(true)
-            .map_err(|e| io_err("set TCP_NODELAY", e))?;
-        Ok(sock.into())
+        super::net::connect(
+            &self.host,
+            self.port,
+            &self.addr,
+            self.connect_timeout,
+            deadline,
+            op,
+            &refused,
+        )
     }
 
     fn exchange(
@@ -765,12 +737,7 @@ enum ReadErr {
     Io(io::Error),
 }
 
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-    )
-}
+use super::net::is_timeout;
 
 #[cfg(test)]
 mod tests {

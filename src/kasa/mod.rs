@@ -25,6 +25,7 @@ pub(crate) mod error;
 pub mod http;
 pub mod iot;
 pub mod klap;
+pub mod net;
 pub mod protocol;
 pub mod sim;
 pub mod smart;

@@ -135,7 +135,7 @@ impl PlugTarget {
 
     /// `host:port` (IPv6 in brackets).
     pub(crate) fn address(&self) -> String {
-        super::xor::address(&self.host, self.port())
+        super::net::address(&self.host, self.port())
     }
 
     /// `heater 10.0.0.5:9999` or `heater 10.0.0.5:9999 outlet #2`, for logs.

@@ -13,7 +13,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::error::KasaError;
 use super::protocol::{self, FrameError};
@@ -37,25 +36,8 @@ pub struct XorTransport {
     rbuf: Vec<u8>,
 }
 
-/// `host:port`, with IPv6 literals in brackets.
-pub(crate) fn address(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// Resolves `host` (a name or an IP literal) and `port` to the first address.
-pub(crate) fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
-    use std::net::ToSocketAddrs;
-    (host, port).to_socket_addrs()?.next().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{host} resolves to no address"),
-        )
-    })
-}
+use super::net::address;
+use super::net::{ceil_ms, is_timeout, remaining};
 
 impl XorTransport {
     /// A transport for `host:port`. Nothing happens on the network until the
@@ -76,52 +58,26 @@ impl XorTransport {
     }
 
     fn connect(&self, deadline: Instant, op: &str) -> Result<TcpStream, KasaError> {
-        let sa = resolve(&self.host, self.port).map_err(|source| KasaError::Resolve {
-            host: self.host.clone(),
-            port: self.port,
-            source,
-        })?;
-        let left = remaining(deadline).ok_or_else(|| KasaError::NoTime {
-            addr: self.addr.clone(),
-            op: format!("connecting for {op}"),
-        })?;
-        let timeout = self.connect_timeout.min(left);
-        let io_err = |op: &str, source: io::Error| KasaError::Io {
-            addr: self.addr.clone(),
-            op: op.to_string(),
-            source,
+        let refused = |sa: SocketAddr, deadline: Instant| {
+            // A closed 9999 on a device that answers the 20002 probe speaks
+            // KLAP or AES: say so, not "connection refused".
+            let probe = KLAP_PROBE_TIMEOUT.min(remaining(deadline).unwrap_or_default());
+            let scheme = klap_probe(sa, probe);
+            KasaError::Refused {
+                addr: self.addr.clone(),
+                klap_hint: scheme.is_some(),
+                scheme,
+            }
         };
-        let sock = Socket::new(Domain::for_address(sa), Type::STREAM, Some(Protocol::TCP))
-            .map_err(|e| io_err("socket", e))?;
-        match sock.connect_timeout(&SockAddr::from(sa), timeout) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                let probe = KLAP_PROBE_TIMEOUT.min(remaining(deadline).unwrap_or_default());
-                let scheme = klap_probe(sa, probe);
-                return Err(KasaError::Refused {
-                    addr: self.addr.clone(),
-                    klap_hint: scheme.is_some(),
-                    scheme,
-                });
-            }
-            Err(e) if is_timeout(&e) => {
-                return Err(KasaError::TimedOut {
-                    addr: self.addr.clone(),
-                    op: "connect".into(),
-                    after_ms: ceil_ms(timeout),
-                })
-            }
-            Err(source) => {
-                return Err(KasaError::Connect {
-                    addr: self.addr.clone(),
-                    source,
-                })
-            }
-        }
-        // Small request/reply messages: Nagle would only add latency.
-        sock.set_tcp_nodelay(true)
-            .map_err(|e| io_err("set TCP_NODELAY", e))?;
-        Ok(sock.into())
+        super::net::connect(
+            &self.host,
+            self.port,
+            &self.addr,
+            self.connect_timeout,
+            deadline,
+            op,
+            &refused,
+        )
     }
 
     fn exchange(
@@ -343,20 +299,6 @@ impl Read for DeadlineReader<'_> {
     }
 }
 
-/// What is left until `deadline`, `None` when nothing is.
-fn remaining(deadline: Instant) -> Option<Duration> {
-    deadline
-        .checked_duration_since(Instant::now())
-        .filter(|d| !d.is_zero())
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-    )
-}
-
 fn at_least_1ms(d: Duration) -> Duration {
     d.max(Duration::from_millis(1))
 }
@@ -372,11 +314,4 @@ fn klap_probe(sa: SocketAddr, timeout: Duration) -> Option<String> {
         ports.push(sa.port());
     }
     super::discovery::klap_probe(sa.ip(), &ports, timeout)
-}
-
-/// Whole milliseconds, rounded up: a timeout measured a hair short of the
-/// configured one (the deadline was set a few microseconds earlier) still
-/// reads as configured.
-pub(crate) fn ceil_ms(d: Duration) -> u64 {
-    (d.as_secs_f64() * 1000.0).ceil() as u64
 }
