@@ -863,7 +863,7 @@ fn a_recorded_hub_has_no_relay() {
 // --- the command line -------------------------------------------------------
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kasa-thermostat"));
+    let mut c = crate::util::bin();
     c.env_remove("KASA_USERNAME").env_remove("KASA_PASSWORD");
     c
 }
