@@ -126,7 +126,7 @@ test_time=$((SECONDS - test_start))
 # --- scripts, unit, deploy ------------------------------------------------------
 
 step "shellcheck"
-shellcheck deploy/*.sh deploy/test/*.sh deploy/test/local-bin/* deploy/test/remote-bin/* .ci/*.sh .ci/run
+shellcheck deploy/*.sh deploy/test/*.sh deploy/test/local-bin/* deploy/test/remote-bin/* .ci/*.sh .ci/sweep/*.sh .ci/run
 
 step "systemd-analyze verify"
 verify_dir=$(mktemp -d)

@@ -45,7 +45,9 @@ done
 
 python3 .ci/sweep/classify.py "${files[@]}" >"$WORK/plan.tsv"
 start=$(date +%s)
-# One recording per job; rows come back in any order, sorted below.
+# One recording per job; rows come back in any order, sorted below. ($1 is
+# the inner shell's: the single quotes are meant.)
+# shellcheck disable=SC2016
 tr '\n' '\0' <"$WORK/plan.tsv" \
     | xargs -0 -P "$JOBS" -I{} bash -c 'printf "%s\n" "$1" | .ci/sweep/run_one.sh' _ {} \
     >"$WORK/rows.tsv"

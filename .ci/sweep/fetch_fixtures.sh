@@ -30,6 +30,8 @@ if [ ! -d "$DIR/tests/fixtures" ]; then
         "python-kasa==$PYKASA_VERSION" -d "$CACHE" >&2
     tar -xzf "$CACHE/python_kasa-$PYKASA_VERSION.tar.gz" -C "$CACHE"
 fi
-[ -d "$DIR/tests/fixtures/iot" ] && [ -d "$DIR/tests/fixtures/smart" ] \
-    || { echo "fetch-fixtures: $DIR has no tests/fixtures/{iot,smart}" >&2; exit 1; }
+if ! [ -d "$DIR/tests/fixtures/iot" ] || ! [ -d "$DIR/tests/fixtures/smart" ]; then
+    echo "fetch-fixtures: $DIR has no tests/fixtures/{iot,smart}" >&2
+    exit 1
+fi
 echo "$DIR/tests/fixtures"

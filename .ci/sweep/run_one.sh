@@ -73,10 +73,14 @@ switch() { # on|off outlet-index-or-empty
     if [ -n "$2" ]; then o=(--outlet "$2"); idx="$2"; fi
     [ "$1" = on ] && want=true
     plug "$1" "${o[@]}"
-    [ "$RC" -eq 0 ] && [[ "$OUT" == *": $1 (verified)"* ]] || wrong "$1 ${o[*]}"
+    if ! { [ "$RC" -eq 0 ] && [[ "$OUT" == *": $1 (verified)"* ]]; }; then
+        wrong "$1 ${o[*]}"
+    fi
     device_says "$idx" "$want" || wrong "$1 ${o[*]}: the device did not switch $1"
     plug state "${o[@]}" --json
-    [ "$RC" -eq 0 ] && [[ "$OUT" == *"\"on\":$want"* ]] || wrong "state after $1 ${o[*]}"
+    if ! { [ "$RC" -eq 0 ] && [[ "$OUT" == *"\"on\":$want"* ]]; }; then
+        wrong "state after $1 ${o[*]}"
+    fi
 }
 
 # state with --protocol P, then on and off with auto (off, on, off when
@@ -98,8 +102,9 @@ case "$kind" in
         if [ "$outlets" -gt 0 ]; then
             # Without an outlet: one line that says how many there are.
             plug state
-            [ "$RC" -eq 1 ] && [[ "$ERR" == *"with $outlets outlets"* ]] \
-                || wrong "state without --outlet"
+            if ! { [ "$RC" -eq 1 ] && [[ "$ERR" == *"with $outlets outlets"* ]]; }; then
+                wrong "state without --outlet"
+            fi
             cycle 0
             cycle $((outlets - 1))
             row switched "outlets 0 and $((outlets - 1)) of $outlets"
@@ -110,12 +115,15 @@ case "$kind" in
         ;;
     norelay)
         plug state --protocol "$protocol"
-        [ "$RC" -eq 1 ] && [[ "$ERR" == *"has no relay"* ]] || wrong "state on a device with no relay"
+        if ! { [ "$RC" -eq 1 ] && [[ "$ERR" == *"has no relay"* ]]; }; then
+            wrong "state on a device with no relay"
+        fi
         [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ] || wrong "more than one line"
         said="${ERR##*: }"
         plug on
-        [ "$RC" -eq 1 ] && [[ "$ERR" == *"has no relay"* ]] && [[ "$ERR" == *"not retried"* ]] \
-            || wrong "on on a device with no relay"
+        if ! { [ "$RC" -eq 1 ] && [[ "$ERR" == *"has no relay"* ]] && [[ "$ERR" == *"not retried"* ]]; }; then
+            wrong "on on a device with no relay"
+        fi
         [ ! -s "$dir/transitions.jsonl" ] || wrong "a device with no relay switched"
         plug sysinfo --json
         [ "$RC" -eq 0 ] || wrong "sysinfo on a device with no relay"
