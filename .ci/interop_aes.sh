@@ -13,41 +13,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYKASA_VERSION="${PYKASA_VERSION:-0.12.0}"
-VENV="${INTEROP_VENV:-target/interop-venv}"
-BIN="target/debug/kasa-thermostat"
-LOGDIR="$(mktemp -d)"
-SIM_PIDS=()
 export KASA_USERNAME="interop@example.com"
 export KASA_PASSWORD="aes interop secret"
-
-fail() { echo "interop-aes: FAIL: $*" >&2; exit 1; }
-
-cleanup() {
-    for pid in "${SIM_PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$LOGDIR"
-}
-trap cleanup EXIT
-
-# --- python-kasa in a venv (shared with the other interop gates)
-if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    echo "interop-aes: installing python3-venv"
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv
-fi
-if [ ! -x "$VENV/bin/kasa" ] || ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('python-kasa') != '$PYKASA_VERSION')"; then
-    echo "interop-aes: installing python-kasa==$PYKASA_VERSION into $VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "python-kasa==$PYKASA_VERSION"
-fi
-KASA="$VENV/bin/kasa"
-"$KASA" --version
-
-cargo build --quiet --bin kasa-thermostat
+GATE=interop-aes
+# shellcheck source=.ci/interop_common.sh
+source .ci/interop_common.sh
 
 start_sim() { # name simulate-plug-args... -> sets SIM_ADDR
     local name="$1" out="$LOGDIR/sim-$1.out"

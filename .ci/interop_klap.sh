@@ -3,49 +3,18 @@
 # credentials, must read and switch our simulated Tapo P110, one outlet of our
 # simulated P300 strip and our simulated HS100(UK) hw 4.1 (legacy JSON inside
 # KLAP v1), and must fail with its authentication error on a wrong password.
-# When our own CLI has `plug ... --protocol klap`, it must agree after every
-# step (before that, this side is skipped and says so).
+# Our own CLI (`plug ... --protocol klap`) must agree after every step.
 # Loopback only. Works on a fresh machine: installs python3-venv if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYKASA_VERSION="${PYKASA_VERSION:-0.12.0}"
-VENV="target/interop-venv"
-BIN="target/debug/kasa-thermostat"
-LOGDIR="$(mktemp -d)"
-SIM_PIDS=()
 # The account the simulated devices are bound to. python-kasa and our CLI
 # both read these variables.
 export KASA_USERNAME="interop@example.com"
 export KASA_PASSWORD="klap interop secret"
-
-fail() { echo "interop-klap: FAIL: $*" >&2; exit 1; }
-
-cleanup() {
-    for pid in "${SIM_PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$LOGDIR"
-}
-trap cleanup EXIT
-
-# --- python-kasa in a venv (shared with .ci/interop.sh)
-if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    echo "interop-klap: installing python3-venv"
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv
-fi
-if [ ! -x "$VENV/bin/kasa" ] || ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('python-kasa') != '$PYKASA_VERSION')"; then
-    echo "interop-klap: installing python-kasa==$PYKASA_VERSION into $VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "python-kasa==$PYKASA_VERSION"
-fi
-KASA="$VENV/bin/kasa"
-"$KASA" --version
-
-cargo build --quiet --bin kasa-thermostat
+GATE=interop-klap
+# shellcheck source=.ci/interop_common.sh
+source .ci/interop_common.sh
 
 # INTEROP_FAULT=badsig (or any --fault KIND) checks that the gate does fail.
 start_sim() { # model -> sets SIM_ADDR (no $(...): the pid must reach SIM_PIDS here)
