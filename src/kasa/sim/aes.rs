@@ -16,8 +16,8 @@ use std::net::TcpStream;
 
 use serde_json::{json, Value};
 
-use super::klap::{delay, handshake_fault, random16, serve_http, Answer};
-use super::{iot, lock_or_recover, smart, Fault, SimState};
+use super::klap::{answer_json, delay, handshake_fault, random16, serve_http, Answer};
+use super::{lock_or_recover, Fault, SimState};
 use crate::kasa::aes::{self, AesCipher};
 use crate::kasa::credentials::Credentials;
 use crate::kasa::http::{self, RequestHead};
@@ -26,9 +26,6 @@ use crate::kasa::http::{self, RequestHead};
 /// sends: 24 minutes).
 const SESSION_S: u64 = 1440;
 
-/// Sessions kept at once; the oldest goes first (a real device keeps few).
-const MAX_SESSIONS: usize = 16;
-
 const SESSION_TIMEOUT: i64 = 9999;
 const LOGIN_ERROR: i64 = -1501;
 const AES_DECODE_FAIL: i64 = -1005;
@@ -36,30 +33,12 @@ const JSON_DECODE_FAIL: i64 = -1003;
 const INVALID_PUBLIC_KEY: i64 = -1010;
 const UNKNOWN_METHOD: i64 = -1002;
 
-struct Session {
-    id: String,
+pub(super) struct Session {
     cipher: AesCipher,
     token: Option<String>,
     /// A failed login spoils the session (devices answer 9999 afterwards).
     spoiled: bool,
     requests: u32,
-}
-
-/// The AES sessions of one simulated device.
-#[derive(Default)]
-pub(in crate::kasa::sim) struct Sessions {
-    list: Vec<Session>,
-}
-
-impl Sessions {
-    fn find(&mut self, id: Option<&str>) -> Option<&mut Session> {
-        let id = id?;
-        self.list.iter_mut().find(|s| s.id == id)
-    }
-
-    fn remove(&mut self, id: &str) {
-        self.list.retain(|s| s.id != id);
-    }
 }
 
 fn response(cookie: Option<&str>, body: &Value) -> Vec<u8> {
@@ -140,16 +119,15 @@ fn handshake(state: &SimState, req: &Value) -> Answer {
     let id = hex_token();
     {
         let mut s = lock_or_recover(&state.shared.aes);
-        if s.list.len() >= MAX_SESSIONS {
-            s.list.remove(0);
-        }
-        s.list.push(Session {
-            id: id.clone(),
-            cipher,
-            token: None,
-            spoiled: false,
-            requests: 0,
-        });
+        s.open(
+            id.clone(),
+            Session {
+                cipher,
+                token: None,
+                spoiled: false,
+                requests: 0,
+            },
+        );
     }
     delay(&fault);
     Answer::Send(response(
@@ -187,8 +165,7 @@ fn passthrough(state: &SimState, head: &RequestHead, token: Option<&str>, req: &
         }
         s.requests += 1;
         if expire.is_some_and(|n| s.requests > n) {
-            let id = s.id.clone();
-            sessions.remove(&id);
+            sessions.remove(head.session_id.as_deref());
             return code(SESSION_TIMEOUT);
         }
         (
@@ -209,26 +186,9 @@ fn passthrough(state: &SimState, head: &RequestHead, token: Option<&str>, req: &
         // No token, or another session's: the device wants a new login.
         return code(SESSION_TIMEOUT);
     }
-    let smart_model = state.lock().is_smart();
-    let switch = if smart_model {
-        smart::is_switch(&inner)
-    } else {
-        iot::is_switch(&inner)
-    };
-    let (now, fault) = state.arrive(switch);
-    let Some(fault) = fault else {
-        return Answer::Close;
-    };
-    let reply = match (&fault, smart_model) {
-        (Some(Fault::Blackhole), _) => return Answer::Silence,
-        (Some(Fault::Err), true) => json!({"error_code": -1}),
-        (Some(Fault::Err), false) => iot::error_reply(&inner),
-        (_, true) => state.lock().handle_smart(&inner, now),
-        (_, false) => state.lock().handle_iot(&inner, now),
-    };
-    let plain = match fault {
-        Some(Fault::Garbage) => iot::garbage(),
-        _ => reply.to_string().into_bytes(),
+    let (plain, fault) = match answer_json(state, &inner) {
+        Ok(answered) => answered,
+        Err(answer) => return answer,
     };
     let sealed = if fault == Some(Fault::BadSig) {
         // No signature in AES: a reply under another key is the nearest

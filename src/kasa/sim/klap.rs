@@ -22,8 +22,7 @@ const SESSION_S: u64 = 86_400;
 /// Sessions kept at once; the oldest goes first (a real device keeps few).
 const MAX_SESSIONS: usize = 16;
 
-struct Session {
-    id: String,
+pub(super) struct Session {
     local: [u8; SEED_LEN],
     remote: [u8; SEED_LEN],
     /// Whether the `badauth` fault was in force at handshake1.
@@ -33,20 +32,34 @@ struct Session {
     requests: u32,
 }
 
-/// The sessions of one simulated device.
-#[derive(Default)]
-pub(in crate::kasa::sim) struct Sessions {
-    list: Vec<Session>,
+/// The sessions of one simulated device over KLAP or AES (`S`), by the id
+/// in their session cookie.
+pub(super) struct Sessions<S> {
+    list: Vec<(String, S)>,
 }
 
-impl Sessions {
-    fn find(&mut self, id: Option<&str>) -> Option<&mut Session> {
-        let id = id?;
-        self.list.iter_mut().find(|s| s.id == id)
+impl<S> Default for Sessions<S> {
+    fn default() -> Self {
+        Sessions { list: Vec::new() }
+    }
+}
+
+impl<S> Sessions<S> {
+    /// Opens a session, closing the oldest when `MAX_SESSIONS` are open.
+    pub(super) fn open(&mut self, id: String, session: S) {
+        if self.list.len() >= MAX_SESSIONS {
+            self.list.remove(0);
+        }
+        self.list.push((id, session));
     }
 
-    fn remove(&mut self, id: &str) {
-        self.list.retain(|s| s.id != id);
+    pub(super) fn find(&mut self, id: Option<&str>) -> Option<&mut S> {
+        let id = id?;
+        self.list.iter_mut().find(|(i, _)| i == id).map(|(_, s)| s)
+    }
+
+    pub(super) fn remove(&mut self, id: Option<&str>) {
+        self.list.retain(|(i, _)| Some(i.as_str()) != id);
     }
 }
 
@@ -168,6 +181,37 @@ pub(super) fn handshake_fault(state: &SimState) -> Option<Option<Fault>> {
     Some(g.fault.clone())
 }
 
+/// One opened request over HTTP (KLAP or AES): counts it, applies the fault
+/// in force and answers it in the device's own JSON, ready to seal. `Err` is
+/// what to do instead when the fault leaves nothing to seal (flaky, blackhole).
+pub(super) fn answer_json(
+    state: &SimState,
+    req: &Value,
+) -> Result<(Vec<u8>, Option<Fault>), Answer> {
+    let smart_model = state.lock().is_smart();
+    let switch = if smart_model {
+        smart::is_switch(req)
+    } else {
+        iot::is_switch(req)
+    };
+    let (now, fault) = state.arrive(switch);
+    let Some(fault) = fault else {
+        return Err(Answer::Close);
+    };
+    let reply = match (&fault, smart_model) {
+        (Some(Fault::Blackhole), _) => return Err(Answer::Silence),
+        (Some(Fault::Err), true) => json!({"error_code": -1}),
+        (Some(Fault::Err), false) => iot::error_reply(req),
+        (_, true) => state.lock().handle_smart(req, now),
+        (_, false) => state.lock().handle_iot(req, now),
+    };
+    let plain = match fault {
+        Some(Fault::Garbage) => iot::garbage(),
+        _ => reply.to_string().into_bytes(),
+    };
+    Ok((plain, fault))
+}
+
 pub(super) fn delay(fault: &Option<Fault>) {
     if let Some(Fault::Slow(d)) = fault {
         std::thread::sleep(*d);
@@ -212,17 +256,16 @@ fn handshake1(state: &SimState, body: &[u8]) -> Answer {
     let id: String = random16().iter().map(|b| format!("{b:02X}")).collect();
     {
         let mut s = lock_or_recover(&state.shared.klap);
-        if s.list.len() >= MAX_SESSIONS {
-            s.list.remove(0);
-        }
-        s.list.push(Session {
-            id: id.clone(),
-            local,
-            remote,
-            bad_auth,
-            cipher: None,
-            requests: 0,
-        });
+        s.open(
+            id.clone(),
+            Session {
+                local,
+                remote,
+                bad_auth,
+                cipher: None,
+                requests: 0,
+            },
+        );
     }
     let mut out = remote.to_vec();
     out.extend_from_slice(&hash);
@@ -246,8 +289,7 @@ fn handshake2(state: &SimState, head: &RequestHead, body: &[u8]) -> Answer {
         &state.shared.auth
     };
     if body != handshake2_hash(version, &s.local, &s.remote, auth.as_bytes()) {
-        let id = s.id.clone();
-        sessions.remove(&id);
+        sessions.remove(head.session_id.as_deref());
         return Answer::Send(response(403, None, b""));
     }
     s.cipher = Some(KlapCipher::new(&s.local, &s.remote, auth.as_bytes()));
@@ -280,8 +322,7 @@ fn request(state: &SimState, head: &RequestHead, query: &str, body: &[u8]) -> An
         };
         let expired = limit.is_some_and(|n| s.requests > n);
         if expired {
-            let id = s.id.clone();
-            sessions.remove(&id);
+            sessions.remove(head.session_id.as_deref());
         }
         (cipher, expired)
     };
@@ -295,26 +336,9 @@ fn request(state: &SimState, head: &RequestHead, query: &str, body: &[u8]) -> An
     let Ok(req) = serde_json::from_slice::<Value>(&plain) else {
         return Answer::Send(response(400, None, b""));
     };
-    let smart_model = state.lock().is_smart();
-    let switch = if smart_model {
-        smart::is_switch(&req)
-    } else {
-        iot::is_switch(&req)
-    };
-    let (now, fault) = state.arrive(switch);
-    let Some(fault) = fault else {
-        return Answer::Close;
-    };
-    let reply = match (&fault, smart_model) {
-        (Some(Fault::Blackhole), _) => return Answer::Silence,
-        (Some(Fault::Err), true) => json!({"error_code": -1}),
-        (Some(Fault::Err), false) => iot::error_reply(&req),
-        (_, true) => state.lock().handle_smart(&req, now),
-        (_, false) => state.lock().handle_iot(&req, now),
-    };
-    let plain = match fault {
-        Some(Fault::Garbage) => iot::garbage(),
-        _ => reply.to_string().into_bytes(),
+    let (plain, fault) = match answer_json(state, &req) {
+        Ok(answered) => answered,
+        Err(answer) => return answer,
     };
     let mut sealed = cipher.seal(seq, &plain);
     if fault == Some(Fault::BadSig) {

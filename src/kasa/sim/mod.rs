@@ -443,8 +443,8 @@ struct Inner {
 
 struct Shared {
     inner: Mutex<Inner>,
-    klap: Mutex<klap::Sessions>,
-    aes: Mutex<aes::Sessions>,
+    klap: Mutex<klap::Sessions<klap::Session>>,
+    aes: Mutex<klap::Sessions<aes::Session>>,
     /// The auth hash the device holds (KLAP models).
     auth: AuthHash,
     /// The auth hash of the `badauth` fault: credentials no client has.
@@ -595,7 +595,7 @@ impl SimPlug {
                 fixture: fx.clone(),
             }),
             klap: Mutex::new(klap::Sessions::default()),
-            aes: Mutex::new(aes::Sessions::default()),
+            aes: Mutex::new(klap::Sessions::default()),
             auth: creds.auth_hash(version),
             bad_auth: bad.auth_hash(version),
             creds,
