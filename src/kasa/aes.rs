@@ -70,7 +70,7 @@ use super::credentials::{
 };
 use super::error::{AuthDetail, KasaError};
 use super::http::{BodyKind, HttpClient, Response};
-use super::smart::{error_name, is_auth_error, is_session_error};
+use super::smart::{code_error, error_name, is_session_error};
 use super::transport::Transport;
 
 /// The RSA modulus size of the handshake key (what devices and python-kasa use).
@@ -716,21 +716,7 @@ impl AesTransport {
     }
 
     fn code_err(&self, op: &str, code: i64) -> KasaError {
-        if is_auth_error(code) {
-            KasaError::Auth {
-                addr: self.addr(),
-                source: AuthDetail::Code {
-                    code,
-                    name: error_name(code),
-                },
-            }
-        } else {
-            KasaError::Smart {
-                addr: self.addr(),
-                method: op.to_string(),
-                code,
-            }
-        }
+        code_error(self.addr(), op, code)
     }
 
     fn key_pair(&mut self) -> Result<Arc<KeyPair>, KasaError> {

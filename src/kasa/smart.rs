@@ -154,6 +154,26 @@ pub(crate) fn is_auth_error(code: i64) -> bool {
     matches!(code, -1501 | 1111 | -1005 | 1100 | 1003 | -40412)
 }
 
+/// The error for a device's non-zero `error_code` answering `method`: a
+/// refused login is [`KasaError::Auth`], anything else [`KasaError::Smart`].
+pub(crate) fn code_error(addr: String, method: &str, code: i64) -> KasaError {
+    if is_auth_error(code) {
+        KasaError::Auth {
+            addr,
+            source: AuthDetail::Code {
+                code,
+                name: error_name(code),
+            },
+        }
+    } else {
+        KasaError::Smart {
+            addr,
+            method: method.to_string(),
+            code,
+        }
+    }
+}
+
 /// Whether a retry may succeed. Permanent: refused logins, methods or
 /// parameters the device does not take, a blocked device. Everything else,
 /// unknown codes included, may pass on a later attempt.
@@ -386,21 +406,7 @@ impl<T: Transport> SmartDevice<T> {
     }
 
     fn code_error(&self, method: &str, code: i64) -> KasaError {
-        if is_auth_error(code) {
-            KasaError::Auth {
-                addr: self.addr(),
-                source: AuthDetail::Code {
-                    code,
-                    name: error_name(code),
-                },
-            }
-        } else {
-            KasaError::Smart {
-                addr: self.addr(),
-                method: method.to_string(),
-                code,
-            }
-        }
+        code_error(self.addr(), method, code)
     }
 
     /// Sends one request envelope; a session-level code renews the session
