@@ -581,39 +581,16 @@ impl Worker {
             PlugCommand::Set { on, deadman } => self.set_attempt(*on, *deadman, command, progress),
             PlugCommand::ArmDeadman { delay } => {
                 let deadline = self.step(before, command, "arming the dead-man")?;
-                match self.device.arm_deadman(*delay, deadline) {
-                    Ok(kind) => {
-                        progress.deadman = Some(DeadmanReport::Armed(kind));
-                        Ok(())
-                    }
-                    // A definite answer, not a failure to retry: the control
-                    // thread says it once and retries only at reconcile.
-                    Err(e) if e.kind() == FailureKind::Unsupported => {
-                        progress.deadman = Some(DeadmanReport::Unsupported(chain(&e)));
-                        Ok(())
-                    }
-                    Err(e) => {
-                        progress.deadman = Some(deadman_failure(&e));
-                        Err(e.into())
-                    }
-                }
+                let armed = self.device.arm_deadman(*delay, deadline);
+                Ok(record_deadman(progress, armed.map(DeadmanReport::Armed))?)
             }
             PlugCommand::ClearDeadman => {
                 let deadline = self.step(before, command, "clearing the dead-man")?;
-                match self.device.clear_deadman(deadline) {
-                    Ok(()) => {
-                        progress.deadman = Some(DeadmanReport::Cleared);
-                        Ok(())
-                    }
-                    Err(e) if e.kind() == FailureKind::Unsupported => {
-                        progress.deadman = Some(DeadmanReport::Unsupported(chain(&e)));
-                        Ok(())
-                    }
-                    Err(e) => {
-                        progress.deadman = Some(deadman_failure(&e));
-                        Err(e.into())
-                    }
-                }
+                let cleared = self.device.clear_deadman(deadline);
+                Ok(record_deadman(
+                    progress,
+                    cleared.map(|()| DeadmanReport::Cleared),
+                )?)
             }
         }
     }
@@ -635,19 +612,12 @@ impl Worker {
         // The arm and the switch share one `before` timeout.
         let deadline = self.step(self.timing.before, command, "switching")?;
         if let (true, Some(delay)) = (on, deadman) {
-            match self.device.arm_deadman(delay, deadline) {
-                Ok(kind) => progress.deadman = Some(DeadmanReport::Armed(kind)),
-                // A plug that refuses countdown rules is switched anyway: the
-                // control thread says loudly that it has no dead-man.
-                Err(e) if e.kind() == FailureKind::Unsupported => {
-                    progress.deadman = Some(DeadmanReport::Unsupported(chain(&e)));
-                }
-                // Never close the relay without the rule that opens it again.
-                Err(e) => {
-                    progress.deadman = Some(DeadmanReport::Failed(chain(&e)));
-                    return Err(e.into());
-                }
-            }
+            // A plug that refuses countdown rules is switched anyway (the
+            // control thread says loudly that it has no dead-man); any other
+            // failure stops the switch: never close the relay without the
+            // rule that opens it again.
+            let armed = self.device.arm_deadman(delay, deadline);
+            record_deadman(progress, armed.map(DeadmanReport::Armed))?;
         }
         progress.sent = true;
         self.device.set(on, deadline)?;
@@ -688,6 +658,29 @@ impl Worker {
             });
         }
         Ok(())
+    }
+}
+
+/// Records the answer to a dead-man step in `progress`. A plug that has no
+/// dead-man is a definite answer, not a failure to retry: the control thread
+/// says it once and retries only at reconcile. Any other error is returned.
+fn record_deadman(
+    progress: &mut Progress,
+    result: Result<DeadmanReport, KasaError>,
+) -> Result<(), KasaError> {
+    match result {
+        Ok(report) => {
+            progress.deadman = Some(report);
+            Ok(())
+        }
+        Err(e) => {
+            progress.deadman = Some(deadman_failure(&e));
+            if e.kind() == FailureKind::Unsupported {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
     }
 }
 
