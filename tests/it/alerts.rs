@@ -147,6 +147,19 @@ fn runs(dir: &Path) -> usize {
         .count()
 }
 
+/// A hook that writes its pid to the returned file, then hangs for 10 min.
+fn hanging_hook(dir: &Path) -> (PathBuf, PathBuf) {
+    let pid_file = dir.join("pid");
+    let hook = script(
+        dir,
+        &format!(
+            "echo $$ > '{}.tmp' && mv '{0}.tmp' '{0}'\nexec sleep 600",
+            pid_file.display()
+        ),
+    );
+    (hook, pid_file)
+}
+
 fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -290,14 +303,7 @@ record"#,
 fn send_never_waits_for_a_hanging_hook_and_dropping_the_alerter_kills_it() {
     capture_logs();
     let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("pid");
-    let hook = script(
-        dir.path(),
-        &format!(
-            "echo $$ > '{}.tmp' && mv '{0}.tmp' '{0}'\nexec sleep 600",
-            pid_file.display()
-        ),
-    );
+    let (hook, pid_file) = hanging_hook(dir.path());
     let alerter = Alerter::spawn(settings(&hook, 300.0, Duration::ZERO), "pi").unwrap();
     alerter.send(Alert::service_started("heat"));
     let pid = poll("the hook to hang", || read_pid(&pid_file));
@@ -454,14 +460,7 @@ fn finish_delivers_what_is_queued_without_waiting_for_the_window() {
 fn finish_returns_at_its_deadline_when_the_hook_hangs() {
     capture_logs();
     let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("pid");
-    let hook = script(
-        dir.path(),
-        &format!(
-            "echo $$ > '{}.tmp' && mv '{0}.tmp' '{0}'\nexec sleep 600",
-            pid_file.display()
-        ),
-    );
+    let (hook, pid_file) = hanging_hook(dir.path());
     let alerter = Alerter::spawn(settings(&hook, 300.0, Duration::ZERO), "pi").unwrap();
     alerter.send(Alert::service_stopping("SIGTERM"));
     let pid = poll("the hook to hang", || read_pid(&pid_file));

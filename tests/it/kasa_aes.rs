@@ -8,7 +8,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -29,12 +29,8 @@ use kasa_thermostat::kasa::{
 };
 use kasa_thermostat::msg::Role;
 
-const USER: &str = "heater@example.com";
-const PASS: &str = "correct horse";
-
-fn creds() -> Credentials {
-    Credentials::new(USER, PASS)
-}
+use crate::util::kasa::{creds, sim_with_account, PASS, USER};
+use crate::util::simulate_plug;
 
 fn soon() -> Instant {
     Instant::now() + Duration::from_secs(5)
@@ -44,17 +40,6 @@ fn soon() -> Instant {
 fn key() -> Arc<KeyPair> {
     static KEY: OnceLock<Arc<KeyPair>> = OnceLock::new();
     Arc::clone(KEY.get_or_init(|| Arc::new(KeyPair::generate().expect("RSA key"))))
-}
-
-fn start(model: Model, fault: Option<Fault>) -> SimPlug {
-    SimPlug::start(SimOptions {
-        model,
-        fault,
-        alias: "Heat mat".into(),
-        credentials: Some(creds()),
-        ..SimOptions::default()
-    })
-    .expect("start the simulated device")
 }
 
 fn transport(addr: SocketAddr, c: Option<Credentials>) -> AesTransport {
@@ -75,7 +60,7 @@ fn device(sim: &SimPlug) -> SmartDevice<AesTransport> {
 #[test]
 fn aes_plugs_switch_and_read_back() {
     for (model, name) in [(Model::P110Aes, "P110"), (Model::Ep25, "EP25")] {
-        let sim = start(model, None);
+        let sim = sim_with_account(model, None);
         let st = sim.state();
         let mut d = device(&sim);
         let s = d.read(soon()).unwrap();
@@ -101,7 +86,7 @@ fn aes_plugs_switch_and_read_back() {
 
 #[test]
 fn open_device_learns_aes_from_the_probe() {
-    let sim = start(Model::Ep25, None);
+    let sim = sim_with_account(Model::Ep25, None);
     for protocol in [Protocol::Auto, Protocol::Aes] {
         let target = PlugTarget {
             role: Role::Heater,
@@ -124,7 +109,7 @@ fn open_device_learns_aes_from_the_probe() {
 
 #[test]
 fn a_wrong_password_is_one_auth_error_after_python_kasas_two_tries() {
-    let sim = start(Model::P110Aes, None);
+    let sim = sim_with_account(Model::P110Aes, None);
     let mut t = transport(sim.addr(), Some(Credentials::new(USER, "wrong")));
     let err = t
         .request(&json!({"method": "get_device_info"}), soon())
@@ -145,7 +130,7 @@ fn a_wrong_password_is_one_auth_error_after_python_kasas_two_tries() {
 
 #[test]
 fn badauth_fault_is_a_wrong_password() {
-    let sim = start(Model::Ep25, Some(Fault::BadAuth));
+    let sim = sim_with_account(Model::Ep25, Some(Fault::BadAuth));
     let mut d = device(&sim);
     let err = d.read(soon()).unwrap_err();
     assert!(matches!(err, KasaError::Auth { .. }), "{err:?}");
@@ -190,7 +175,7 @@ fn unbound_devices_take_the_tapo_default() {
 
 #[test]
 fn expired_sessions_are_renewed_transparently() {
-    let sim = start(Model::P110Aes, Some(Fault::Expire(2)));
+    let sim = sim_with_account(Model::P110Aes, Some(Fault::Expire(2)));
     let mut d = device(&sim);
     for i in 0..6 {
         d.set(i % 2 == 0, soon()).unwrap();
@@ -206,7 +191,7 @@ fn expired_sessions_are_renewed_transparently() {
 
 #[test]
 fn undecryptable_replies_are_aes_errors_and_heal() {
-    let sim = start(Model::P110Aes, None);
+    let sim = sim_with_account(Model::P110Aes, None);
     let mut d = device(&sim);
     d.read(soon()).unwrap();
     sim.set_fault(Some(Fault::BadSig));
@@ -237,7 +222,7 @@ fn common_faults_give_clear_errors_within_the_deadline() {
         }),
     ];
     for (fault, want) in cases {
-        let sim = start(Model::Ep25, None);
+        let sim = sim_with_account(Model::Ep25, None);
         let mut d = device(&sim);
         d.read(soon()).unwrap();
         sim.set_fault(Some(fault.clone()));
@@ -258,7 +243,7 @@ fn common_faults_give_clear_errors_within_the_deadline() {
 #[test]
 fn flaky_handshakes_are_retried_by_the_worker() {
     use kasa_thermostat::msg::{Completion, PlugCommand};
-    let sim = start(Model::P110Aes, Some(Fault::Flaky(1)));
+    let sim = sim_with_account(Model::P110Aes, Some(Fault::Flaky(1)));
     let target = PlugTarget {
         role: Role::Heater,
         host: "127.0.0.1".into(),
@@ -279,7 +264,7 @@ fn flaky_handshakes_are_retried_by_the_worker() {
 
 #[test]
 fn countdown_dead_man_over_aes() {
-    let sim = start(Model::Ep25, None);
+    let sim = sim_with_account(Model::Ep25, None);
     let mut d = device(&sim);
     let kind = d.arm_deadman(Duration::from_secs(90), soon()).unwrap();
     assert_eq!(kind, DeadmanKind::Countdown { secs: 90 });
@@ -879,7 +864,7 @@ fn run(args: &[&str], password: &str) -> std::process::Output {
 
 #[test]
 fn cli_switches_an_aes_plug_and_refuses_a_wrong_password_in_one_line() {
-    let sim = start(Model::P110Aes, None);
+    let sim = sim_with_account(Model::P110Aes, None);
     let addr = sim.addr().to_string();
     let o = run(&["plug", &addr, "on", "--protocol", "aes"], PASS);
     let out = String::from_utf8_lossy(&o.stdout);
@@ -910,21 +895,10 @@ fn cli_serves_a_fixture_and_discover_names_its_model_and_protocol() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("EP25(US)_2.6_test.json");
     std::fs::write(&path, SMART_AES_PLUG).unwrap();
-    let mut child = bin()
-        .args(["simulate-plug", "--fixture"])
-        .arg(&path)
-        .args(["--username", USER, "--password", PASS])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    {
-        use std::io::BufRead;
-        let mut r = std::io::BufReader::new(child.stdout.as_mut().unwrap());
-        r.read_line(&mut line).unwrap();
-    }
-    let addr = line.trim().to_string();
+    let fixture = path.to_str().expect("a UTF-8 temp path");
+    let (mut child, addr) =
+        simulate_plug(["--fixture", fixture, "--username", USER, "--password", PASS]);
+    let addr = addr.expect("simulate-plug's address").to_string();
     let o = run(
         &["discover", "--target", &addr, "--timeout", "0.3", "--json"],
         PASS,

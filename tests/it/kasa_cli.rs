@@ -1,11 +1,11 @@
 //! The real binary: `plug` on/off/state against a simulated plug, its one-line
 //! errors, `discover --target` on loopback, and `simulate-plug` until SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use crate::util::kasa::{refused_port, sim};
+use crate::util::simulate_plug;
 use kasa_thermostat::kasa::{Fault, Model, SimOptions, SimPlug};
 use serde_json::Value;
 
@@ -113,23 +113,8 @@ fn an_unverified_switch_says_the_state_is_unknown() {
 /// The same against the `simulate-plug` process with `--fault lag:MS`.
 #[test]
 fn simulate_plug_lag_fault_makes_plug_on_fail_unknown() {
-    let mut child = crate::util::bin()
-        .args([
-            "simulate-plug",
-            "--fault",
-            "lag:1500",
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().to_string();
+    let (mut child, addr) = simulate_plug(["--fault", "lag:1500", "--bind", "127.0.0.1:0"]);
+    let addr = addr.expect("simulate-plug's address").to_string();
     let o = run(&["plug", &addr, "on", "--timing-scale", "0.01"]);
     // SAFETY: plain kill(2) on the pid of a child this test spawned.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
@@ -192,17 +177,8 @@ fn discover_target_on_loopback() {
 
 #[test]
 fn simulate_plug_serves_until_sigterm() {
-    let mut child = crate::util::bin()
-        .args(["simulate-plug", "--model", "hs110", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().to_string();
+    let (mut child, addr) = simulate_plug(["--model", "hs110", "--bind", "127.0.0.1:0"]);
+    let addr = addr.expect("simulate-plug's address").to_string();
     let o = run(&["plug", &addr, "on", "--timing-scale", "0.01"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(&["plug", &addr, "sysinfo", "--json"]);

@@ -17,26 +17,10 @@ use kasa_thermostat::kasa::smart::SmartDevice;
 use kasa_thermostat::kasa::transport::Transport;
 use kasa_thermostat::kasa::{Fault, KasaError, Model, Outlet, SimOptions, SimPlug};
 
-const USER: &str = "heater@example.com";
-const PASS: &str = "correct horse";
-
-fn creds() -> Credentials {
-    Credentials::new(USER, PASS)
-}
+use crate::util::kasa::{creds, sim_with_account, USER};
 
 fn soon() -> Instant {
     Instant::now() + Duration::from_secs(3)
-}
-
-fn start(model: Model, fault: Option<Fault>) -> SimPlug {
-    SimPlug::start(SimOptions {
-        model,
-        fault,
-        alias: "Heat mat".into(),
-        credentials: Some(creds()),
-        ..SimOptions::default()
-    })
-    .expect("start the simulated device")
 }
 
 fn transport(addr: SocketAddr, c: Option<Credentials>, v: KlapVersion) -> KlapTransport {
@@ -81,7 +65,7 @@ fn round_trip(sim: &SimPlug, outlet: Option<Outlet>, index: usize) {
 #[test]
 fn smart_plugs_switch_and_read_back() {
     for model in [Model::P100, Model::P110, Model::Kp125m] {
-        let sim = start(model, None);
+        let sim = sim_with_account(model, None);
         round_trip(&sim, None, 0);
         let mut d = device(&sim, None);
         let s = d.read(soon()).unwrap();
@@ -102,12 +86,12 @@ fn smart_plugs_switch_and_read_back() {
 fn strip_outlets_first_and_last() {
     for (model, n) in [(Model::P300, 3), (Model::Ep40m, 2)] {
         for i in [0, n - 1] {
-            let sim = start(model, None);
+            let sim = sim_with_account(model, None);
             round_trip(&sim, Some(Outlet::Index(i)), i);
         }
         // By device id too, and the whole strip's info lists every outlet
         // (the simulator pages the list two at a time).
-        let sim = start(model, None);
+        let sim = sim_with_account(model, None);
         let id = sim.state().child_id(n - 1).unwrap();
         let mut d = device(&sim, Some(Outlet::Id(id)));
         d.set(true, soon()).unwrap();
@@ -119,7 +103,7 @@ fn strip_outlets_first_and_last() {
 
 #[test]
 fn strip_without_an_outlet_or_with_a_wrong_one_says_so() {
-    let sim = start(Model::P300, None);
+    let sim = sim_with_account(Model::P300, None);
     match device(&sim, None).read(soon()) {
         Err(KasaError::Outlet {
             source: StateError::StripNeedsOutlet { .. },
@@ -140,7 +124,7 @@ fn strip_without_an_outlet_or_with_a_wrong_one_says_so() {
 
 #[test]
 fn legacy_json_inside_klap_v1() {
-    let sim = start(Model::Hs100Klap, None);
+    let sim = sim_with_account(Model::Hs100Klap, None);
     // Told v2 (as for a SMART device), the handshake finds v1 by itself.
     let mut t = transport(sim.addr(), Some(creds()), KlapVersion::V2);
     let info = t
@@ -165,7 +149,7 @@ fn legacy_json_inside_klap_v1() {
 #[test]
 fn wrong_password_is_an_auth_error_at_once_and_sends_nothing_more() {
     for model in [Model::P110, Model::Hs100Klap] {
-        let sim = start(model, None);
+        let sim = sim_with_account(model, None);
         let mut d = SmartDevice::new(
             transport(
                 sim.addr(),
@@ -197,7 +181,7 @@ fn wrong_password_is_an_auth_error_at_once_and_sends_nothing_more() {
 
 #[test]
 fn badauth_fault_is_a_wrong_password() {
-    let sim = start(Model::P100, Some(Fault::BadAuth));
+    let sim = sim_with_account(Model::P100, Some(Fault::BadAuth));
     let err = device(&sim, None).read(soon()).unwrap_err();
     assert!(matches!(err, KasaError::Auth { .. }), "{err:?}");
     sim.set_fault(None);
@@ -235,7 +219,7 @@ fn unbound_devices_take_the_published_defaults() {
 
 #[test]
 fn expired_sessions_are_renewed_transparently() {
-    let sim = start(Model::P110, Some(Fault::Expire(2)));
+    let sim = sim_with_account(Model::P110, Some(Fault::Expire(2)));
     let mut d = device(&sim, None);
     for i in 0..6 {
         let want = i % 2 == 0;
@@ -251,7 +235,7 @@ fn expired_sessions_are_renewed_transparently() {
 
 #[test]
 fn bad_signature_is_a_klap_error_and_heals() {
-    let sim = start(Model::P110, Some(Fault::BadSig));
+    let sim = sim_with_account(Model::P110, Some(Fault::BadSig));
     let mut d = device(&sim, None);
     for _ in 0..2 {
         match d.read(soon()) {
@@ -289,7 +273,7 @@ fn common_faults_give_clear_errors_within_the_deadline() {
         }),
     ];
     for (fault, want) in cases {
-        let sim = start(Model::P100, Some(fault.clone()));
+        let sim = sim_with_account(Model::P100, Some(fault.clone()));
         let mut d = device(&sim, None);
         let t0 = Instant::now();
         let err = d
@@ -307,7 +291,7 @@ fn common_faults_give_clear_errors_within_the_deadline() {
 
 #[test]
 fn a_batch_that_times_out_is_asked_one_by_one_next_time() {
-    let sim = start(Model::P110, None);
+    let sim = sim_with_account(Model::P110, None);
     let st = sim.state();
     let mut d = device(&sim, None);
     // Let the handshake through, then stop answering requests.
@@ -327,13 +311,13 @@ fn a_batch_that_times_out_is_asked_one_by_one_next_time() {
 
 #[test]
 fn flaky_and_stuck_devices() {
-    let sim = start(Model::P110, Some(Fault::Flaky(1)));
+    let sim = sim_with_account(Model::P110, Some(Fault::Flaky(1)));
     let mut d = device(&sim, None);
     // The dropped handshake fails this attempt; the next one works.
     assert!(d.read(soon()).is_err());
     assert!(!d.read(soon()).unwrap().on);
 
-    let sim = start(Model::P110, Some(Fault::Stuck));
+    let sim = sim_with_account(Model::P110, Some(Fault::Stuck));
     let mut d = device(&sim, None);
     d.set(true, soon()).unwrap();
     assert!(!d.read(soon()).unwrap().on, "a stuck relay reads back off");
@@ -342,7 +326,7 @@ fn flaky_and_stuck_devices() {
 
 #[test]
 fn countdown_dead_man_fires_on_the_device() {
-    let sim = start(Model::P110, None);
+    let sim = sim_with_account(Model::P110, None);
     let st = sim.state();
     let mut d = device(&sim, None);
     let kind = d.arm_deadman(Duration::from_millis(1500), soon()).unwrap();
@@ -383,7 +367,7 @@ fn countdown_dead_man_fires_on_the_device() {
 
 #[test]
 fn a_countdown_lost_at_switch_on_is_armed_again() {
-    let sim = start(Model::P110, None);
+    let sim = sim_with_account(Model::P110, None);
     let st = sim.state();
     let mut d = device(&sim, None);
     d.arm_deadman(Duration::from_secs(120), soon()).unwrap();
@@ -406,7 +390,7 @@ fn a_countdown_lost_at_switch_on_is_armed_again() {
 
 #[test]
 fn strip_outlet_dead_man_is_the_outlets_own() {
-    let sim = start(Model::Ep40m, None);
+    let sim = sim_with_account(Model::Ep40m, None);
     let mut d = device(&sim, Some(Outlet::Index(1)));
     assert_eq!(
         d.arm_deadman(Duration::from_secs(90), soon()).unwrap(),
@@ -672,7 +656,7 @@ fn probe_announces_klap_with_the_right_scheme() {
         (Model::Ep40m, Some(2), "SMART.KASAPLUG"),
         (Model::Hs100Klap, None, "IOT.SMARTPLUGSWITCH"),
     ] {
-        let sim = start(model, None);
+        let sim = sim_with_account(model, None);
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         sock.send_to(&klap_probe_packet(), sim.addr()).unwrap();

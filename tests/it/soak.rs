@@ -18,8 +18,8 @@
 //! every state-file read is valid; every data-log line is one JSON object;
 //! and a clean, verified shutdown at the end.
 
+use std::ffi::OsStr;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,6 +31,8 @@ use kasa_thermostat::outputs::StateFile;
 use kasa_thermostat::sensor::scratchpad_for;
 use kasa_thermostat::sensor::w1::format_w1_slave;
 use serde_json::{json, Value};
+
+use crate::util::simulate_plug;
 
 const SENSOR_ID: &str = "28-0316a2797aff";
 const CYCLE_S: f64 = 0.5;
@@ -94,28 +96,25 @@ struct SimProc {
 
 impl SimProc {
     fn start(bind: &str, fault: Option<&str>, log: &Path) -> SimProc {
-        let mut cmd = bin();
-        cmd.args(["simulate-plug", "--bind", bind, "--transitions"])
-            .arg(log)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if let Some(f) = fault {
-            cmd.args(["--fault", f]);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("sim said {line:?}"));
+        let (mut child, addr) = Self::spawn(bind, fault, log);
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            panic!("simulate-plug on {bind} did not start: {:?}", child.wait());
+        };
         SimProc {
             child,
             addr,
             log: log.to_path_buf(),
         }
+    }
+
+    fn spawn(bind: &str, fault: Option<&str>, log: &Path) -> (Child, Option<SocketAddr>) {
+        let mut args = vec![OsStr::new("--bind"), OsStr::new(bind)];
+        args.extend([OsStr::new("--transitions"), log.as_os_str()]);
+        if let Some(f) = fault {
+            args.extend([OsStr::new("--fault"), OsStr::new(f)]);
+        }
+        simulate_plug(args)
     }
 
     fn signal(&self, sig: i32) {
@@ -140,25 +139,8 @@ impl SimProc {
         // the kernel has not released it yet.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let mut cmd = bin();
-            cmd.args([
-                "simulate-plug",
-                "--bind",
-                &addr.to_string(),
-                "--transitions",
-            ])
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-            if let Some(f) = fault {
-                cmd.args(["--fault", f]);
-            }
-            let mut child = cmd.spawn().unwrap();
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            if let Ok(got) = line.trim().parse::<SocketAddr>() {
+            let (mut child, got) = Self::spawn(&addr.to_string(), fault, &log);
+            if let Some(got) = got {
                 return SimProc {
                     child,
                     addr: got,

@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
+use kasa_thermostat::kasa::credentials::Credentials;
 use kasa_thermostat::kasa::{
     Fault, Model, Outlet, PlugHandle, PlugTarget, Protocol, SimOptions, SimPlug, Timing,
 };
@@ -32,6 +33,28 @@ pub fn sim(model: Model, fault: Option<Fault>) -> SimPlug {
         ..SimOptions::default()
     })
     .expect("start the simulated plug")
+}
+
+/// The TP-Link account the KLAP and AES simulators are bound to.
+pub const USER: &str = "heater@example.com";
+/// Its password.
+pub const PASS: &str = "correct horse";
+
+/// The account's credentials.
+pub fn creds() -> Credentials {
+    Credentials::new(USER, PASS)
+}
+
+/// A simulated device on 127.0.0.1:0 bound to the test account.
+pub fn sim_with_account(model: Model, fault: Option<Fault>) -> SimPlug {
+    SimPlug::start(SimOptions {
+        model,
+        fault,
+        alias: "Heat mat".into(),
+        credentials: Some(creds()),
+        ..SimOptions::default()
+    })
+    .expect("start the simulated device")
 }
 
 /// A worker for `sim` (and `outlet`), with its outcome channel.

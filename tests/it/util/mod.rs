@@ -7,7 +7,10 @@ pub mod proxy;
 pub mod sensor;
 pub mod service;
 
-use std::process::Command;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 
 /// The binary under test, as a command.
 ///
@@ -28,4 +31,25 @@ pub fn bin() -> Command {
         }
         None => Command::new(exe),
     }
+}
+
+/// Starts `kasa-thermostat simulate-plug ARGS` and reads the address it
+/// prints on its first line: `None` if it printed none (it could not start;
+/// its exit status is the caller's to read). Its stdout stays open, so a
+/// later line cannot fail on a closed pipe.
+pub fn simulate_plug<S: AsRef<OsStr>>(
+    args: impl IntoIterator<Item = S>,
+) -> (Child, Option<SocketAddr>) {
+    let mut child = bin()
+        .arg("simulate-plug")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn simulate-plug");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("read simulate-plug's address");
+    (child, line.trim().parse().ok())
 }
