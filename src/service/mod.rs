@@ -351,8 +351,9 @@ pub(crate) fn serve(
     sensor: Option<Box<dyn Sensor>>,
     options: Options,
 ) -> Result<(), ServiceError> {
+    let caught = signals::catch()?;
     let service = Service::start(config, sensor, options)?;
-    let signals = signals::forward(service.shutdown_sender())?;
+    let signals = signals::forward(caught, service.shutdown_sender())?;
     let result = service.wait();
     signals.stop();
     match &result {

@@ -14,9 +14,29 @@ pub(crate) struct SignalForwarder {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Starts forwarding SIGTERM and SIGINT to `shutdown`.
-pub(crate) fn forward(shutdown: Sender<()>) -> Result<SignalForwarder, ServiceError> {
-    let mut signals = Signals::new([SIGTERM, SIGINT]).map_err(ServiceError::spawn("signals"))?;
+/// SIGTERM and SIGINT caught, not yet forwarded anywhere.
+///
+/// Catch them before starting any thread: a signal that arrives while the
+/// service starts is then kept and forwarded once there is somewhere to
+/// send it, where the default action would end the process on the spot,
+/// with no plug switched to its shutdown state.
+pub(crate) struct Caught {
+    signals: Signals,
+}
+
+/// Catches SIGTERM and SIGINT from now on.
+pub(crate) fn catch() -> Result<Caught, ServiceError> {
+    let signals = Signals::new([SIGTERM, SIGINT]).map_err(ServiceError::spawn("signals"))?;
+    Ok(Caught { signals })
+}
+
+/// Starts forwarding the caught signals, those already received first, to
+/// `shutdown`.
+pub(crate) fn forward(
+    caught: Caught,
+    shutdown: Sender<()>,
+) -> Result<SignalForwarder, ServiceError> {
+    let Caught { mut signals } = caught;
     let handle = signals.handle();
     let thread = std::thread::Builder::new()
         .name("signals".into())
