@@ -83,7 +83,8 @@ fn a_restart_in_the_middle_of_a_ramp_resumes_and_a_changed_profile_starts_over()
     );
     let started: Value = serde_json::from_str(&fs::read_to_string(&state_path).unwrap()).unwrap();
     assert!(svc.stop().success());
-    let before = low(svc.readings().last().unwrap());
+    let first_run = svc.readings();
+    let before = low(first_run.last().unwrap());
     // The same profile again: it resumes where it was, not from the start.
     let mut svc = rig.start();
     let restarted_at = Instant::now();
@@ -92,13 +93,15 @@ fn a_restart_in_the_middle_of_a_ramp_resumes_and_a_changed_profile_starts_over()
         "{}",
         svc.log()
     );
-    assert!(eventually(WAIT, || svc.readings().len() > 2));
+    // Lines of the second run (the file keeps the first run's).
+    assert!(eventually(WAIT, || svc.readings().len() > first_run.len() + 2));
     let after = svc.readings().iter().rev().map(low).next().unwrap();
     assert!(after >= before, "resumed at {after}, was {before}");
     let again: Value = serde_json::from_str(&fs::read_to_string(&state_path).unwrap()).unwrap();
     assert_eq!(again["start"], started["start"], "the start was kept");
     assert!(restarted_at.elapsed() < WAIT);
     assert!(svc.stop().success());
+    let second_run = svc.readings().len();
     // A changed profile starts over (and says so).
     let changed = json!({"start": "now", "steps": [
         {"hold": "1s", "low": 11, "high": 13},
@@ -110,10 +113,13 @@ fn a_restart_in_the_middle_of_a_ramp_resumes_and_a_changed_profile_starts_over()
         "{}",
         svc.log()
     );
-    assert!(eventually(WAIT, || svc
-        .readings()
-        .last()
-        .is_some_and(|r| low(r) >= 11.0 && low(r) < 14.0)));
+    assert!(eventually(WAIT, || {
+        let readings = svc.readings();
+        readings.len() > second_run
+            && readings
+                .last()
+                .is_some_and(|r| low(r) >= 11.0 && low(r) < 14.0)
+    }));
     let new: Value = serde_json::from_str(&fs::read_to_string(&state_path).unwrap()).unwrap();
     assert_ne!(new["start"], started["start"], "a new start");
     assert!(svc.stop().success());
