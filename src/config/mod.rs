@@ -533,6 +533,7 @@ impl Config {
             lost_after: worst + Duration::from_secs(10),
             units: self.units,
             plugs,
+            algorithm: crate::control::Algorithm::Hysteresis,
         }
     }
 

@@ -99,6 +99,7 @@ impl Attention {
                 Notice::DeadmanUnsupported { role, message } => {
                     Some(Alert::deadman_unsupported(*role, self.host(*role), message))
                 }
+                Notice::ChamberStale { .. } | Notice::ChamberRecovered { .. } => None,
             };
             if let Some(a) = alert {
                 self.alerter.send(a);
