@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod control;
