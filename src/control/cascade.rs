@@ -182,7 +182,8 @@ pub struct Decision {
     pub i: f64,
     /// Derivative term.
     pub d: f64,
-    /// Why, for a person, without the setpoint part (see [`Cascade`]'s users).
+    /// Why the plugs are wanted so, for a person (the controller puts the
+    /// setpoint and its terms in front).
     pub why: String,
 }
 

@@ -1062,17 +1062,22 @@ impl Controller {
             cooler_on: seen(Role::Cooler),
         };
         let cascade = self.cascade.as_mut()?;
-        let d = cascade.update(now, &input);
+        let mut d = cascade.update(now, &input);
         if let Some(note) = cascade.take_note() {
             out.event(Level::Info, note);
         }
+        // Made once here: both plugs give the same reason.
+        d.why = self.cascade_reason(&d, product);
         Some(d)
     }
 
-    /// The cascade's reason: the setpoint and its terms, then the plugs.
+    /// The cascade's reason: the setpoint and its terms, then the plugs
+    /// (`chamber setpoint 14.20 °C (product 19.40, target 19.00, P -2.0,
+    /// I -0.6, D -0.2); cooler on: predicted peak 14.9 above setpoint`).
     fn cascade_reason(&self, d: &cascade::Decision, product: f64) -> String {
         let u = self.s.units;
-        let delta = |c: f64| u.from_c(c) - u.from_c(0.0);
+        // + 0.0 turns a −0.0 into 0.0 ("D +0.0", not "D -0.0").
+        let delta = |c: f64| u.from_c(c) - u.from_c(0.0) + 0.0;
         format!(
             "chamber setpoint {} (product {:.2}, target {:.2}, P {:+.1}, I {:+.1}, D {:+.1}); {}",
             self.temp(d.chamber_set_c),
@@ -1125,7 +1130,7 @@ impl Controller {
                     Role::Cooler => d.cool,
                     Role::Manual => false,
                 };
-            return (Some(want), self.cascade_reason(d, t));
+            return (Some(want), d.why.clone());
         }
         let held = plug.demand.or(plug.state.known()).unwrap_or(false);
         let (want, why) = rules::demand(self.s.mode, role, self.s.limits, t, held, self.s.units);
