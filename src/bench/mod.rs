@@ -665,3 +665,6 @@ pub fn table(results: &[BenchResult]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests;

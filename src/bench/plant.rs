@@ -447,7 +447,8 @@ mod tests {
             cooler_w: 0.0,
         };
         m.advance(&mut s, 0.0, 3600.0 * 200.0, false, false);
-        assert!((s.product_c - 22.0).abs() < 1e-3 && (s.air_c - 22.0).abs() < 1e-3, "{s:?}");
+        // The slow mode (product through the air to the room) is about a day.
+        assert!((s.product_c - 22.0).abs() < 1e-2 && (s.air_c - 22.0).abs() < 1e-2, "{s:?}");
         // Cooler on for a long time: air settles where the heat flows balance:
         // 1.5 (22 − Ta) = 90 with product following the air.
         let mut s = m.initial();

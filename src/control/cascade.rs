@@ -342,11 +342,6 @@ impl Cascade {
         &self.s
     }
 
-    /// The last chamber setpoint, °C.
-    pub fn chamber_set_c(&self) -> Option<f64> {
-        self.set_c
-    }
-
     /// A temperature in the configured units, one decimal.
     fn t(&self, c: f64) -> String {
         format!("{:.1}", self.units.from_c(c))
