@@ -29,6 +29,7 @@
 //! not an object are refused; a UTF-8 byte-order mark is skipped. The file
 //! itself must be a regular file of at most 1 MiB.
 
+pub(crate) mod control;
 pub(crate) mod raw;
 
 use std::fmt;
@@ -37,6 +38,7 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
+pub use control::{AlgorithmName, ChamberSettings, RawChamberSensor, RawControl};
 pub use raw::{OnOff, RawConfig, RawCredentials, RawPlug, RawPlugTiming, RawSensor};
 
 use crate::control::Mode;
@@ -137,6 +139,12 @@ pub struct Config {
     pub profile: Option<crate::profile::Profile>,
     /// Where the profile's start survives restarts.
     pub profile_state_file: PathBuf,
+    /// The chamber sensor (cascade control), when one is configured.
+    pub chamber: Option<ChamberSettings>,
+    /// What makes the demand.
+    pub(crate) algorithm: crate::control::Algorithm,
+    /// Where what cascade control learned survives restarts.
+    pub control_state_file: PathBuf,
     /// The alerts hook, when one is configured.
     pub alerts: Option<crate::alerts::AlertSettings>,
     /// The file as written, with every default filled in.
@@ -340,6 +348,20 @@ impl Config {
             }
         }
         let sensor = sensor_settings(&raw.sensor, u)?;
+        let (algorithm, chamber) = control::control_settings(
+            &raw.control,
+            raw.chamber_sensor.as_ref(),
+            &raw.sensor,
+            u,
+        )?;
+        if raw.control.algorithm == AlgorithmName::Cascade
+            && (raw.control_state_file.as_os_str().is_empty()
+                || raw.control_state_file.file_name().is_none())
+        {
+            return Err(invalid("control_state_file", "must name a file".into()));
+        }
+        let mut raw = raw;
+        raw.control = raw.control.filled(u);
         let heater = raw
             .heater
             .as_ref()
@@ -454,6 +476,9 @@ impl Config {
                 key: e.key,
             })?;
         Ok(Config {
+            chamber,
+            algorithm,
+            control_state_file: raw.control_state_file.clone(),
             profile,
             profile_state_file: raw.profile_state_file.clone(),
             alerts,
@@ -533,7 +558,7 @@ impl Config {
             lost_after: worst + Duration::from_secs(10),
             units: self.units,
             plugs,
-            algorithm: crate::control::Algorithm::Hysteresis,
+            algorithm: self.algorithm,
         }
     }
 

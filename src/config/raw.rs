@@ -215,6 +215,12 @@ pub struct RawConfig {
     pub profile_state_file: PathBuf,
     /// A command to run when something needs a person.
     pub alerts: Option<crate::alerts::RawAlerts>,
+    /// A second sensor, in the chamber's air (cascade control).
+    pub chamber_sensor: Option<super::control::RawChamberSensor>,
+    /// Which algorithm makes the demand, and its tuning.
+    pub control: super::control::RawControl,
+    /// Where what cascade control learned survives restarts.
+    pub control_state_file: PathBuf,
 }
 
 /// The `credentials` section: the TP-Link account of newer plugs. The
@@ -256,6 +262,12 @@ impl Default for RawConfig {
             profile: None,
             profile_state_file: PathBuf::from(crate::profile::DEFAULT_STATE_FILE),
             alerts: None,
+            chamber_sensor: None,
+            control: super::control::RawControl::default(),
+            control_state_file: PathBuf::from(DEFAULT_CONTROL_STATE_FILE),
         }
     }
 }
+
+/// The default `control_state_file`, next to the profile's.
+pub(crate) const DEFAULT_CONTROL_STATE_FILE: &str = "/var/lib/kasa-thermostat/control.json";
