@@ -197,6 +197,12 @@ pub(crate) fn control_settings(
                     format!("{:?} is not a sensor id (like \"28-0316a2797aff\")", ch.id),
                 ));
             }
+            if sensor.backend != crate::sensor::Backend::W1 {
+                return Err(invalid(
+                    "chamber_sensor",
+                    "is read on the w1 backend only (for now): set sensor.backend to \"w1\"".into(),
+                ));
+            }
             match &sensor.id {
                 None => {
                     return Err(invalid(

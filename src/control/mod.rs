@@ -326,6 +326,8 @@ pub struct Snapshot {
     pub plugs: Vec<PlugSnapshot>,
     /// Shutting down.
     pub shutting_down: bool,
+    /// The chamber sensor and setpoint (cascade control).
+    pub chamber: ChamberView,
 }
 
 /// A plug that shutdown could not verify in its shutdown state.
@@ -370,7 +372,7 @@ pub(crate) struct Controller {
 }
 
 /// The chamber side of cascade control after a cycle.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ChamberView {
     /// The latest valid chamber reading, °C.
     pub temperature_c: Option<f64>,
@@ -893,6 +895,7 @@ impl Controller {
                 })
                 .collect(),
             shutting_down: self.shutdown.is_some(),
+            chamber: self.chamber_view(),
         }
     }
 

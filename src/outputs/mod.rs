@@ -271,6 +271,13 @@ pub(crate) fn reading_line(snap: &Snapshot, now: SystemTime, units: Units) -> St
         "alarm": snap.alarm.map(|a| a.as_str()),
         "sensor_stale": snap.sensor_stale,
     });
+    // Cascade control: the air and its setpoint (absent otherwise, so old
+    // readers and old files stay as they were).
+    if let Some(t) = snap.chamber.temperature_c {
+        doc["chamber_temperature"] = json!(round3(units.from_c(t)));
+        doc["chamber_setpoint"] = json!(snap.chamber.setpoint_c.map(|s| round3(units.from_c(s))));
+        doc["chamber_stale"] = json!(snap.chamber.stale);
+    }
     for p in &snap.plugs {
         doc[p.role.as_str()] = json!({
             "desired": p.desired,

@@ -32,6 +32,7 @@ fn snap() -> Snapshot {
             },
         }],
         shutting_down: false,
+        chamber: Default::default(),
     }
 }
 

@@ -51,6 +51,12 @@ pub enum SensorError {
     /// The simulated backend needs the simulated plugs: build it with
     /// `simulated::Chamber`.
     SimulatedNeedsChamber,
+    /// `chamber_sensor` is not read on this backend yet: use the `w1`
+    /// backend (the kernel's driver reads several sensors on one line).
+    ChamberUnsupported {
+        /// The backend.
+        backend: &'static str,
+    },
 }
 
 impl fmt::Display for SensorError {
@@ -78,6 +84,11 @@ impl fmt::Display for SensorError {
             SensorError::Io { path, .. } => write!(f, "cannot list {path}"),
             SensorError::SimulatedNeedsChamber => f.write_str(
                 "the simulated sensor is built with simulated::Chamber, not sensor::open",
+            ),
+            SensorError::ChamberUnsupported { backend } => write!(
+                f,
+                "chamber_sensor is not read on the {backend} backend yet; use sensor.backend \"w1\" \
+                 (both sensors on the kernel's 1-wire line)"
             ),
         }
     }

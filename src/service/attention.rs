@@ -99,7 +99,13 @@ impl Attention {
                 Notice::DeadmanUnsupported { role, message } => {
                     Some(Alert::deadman_unsupported(*role, self.host(*role), message))
                 }
-                Notice::ChamberStale { .. } | Notice::ChamberRecovered { .. } => None,
+                Notice::ChamberStale { message } => {
+                    Some(Alert::chamber_sensor_stale(message, None))
+                }
+                Notice::ChamberRecovered { celsius } => Some(Alert::chamber_sensor_stale(
+                    "",
+                    Some((*celsius, self.units)),
+                )),
             };
             if let Some(a) = alert {
                 self.alerter.send(a);

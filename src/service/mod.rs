@@ -21,6 +21,7 @@
 
 mod attention;
 mod control_loop;
+pub(crate) mod learned;
 pub(crate) mod signals;
 
 use std::collections::BTreeMap;
@@ -196,9 +197,52 @@ impl Service {
             config.sensor.options.backend
         );
         let classifier = Classifier::new(config.sensor.offset_c, config.sensor.max_step_c);
-        let (sensor_handle, sensor_rx) =
-            SensorHandle::spawn_with_channel(sensor, classifier, config.sensor.interval)
-                .map_err(ServiceError::spawn("sensor"))?;
+        let (sensor_handle, sensor_rx, chamber_rx) = match &config.chamber {
+            None => {
+                let (h, rx) =
+                    SensorHandle::spawn_with_channel(sensor, classifier, config.sensor.interval)
+                        .map_err(ServiceError::spawn("sensor"))?;
+                (h, rx, crossbeam_channel::never())
+            }
+            Some(ch) => {
+                let chamber = open_chamber(&config, ch)?;
+                info!("chamber sensor {} (cascade's air sensor)", chamber.id());
+                let chamber_classifier = Classifier::new(ch.offset_c, ch.max_step_c);
+                SensorHandle::spawn_pair(
+                    (sensor, classifier),
+                    (chamber, chamber_classifier),
+                    config.sensor.interval,
+                )
+                .map_err(ServiceError::spawn("sensor"))?
+            }
+        };
+        let mut controller = Controller::new(config.control_settings());
+        let learned = match controller.learned() {
+            None => None,
+            Some(_) => {
+                let loaded = match learned::load(&config.control_state_file) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        log::warn!("control_state_file {e}; starting from the defaults");
+                        None
+                    }
+                };
+                if let Some(l) = loaded {
+                    info!(
+                        "cascade: learned values from {}: heat estimator {:.3}, cool estimator {:.3} °C/h, integral {:.2}",
+                        config.control_state_file.display(),
+                        l.heat_estimator,
+                        l.cool_estimator,
+                        l.integral
+                    );
+                    controller.set_learned(l);
+                }
+                Some(learned::LearnedFile::new(
+                    config.control_state_file.clone(),
+                    loaded,
+                ))
+            }
+        };
         let credentials = config.credentials().map_err(ServiceError::Config)?;
         if let Some(w) = config.password_file_warning() {
             log::warn!("{w}");
@@ -242,7 +286,9 @@ impl Service {
         let (shutdown_tx, shutdown_rx) = crossbeam_channel::bounded(4);
         let ctl = control_loop::ControlLoop::new(
             control_loop::Parts {
-                controller: Controller::new(config.control_settings()),
+                controller,
+                learned,
+                chamber_rx,
                 units: u,
                 cycle: config.cycle,
                 plugs,
@@ -342,6 +388,23 @@ impl Observer for Probes {
             Role::Cooler => self.cooler.store(on, Ordering::Relaxed),
             Role::Manual => {}
         }
+    }
+}
+
+/// Opens the chamber sensor on the product sensor's backend and bus.
+fn open_chamber(config: &Config, ch: &crate::config::ChamberSettings) -> Result<Box<dyn Sensor>, ServiceError> {
+    let mut options = config.sensor.options.clone();
+    options.id = Some(ch.id.clone());
+    match options.backend {
+        Backend::W1 => sensor::open(&options).map_err(ServiceError::Sensor),
+        Backend::Hal | Backend::Simulated => Err(ServiceError::Sensor(
+            sensor::SensorError::ChamberUnsupported {
+                backend: match options.backend {
+                    Backend::Hal => "hal",
+                    _ => "simulated",
+                },
+            },
+        )),
     }
 }
 

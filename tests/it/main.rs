@@ -22,6 +22,7 @@ mod sensor_thread;
 mod sensor_virtual_bus;
 mod sensor_w1;
 mod service_alerts;
+mod service_cascade;
 mod service_e2e;
 mod service_inprocess;
 mod service_profile;
