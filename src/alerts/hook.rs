@@ -10,9 +10,9 @@
 //! SIGPIPE, which Rust ignores, to its default and empties the signal mask,
 //! as a child expects). What std does not offer is waiting on three pipes and
 //! a deadline at once without a thread per pipe, and killing a group: those
-//! are the few `libc` calls below (`fcntl`, `poll`, `kill`). The hand-written
-//! `posix_spawnp` this replaced saved 34 KiB of the static binary at the cost of 12 more
-//! `unsafe` blocks; docs/design.md §11 has the numbers.
+//! are the three `libc` calls below (`fcntl`, `poll`, `kill`). The
+//! hand-written `posix_spawnp` this replaced kept 12 more `unsafe` blocks to
+//! save a few KiB of the static binary (docs/design.md §11, §13.1).
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -287,7 +287,11 @@ pub(crate) fn run(
     };
     let (mut child, (stdin_w, stdout_r, stderr_r)) =
         Child::spawn(input.argv, input.env).map_err(spawn_err)?;
-    for fd in [stdin_w.as_raw_fd(), stdout_r.as_raw_fd(), stderr_r.as_raw_fd()] {
+    for fd in [
+        stdin_w.as_raw_fd(),
+        stdout_r.as_raw_fd(),
+        stderr_r.as_raw_fd(),
+    ] {
         if let Err(e) = set_nonblocking(fd) {
             child.kill_and_reap();
             return Err(spawn_err(e));
