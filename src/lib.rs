@@ -2,8 +2,9 @@
 //! TP-Link Kasa smart plugs (a heater and/or a cooler) over the LAN.
 //!
 //! The binary is a thin shell over this library (see `src/main.rs`). The
-//! design and its contract live in `DESIGN.md`; in short, there is no async
-//! runtime, and the dependencies point one way, from the leaves up:
+//! design and its contract live in `docs/design.md` (threads, layers, safety
+//! rules, file formats, protocols, where to change what); in short, there is
+//! no async runtime, and the dependencies point one way, from the leaves up:
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
