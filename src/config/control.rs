@@ -197,10 +197,10 @@ pub(crate) fn control_settings(
                     format!("{:?} is not a sensor id (like \"28-0316a2797aff\")", ch.id),
                 ));
             }
-            if sensor.backend != crate::sensor::Backend::W1 {
+            if sensor.backend == crate::sensor::Backend::Simulated {
                 return Err(invalid(
                     "chamber_sensor",
-                    "is read on the w1 backend only (for now): set sensor.backend to \"w1\"".into(),
+                    "is read on the w1 and hal backends (for now): the simulated chamber has one sensor".into(),
                 ));
             }
             match &sensor.id {

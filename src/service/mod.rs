@@ -176,6 +176,25 @@ impl Service {
             }
             None => None,
         };
+        // hal: one line requested once, shared by the product and chamber
+        // sensors (read in turn by the sensor thread).
+        let mut hal_chamber = None;
+        let sensor = match (sensor, &config.chamber) {
+            (None, Some(ch)) if config.sensor.options.backend == Backend::Hal => {
+                let o = &config.sensor.options;
+                let product_id = o.id.clone().unwrap_or_default();
+                let mut probes = sensor::hal::open_gpio_probes(
+                    &o.gpio_chip,
+                    o.gpio_line,
+                    &[&product_id, &ch.id],
+                    o.resolution_bits,
+                )
+                .map_err(ServiceError::Sensor)?;
+                hal_chamber = probes.pop();
+                Some(probes.remove(0))
+            }
+            (s, _) => s,
+        };
         let sensor = match sensor {
             Some(s) => s,
             None if config.sensor.options.backend == Backend::Simulated => {
@@ -205,7 +224,10 @@ impl Service {
                 (h, rx, crossbeam_channel::never())
             }
             Some(ch) => {
-                let chamber = open_chamber(&config, ch)?;
+                let chamber = match hal_chamber.take() {
+                    Some(c) => c,
+                    None => open_chamber(&config, ch)?,
+                };
                 info!("chamber sensor {} (cascade's air sensor)", chamber.id());
                 let chamber_classifier = Classifier::new(ch.offset_c, ch.max_step_c);
                 SensorHandle::spawn_pair(
@@ -397,6 +419,7 @@ fn open_chamber(config: &Config, ch: &crate::config::ChamberSettings) -> Result<
     options.id = Some(ch.id.clone());
     match options.backend {
         Backend::W1 => sensor::open(&options).map_err(ServiceError::Sensor),
+        // hal opens both at once (the line can be requested once only).
         Backend::Hal | Backend::Simulated => Err(ServiceError::Sensor(
             sensor::SensorError::ChamberUnsupported {
                 backend: match options.backend {

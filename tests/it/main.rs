@@ -18,6 +18,7 @@ mod profile_table;
 mod report_figures;
 mod sensor_cli;
 mod sensor_latency;
+mod sensor_pair;
 mod sensor_thread;
 mod sensor_virtual_bus;
 mod sensor_w1;
