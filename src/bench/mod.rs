@@ -1,4 +1,4 @@
-//! `kasa-thermostat bench-control`: the real [`Controller`] in virtual time
+//! `kasa-thermostat bench-control`: the real `Controller` in virtual time
 //! against a plant model (docs/design.md, "Cascade control"), scored on how
 //! closely it holds the product.
 //!
@@ -223,7 +223,8 @@ impl World {
     fn send(&mut self, t_s: f64, out: Output) {
         for (role, cmd) in out.commands {
             self.seq += 1;
-            self.pending.push((t_s + self.latency_s, self.seq, role, cmd));
+            self.pending
+                .push((t_s + self.latency_s, self.seq, role, cmd));
         }
     }
 
@@ -294,7 +295,10 @@ impl World {
                 permanent: false,
                 message: format!("{role}: bench plug: timed out (simulated failure)"),
             });
-            if matches!(cmd, PlugCommand::ArmDeadman { .. } | PlugCommand::ClearDeadman) {
+            if matches!(
+                cmd,
+                PlugCommand::ArmDeadman { .. } | PlugCommand::ClearDeadman
+            ) {
                 outcome.deadman = Some(DeadmanReport::Failed("timed out".into()));
             }
             return outcome;
@@ -511,7 +515,9 @@ pub fn run(
     let limits = Limits::of(p)?;
     let days = days.unwrap_or(p.days);
     let cycles = (days * 86_400.0 / CYCLE_S).round() as u64;
-    let first_band = limits.at(0.0).unwrap_or((p.initial_product_c - 0.5, p.initial_product_c + 0.5));
+    let first_band = limits
+        .at(0.0)
+        .unwrap_or((p.initial_product_c - 0.5, p.initial_product_c + 0.5));
     let mut c = Controller::new(settings(p, algorithm, first_band));
     let model = Model::new(p);
     let mut w = World {

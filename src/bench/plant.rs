@@ -143,12 +143,11 @@ fn default_into() -> HeaterInto {
 impl PlantFile {
     /// Reads and checks a plant file.
     pub fn load(path: &Path) -> Result<PlantFile, BenchError> {
-        let text = crate::fsutil::read_text_capped(path, 1 << 20).map_err(|e| {
-            BenchError::Plant {
+        let text =
+            crate::fsutil::read_text_capped(path, 1 << 20).map_err(|e| BenchError::Plant {
                 file: path.display().to_string(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         PlantFile::parse(&text, &path.display().to_string())
     }
 
@@ -169,7 +168,9 @@ impl PlantFile {
             if v.is_finite() && (lo..=hi).contains(&v) {
                 Ok(())
             } else {
-                Err(format!("{key} is {v}; it must be a number from {lo} to {hi}"))
+                Err(format!(
+                    "{key} is {v}; it must be a number from {lo} to {hi}"
+                ))
             }
         };
         let positive = |key: &str, v: f64, hi: f64| -> Result<(), String> {
@@ -193,7 +194,12 @@ impl PlantFile {
         positive("product_kg", self.product_kg, 1e5)?;
         positive("air_j_per_k", self.air_j_per_k, 1e9)?;
         positive("ua_product_air_w_per_k", self.ua_product_air_w_per_k, 1e5)?;
-        range("ua_air_ambient_w_per_k", self.ua_air_ambient_w_per_k, 0.0, 1e5)?;
+        range(
+            "ua_air_ambient_w_per_k",
+            self.ua_air_ambient_w_per_k,
+            0.0,
+            1e5,
+        )?;
         match self.ambient_c {
             Ambient::Constant(c) => range("ambient_c", c, -55.0, 125.0)?,
             Ambient::Swing(s) => {
@@ -224,7 +230,12 @@ impl PlantFile {
             }
         }
         range("sensor_noise_c", self.sensor_noise_c, 0.0, 5.0)?;
-        range("plug_latency_s", self.plug_latency_s, 0.0, super::MAX_LATENCY_S)?;
+        range(
+            "plug_latency_s",
+            self.plug_latency_s,
+            0.0,
+            super::MAX_LATENCY_S,
+        )?;
         range("plug_failure_rate", self.plug_failure_rate, 0.0, 0.5)?;
         match (self.low, self.high, &self.profile) {
             (Some(lo), Some(hi), None) => {
@@ -257,7 +268,9 @@ impl Ambient {
     pub fn at(&self, t_s: f64) -> f64 {
         match *self {
             Ambient::Constant(c) => c,
-            Ambient::Swing(s) => s.mean + s.amplitude * (2.0 * PI * t_s / (s.period_h * 3600.0)).sin(),
+            Ambient::Swing(s) => {
+                s.mean + s.amplitude * (2.0 * PI * t_s / (s.period_h * 3600.0)).sin()
+            }
         }
     }
 }
@@ -351,8 +364,16 @@ impl Model {
                 0.0
             }
         };
-        let h_target = if heater_on { p.heater_w.unwrap_or(0.0) } else { 0.0 };
-        let c_target = if cooler_on { p.cooler_w.unwrap_or(0.0) } else { 0.0 };
+        let h_target = if heater_on {
+            p.heater_w.unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        let c_target = if cooler_on {
+            p.cooler_w.unwrap_or(0.0)
+        } else {
+            0.0
+        };
         [
             dtp,
             dta,
@@ -369,10 +390,18 @@ impl Model {
         }
         // A plug without lag delivers its power at once.
         if self.p.heater_lag_s == 0.0 {
-            s.heater_w = if heater_on { self.p.heater_w.unwrap_or(0.0) } else { 0.0 };
+            s.heater_w = if heater_on {
+                self.p.heater_w.unwrap_or(0.0)
+            } else {
+                0.0
+            };
         }
         if self.p.cooler_lag_s == 0.0 {
-            s.cooler_w = if cooler_on { self.p.cooler_w.unwrap_or(0.0) } else { 0.0 };
+            s.cooler_w = if cooler_on {
+                self.p.cooler_w.unwrap_or(0.0)
+            } else {
+                0.0
+            };
         }
         let n = (span / self.max_step_s).ceil().max(1.0);
         let h = span / n;
@@ -448,7 +477,10 @@ mod tests {
         };
         m.advance(&mut s, 0.0, 3600.0 * 200.0, false, false);
         // The slow mode (product through the air to the room) is about a day.
-        assert!((s.product_c - 22.0).abs() < 1e-2 && (s.air_c - 22.0).abs() < 1e-2, "{s:?}");
+        assert!(
+            (s.product_c - 22.0).abs() < 1e-2 && (s.air_c - 22.0).abs() < 1e-2,
+            "{s:?}"
+        );
         // Cooler on for a long time: air settles where the heat flows balance:
         // 1.5 (22 − Ta) = 90 with product following the air.
         let mut s = m.initial();

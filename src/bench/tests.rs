@@ -114,10 +114,17 @@ fn ale_goals_on_a_shortened_run() {
 fn the_off_algorithm_switches_nothing_and_the_table_has_every_run() {
     let p = ale();
     let r = run(&p, BenchAlgorithm::Off, Some(0.6), None).unwrap();
-    assert_eq!((r.heater_on_pct, r.cooler_on_pct, r.energy_kwh), (0.0, 0.0, 0.0));
+    assert_eq!(
+        (r.heater_on_pct, r.cooler_on_pct, r.energy_kwh),
+        (0.0, 0.0, 0.0)
+    );
     // Left alone at 22 °C with fermentation heat, the product only warms.
     assert!(r.max_abs_c > 2.5, "{r:?}");
     let t = table(&[r.clone(), r]);
     assert_eq!(t.lines().count(), 3);
-    assert!(t.lines().nth(1).unwrap().starts_with("ale-20l-fridge         off"));
+    assert!(t
+        .lines()
+        .nth(1)
+        .unwrap()
+        .starts_with("ale-20l-fridge         off"));
 }

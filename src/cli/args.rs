@@ -725,16 +725,24 @@ Examples:
 };
 
 const ALGORITHMS: &[Choice] = &[
-    Choice::new("hysteresis", "On at one limit, off at the other (or the midpoint)."),
-    Choice::new("cascade", "A PID on the product sets the chamber setpoint, held on/off."),
+    Choice::new(
+        "hysteresis",
+        "On at one limit, off at the other (or the midpoint).",
+    ),
+    Choice::new(
+        "cascade",
+        "A PID on the product sets the chamber setpoint, held on/off.",
+    ),
     Choice::new("off", "Both plugs off: the plant left to itself."),
 ];
 
 const BENCH_CONTROL: Sub = Sub {
     name: "bench-control",
     summary: "Run the real controller in virtual time against plant models; score it.",
-    usage: &["[--plant FILE]... [--algorithm hysteresis|cascade|off]... [--days N] [--json] \
-              [--trace DIR]"],
+    usage: &[
+        "[--plant FILE]... [--algorithm hysteresis|cascade|off]... [--days N] [--json] \
+              [--trace DIR]",
+    ],
     after: "\
 Without --plant the built-in plants run (an ale fermenter, a lager with a cold
 crash, a reptile vivarium, a seed shelf); without --algorithm every algorithm.
@@ -749,13 +757,25 @@ Examples:
         Flag::takes("plant", "FILE", "A plant file (JSON). Repeatable.")
             .repeatable()
             .complete(Complete::File),
-        Flag::takes("algorithm", "ALGORITHM", "hysteresis, cascade or off. Repeatable.")
-            .repeatable()
-            .complete(Complete::Choices(ALGORITHMS)),
-        Flag::takes("days", "N", "Days to run instead of each plant's own (above 0, at most 365)."),
+        Flag::takes(
+            "algorithm",
+            "ALGORITHM",
+            "hysteresis, cascade or off. Repeatable.",
+        )
+        .repeatable()
+        .complete(Complete::Choices(ALGORITHMS)),
+        Flag::takes(
+            "days",
+            "N",
+            "Days to run instead of each plant's own (above 0, at most 365).",
+        ),
         JSON,
-        Flag::takes("trace", "DIR", "Write one CSV per run into DIR (PLANT-ALGORITHM.csv).")
-            .complete(Complete::Dir),
+        Flag::takes(
+            "trace",
+            "DIR",
+            "Write one CSV per run into DIR (PLANT-ALGORITHM.csv).",
+        )
+        .complete(Complete::Dir),
     ],
     ..LEAF
 };

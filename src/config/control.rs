@@ -170,9 +170,8 @@ pub(crate) fn control_settings(
             ))
         }
     };
-    let secs = |key: &str, v: f64, hi: f64| {
-        plain(key, v, 0.0, hi).map(std::time::Duration::from_secs_f64)
-    };
+    let secs =
+        |key: &str, v: f64, hi: f64| plain(key, v, 0.0, hi).map(std::time::Duration::from_secs_f64);
     let c = &c.filled(u);
     let v = |x: Option<f64>| x.unwrap_or(f64::NAN);
     let settings = CascadeSettings {
@@ -182,8 +181,20 @@ pub(crate) fn control_settings(
         max_offset_c: delta("control.max_offset", v(c.max_offset), 0.0, 30.0, true)?,
         idle_band_c: delta("control.idle_band", v(c.idle_band), 0.1, 5.0, false)?,
         i_max_error_c: delta("control.i_max_error", v(c.i_max_error), 0.0, 5.0, true)?,
-        heat_estimator: delta("control.heat_estimator", v(c.heat_estimator), 0.05, 100.0, false)?,
-        cool_estimator: delta("control.cool_estimator", v(c.cool_estimator), 0.05, 100.0, false)?,
+        heat_estimator: delta(
+            "control.heat_estimator",
+            v(c.heat_estimator),
+            0.05,
+            100.0,
+            false,
+        )?,
+        cool_estimator: delta(
+            "control.cool_estimator",
+            v(c.cool_estimator),
+            0.05,
+            100.0,
+            false,
+        )?,
         min_on: secs("control.min_on_s", c.min_on_s, 3600.0)?,
         min_off: secs("control.min_off_s", c.min_off_s, 3600.0)?,
         dead_time: secs("control.dead_time_s", c.dead_time_s, 7200.0)?,
@@ -243,7 +254,8 @@ mod tests {
     use super::super::Config;
     use crate::control::Algorithm;
 
-    const BASE: &str = r#""mode":"cool","cooler":{"host":"127.0.0.1"},"sensor":{"id":"28-000000000001"}"#;
+    const BASE: &str =
+        r#""mode":"cool","cooler":{"host":"127.0.0.1"},"sensor":{"id":"28-000000000001"}"#;
 
     fn cfg(extra: &str) -> Result<Config, String> {
         Config::from_json(&format!("{{{BASE}{extra}}}")).map_err(|e| e.to_string())
@@ -251,16 +263,23 @@ mod tests {
 
     #[test]
     fn cascade_with_a_chamber_sensor_gets_brewpi_defaults() {
-        let c = cfg(r#","control":{"algorithm":"cascade"},"chamber_sensor":{"id":"28-000000000002"}"#)
-            .unwrap();
+        let c =
+            cfg(r#","control":{"algorithm":"cascade"},"chamber_sensor":{"id":"28-000000000002"}"#)
+                .unwrap();
         let Algorithm::Cascade(s) = c.algorithm else {
             panic!("{:?}", c.algorithm)
         };
-        assert_eq!((s.kp, s.ki, s.kd, s.max_offset_c, s.idle_band_c), (5.0, 0.25, -1.5, 10.0, 1.0));
+        assert_eq!(
+            (s.kp, s.ki, s.kd, s.max_offset_c, s.idle_band_c),
+            (5.0, 0.25, -1.5, 10.0, 1.0)
+        );
         assert_eq!(c.chamber.as_ref().unwrap().id, "28-000000000002");
         let printed = serde_json::to_value(c.effective()).unwrap();
         assert_eq!(printed["control"]["idle_band"], 1.0);
-        assert_eq!(printed["control_state_file"], "/var/lib/kasa-thermostat/control.json");
+        assert_eq!(
+            printed["control_state_file"],
+            "/var/lib/kasa-thermostat/control.json"
+        );
     }
 
     #[test]
@@ -287,9 +306,18 @@ mod tests {
             (r#","control":{"max_offset":0}"#, "control.max_offset"),
             (r#","control":{"dead_time_s":1e9}"#, "control.dead_time_s"),
             (r#","control":{"kp2":1}"#, "kp2"),
-            (r#","chamber_sensor":{"id":"28-000000000001"}"#, "chamber_sensor.id"),
-            (r#","chamber_sensor":{"id":"28-000000000002","offset":30}"#, "chamber_sensor.offset"),
-            (r#","chamber_sensor":{"id":"28-000000000002","colour":1}"#, "colour"),
+            (
+                r#","chamber_sensor":{"id":"28-000000000001"}"#,
+                "chamber_sensor.id",
+            ),
+            (
+                r#","chamber_sensor":{"id":"28-000000000002","offset":30}"#,
+                "chamber_sensor.offset",
+            ),
+            (
+                r#","chamber_sensor":{"id":"28-000000000002","colour":1}"#,
+                "colour",
+            ),
         ] {
             let e = cfg(extra).unwrap_err();
             assert!(e.contains(key), "{extra}: {e}");

@@ -348,12 +348,8 @@ impl Config {
             }
         }
         let sensor = sensor_settings(&raw.sensor, u)?;
-        let (algorithm, chamber) = control::control_settings(
-            &raw.control,
-            raw.chamber_sensor.as_ref(),
-            &raw.sensor,
-            u,
-        )?;
+        let (algorithm, chamber) =
+            control::control_settings(&raw.control, raw.chamber_sensor.as_ref(), &raw.sensor, u)?;
         if raw.control.algorithm == AlgorithmName::Cascade
             && (raw.control_state_file.as_os_str().is_empty()
                 || raw.control_state_file.file_name().is_none())

@@ -616,7 +616,10 @@ impl Cascade {
             let plug = kind.plug();
             let want = if !reached && !product_past {
                 let side = if kind == Kind::Cool { "above" } else { "below" };
-                (true, format!("{plug} on: predicted peak {} {side} setpoint", self.t(peak)))
+                (
+                    true,
+                    format!("{plug} on: predicted peak {} {side} setpoint", self.t(peak)),
+                )
             } else if on_for < self.s.min_on {
                 (
                     true,
@@ -626,9 +629,18 @@ impl Cascade {
                     ),
                 )
             } else if product_past {
-                (false, format!("{plug} off: product {} past target", self.t(product)))
+                (
+                    false,
+                    format!("{plug} off: product {} past target", self.t(product)),
+                )
             } else {
-                (false, format!("{plug} off: predicted peak {} reaches setpoint", self.t(peak)))
+                (
+                    false,
+                    format!(
+                        "{plug} off: predicted peak {} reaches setpoint",
+                        self.t(peak)
+                    ),
+                )
             };
             let (on, why) = want;
             // Both may be seen on (an unknown plug counts as on): the one
@@ -669,7 +681,11 @@ impl Cascade {
         let plug = kind.plug();
         let side = if kind == Kind::Cool { "above" } else { "below" };
         if !present {
-            return (false, false, format!("idle: air {} {side} the idle band, no {plug}", self.t(air)));
+            return (
+                false,
+                false,
+                format!("idle: air {} {side} the idle band, no {plug}", self.t(air)),
+            );
         }
         if !product_agrees {
             return (
@@ -682,18 +698,28 @@ impl Cascade {
             return (
                 false,
                 false,
-                format!("{plug} waits for the dead time after the other plug ({:.0} s left)", left.as_secs_f64()),
+                format!(
+                    "{plug} waits for the dead time after the other plug ({:.0} s left)",
+                    left.as_secs_f64()
+                ),
             );
         }
         if let Some(left) = own.off_at_least(now, self.s.min_off) {
             return (
                 false,
                 false,
-                format!("{plug} waits for its minimum pause ({:.0} s left)", left.as_secs_f64()),
+                format!(
+                    "{plug} waits for its minimum pause ({:.0} s left)",
+                    left.as_secs_f64()
+                ),
             );
         }
         if self.peak.is_some() {
-            return (false, false, format!("{plug} waits for the peak after the last run"));
+            return (
+                false,
+                false,
+                format!("{plug} waits for the peak after the last run"),
+            );
         }
         let why = format!("{plug} on: air {} {side} the idle band", self.t(air));
         match kind {
@@ -886,7 +912,11 @@ mod tests {
         for k in 0..=5 {
             shrink.update(t0 + Duration::from_secs(60 * k), &input(18.8, false));
         }
-        assert!(shrink.learned().integral.abs() < 1e-9, "{}", shrink.learned().integral);
+        assert!(
+            shrink.learned().integral.abs() < 1e-9,
+            "{}",
+            shrink.learned().integral
+        );
         // Far from target (|error| >= 0.5), it bleeds off by 1/8 a step.
         let mut bleed = start(grown);
         for k in 0..=1 {

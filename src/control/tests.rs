@@ -973,7 +973,9 @@ fn stale_chamber_sensor_falls_back_to_hysteresis_and_recovers() {
     assert!(w.c.chamber_view().stale);
     assert_eq!(w.c.chamber_view().setpoint_c, None);
     assert!(
-        w.notices.iter().any(|n| matches!(n, Notice::ChamberStale { .. })),
+        w.notices
+            .iter()
+            .any(|n| matches!(n, Notice::ChamberStale { .. })),
         "{:?}",
         w.notices
     );
@@ -1002,7 +1004,10 @@ fn cascade_with_a_stale_product_sensor_is_the_fault_state() {
         w.at(f64::from(s)).chamber(19.0).tick();
     }
     assert!(!w.on(C) && !w.on(H), "fault state off");
-    assert!(w.notices.iter().any(|n| matches!(n, Notice::SensorStale { .. })));
+    assert!(w
+        .notices
+        .iter()
+        .any(|n| matches!(n, Notice::SensorStale { .. })));
     assert_eq!(w.c.chamber_view().setpoint_c, None);
 }
 

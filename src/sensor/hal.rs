@@ -397,22 +397,6 @@ impl Drop for RealtimeGuard {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rom_ids_round_trip_with_the_kernel_format() {
-        let rom = parse_rom_id("28-0316a2797aff").unwrap();
-        assert_eq!(rom & 0xFF, 0x28);
-        assert_eq!(format_rom_id(rom), "28-0316a2797aff");
-        assert_eq!(crc8(&rom.to_le_bytes()), 0, "the CRC byte is valid");
-        assert_eq!(parse_rom_id("28-0316a2797af"), None);
-        assert_eq!(parse_rom_id("280316a2797aff"), None);
-        assert_eq!(parse_rom_id("28-0316a2797xff"), None);
-    }
-}
-
 /// One 1-wire line with several sensors on it, read in turn from one thread
 /// (the sensor thread): each [`LineProbe`] borrows the line for its read.
 /// A line can be requested from the kernel once only, so the product and
@@ -532,4 +516,20 @@ where
             }) as Box<dyn Sensor>
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rom_ids_round_trip_with_the_kernel_format() {
+        let rom = parse_rom_id("28-0316a2797aff").unwrap();
+        assert_eq!(rom & 0xFF, 0x28);
+        assert_eq!(format_rom_id(rom), "28-0316a2797aff");
+        assert_eq!(crc8(&rom.to_le_bytes()), 0, "the CRC byte is valid");
+        assert_eq!(parse_rom_id("28-0316a2797af"), None);
+        assert_eq!(parse_rom_id("280316a2797aff"), None);
+        assert_eq!(parse_rom_id("28-0316a2797xff"), None);
+    }
 }

@@ -40,10 +40,7 @@ pub(crate) fn load(path: &Path) -> Result<Option<Learned>, String> {
     let l: Learned = serde_json::from_str(&text)
         .map_err(|e| format!("{}: not a control state file ({e})", path.display()))?;
     if !l.is_plausible() {
-        return Err(format!(
-            "{}: values out of range ({l:?})",
-            path.display()
-        ));
+        return Err(format!("{}: values out of range ({l:?})", path.display()));
     }
     Ok(Some(l))
 }
@@ -134,7 +131,10 @@ mod tests {
         f.update(l, t0);
         assert_eq!(load(&path), Ok(Some(l)));
         // The integral moves a little a minute later: not written yet.
-        let moved = Learned { integral: -0.3, ..l };
+        let moved = Learned {
+            integral: -0.3,
+            ..l
+        };
         f.update(moved, t0 + Duration::from_secs(60));
         assert_eq!(load(&path), Ok(Some(l)));
         // An estimator changes: written at once, with the integral.
@@ -159,7 +159,10 @@ mod tests {
         let path = dir.path().join("control.json");
         std::fs::write(&path, r#"{"heat_estimator": 0.2}"#).unwrap();
         let e = load(&path).unwrap_err();
-        assert!(e.contains("control.json") && e.contains("cool_estimator"), "{e}");
+        assert!(
+            e.contains("control.json") && e.contains("cool_estimator"),
+            "{e}"
+        );
         std::fs::write(
             &path,
             r#"{"heat_estimator": -1, "cool_estimator": 5, "integral": 0}"#,

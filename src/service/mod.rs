@@ -414,7 +414,10 @@ impl Observer for Probes {
 }
 
 /// Opens the chamber sensor on the product sensor's backend and bus.
-fn open_chamber(config: &Config, ch: &crate::config::ChamberSettings) -> Result<Box<dyn Sensor>, ServiceError> {
+fn open_chamber(
+    config: &Config,
+    ch: &crate::config::ChamberSettings,
+) -> Result<Box<dyn Sensor>, ServiceError> {
     let mut options = config.sensor.options.clone();
     options.id = Some(ch.id.clone());
     match options.backend {

@@ -23,8 +23,14 @@ fn two_probes_share_one_line_and_read_their_own_sensor() {
         Duration::from_millis(20),
     )
     .unwrap();
-    let p = product_rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
-    let c = chamber_rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    let p = product_rx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .unwrap();
+    let c = chamber_rx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .unwrap();
     assert_eq!((p.sensor_id.as_str(), p.celsius), (ID_A, 19.5));
     // The chamber's own offset (0.25) applies to the chamber only.
     assert_eq!((c.sensor_id.as_str(), c.celsius), (ID_B, 14.5));

@@ -76,7 +76,9 @@ fn two_w1_sensors_cascade_and_a_stale_chamber_falls_back_with_an_alert() {
         .with("alerts", json!({"command": [cmd], "repeat_s": 3600}));
     let mut svc = rig.start();
     assert!(
-        eventually(WAIT, || svc.log().contains("decision: chamber setpoint 16.50 °C")),
+        eventually(WAIT, || svc
+            .log()
+            .contains("decision: chamber setpoint 16.50 °C")),
         "{}\n{}",
         svc.log(),
         svc.stderr()
@@ -88,25 +90,46 @@ fn two_w1_sensors_cascade_and_a_stale_chamber_falls_back_with_an_alert() {
     let learned: Value = serde_json::from_str(&fs::read_to_string(&state_file).unwrap()).unwrap();
     assert_eq!(learned["cool_estimator"], 5.0);
     // Both sensors and the setpoint are in the data log.
-    assert!(eventually(WAIT, || svc.readings().iter().any(|r| {
-        r["chamber_temperature"] == json!(19.375) && r["chamber_setpoint"].is_number()
-    })), "{:?}", svc.readings().last());
+    assert!(
+        eventually(WAIT, || svc.readings().iter().any(|r| {
+            r["chamber_temperature"] == json!(19.375) && r["chamber_setpoint"].is_number()
+        })),
+        "{:?}",
+        svc.readings().last()
+    );
 
     // The chamber sensor fails: hysteresis on the product, logged, alerted.
     set_chamber(&rig.w1.root, "garbage\n");
-    assert!(eventually(WAIT, || kinds(&got).contains(&"chamber_sensor_stale".into())));
-    assert!(svc.log().contains("hysteresis on the product sensor"), "{}", svc.log());
-    assert!(eventually(WAIT, || svc.log().contains("between limits: cooler holds")));
+    assert!(eventually(WAIT, || kinds(&got)
+        .contains(&"chamber_sensor_stale".into())));
+    assert!(
+        svc.log().contains("hysteresis on the product sensor"),
+        "{}",
+        svc.log()
+    );
+    assert!(eventually(WAIT, || svc
+        .log()
+        .contains("between limits: cooler holds")));
     // The product is not held by the chamber: a product at the low limit
     // switches the cooler off under hysteresis.
     rig.w1.set(18.0);
-    assert!(eventually(WAIT, || !cooler.state().relay()), "{}", svc.log());
+    assert!(
+        eventually(WAIT, || !cooler.state().relay()),
+        "{}",
+        svc.log()
+    );
     // The chamber comes back: recovery alert, cascade again.
     set_chamber(&rig.w1.root, &w1_text(17.0));
     assert!(eventually(WAIT, || kinds(&got)
         .contains(&"chamber_sensor_stale+recovered".into())));
-    assert!(eventually(WAIT, || svc.log().contains("cascade control resumes")));
+    assert!(eventually(WAIT, || svc
+        .log()
+        .contains("cascade control resumes")));
     assert!(svc.stop().success(), "{}", svc.stderr());
     // The product sensor never went stale: no fault state.
-    assert!(!kinds(&got).contains(&"sensor_stale".into()), "{:?}", kinds(&got));
+    assert!(
+        !kinds(&got).contains(&"sensor_stale".into()),
+        "{:?}",
+        kinds(&got)
+    );
 }
