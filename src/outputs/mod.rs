@@ -255,6 +255,14 @@ pub fn state(
         plugs,
         profile,
         log_dir: None,
+        chamber: snap
+            .chamber
+            .temperature_c
+            .map(|t| state_file::ChamberEntry {
+                temperature: Some(round3(u.from_c(t))),
+                setpoint: snap.chamber.setpoint_c.map(|s| round3(u.from_c(s))),
+                stale: snap.chamber.stale,
+            }),
     }
 }
 

@@ -60,6 +60,22 @@ pub struct StateFile {
     /// The service's `log_dir`, where `status` finds the data logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_dir: Option<PathBuf>,
+    /// Cascade control: the chamber sensor and its setpoint (absent without
+    /// a chamber sensor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chamber: Option<ChamberEntry>,
+}
+
+/// The chamber side of cascade control in the state file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChamberEntry {
+    /// The latest valid chamber (air) reading.
+    pub temperature: Option<f64>,
+    /// The chamber setpoint while cascade control is in charge.
+    pub setpoint: Option<f64>,
+    /// No valid chamber reading for `sensor.stale_after_s`: hysteresis on the
+    /// product sensor.
+    pub stale: bool,
 }
 
 /// One plug in the state file.

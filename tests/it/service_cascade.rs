@@ -98,6 +98,17 @@ fn two_w1_sensors_cascade_and_a_stale_chamber_falls_back_with_an_alert() {
         svc.readings().last()
     );
 
+    // The state file, and so `status`, shows both.
+    assert!(eventually(WAIT, || svc.state()["chamber"]["setpoint"].is_number()));
+    assert_eq!(svc.state()["chamber"]["temperature"], json!(19.375));
+    let status = crate::util::bin()
+        .args(["status", "--state-file"])
+        .arg(svc.state_path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("chamber      19.38 °C, setpoint"), "{text}");
+
     // The chamber sensor fails: hysteresis on the product, logged, alerted.
     set_chamber(&rig.w1.root, "garbage\n");
     assert!(eventually(WAIT, || kinds(&got)
