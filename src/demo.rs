@@ -12,12 +12,12 @@ use std::time::SystemTime;
 
 use crate::config::{Config, RawConfig, RawPlug};
 use crate::control::{Mode, Snapshot};
-use crate::kasa::sim::{Model, SimOptions, SimPlug};
 use crate::msg::{PlugOutcome, PlugState};
 use crate::notify::SystemdNotifier;
 use crate::sensor::simulated::{Chamber, ChamberParams};
 use crate::sensor::Backend;
 use crate::service::{self, Observer, Options, ServiceError};
+use crate::sim::{Model, SimOptions, SimPlug};
 use crate::units::Units;
 
 /// The demo's config: heat_cool between 18 and 20 °C, short cycles.

@@ -44,6 +44,7 @@ pub mod profile;
 pub mod report;
 pub mod sensor;
 pub mod service;
+pub mod sim;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod units;

@@ -369,7 +369,7 @@ fn oversize_reply_is_refused() {
     let (addr, peer) = raw_peer(vec![0x00, 0x10, 0x00, 0x01, 1, 2, 3]);
     let mut d = device_at(addr.port(), None);
     match d.sysinfo(t()) {
-        Err(KasaError::Oversize { len, addr: a }) => {
+        Err(KasaError::Oversize { len, addr: a, .. }) => {
             assert_eq!(len, 0x0010_0001);
             assert_eq!(a, addr.to_string());
         }

@@ -39,8 +39,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::credentials::{default_for, AuthHash, Credentials, KlapVersion};
-use super::protocol;
+use crate::kasa::credentials::{default_for, AuthHash, Credentials, KlapVersion};
+use crate::kasa::discovery::probe::is_klap_probe;
+use crate::kasa::transport::xor;
 
 /// The simulated hardware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -730,7 +731,7 @@ fn udp_loop(sock: UdpSocket, state: SimState, announce: bool, legacy: bool) {
             return;
         }
         let data = &buf[..len];
-        if protocol::is_klap_probe(data) {
+        if is_klap_probe(data) {
             if announce && state.lock().fault != Some(Fault::Blackhole) {
                 let _ = sock.send_to(&state.probe_reply(from), from);
             }
@@ -739,14 +740,14 @@ fn udp_loop(sock: UdpSocket, state: SimState, announce: bool, legacy: bool) {
         if !legacy {
             continue;
         }
-        let Ok(req) = serde_json::from_slice::<Value>(&protocol::decrypt(data)) else {
+        let Ok(req) = serde_json::from_slice::<Value>(&xor::decrypt(data)) else {
             continue;
         };
         if state.lock().fault == Some(Fault::Blackhole) {
             continue;
         }
         let reply = state.lock().handle_iot(&req, Instant::now());
-        let _ = sock.send_to(&protocol::encrypt(reply.to_string().as_bytes()), from);
+        let _ = sock.send_to(&xor::encrypt(reply.to_string().as_bytes()), from);
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::error::KasaError;
+use crate::kasa::error::KasaError;
 
 /// `host:port`, with IPv6 literals in brackets.
 pub fn address(host: &str, port: u16) -> String {

@@ -65,13 +65,13 @@ use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
-use super::credentials::{
+use super::http::{BodyKind, HttpClient, Response};
+use super::{describe, Transport};
+use crate::kasa::credentials::{
     base64_decode, base64_encode, default_for, CredentialSource, Credentials,
 };
-use super::error::{AuthDetail, KasaError};
-use super::http::{BodyKind, HttpClient, Response};
-use super::smart::{code_error, error_name, is_session_error};
-use super::transport::Transport;
+use crate::kasa::error::{AuthDetail, KasaError};
+use crate::kasa::smart::codes::{error_name, is_session_error};
 
 /// The RSA modulus size of the handshake key (what devices and python-kasa use).
 pub(crate) const RSA_BITS: usize = 1024;
@@ -716,7 +716,7 @@ impl AesTransport {
     }
 
     fn code_err(&self, op: &str, code: i64) -> KasaError {
-        code_error(self.addr(), op, code)
+        KasaError::from_code(self.addr(), op, code)
     }
 
     fn key_pair(&mut self) -> Result<Arc<KeyPair>, KasaError> {
@@ -1006,7 +1006,7 @@ impl Transport for AesTransport {
     }
 
     fn request(&mut self, request: &Value, deadline: Instant) -> Result<Value, KasaError> {
-        let op = super::klap::describe(request);
+        let op = describe(request);
         let body = serde_json::to_vec(request).map_err(|e| KasaError::BadFrame {
             addr: self.addr(),
             detail: format!("cannot encode {op}: {e}"),

@@ -55,12 +55,12 @@ use aes::cipher::{block_padding::Pkcs7, BlockModeDecrypt, BlockModeEncrypt, KeyI
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::credentials::{
+use super::http::{HttpClient, Response};
+use super::{describe, Transport};
+use crate::kasa::credentials::{
     default_credentials, AuthHash, CredentialSource, Credentials, KlapVersion,
 };
-use super::error::{AuthDetail, KasaError};
-use super::http::{HttpClient, Response};
-use super::transport::Transport;
+use crate::kasa::error::{AuthDetail, KasaError};
 
 /// Length of each handshake seed.
 pub(crate) const SEED_LEN: usize = 16;
@@ -601,49 +601,6 @@ fn expect_ok(addr: &str, op: &str, r: Response) -> Result<Response, KasaError> {
     }
 }
 
-/// A short name for a request in messages: the SMART method
-/// (`control_child(set_device_info)`, `multipleRequest(a+b)`) or the legacy
-/// `module.method`.
-pub fn describe(req: &Value) -> String {
-    if let Some(m) = req.get("method").and_then(Value::as_str) {
-        let params = req.get("params");
-        return match m {
-            "control_child" => {
-                let inner = params
-                    .and_then(|p| p.pointer("/requestData"))
-                    .map(describe)
-                    .unwrap_or_default();
-                format!("control_child({inner})")
-            }
-            "multipleRequest" => {
-                let names: Vec<String> = params
-                    .and_then(|p| p.get("requests"))
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().map(describe).collect())
-                    .unwrap_or_default();
-                format!("multipleRequest({})", names.join("+"))
-            }
-            other => other.to_string(),
-        };
-    }
-    let Some(obj) = req.as_object() else {
-        return "request".into();
-    };
-    let names: Vec<String> = obj
-        .iter()
-        .filter(|(k, _)| k.as_str() != "context")
-        .flat_map(|(module, methods)| match methods.as_object() {
-            Some(m) => m.keys().map(|k| format!("{module}.{k}")).collect(),
-            None => vec![module.clone()],
-        })
-        .collect();
-    if names.is_empty() {
-        "request".into()
-    } else {
-        names.join("+")
-    }
-}
-
 impl Transport for KlapTransport {
     fn address(&self) -> &str {
         self.http.address()
@@ -827,33 +784,5 @@ mod tests {
         }
         assert_eq!(ok, 0, "no mutated or random body may pass the signature");
         assert!(k.open(seq, &good).is_ok());
-    }
-
-    #[test]
-    fn describe_names_requests() {
-        use serde_json::json;
-        assert_eq!(
-            describe(&json!({"method": "get_device_info"})),
-            "get_device_info"
-        );
-        assert_eq!(
-            describe(
-                &json!({"method": "control_child", "params": {"device_id": "x",
-                "requestData": {"method": "set_device_info"}}})
-            ),
-            "control_child(set_device_info)"
-        );
-        assert_eq!(
-            describe(
-                &json!({"method": "multipleRequest", "params": {"requests": [
-                {"method": "a"}, {"method": "b"}]}})
-            ),
-            "multipleRequest(a+b)"
-        );
-        assert_eq!(
-            describe(&json!({"system": {"get_sysinfo": {}}, "context": {}})),
-            "system.get_sysinfo"
-        );
-        assert_eq!(describe(&json!(5)), "request");
     }
 }

@@ -19,7 +19,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use super::error::KasaError;
+use crate::kasa::error::KasaError;
 
 /// The longest status line plus headers accepted. A device's head is a few
 /// hundred bytes.
