@@ -343,7 +343,6 @@ pub enum Notification {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
-    use std::sync::Arc;
 
     /// A bound receiving socket standing in for systemd's.
     fn listener(dir: &tempfile::TempDir) -> (UnixDatagram, String) {

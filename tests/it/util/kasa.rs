@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use kasa_thermostat::kasa::credentials::Credentials;
-use kasa_thermostat::kasa::{
-    Fault, Model, Outlet, PlugHandle, PlugTarget, Protocol, SimOptions, SimPlug, Timing,
-};
+use kasa_thermostat::kasa::{Outlet, PlugHandle, PlugTarget, Timing, TransportKind};
 use kasa_thermostat::msg::{Completion, PlugOutcome, PlugState};
+use kasa_thermostat::sim::{Fault, Model, SimOptions, SimPlug};
 use kasa_thermostat::Role;
 
 /// The real schedule at 1/100 (sleeps 0/10/20 ms, spacing 5 ms), with 250 ms
@@ -69,7 +68,7 @@ pub fn worker(
         host: addr.ip().to_string(),
         port: Some(addr.port()),
         outlet,
-        protocol: Protocol::Legacy,
+        transport: TransportKind::Legacy,
     };
     let device = kasa_thermostat::kasa::open_device(&target, &timing, None);
     (
