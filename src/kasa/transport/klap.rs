@@ -111,7 +111,7 @@ pub(crate) fn handshake2_hash(
 
 /// Why a KLAP body could not be opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecodeError {
+pub enum OpenError {
     /// Shorter than a signature plus one cipher block.
     TooShort(usize),
     /// The ciphertext is not a whole number of 16-byte blocks.
@@ -122,25 +122,25 @@ pub enum DecodeError {
     BadPadding,
 }
 
-impl fmt::Display for DecodeError {
+impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecodeError::TooShort(n) => write!(
+            OpenError::TooShort(n) => write!(
                 f,
                 "body of {n} bytes is shorter than a signature and one block (48)"
             ),
-            DecodeError::NotBlocks(n) => {
+            OpenError::NotBlocks(n) => {
                 write!(f, "ciphertext of {n} bytes is not a whole number of blocks")
             }
-            DecodeError::BadSignature => f.write_str(
+            OpenError::BadSignature => f.write_str(
                 "the reply's signature does not match (corrupted, or the session was taken over)",
             ),
-            DecodeError::BadPadding => f.write_str("the decrypted reply has bad padding"),
+            OpenError::BadPadding => f.write_str("the decrypted reply has bad padding"),
         }
     }
 }
 
-impl std::error::Error for DecodeError {}
+impl std::error::Error for OpenError {}
 
 /// The symmetric state of one KLAP session.
 #[derive(Clone)]
@@ -212,13 +212,13 @@ impl KlapCipher {
     }
 
     /// Checks the signature of `body` for `seq`, then decrypts and unpads it.
-    pub fn open(&self, seq: i32, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    pub fn open(&self, seq: i32, body: &[u8]) -> Result<Vec<u8>, OpenError> {
         if body.len() < 48 {
-            return Err(DecodeError::TooShort(body.len()));
+            return Err(OpenError::TooShort(body.len()));
         }
         let (sig, ct) = body.split_at(32);
         if ct.len() % 16 != 0 {
-            return Err(DecodeError::NotBlocks(ct.len()));
+            return Err(OpenError::NotBlocks(ct.len()));
         }
         let want = self.signature(seq, ct);
         // Compare every byte: the time taken says nothing about where they differ.
@@ -228,11 +228,11 @@ impl KlapCipher {
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             != 0
         {
-            return Err(DecodeError::BadSignature);
+            return Err(OpenError::BadSignature);
         }
         Aes128CbcDec::new(&self.key.into(), &self.full_iv(seq).into())
             .decrypt_padded_vec::<Pkcs7>(ct)
-            .map_err(|_| DecodeError::BadPadding)
+            .map_err(|_| OpenError::BadPadding)
     }
 }
 
@@ -725,25 +725,25 @@ mod tests {
         let (l, r) = seeds();
         let mut k = KlapCipher::new(&l, &r, b"0123456789abcdef");
         let (good, seq) = k.encrypt(b"{\"error_code\":0}");
-        assert_eq!(k.open(seq, &good[..40]), Err(DecodeError::TooShort(40)));
+        assert_eq!(k.open(seq, &good[..40]), Err(OpenError::TooShort(40)));
         assert_eq!(
             k.open(seq, &good[..good.len() - 1]),
-            Err(DecodeError::NotBlocks(good.len() - 33))
+            Err(OpenError::NotBlocks(good.len() - 33))
         );
-        assert_eq!(k.open(seq + 1, &good), Err(DecodeError::BadSignature));
+        assert_eq!(k.open(seq + 1, &good), Err(OpenError::BadSignature));
         let mut flipped = good.clone();
         flipped[3] ^= 1;
-        assert_eq!(k.open(seq, &flipped), Err(DecodeError::BadSignature));
+        assert_eq!(k.open(seq, &flipped), Err(OpenError::BadSignature));
         let mut flipped = good.clone();
         flipped[40] ^= 1;
-        assert_eq!(k.open(seq, &flipped), Err(DecodeError::BadSignature));
+        assert_eq!(k.open(seq, &flipped), Err(OpenError::BadSignature));
         // A correctly signed ciphertext whose plaintext padding is wrong.
         let last = [0x41u8; 16];
         let ct = Aes128CbcEnc::new(&k.key.into(), &k.full_iv(seq).into())
             .encrypt_padded_vec::<aes::cipher::block_padding::NoPadding>(&last);
         let mut body = k.signature(seq, &ct).to_vec();
         body.extend_from_slice(&ct);
-        assert_eq!(k.open(seq, &body), Err(DecodeError::BadPadding));
+        assert_eq!(k.open(seq, &body), Err(OpenError::BadPadding));
     }
 
     /// Random and mutated bodies: `open` answers an error or the plaintext,

@@ -111,3 +111,29 @@ pub(crate) fn connect(
         .map_err(|e| io_err("set TCP_NODELAY", e))?;
     Ok(sock.into())
 }
+
+/// What a kept-open connection holds just before a request goes out.
+pub(crate) enum Idle {
+    /// Nothing: it can carry the request.
+    Clean,
+    /// Bytes nobody asked for (at least this many): a late reply to an
+    /// earlier request, or a frame the plug sent on its own.
+    Stray(usize),
+    /// The plug closed it while it was idle.
+    Closed,
+}
+
+/// Looks at a kept-open connection without waiting and without taking
+/// anything from it.
+pub(crate) fn idle_state(stream: &TcpStream) -> io::Result<Idle> {
+    stream.set_nonblocking(true)?;
+    let mut probe = [0u8; 64];
+    let peeked = stream.peek(&mut probe);
+    stream.set_nonblocking(false)?;
+    match peeked {
+        Ok(0) => Ok(Idle::Closed),
+        Ok(n) => Ok(Idle::Stray(n)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Idle::Clean),
+        Err(e) => Err(e),
+    }
+}

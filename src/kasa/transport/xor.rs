@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::kasa::error::KasaError;
 
-use super::net::{address, ceil_ms, is_timeout, remaining};
+use super::net::{address, ceil_ms, idle_state, is_timeout, remaining, Idle};
 use super::{describe, Transport};
 use crate::kasa::discovery::probe::{klap_probe, KLAP_PORT};
 
@@ -216,32 +216,6 @@ pub struct XorTransport {
     read_timeout: Option<Duration>,
     /// Reused for every reply: most replies arrive in one read into it.
     rbuf: Vec<u8>,
-}
-
-/// What a kept-open connection holds just before a request goes out.
-enum Idle {
-    /// Nothing: it can carry the request.
-    Clean,
-    /// Bytes nobody asked for (at least this many): a late reply to an
-    /// earlier request, or a frame the plug sent on its own.
-    Stray(usize),
-    /// The plug closed it while it was idle.
-    Closed,
-}
-
-/// Looks at a kept-open connection without waiting and without taking
-/// anything from it.
-fn idle_state(stream: &TcpStream) -> io::Result<Idle> {
-    stream.set_nonblocking(true)?;
-    let mut probe = [0u8; 64];
-    let peeked = stream.peek(&mut probe);
-    stream.set_nonblocking(false)?;
-    match peeked {
-        Ok(0) => Ok(Idle::Closed),
-        Ok(n) => Ok(Idle::Stray(n)),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Idle::Clean),
-        Err(e) => Err(e),
-    }
 }
 
 impl XorTransport {
