@@ -535,3 +535,61 @@ impl<T: Transport> Device for IotDevice<T> {
         self.transport.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_answers_its_request_or_is_a_wrong_reply() {
+        let ok = json!({"system": {"set_relay_state": {"err_code": 0}}});
+        assert!(check_answers("h:1", &ok, "system", "set_relay_state").is_ok());
+        // A module-level error answers the request too (extract names it).
+        let refused = json!({"emeter": {"err_code": -1, "err_msg": "module not support"}});
+        assert!(check_answers("h:1", &refused, "emeter", "get_realtime").is_ok());
+        // Not an object: left for extract to name as a bad shape.
+        assert!(check_answers("h:1", &json!(5), "system", "get_sysinfo").is_ok());
+        let late = json!({"system": {"get_sysinfo": {"relay_state": 1, "err_code": 0}}});
+        match check_answers("h:1", &late, "system", "set_relay_state") {
+            Err(e @ KasaError::WrongReply { .. }) => {
+                assert!(!e.is_permanent(), "the first wrong answer is retried");
+                let text = e.to_string();
+                assert!(
+                    text.contains("h:1")
+                        && text.contains("system.set_relay_state")
+                        && text.contains("answers system.get_sysinfo"),
+                    "{text}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match check_answers("h:1", &json!({}), "count_down", "get_rules") {
+            Err(KasaError::WrongReply { got, .. }) => assert!(got.contains("empty"), "{got}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_same_wrong_answer_on_a_fresh_connection_is_permanent() {
+        let wrong = |sent: &str, got: &str| KasaError::WrongReply {
+            addr: "h:1".into(),
+            sent: sent.into(),
+            got: got.into(),
+            repeated: false,
+        };
+        let first = wrong("system.get_sysinfo", "system.set_led_off");
+        let mut other = wrong("system.get_sysinfo", "count_down.get_rules");
+        other.repeats(&first);
+        assert!(
+            !other.is_permanent(),
+            "another wrong answer is another stray frame"
+        );
+        let mut again = wrong("system.get_sysinfo", "system.set_led_off");
+        again.repeats(&first);
+        assert!(again.is_permanent());
+        assert!(
+            again.to_string().contains("again on a fresh connection"),
+            "{again}"
+        );
+    }
+}

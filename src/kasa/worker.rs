@@ -97,7 +97,7 @@ impl Timing {
 
     /// The longest a command can take when every request runs into its
     /// timeout (see the module docs for the formula).
-    pub(crate) fn worst_case(&self, cmd: &PlugCommand) -> Duration {
+    pub fn worst_case(&self, cmd: &PlugCommand) -> Duration {
         let attempts = self.retry_sleeps.len() as u32;
         let sleeps: Duration = self.retry_sleeps.iter().sum();
         let attempt = match cmd {

@@ -137,3 +137,35 @@ pub(crate) fn idle_state(stream: &TcpStream) -> io::Result<Idle> {
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    #[test]
+    fn idle_state_sees_waiting_bytes_and_a_closed_peer_without_taking_them() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut server, _) = l.accept().unwrap();
+        assert!(matches!(idle_state(&client).unwrap(), Idle::Clean));
+        server.write_all(b"late").unwrap();
+        // A blocking peek waits for the bytes to arrive; idle_state must
+        // then see them, and leave them there.
+        let mut buf = [0u8; 4];
+        assert_eq!(client.peek(&mut buf).unwrap(), 4);
+        assert!(matches!(idle_state(&client).unwrap(), Idle::Stray(4)));
+        assert!(matches!(idle_state(&client).unwrap(), Idle::Stray(4)));
+        // Still a blocking socket afterwards.
+        let mut r = &client;
+        std::io::Read::read_exact(&mut r, &mut buf).unwrap();
+        assert_eq!(&buf, b"late");
+        drop(server);
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(client.peek(&mut buf).unwrap(), 0, "the close arrived");
+        assert!(matches!(idle_state(&client).unwrap(), Idle::Closed));
+    }
+}
