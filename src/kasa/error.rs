@@ -99,7 +99,7 @@ pub enum KasaError {
     /// or a frame the device sent unasked). Transient the first time: the
     /// worker drops the connection, counts the attempt and tries again on a
     /// fresh one. Permanent only when a fresh connection gave the same wrong
-    /// answer ([`KasaError::repeats`]).
+    /// answer (the worker compares it with the previous attempt's).
     WrongReply {
         /// `host:port`.
         addr: String,

@@ -13,7 +13,9 @@
 //!   its test suite served over the transport its discovery result names,
 //!   with the relays live.
 //!
-//! Tests, the demo (`run --simulate`) and `simulate-plug` use it;
+//! It is not part of the client library: it uses `crate::kasa` (the codecs,
+//! the HTTP parsers and the ciphers serve its server side) and the client
+//! never uses it. Tests, the demo (`run --simulate`) and `simulate-plug` use it;
 //! python-kasa's `kasa` CLI drives it in the interop gates, so its replies
 //! follow what real devices send, errors included.
 //!

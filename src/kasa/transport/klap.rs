@@ -8,7 +8,7 @@
 //!    `TP_SESSIONID` cookie (and `TIMEOUT`, the session's life in seconds).
 //!    The server hash proves which credentials the device holds: v1
 //!    `sha256(local + auth)`, v2 `sha256(local + remote + auth)`, with the
-//!    auth hash of [`super::credentials`]. It is checked against the
+//!    auth hash of [`crate::kasa::credentials`]. It is checked against the
 //!    configured credentials in both versions, then (as python-kasa does)
 //!    against the published defaults and blank credentials; no match is a
 //!    wrong password ([`KasaError::Auth`]), found without sending anything
