@@ -19,6 +19,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use super::net::{address, idle_state, is_timeout, Idle};
 use crate::kasa::error::KasaError;
 
 /// The longest status line plus headers accepted. A device's head is a few
@@ -420,15 +421,10 @@ impl HttpClient {
     /// A client for `host:port`; nothing happens on the network until the
     /// first request. The host is resolved on every (re)connect.
     pub fn new(host: &str, port: u16, connect_timeout: Duration) -> HttpClient {
-        let addr = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
         HttpClient {
             host: host.to_string(),
             port,
-            addr,
+            addr: address(host, port),
             connect_timeout: connect_timeout.max(Duration::from_millis(1)),
             conn: None,
             buf: Vec::new(),
@@ -779,8 +775,6 @@ fn response(head: &ResponseHead, body: Vec<u8>) -> Response {
         timeout_s: head.timeout_s,
     }
 }
-
-use super::net::{idle_state, is_timeout, Idle};
 
 #[cfg(test)]
 mod tests {

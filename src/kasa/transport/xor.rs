@@ -20,11 +20,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::kasa::error::KasaError;
-
 use super::net::{address, ceil_ms, idle_state, is_timeout, remaining, Idle};
 use super::{describe, Transport};
 use crate::kasa::discovery::probe::{klap_probe, KLAP_PORT};
+use crate::kasa::error::KasaError;
 
 /// The largest frame accepted: a sysinfo is a few KiB, so anything bigger is a
 /// broken or hostile peer and is refused before a buffer is allocated.
