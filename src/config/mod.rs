@@ -42,7 +42,7 @@ pub use control::{AlgorithmName, ChamberSettings, RawChamberSensor, RawControl};
 pub use raw::{OnOff, RawConfig, RawCredentials, RawPlug, RawPlugTiming, RawSensor};
 
 use crate::control::Mode;
-use crate::kasa::{Outlet, PlugTarget, Protocol, Timing};
+use crate::kasa::{Outlet, PlugTarget, Timing, TransportKind};
 use crate::msg::Role;
 use crate::sensor::{Backend, SensorOptions};
 use crate::units::Units;
@@ -820,7 +820,7 @@ fn plug_config(
             format!("{:?} is not an IP address or host name", p.host),
         ));
     }
-    let protocol: Protocol = p
+    let protocol: TransportKind = p
         .protocol
         .parse()
         .map_err(|e: String| invalid(&k("protocol"), e))?;
@@ -902,7 +902,7 @@ fn plug_config(
             host: p.host.clone(),
             port: p.port,
             outlet,
-            protocol,
+            transport: protocol,
         },
         min_on,
         min_off,
