@@ -177,8 +177,9 @@ impl Service {
             None => None,
         };
         // hal: one line requested once, shared by the product and chamber
-        // sensors (read in turn by the sensor thread).
-        let mut hal_chamber = None;
+        // sensors (read in turn by the sensor thread); simulated: one model
+        // with two nodes. Either opens the chamber sensor here.
+        let mut opened_chamber = None;
         let sensor = match (sensor, &config.chamber) {
             (None, Some(ch)) if config.sensor.options.backend == Backend::Hal => {
                 let o = &config.sensor.options;
@@ -190,7 +191,7 @@ impl Service {
                     o.resolution_bits,
                 )
                 .map_err(ServiceError::Sensor)?;
-                hal_chamber = probes.pop();
+                opened_chamber = probes.pop();
                 Some(probes.remove(0))
             }
             (s, _) => s,
@@ -199,9 +200,15 @@ impl Service {
             Some(s) => s,
             None if config.sensor.options.backend == Backend::Simulated => {
                 let probes = Probes::default();
-                let chamber = probes.chamber();
+                let chamber = probes.chamber(config.chamber.is_some());
                 options.observers.push(Box::new(probes));
-                chamber
+                if config.chamber.is_some() {
+                    // Two nodes: `sensor` is the product, the chamber sensor the air.
+                    opened_chamber = Some(chamber.sensor());
+                    chamber.product_sensor()
+                } else {
+                    chamber.sensor()
+                }
             }
             None => sensor::open(&config.sensor.options).map_err(ServiceError::Sensor)?,
         };
@@ -224,7 +231,7 @@ impl Service {
                 (h, rx, crossbeam_channel::never())
             }
             Some(ch) => {
-                let chamber = match hal_chamber.take() {
+                let chamber = match opened_chamber.take() {
                     Some(c) => c,
                     None => open_chamber(&config, ch)?,
                 };
@@ -388,15 +395,20 @@ struct Probes {
 }
 
 impl Probes {
-    fn chamber(&self) -> Box<dyn Sensor> {
+    /// A simulated chamber driven by the plugs; with `product`, a
+    /// two-node one (cascade control's product and air).
+    fn chamber(&self, product: bool) -> sensor::simulated::Chamber {
         let (h, c) = (self.heater.clone(), self.cooler.clone());
-        let chamber = sensor::simulated::Chamber::new(
-            sensor::simulated::ChamberParams::default(),
+        let params = sensor::simulated::ChamberParams {
+            product: product.then(sensor::simulated::ProductNode::default),
+            ..sensor::simulated::ChamberParams::default()
+        };
+        sensor::simulated::Chamber::new(
+            params,
             1.0,
             Box::new(move || h.load(Ordering::Relaxed)),
             Box::new(move || c.load(Ordering::Relaxed)),
-        );
-        chamber.sensor()
+        )
     }
 }
 
@@ -422,7 +434,7 @@ fn open_chamber(
     options.id = Some(ch.id.clone());
     match options.backend {
         Backend::W1 => sensor::open(&options).map_err(ServiceError::Sensor),
-        // hal opens both at once (the line can be requested once only).
+        // hal and simulated open both at once (above).
         Backend::Hal | Backend::Simulated => Err(ServiceError::Sensor(
             sensor::SensorError::ChamberUnsupported {
                 backend: match options.backend {
