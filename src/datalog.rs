@@ -414,6 +414,11 @@ pub(crate) struct Reading {
     pub heater: Option<PlugRecord>,
     /// The cooler plug, if configured.
     pub cooler: Option<PlugRecord>,
+    /// Cascade control: the chamber (air) temperature in `units` (absent in
+    /// older lines and without a chamber sensor).
+    pub chamber_temperature: Option<f64>,
+    /// Cascade control: the chamber setpoint in `units`.
+    pub chamber_setpoint: Option<f64>,
 }
 
 /// One line of `plug-events.jsonl`: a finished plug command.
@@ -579,6 +584,8 @@ pub(crate) fn parse_reading(line: &str) -> Result<Reading, LineError> {
             .unwrap_or(false),
         heater: m.get("heater").and_then(plug_record),
         cooler: m.get("cooler").and_then(plug_record),
+        chamber_temperature: finite(&m, "chamber_temperature"),
+        chamber_setpoint: finite(&m, "chamber_setpoint"),
     })
 }
 
@@ -1092,6 +1099,10 @@ pub(crate) struct Sample {
     pub heater: Option<PlugState>,
     /// The cooler's state (`None`: not configured).
     pub cooler: Option<PlugState>,
+    /// The chamber (air) temperature, cascade control.
+    pub chamber: Option<f64>,
+    /// The chamber setpoint, cascade control.
+    pub chamber_set: Option<f64>,
 }
 
 /// The readings in a time range, in one unit, oldest first, with the data
@@ -1161,6 +1172,8 @@ impl Series {
                     s.temp = s.temp.map(conv);
                     s.low = s.low.map(conv);
                     s.high = s.high.map(conv);
+                    s.chamber = s.chamber.map(conv);
+                    s.chamber_set = s.chamber_set.map(conv);
                 }
                 s
             })
@@ -1209,6 +1222,8 @@ fn to_sample(r: &Reading) -> Sample {
         stale: r.sensor_stale,
         heater: r.heater.map(|p| p.state),
         cooler: r.cooler.map(|p| p.state),
+        chamber: r.chamber_temperature,
+        chamber_set: r.chamber_setpoint,
     }
 }
 
@@ -1656,6 +1671,8 @@ mod tests {
             sensor_stale: false,
             heater: None,
             cooler: None,
+            chamber_temperature: Some(temp - 1.0),
+            chamber_setpoint: None,
         };
         let s = Series::from_readings(&[
             mk("2026-11-28T21:00:10Z", 68.0, Units::F, None),

@@ -239,6 +239,9 @@ pub fn plot(opts: &PlotOptions) -> Result<PlotSummary, PlotError> {
 // Colours: the heater warm, the cooler cool, both told apart in grey scale
 // by their lanes and labels; unknown states hatched.
 const TEMP_LINE: &str = "#1F3B73";
+/// Cascade control: the chamber (air) temperature and its setpoint.
+const CHAMBER_LINE: &str = "#8E44AD";
+const SETPOINT_LINE: &str = "#E67E22";
 const BAND: &str = "#2CA02C";
 const HEATER: &str = "#E4572E";
 const COOLER: &str = "#2E86DE";
@@ -445,6 +448,23 @@ impl Svg {
         self.out.push_str("\"/>\n");
     }
 
+    /// A dashed polyline (the chamber's lines, behind the product's).
+    fn dashed(
+        &mut self,
+        pts: impl Iterator<Item = (f64, f64)>,
+        stroke: &str,
+        width: f64,
+        dash: &str,
+        class: &str,
+    ) {
+        let _ = write!(
+            self.out,
+            r#"<polyline class="{class}" fill="none" stroke="{stroke}" stroke-width="{width}" stroke-dasharray="{dash}" stroke-linejoin="round" points=""#
+        );
+        self.points(pts);
+        self.out.push_str("\"/>\n");
+    }
+
     fn polygon(
         &mut self,
         pts: impl Iterator<Item = (f64, f64)>,
@@ -526,7 +546,10 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
     for s in samples {
-        for v in [s.temp, s.low, s.high].into_iter().flatten() {
+        for v in [s.temp, s.low, s.high, s.chamber, s.chamber_set]
+            .into_iter()
+            .flatten()
+        {
             lo = lo.min(v);
             hi = hi.max(v);
         }
@@ -559,6 +582,17 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
     )];
     if band_present {
         items.push((Swatch::Band, "low–high limits".into()));
+    }
+    let chamber_present = samples.iter().any(|s| s.chamber.is_some());
+    let setpoint_present = samples.iter().any(|s| s.chamber_set.is_some());
+    if chamber_present {
+        items.push((
+            Swatch::Line(CHAMBER_LINE, 1.5),
+            "chamber air (dashed)".into(),
+        ));
+    }
+    if setpoint_present {
+        items.push((Swatch::Line(SETPOINT_LINE, 1.5), "chamber setpoint".into()));
     }
     for (name, color, hatch, f) in &lanes {
         if present(*f, PlugState::On) {
@@ -737,9 +771,40 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
         svg.polyline(lower.iter().map(map), BAND, 1.0, "low");
     }
 
+    // Cascade control's chamber air and setpoint, behind the product's line:
+    // one line per run of values.
+    let cols = (right - LEFT) as usize;
+    type ValueOf = fn(&Sample) -> Option<f64>;
+    let chamber_lines: [(ValueOf, &str, &str, &str); 2] = [
+        (|s| s.chamber_set, SETPOINT_LINE, "2 3", "chamber-setpoint"),
+        (|s| s.chamber, CHAMBER_LINE, "6 4", "chamber"),
+    ];
+    for (value, color, dash, class) in chamber_lines {
+        let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
+        for r in &runs {
+            let mut line: Vec<(f64, f64)> = Vec::new();
+            for s in &samples[r.clone()] {
+                match value(s) {
+                    Some(v) => line.push((s.t, v)),
+                    None => pieces.push(std::mem::take(&mut line)),
+                }
+            }
+            pieces.push(line);
+        }
+        for line in pieces.iter().filter(|l| l.len() >= 2) {
+            let pts = decimate(line, t0, t1, cols);
+            svg.dashed(
+                pts.iter().map(|&(t, v)| (x_of(t), y_of(v))),
+                color,
+                1.5,
+                dash,
+                class,
+            );
+        }
+    }
+
     // The temperature: one line per run of valid readings; the alarm parts
     // again, thick and red, on top.
-    let cols = (right - LEFT) as usize;
     let mut alarm_runs: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut lines: Vec<Vec<(f64, f64)>> = Vec::new();
     for r in &runs {
@@ -1002,6 +1067,45 @@ mod tests {
             round(x0 + (x1 - x0) * (t - t0) / (t1 - t0)),
             round(y0 + (y1 - y0) * (v - v0) / (v1 - v0)),
         )
+    }
+
+    #[test]
+    fn the_chamber_air_and_setpoint_are_drawn_on_their_points() {
+        // Cascade lines: the air falls 0.5 a reading, the setpoint holds;
+        // the 5th line has no chamber reading (the air line breaks there).
+        let readings: Vec<Reading> = (0..10)
+            .map(|i| {
+                let air = if i == 4 {
+                    String::new()
+                } else {
+                    format!(r#","chamber_temperature":{}"#, 17.0 - 0.5 * f64::from(i))
+                };
+                line(
+                    &format!("2026-11-28T21:{:02}:{:02}Z", i / 6, (i % 6) * 10),
+                    "19.0",
+                    (18.5, 19.5),
+                    "off",
+                    &format!(r#"{air},"chamber_setpoint":14.25"#),
+                )
+            })
+            .collect();
+        let series = Series::from_readings(&readings);
+        let (svg, frame) = render_svg(&series, &Zone::Utc, DEFAULT_SIZE);
+        check_balanced(&svg);
+        let air = polylines(&svg, "chamber");
+        assert_eq!(air.len(), 2, "broken where the reading is missing");
+        let t0 = series.samples[0].t;
+        assert_eq!(air[0][0], map(&frame, t0, 17.0));
+        assert_eq!(*air[1].last().unwrap(), map(&frame, t0 + 90.0, 12.5));
+        let set = polylines(&svg, "chamber-setpoint");
+        assert_eq!(set.len(), 1);
+        assert!(set[0].iter().all(|p| p.1 == map(&frame, t0, 14.25).1));
+        // The range takes in the air's lowest point; the legend names both.
+        assert!(frame.y_range.0 < 12.5);
+        assert!(svg.contains("chamber air (dashed)") && svg.contains("chamber setpoint"));
+        // Without chamber data, neither appears.
+        let (plain, _) = render_svg(&fixture(), &Zone::Utc, DEFAULT_SIZE);
+        assert!(!plain.contains("chamber"));
     }
 
     #[test]
