@@ -751,7 +751,7 @@ settle_h. The plant file format and equations are in README.md.
 
 Examples:
   kasa-thermostat bench-control
-  kasa-thermostat bench-control --plant my-chamber.json --algorithm cascade --json
+  kasa-thermostat bench-control --plant mine.json --algorithm cascade --json
   kasa-thermostat bench-control --days 2 --trace /tmp/traces",
     flags: &[
         Flag::takes("plant", "FILE", "A plant file (JSON). Repeatable.")
