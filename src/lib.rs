@@ -29,6 +29,7 @@
 pub mod alerts;
 pub mod cli;
 pub mod config;
+pub mod clock;
 pub mod control;
 pub mod datalog;
 pub mod demo;

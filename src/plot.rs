@@ -25,9 +25,8 @@ use std::time::SystemTime;
 
 use std::fmt::Write as _;
 
-use crate::datalog::{
-    self, from_unix_secs, DataLogError, PlugState, ReadStats, Sample, Series, Zone,
-};
+use crate::clock::{format_rfc3339, from_unix_secs, Precision, Zone};
+use crate::datalog::{DataLogError, PlugState, ReadStats, Sample, Series};
 
 /// Why no plot was written.
 #[derive(Debug)]
@@ -66,7 +65,7 @@ impl fmt::Display for PlotError {
                     write!(
                         f,
                         " since {} (try a longer --since, e.g. --since 7d)",
-                        datalog::format_time(*s)
+                        format_rfc3339(*s, Precision::Millis)
                     )?;
                 }
                 if *damaged > 0 {
@@ -112,7 +111,7 @@ pub struct PlotOptions {
     pub until: Option<SystemTime>,
     /// Where the SVG goes (`--out`).
     pub out: PathBuf,
-    /// The zone of the time axis ([`Zone::Local`] for people).
+    /// The zone of the time axis ([`Zone::local_or_utc`] for people).
     pub zone: Zone,
     /// Width and height in pixels.
     pub size: (u32, u32),
@@ -130,7 +129,7 @@ impl PlotOptions {
             since: None,
             until: None,
             out,
-            zone: Zone::Local,
+            zone: Zone::local_or_utc(),
             size: DEFAULT_SIZE,
         }
     }
@@ -181,8 +180,8 @@ impl fmt::Display for PlotSummary {
             "wrote {}: {} readings, {} to {} ({})",
             self.out.display(),
             self.readings,
-            datalog::format_time(self.from),
-            datalog::format_time(self.to),
+            format_rfc3339(self.from, Precision::Millis),
+            format_rfc3339(self.to, Precision::Millis),
             self.zone
         )?;
         let damaged = self.stats.damaged_note();
@@ -359,7 +358,7 @@ fn time_ticks(t0: f64, t1: f64, zone: &Zone, max_ticks: usize) -> (Vec<f64>, f64
         .copied()
         .find(|s| span / s <= max_ticks as f64)
         .unwrap_or_else(|| (span / max_ticks as f64 / 86_400.0).ceil() * 86_400.0);
-    let offset = |t: f64| f64::from(zone.offset_at(from_unix_secs(t)).whole_seconds());
+    let offset = |t: f64| f64::from(zone.offset_secs(from_unix_secs(t)));
     // Align in local wall-clock seconds; days (and more) from local midnight.
     let align = step.min(86_400.0);
     let mut ticks = Vec::new();
@@ -887,8 +886,12 @@ fn simplify_collinear(points: &[(f64, f64)], tol: f64) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datalog::{parse_reading, parse_time, unix_secs, Reading};
-    use time::UtcOffset;
+    use crate::clock::{parse_rfc3339, unix_secs};
+    use crate::datalog::{self, parse_reading, Reading};
+
+    fn parse_time(s: &str) -> Option<SystemTime> {
+        parse_rfc3339(s).ok()
+    }
 
     /// Tags balance: every `<x ...>` is closed by `</x>` in order, `<x/>`
     /// closes itself. Returns the root's name.
@@ -1006,7 +1009,7 @@ mod tests {
 
     #[test]
     fn the_svg_is_well_formed_and_holds_every_series() {
-        let (svg, _) = render_svg(&fixture(), &Zone::Utc, DEFAULT_SIZE);
+        let (svg, _) = render_svg(&fixture(), &Zone::utc(), DEFAULT_SIZE);
         assert_eq!(check_balanced(&svg), "svg");
         for want in [
             "class=\"temperature\"",
@@ -1034,7 +1037,7 @@ mod tests {
     #[test]
     fn each_reading_lands_on_its_point() {
         let series = fixture();
-        let (svg, frame) = render_svg(&series, &Zone::Utc, DEFAULT_SIZE);
+        let (svg, frame) = render_svg(&series, &Zone::utc(), DEFAULT_SIZE);
         let t0 = unix_secs(parse_time("2026-11-28T21:00:00Z").unwrap());
         assert_eq!(
             frame.t_range,
@@ -1071,7 +1074,7 @@ mod tests {
     #[test]
     fn plug_spans_cover_their_time_and_unknown_is_hatched() {
         let series = fixture();
-        let (svg, frame) = render_svg(&series, &Zone::Utc, DEFAULT_SIZE);
+        let (svg, frame) = render_svg(&series, &Zone::utc(), DEFAULT_SIZE);
         let t0 = unix_secs(parse_time("2026-11-28T21:00:00Z").unwrap());
         let x = |t: f64| map(&frame, t, 0.0).0;
         let on = rects(&svg, "heater-on");
@@ -1125,7 +1128,7 @@ mod tests {
             ));
         }
         let series = Series::from_readings(&readings);
-        let (svg, frame) = render_svg(&series, &Zone::Utc, DEFAULT_SIZE);
+        let (svg, frame) = render_svg(&series, &Zone::utc(), DEFAULT_SIZE);
         check_balanced(&svg);
         let t0 = unix_secs(parse_time("2026-11-28T21:00:00Z").unwrap());
         let x = |t: f64| map(&frame, t, 0.0).0;
@@ -1194,7 +1197,7 @@ mod tests {
 
     #[test]
     fn ticks_fall_on_local_hours_and_midnight_shows_the_date() {
-        let plus1 = Zone::Fixed(UtcOffset::from_hms(1, 0, 0).unwrap());
+        let plus1 = Zone::fixed(3600);
         // 20:10 to 02:50 UTC is 21:10 to 03:50 local.
         let t0 = unix_secs(parse_time("2026-11-28T20:10:00Z").unwrap());
         let t1 = unix_secs(parse_time("2026-11-29T02:50:00Z").unwrap());
@@ -1231,7 +1234,7 @@ mod tests {
             + "torn{\n";
         fs::write(&readings, text).unwrap();
         let mut opts = PlotOptions::new(readings.clone(), dir.path().join("out.svg"));
-        opts.zone = Zone::Utc;
+        opts.zone = Zone::utc();
         let summary = plot(&opts).unwrap();
         assert_eq!(summary.readings, 30);
         assert_eq!(summary.stats.damaged, 1);

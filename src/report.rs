@@ -33,9 +33,10 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::clock::{format_rfc3339, from_unix_secs, human, unix_secs, Precision, Stamp, Zone};
 use crate::datalog::{
-    self, format_time, from_unix_secs, human_duration, read_events, sort_keys, unix_secs,
-    AlarmKind, DataLogError, Outcome, PlugEvent, PlugState, ReadStats, Sample, Series, Stamp, Zone,
+    self, read_events, sort_keys, AlarmKind, DataLogError, Outcome, PlugEvent, PlugState,
+    ReadStats, Sample, Series,
 };
 use crate::units::Units;
 
@@ -121,7 +122,7 @@ impl ReportOptions {
             log_dir,
             since: None,
             until: None,
-            zone: Zone::Local,
+            zone: Zone::local_or_utc(),
         }
     }
 }
@@ -344,7 +345,7 @@ pub fn report(opts: &ReportOptions) -> Result<Report, ReportError> {
         Err(DataLogError::Missing { .. }) => None,
         Err(e) => return Err(ReportError::Data(e)),
     };
-    let mut acc = EventsAcc::new(opts.zone);
+    let mut acc = EventsAcc::new(opts.zone.clone());
     let event_stats = match read_events(&events_path, opts.since, opts.until, |e| acc.add(e)) {
         Ok(s) => Some(s),
         Err(DataLogError::Missing { .. }) => None,
@@ -377,7 +378,7 @@ pub fn report(opts: &ReportOptions) -> Result<Report, ReportError> {
         readings,
         events,
         opts.since,
-        opts.zone,
+        opts.zone.clone(),
     ))
 }
 
@@ -808,7 +809,7 @@ fn local(zone: &Zone, t: SystemTime) -> String {
     let dt = zone.datetime(t);
     let f =
         time::macros::format_description!("[day padding:none] [month repr:short] [hour]:[minute]");
-    dt.format(&f).unwrap_or_else(|_| format_time(t))
+    dt.format(&f).unwrap_or_else(|_| format_rfc3339(t, Precision::Millis))
 }
 
 fn ms(v: f64) -> String {
@@ -857,11 +858,11 @@ impl fmt::Display for Report {
                 f,
                 "  data             {} readings every {} over {}",
                 c.readings,
-                human_duration(c.cycle_s),
-                human_duration(c.covered_s)
+                human(c.cycle_s),
+                human(c.covered_s)
             )?;
             if c.no_data_s > 0.0 {
-                write!(f, " (no data for {})", human_duration(c.no_data_s))?;
+                write!(f, " (no data for {})", human(c.no_data_s))?;
             }
             writeln!(f)?;
             match (c.within_limits_pct, c.below_pct, c.above_pct) {
@@ -883,7 +884,7 @@ impl fmt::Display for Report {
                 f,
                 "  sensor stale     {}",
                 if c.stale_s > 0.0 {
-                    human_duration(c.stale_s)
+                    human(c.stale_s)
                 } else {
                     "never".to_string()
                 }
@@ -907,7 +908,7 @@ impl fmt::Display for Report {
                     f,
                     "  alarms           {} ({} in all)",
                     c.alarms.len(),
-                    human_duration(total)
+                    human(total)
                 )?;
                 for a in c.alarms.iter().take(10) {
                     write!(
@@ -915,7 +916,7 @@ impl fmt::Display for Report {
                         "    {} {} for {}",
                         a.kind.as_str(),
                         local(z, a.start.0),
-                        human_duration(a.duration_s)
+                        human(a.duration_s)
                     )?;
                     if let Some(e) = a.extreme {
                         let word = if a.kind == AlarmKind::High {
@@ -989,7 +990,7 @@ impl fmt::Display for Report {
                 Some(o) => writeln!(
                     f,
                     "  longest outage   {} from {} ({} failed commands{})",
-                    human_duration(o.duration_s),
+                    human(o.duration_s),
                     local(z, o.start.0),
                     o.failed_commands,
                     if o.ongoing { ", STILL FAILING" } else { "" }

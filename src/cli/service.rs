@@ -124,7 +124,7 @@ pub(crate) fn status(a: StatusArgs) -> CmdResult {
             for (role, e) in errors {
                 text.push_str(&format!(
                     "{role:<12} last plug error {}{}: {}\n",
-                    crate::outputs::rfc3339(e.time),
+                    crate::clock::format_rfc3339(e.time, crate::clock::Precision::Millis),
                     if e.recovered {
                         " (works again since)"
                     } else {

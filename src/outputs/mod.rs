@@ -28,6 +28,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
+use crate::clock::{format_rfc3339, Precision};
 use crate::config::Config;
 use crate::control::{DeadmanStatus, Snapshot};
 use crate::msg::{Completion, PlugOutcome};
@@ -91,15 +92,6 @@ pub(crate) fn open_append(key: &'static str, path: &Path) -> Result<File, Output
         .append(true)
         .open(path)
         .map_err(output_err(key, path))
-}
-
-/// Formats a wall-clock time as RFC 3339 UTC with milliseconds.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let dt = time::OffsetDateTime::from(t);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    dt.format(&format).unwrap_or_else(|_| "?".to_string())
 }
 
 fn round3(x: f64) -> f64 {
@@ -238,7 +230,7 @@ pub fn state(
         .unwrap_or_default()
         .as_secs_f64();
     StateFile {
-        updated: rfc3339(now),
+        updated: format_rfc3339(now, Precision::Millis),
         updated_unix: round3(unix),
         pid: std::process::id(),
         units: u,
@@ -261,7 +253,7 @@ pub fn state(
 /// One line of `readings.jsonl`.
 pub(crate) fn reading_line(snap: &Snapshot, now: SystemTime, units: Units) -> String {
     let mut doc = json!({
-        "time": rfc3339(now),
+        "time": format_rfc3339(now, Precision::Millis),
         "temperature": snap.temperature_c.map(|t| round3(units.from_c(t))),
         "units": units.as_str(),
         "mode": snap.mode.as_str(),
@@ -302,7 +294,7 @@ pub(crate) fn event_line(
         ),
     };
     json!({
-        "time": rfc3339(now),
+        "time": format_rfc3339(now, Precision::Millis),
         "role": o.role.as_str(),
         "host": address,
         "action": o.command.action(),

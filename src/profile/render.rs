@@ -7,16 +7,16 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::duration::{format_duration, format_remaining};
+use crate::clock::{format_duration, format_rfc3339, human, local_string, Precision, Zone};
 use super::runner::Tick;
 use super::schedule::{limits_at, step_bounds, Phase};
 use super::state::{load_state, ProfileState};
-use super::wall::{local_string, parse_rfc3339, rfc3339_utc, time_of_day_string, Zone};
+use super::wall::{parse_instant, time_of_day_string};
 use super::{AfterEnd, Profile, Start, StepKind};
 use crate::units::Units;
 
 fn remaining(now: OffsetDateTime, then: OffsetDateTime) -> String {
-    format_remaining(u64::try_from((then - now).whole_seconds()).unwrap_or(0))
+    human((then - now).as_seconds_f64())
 }
 
 /// The plan for `kasa-thermostat profile show`: every step with its start
@@ -217,7 +217,7 @@ impl ProfileStatus {
             steps: profile.steps().len(),
             low: tick.band.map(|b| round(b.low_c)),
             high: tick.band.map(|b| round(b.high_c)),
-            next_change: tick.limits.and_then(|l| l.next_change()).map(rfc3339_utc),
+            next_change: tick.limits.and_then(|l| l.next_change()).map(|t| format_rfc3339(t, Precision::Seconds)),
         }
     }
 }
@@ -232,7 +232,7 @@ pub fn status_summary(status: &ProfileStatus, now: OffsetDateTime, units: Units)
     let next = status
         .next_change
         .as_deref()
-        .and_then(|t| parse_rfc3339(t).ok())
+        .and_then(|t| parse_instant(t).ok())
         .map(|t| remaining(now, t));
     match (status.phase.as_str(), status.step, next) {
         ("hold" | "ramp", Some(i), next) => {

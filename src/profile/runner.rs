@@ -14,7 +14,7 @@ use super::state::{
     checkpoint_due, clock_check, load_state, resume, save_state, Checkpoint, ClockVerdict,
     ProfileState, Resume,
 };
-use super::wall::{local_string, rfc3339_utc, Zone};
+use crate::clock::{format_rfc3339, local_string, Precision, Zone};
 use super::{AfterEnd, Band, Profile, ProfileError};
 use crate::units::Units;
 
@@ -97,8 +97,8 @@ impl fmt::Display for ProfileEvent {
                     f,
                     "the clock reads {}, earlier than {} ({why}): it is not set yet \
                      (no network time?); the profile is on hold, ",
-                    rfc3339_utc(*now),
-                    rfc3339_utc(*floor)
+                    format_rfc3339(*now, Precision::Seconds),
+                    format_rfc3339(*floor, Precision::Seconds)
                 )?;
                 match holding {
                     Some(b) => write!(f, "holding {}", b.display(*units)),
@@ -110,12 +110,12 @@ impl fmt::Display for ProfileEvent {
                 f,
                 "the clock is synchronized but the profile state file was written at {}, later \
                  than now: that clock ran ahead; going by the synchronized clock",
-                rfc3339_utc(*floor)
+                format_rfc3339(*floor, Precision::Seconds)
             ),
             ProfileEvent::RestartedByCommand { start } => write!(
                 f,
                 "profile restarted from the command line: step 1 begins {}",
-                rfc3339_utc(*start)
+                format_rfc3339(*start, Precision::Seconds)
             ),
             ProfileEvent::StateIgnored { reason } => write!(
                 f,

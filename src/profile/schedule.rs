@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use time::{Date, OffsetDateTime};
 
-use super::wall::{add_secs, Zone};
+use super::wall::add_secs;
+use crate::clock::Zone;
 use super::{AfterEnd, Band, Profile, Start, StepKind};
 
 /// Where the profile is at an instant.

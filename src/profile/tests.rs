@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::clock::Zone;
 use time::macros::datetime;
 use time::OffsetDateTime;
 

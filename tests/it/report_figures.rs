@@ -11,7 +11,12 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use kasa_thermostat::datalog::{self, format_time, parse_time, Zone};
+use kasa_thermostat::clock::{format_rfc3339, parse_rfc3339, Precision, Zone};
+use kasa_thermostat::datalog;
+
+fn format_time(t: SystemTime) -> String {
+    format_rfc3339(t, Precision::Millis)
+}
 use kasa_thermostat::report::{
     report, Report, ReportOptions, COMPRESSOR_ADVICE, WEAK_SIGNAL_ADVICE,
 };
@@ -61,7 +66,7 @@ struct Event {
 }
 
 fn secs(s: &str) -> f64 {
-    parse_time(s)
+    parse_rfc3339(s).ok()
         .unwrap()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
@@ -500,7 +505,7 @@ fn every_figure_matches_an_independent_count() {
     let dir = tempfile::tempdir().unwrap();
     let (lines, events) = write_run(dir.path());
     let mut opts = ReportOptions::new(dir.path().to_path_buf());
-    opts.zone = Zone::Utc;
+    opts.zone = Zone::utc();
     let r = report(&opts).unwrap();
 
     assert_eq!(r.readings.stats.used, lines.len() as u64);
@@ -553,7 +558,7 @@ fn since_counts_only_what_came_after() {
     // Inside the run, after the stale spell, before the stop.
     let since = lines[800].t - 1.0;
     let mut opts = ReportOptions::new(dir.path().to_path_buf());
-    opts.zone = Zone::Utc;
+    opts.zone = Zone::utc();
     opts.since = Some(time_of(since));
     let r = report(&opts).unwrap();
     let lines: Vec<Line> = lines.into_iter().filter(|l| l.t >= since).collect();

@@ -10,8 +10,9 @@
 #![allow(dead_code)]
 
 use kasa_thermostat::profile::{
-    format_duration, limits_at, local_string, parse_rfc3339, Phase, Profile, RawProfile, Zone,
+    limits_at, parse_instant, Phase, Profile, RawProfile,
 };
+use kasa_thermostat::clock::{format_duration, local_string, Zone};
 use kasa_thermostat::units::Units;
 
 /// Central European time as a POSIX TZ rule.
@@ -388,8 +389,8 @@ pub fn evaluate(case: &Case) -> Outcome {
     let raw: RawProfile = serde_json::from_str(case.json).expect("the case's profile parses");
     let profile = Profile::from_raw(&raw, Units::C).expect("the case's profile is valid");
     let zone = Zone::posix(CET).expect("the CET rule parses");
-    let start = parse_rfc3339(case.start).expect("start");
-    let now = parse_rfc3339(case.now).expect("now");
+    let start = parse_instant(case.start).expect("start");
+    let now = parse_instant(case.now).expect("now");
     let limits = limits_at(&profile, start, now, &zone);
     let step = match limits.phase {
         Phase::Waiting { .. } => "waiting".to_string(),
