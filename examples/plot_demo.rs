@@ -198,7 +198,10 @@ fn simulate(start: SystemTime, secs: u64, cycle: u64) -> (String, String) {
             let _ = writeln!(
                 events,
                 r#"{{"time":"{}","role":"{role}","host":"10.0.0.{}:9999","action":"{action}","outcome":"{}","state":{},"attempts":{},"attempt_ms":[{attempt:.1}],"duration_ms":{duration:.1},"rssi":{},"error_kind":{},"error":{},"deadman":{deadman},"corrected":{corrected}}}"#,
-                format_rfc3339(now + Duration::from_millis(duration as u64), Precision::Millis),
+                format_rfc3339(
+                    now + Duration::from_millis(duration as u64),
+                    Precision::Millis
+                ),
                 if role == "heater" { 5 } else { 6 },
                 if failed { "failed" } else { "ok" },
                 if failed {

@@ -28,8 +28,8 @@
 
 pub mod alerts;
 pub mod cli;
-pub mod config;
 pub mod clock;
+pub mod config;
 pub mod control;
 pub mod datalog;
 pub mod demo;

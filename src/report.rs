@@ -809,7 +809,8 @@ fn local(zone: &Zone, t: SystemTime) -> String {
     let dt = zone.datetime(t);
     let f =
         time::macros::format_description!("[day padding:none] [month repr:short] [hour]:[minute]");
-    dt.format(&f).unwrap_or_else(|_| format_rfc3339(t, Precision::Millis))
+    dt.format(&f)
+        .unwrap_or_else(|_| format_rfc3339(t, Precision::Millis))
 }
 
 fn ms(v: f64) -> String {

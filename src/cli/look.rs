@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use super::args::{AlertTestArgs, PlotArgs, ProfileArgs, ProfileCommand, ReportArgs};
 use super::{CliError, CmdResult, Message};
-use crate::config::Config;
 use crate::clock::{Since, Zone};
+use crate::config::Config;
 
 fn since(text: &str) -> Result<SystemTime, CliError> {
     let s = Since::parse(text).map_err(|e| CliError::Usage(e.to_string()))?;

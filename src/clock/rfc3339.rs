@@ -345,7 +345,9 @@ mod tests {
                 "{msg}"
             );
         }
-        let leap = parse_rfc3339("2026-12-01T08:00:60Z").unwrap_err().to_string();
+        let leap = parse_rfc3339("2026-12-01T08:00:60Z")
+            .unwrap_err()
+            .to_string();
         assert!(leap.contains("second 60"), "{leap}");
     }
 
@@ -394,7 +396,10 @@ mod tests {
                 odt.minute(),
                 odt.second()
             );
-            assert_eq!(format_rfc3339(from_unix_secs(s as f64), Precision::Seconds), want);
+            assert_eq!(
+                format_rfc3339(from_unix_secs(s as f64), Precision::Seconds),
+                want
+            );
             s += 7_777_777;
         }
     }

@@ -72,10 +72,9 @@ pub(crate) fn render(state: &StateFile, path: &Path, now: SystemTime) -> String 
         }
         line.push_str(&format!("  at {}", p.host));
         match (p.deadman.as_str(), p.deadman_remaining_s) {
-            ("armed", Some(r)) => line.push_str(&format!(
-                "  dead-man armed (off within {})",
-                human(r)
-            )),
+            ("armed", Some(r)) => {
+                line.push_str(&format!("  dead-man armed (off within {})", human(r)))
+            }
             ("unsupported", _) => line.push_str("  dead-man: unsupported"),
             ("unknown", _) => line.push_str("  dead-man: unknown"),
             _ => {}

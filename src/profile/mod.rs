@@ -109,7 +109,10 @@ pub const MAX_STEP_S: u64 = 365 * 86_400;
 pub fn step_secs(s: &str) -> Result<u64, String> {
     let total = parse_duration(s).map_err(|e| match e {
         DurationError::TooLong(_) => {
-            format!("{s:?} is too long; a step lasts at most {}", format_duration(MAX_STEP_S))
+            format!(
+                "{s:?} is too long; a step lasts at most {}",
+                format_duration(MAX_STEP_S)
+            )
         }
         e => e.to_string(),
     })?;

@@ -7,12 +7,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::clock::{format_duration, format_rfc3339, human, local_string, Precision, Zone};
 use super::runner::Tick;
 use super::schedule::{limits_at, step_bounds, Phase};
 use super::state::{load_state, ProfileState};
 use super::wall::{parse_instant, time_of_day_string};
 use super::{AfterEnd, Profile, Start, StepKind};
+use crate::clock::{format_duration, format_rfc3339, human, local_string, Precision, Zone};
 use crate::units::Units;
 
 fn remaining(now: OffsetDateTime, then: OffsetDateTime) -> String {
@@ -217,7 +217,10 @@ impl ProfileStatus {
             steps: profile.steps().len(),
             low: tick.band.map(|b| round(b.low_c)),
             high: tick.band.map(|b| round(b.high_c)),
-            next_change: tick.limits.and_then(|l| l.next_change()).map(|t| format_rfc3339(t, Precision::Seconds)),
+            next_change: tick
+                .limits
+                .and_then(|l| l.next_change())
+                .map(|t| format_rfc3339(t, Precision::Seconds)),
         }
     }
 }

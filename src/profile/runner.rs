@@ -14,8 +14,8 @@ use super::state::{
     checkpoint_due, clock_check, load_state, resume, save_state, Checkpoint, ClockVerdict,
     ProfileState, Resume,
 };
-use crate::clock::{format_rfc3339, local_string, Precision, Zone};
 use super::{AfterEnd, Band, Profile, ProfileError};
+use crate::clock::{format_rfc3339, local_string, Precision, Zone};
 use crate::units::Units;
 
 /// Something for the service to log; `ProfileEvent::level` says how loud.

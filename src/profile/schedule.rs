@@ -7,8 +7,8 @@ use std::time::Duration;
 use time::{Date, OffsetDateTime};
 
 use super::wall::add_secs;
-use crate::clock::Zone;
 use super::{AfterEnd, Band, Profile, Start, StepKind};
+use crate::clock::Zone;
 
 /// Where the profile is at an instant.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -25,8 +25,8 @@ use time::OffsetDateTime;
 
 use super::schedule::{Limits, Phase};
 use super::wall::parse_instant;
-use crate::clock::{format_rfc3339, Precision};
 use super::{Band, Profile, ProfileError, Start};
+use crate::clock::{format_rfc3339, Precision};
 
 /// A state file larger than this is not ours (ours is a few hundred bytes).
 pub const STATE_FILE_MAX_BYTES: u64 = 64 * 1024;

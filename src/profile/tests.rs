@@ -1232,3 +1232,23 @@ fn extreme_starts_and_times_do_not_panic() {
     let text = render_plan(&daily, None, end, &z, Units::C);
     assert!(text.contains("1. hold 1d"), "{text}");
 }
+
+#[test]
+fn a_step_lasts_one_second_to_a_year() {
+    assert_eq!(step_secs("1s"), Ok(1));
+    assert_eq!(step_secs("2w"), Ok(14 * 86_400));
+    assert_eq!(step_secs("365d"), Ok(MAX_STEP_S));
+    assert_eq!(step_secs("52w1d"), Ok(MAX_STEP_S));
+    for (text, want) in [
+        ("0s", "zero"),
+        ("0d0h", "zero"),
+        ("366d", "at most 365d"),
+        ("53w", "at most 365d"),
+        ("9999999999999999d", "at most 365d"),
+        ("99999999999999999999d", "at most 365d"),
+        ("36", "no unit after 36"),
+    ] {
+        let err = step_secs(text).unwrap_err();
+        assert!(err.contains(want), "{text:?}: {err}");
+    }
+}

@@ -66,7 +66,8 @@ struct Event {
 }
 
 fn secs(s: &str) -> f64 {
-    parse_rfc3339(s).ok()
+    parse_rfc3339(s)
+        .ok()
         .unwrap()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()

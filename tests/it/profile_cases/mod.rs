@@ -9,10 +9,8 @@
 
 #![allow(dead_code)]
 
-use kasa_thermostat::profile::{
-    limits_at, parse_instant, Phase, Profile, RawProfile,
-};
 use kasa_thermostat::clock::{format_duration, local_string, Zone};
+use kasa_thermostat::profile::{limits_at, parse_instant, Phase, Profile, RawProfile};
 use kasa_thermostat::units::Units;
 
 /// Central European time as a POSIX TZ rule.
