@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use kasa_thermostat::clock::{format_rfc3339, parse_rfc3339, Precision, Zone};
-use kasa_thermostat::datalog;
+use kasa_thermostat::history;
 use kasa_thermostat::plot::{plot, PlotOptions};
 use kasa_thermostat::report::{report, ReportOptions};
 
@@ -32,10 +32,10 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("create the demo directory");
     let start = parse_rfc3339("2026-11-26T21:00:00Z").unwrap();
     let (readings, events) = simulate(start, days * 86_400, 10);
-    std::fs::write(dir.join(datalog::READINGS_FILE), readings).unwrap();
-    std::fs::write(dir.join(datalog::PLUG_EVENTS_FILE), events).unwrap();
+    std::fs::write(dir.join(history::READINGS_FILE), readings).unwrap();
+    std::fs::write(dir.join(history::PLUG_EVENTS_FILE), events).unwrap();
 
-    let mut opts = PlotOptions::new(dir.join(datalog::READINGS_FILE), dir.join("plot.svg"));
+    let mut opts = PlotOptions::new(dir.join(history::READINGS_FILE), dir.join("plot.svg"));
     opts.zone = Zone::local_or_utc();
     let clock = Instant::now();
     match plot(&opts) {

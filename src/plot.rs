@@ -26,13 +26,14 @@ use std::time::SystemTime;
 use std::fmt::Write as _;
 
 use crate::clock::{format_rfc3339, from_unix_secs, Precision, Zone};
-use crate::datalog::{DataLogError, PlugState, ReadStats, Sample, Series};
+use crate::history::{HistoryError, ReadStats, Sample, Series};
+use crate::records::PlugState;
 
 /// Why no plot was written.
 #[derive(Debug)]
 pub enum PlotError {
     /// The readings could not be read (see the cause).
-    Data(DataLogError),
+    Data(HistoryError),
     /// There is no reading in the range: try a longer `--since`.
     NoReadings {
         /// The readings file.
@@ -92,8 +93,8 @@ impl std::error::Error for PlotError {
     }
 }
 
-impl From<DataLogError> for PlotError {
-    fn from(e: DataLogError) -> Self {
+impl From<HistoryError> for PlotError {
+    fn from(e: HistoryError) -> Self {
         PlotError::Data(e)
     }
 }
@@ -102,10 +103,10 @@ impl From<DataLogError> for PlotError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlotOptions {
     /// `readings.jsonl` (`--readings FILE`, or `--log-dir DIR` joined with
-    /// [`datalog::READINGS_FILE`]); its rotated copies are read as needed.
+    /// [`history::READINGS_FILE`]); its rotated copies are read as needed.
     pub readings: PathBuf,
     /// The start of the range (`--since`, resolved with
-    /// `datalog::Since::resolve`); `None`: everything.
+    /// `history::Since::resolve`); `None`: everything.
     pub since: Option<SystemTime>,
     /// The end of the range (exclusive); `None`: up to the last line.
     pub until: Option<SystemTime>,
@@ -887,7 +888,8 @@ fn simplify_collinear(points: &[(f64, f64)], tol: f64) -> Vec<(f64, f64)> {
 mod tests {
     use super::*;
     use crate::clock::{parse_rfc3339, unix_secs};
-    use crate::datalog::{self, parse_reading, Reading};
+    use crate::history::{self, parse_reading};
+    use crate::records::ReadingRecord;
 
     fn parse_time(s: &str) -> Option<SystemTime> {
         parse_rfc3339(s).ok()
@@ -966,7 +968,7 @@ mod tests {
             .collect()
     }
 
-    fn line(t: &str, temp: &str, limits: (f64, f64), heater: &str, extra: &str) -> Reading {
+    fn line(t: &str, temp: &str, limits: (f64, f64), heater: &str, extra: &str) -> ReadingRecord {
         parse_reading(&format!(
             r#"{{"time":"{t}","temperature":{temp},"units":"C","low_limit":{},"high_limit":{},"heater":{{"state":"{heater}"}}{extra}}}"#,
             limits.0, limits.1
@@ -984,7 +986,7 @@ mod tests {
         let heater = [
             "off", "off", "on", "on", "on", "unknown", "off", "off", "off", "off",
         ];
-        let readings: Vec<Reading> = (0..10)
+        let readings: Vec<ReadingRecord> = (0..10)
             .map(|i| {
                 let t = format!("2026-11-28T21:00:{:02}.000Z", i * 5);
                 let limits = if i < 7 { (18.0, 20.0) } else { (19.0, 21.0) };
@@ -1221,7 +1223,7 @@ mod tests {
     #[test]
     fn plot_writes_the_file_and_says_why_it_cannot() {
         let dir = tempfile::tempdir().unwrap();
-        let readings = dir.path().join(datalog::READINGS_FILE);
+        let readings = dir.path().join(history::READINGS_FILE);
         let text: String = (0..30)
             .map(|i| {
                 format!(

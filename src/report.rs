@@ -6,7 +6,7 @@
 //!
 //! How the figures are counted (the tests count the same way, separately):
 //! * **Time-weighting.** Each readings line's state lasts until the next line.
-//!   A gap longer than `datalog::GAP_FACTOR` times the median cycle is "no
+//!   A gap longer than `history::GAP_FACTOR` times the median cycle is "no
 //!   data" (the service was stopped), not a long-held state; the last line
 //!   lasts nothing. Percentages are of the time their subject was known.
 //! * **Within the limits**: time with a valid temperature `low <= T <= high`
@@ -34,10 +34,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::clock::{format_rfc3339, from_unix_secs, human, unix_secs, Precision, Stamp, Zone};
-use crate::datalog::{
-    self, read_events, sort_keys, AlarmKind, DataLogError, Outcome, PlugEvent, PlugState,
-    ReadStats, Sample, Series,
-};
+use crate::history::{self, read_events, sort_keys, HistoryError, ReadStats, Sample, Series};
+use crate::records::{Alarm, EventOutcome, EventRecord, PlugState};
 use crate::units::Units;
 
 /// Below this rssi (dBm, the median of a plug's pre-reads) the signal is
@@ -74,7 +72,7 @@ pub enum ReportError {
         log_dir: PathBuf,
     },
     /// A file could not be read (see the cause).
-    Data(DataLogError),
+    Data(HistoryError),
 }
 
 impl fmt::Display for ReportError {
@@ -83,8 +81,8 @@ impl fmt::Display for ReportError {
             ReportError::NoData { log_dir } => write!(
                 f,
                 "neither {} nor {} is in {}: point --log-dir at the service's log_dir",
-                datalog::READINGS_FILE,
-                datalog::PLUG_EVENTS_FILE,
+                history::READINGS_FILE,
+                history::PLUG_EVENTS_FILE,
                 log_dir.display()
             ),
             ReportError::Data(e) => write!(f, "cannot make the report: {e}"),
@@ -106,7 +104,7 @@ impl std::error::Error for ReportError {
 pub struct ReportOptions {
     /// The service's `log_dir` (`--log-dir`).
     pub log_dir: PathBuf,
-    /// The start (`--since`, resolved with `datalog::Since::resolve`);
+    /// The start (`--since`, resolved with `history::Since::resolve`);
     /// `None`: everything.
     pub since: Option<SystemTime>,
     /// The end (exclusive); `None`: up to the last line.
@@ -226,7 +224,7 @@ pub struct Duty {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AlarmPeriod {
     /// `low` or `high`.
-    pub kind: AlarmKind,
+    pub kind: Alarm,
     /// Its first line.
     pub start: Stamp,
     /// The first line without it (or its last line, when the data ends).
@@ -338,17 +336,17 @@ pub struct PlugHealth {
 
 /// Reads the two files in the range and makes the report.
 pub fn report(opts: &ReportOptions) -> Result<Report, ReportError> {
-    let readings_path = opts.log_dir.join(datalog::READINGS_FILE);
-    let events_path = opts.log_dir.join(datalog::PLUG_EVENTS_FILE);
+    let readings_path = opts.log_dir.join(history::READINGS_FILE);
+    let events_path = opts.log_dir.join(history::PLUG_EVENTS_FILE);
     let series = match Series::load(&readings_path, opts.since, opts.until) {
         Ok(s) => Some(s),
-        Err(DataLogError::Missing { .. }) => None,
+        Err(HistoryError::Missing { .. }) => None,
         Err(e) => return Err(ReportError::Data(e)),
     };
     let mut acc = EventsAcc::new(opts.zone.clone());
     let event_stats = match read_events(&events_path, opts.since, opts.until, |e| acc.add(e)) {
         Ok(s) => Some(s),
-        Err(DataLogError::Missing { .. }) => None,
+        Err(HistoryError::Missing { .. }) => None,
         Err(e) => return Err(ReportError::Data(e)),
     };
     if series.is_none() && event_stats.is_none() {
@@ -369,7 +367,7 @@ pub fn report(opts: &ReportOptions) -> Result<Report, ReportError> {
     if !events.found {
         events.stats.notes.push(format!(
             "{} not found: plug health needs a version that writes it",
-            datalog::PLUG_EVENTS_FILE
+            history::PLUG_EVENTS_FILE
         ));
     }
     Ok(build(
@@ -560,8 +558,8 @@ fn alarm_periods(series: &Series) -> Vec<AlarmPeriod> {
             if let Some(t) = samples[j].temp {
                 extreme = Some(match (extreme, kind) {
                     (None, _) => t,
-                    (Some(e), AlarmKind::High) => e.max(t),
-                    (Some(e), AlarmKind::Low) => e.min(t),
+                    (Some(e), Alarm::High) => e.max(t),
+                    (Some(e), Alarm::Low) => e.min(t),
                 });
             }
             // The period goes on while the next line follows without a
@@ -627,7 +625,7 @@ impl EventsAcc {
         }
     }
 
-    fn add(&mut self, e: PlugEvent) {
+    fn add(&mut self, e: EventRecord) {
         let t = unix_secs(e.time);
         self.first = Some(self.first.map_or(t, |f| f.min(t)));
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
@@ -664,9 +662,9 @@ impl EventsAcc {
         let day = p.days.entry(date).or_default();
         day.0 += 1;
         match e.outcome {
-            Outcome::Ok => {
+            EventOutcome::Ok => {
                 p.ok += 1;
-                p.ok_by_attempt[(e.attempts.max(1) as usize - 1).min(2)] += 1;
+                p.ok_by_attempt[(e.attempts().max(1) as usize - 1).min(2)] += 1;
                 if e.is_switch() {
                     if let Some(d) = e.duration_ms {
                         p.switch_ms.push((d, 0));
@@ -676,7 +674,7 @@ impl EventsAcc {
                     keep_longest(&mut p.longest, start, t, n, false);
                 }
             }
-            Outcome::Failed => {
+            EventOutcome::Failed => {
                 p.failed += 1;
                 day.1 += 1;
                 let kind = e.error_kind.clone().unwrap_or_else(|| "unknown".into());
@@ -686,12 +684,13 @@ impl EventsAcc {
                     None => p.outage = Some((t, 1)),
                 }
             }
-            Outcome::Superseded => p.superseded += 1,
-            Outcome::Other => {}
+            EventOutcome::Superseded => p.superseded += 1,
+            EventOutcome::Other => {}
         }
+        // The reader keeps only -150..=0 dBm, so the casts are exact.
         if let Some(r) = e.rssi {
-            p.rssi.push((f64::from(r), 0));
-            p.rssi_last = Some(r);
+            p.rssi.push((r as f64, 0));
+            p.rssi_last = Some(r as i32);
         }
         if e.corrected {
             p.corrected += 1;
@@ -920,11 +919,7 @@ impl fmt::Display for Report {
                         human(a.duration_s)
                     )?;
                     if let Some(e) = a.extreme {
-                        let word = if a.kind == AlarmKind::High {
-                            "max"
-                        } else {
-                            "min"
-                        };
+                        let word = if a.kind == Alarm::High { "max" } else { "min" };
                         write!(f, " ({word} {e:.2} {u})")?;
                     }
                     writeln!(f)?;
@@ -1027,11 +1022,12 @@ impl fmt::Display for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datalog::{parse_reading, Reading};
+    use crate::history::parse_reading;
+    use crate::records::ReadingRecord;
 
     fn series(lines: &[(u32, &str, &str, &str)]) -> Series {
         // (second, temperature, heater, cooler) lines; alarm "high" above 21.
-        let readings: Vec<Reading> = lines
+        let readings: Vec<ReadingRecord> = lines
             .iter()
             .map(|(s, temp, h, c)| {
                 let alarm = if temp.parse::<f64>().is_ok_and(|t| t > 21.0) { "\"high\"" } else { "null" };

@@ -18,7 +18,7 @@ fn since(text: &str) -> Result<SystemTime, CliError> {
 pub(crate) fn plot(a: PlotArgs) -> CmdResult {
     let readings = a
         .readings
-        .unwrap_or_else(|| a.log_dir.join(crate::datalog::READINGS_FILE));
+        .unwrap_or_else(|| a.log_dir.join(crate::history::READINGS_FILE));
     let mut opts = crate::plot::PlotOptions::new(readings, a.out);
     opts.since = Some(since(&a.since)?);
     let summary = crate::plot::plot(&opts).map_err(CliError::failed)?;

@@ -202,7 +202,8 @@ impl Output {
 }
 
 /// Which alarm is active.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Alarm {
     /// Below `alarm_low`.
     Low,

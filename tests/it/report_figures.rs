@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use kasa_thermostat::clock::{format_rfc3339, parse_rfc3339, Precision, Zone};
-use kasa_thermostat::datalog;
+use kasa_thermostat::history;
 
 fn format_time(t: SystemTime) -> String {
     format_rfc3339(t, Precision::Millis)
@@ -151,7 +151,7 @@ fn write_run(dir: &Path) -> (Vec<Line>, Vec<Event>) {
             text.push_str("\u{0}\u{0}\u{0}garbage\n");
         }
     }
-    std::fs::write(dir.join(datalog::READINGS_FILE), text).unwrap();
+    std::fs::write(dir.join(history::READINGS_FILE), text).unwrap();
 
     let mut events = Vec::new();
     let mut et = start + 3.0;
@@ -225,7 +225,7 @@ fn write_run(dir: &Path) -> (Vec<Line>, Vec<Event>) {
             text.push_str("not json\n");
         }
     }
-    std::fs::write(dir.join(datalog::PLUG_EVENTS_FILE), text).unwrap();
+    std::fs::write(dir.join(history::PLUG_EVENTS_FILE), text).unwrap();
     (lines, events)
 }
 
@@ -581,7 +581,7 @@ fn a_missing_file_is_a_note_and_both_missing_is_an_error() {
     let e = report(&ReportOptions::new(dir.path().to_path_buf())).unwrap_err();
     assert!(e.to_string().contains("--log-dir"), "{e}");
     write_run(dir.path());
-    std::fs::remove_file(dir.path().join(datalog::PLUG_EVENTS_FILE)).unwrap();
+    std::fs::remove_file(dir.path().join(history::PLUG_EVENTS_FILE)).unwrap();
     let r = report(&ReportOptions::new(dir.path().to_path_buf())).unwrap();
     assert!(r.plugs.is_empty() && r.chamber.is_some());
     assert!(r.to_string().contains("plug-events.jsonl not found"), "{r}");

@@ -1,4 +1,4 @@
-//! Reading back what the service wrote: `readings.jsonl` (one line per control
+//! ReadingRecord back what the service wrote: `readings.jsonl` (one line per control
 //! cycle) and `plug-events.jsonl` (one line per finished plug command), for
 //! `plot`, `report` and `status`.
 //!
@@ -26,157 +26,32 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use crate::clock::{human, parse_rfc3339, unix_secs};
+use crate::records::{Alarm, EventOutcome, EventRecord, PlugState, ReadingRecord};
 use crate::units::Units;
 
-/// The data log's file name in `log_dir` (DESIGN §7).
-pub const READINGS_FILE: &str = crate::outputs::READINGS_LOG;
-/// The plug event log's file name in `log_dir` (DESIGN §7).
-pub const PLUG_EVENTS_FILE: &str = crate::outputs::EVENTS_LOG;
+pub use crate::records::{PLUG_EVENTS_FILE, READINGS_FILE};
 
 /// A line longer than this is garbage (a real line is a few hundred bytes);
 /// it is skipped without being held in memory.
 const MAX_LINE: usize = 64 * 1024;
 
-// ---------------------------------------------------------------------------
-// The records
-// ---------------------------------------------------------------------------
-
-pub use crate::msg::PlugState;
-
-/// Which temperature alarm was active.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlarmKind {
-    /// Below `alarm_low`.
-    Low,
-    /// Above `alarm_high`.
-    High,
-}
-
-impl AlarmKind {
-    /// `low` or `high`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlarmKind::Low => "low",
-            AlarmKind::High => "high",
-        }
-    }
-}
-
-/// One plug's part of a `readings.jsonl` line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PlugRecord {
-    /// What control wanted (null when it had no opinion yet).
-    pub desired: Option<bool>,
-    /// The verified relay state (null: unknown).
-    pub verified: Option<bool>,
-    /// The state: from the line, or (older lines) from `verified`.
-    pub state: PlugState,
-}
-
-/// One line of `readings.jsonl`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Reading {
-    /// When the cycle ran.
-    pub time: SystemTime,
-    /// The temperature in `units`; `None` before the first valid reading.
-    pub temperature: Option<f64>,
-    /// The units of the temperature and the limits (`None` if the line does
-    /// not say; °C then).
-    pub units: Option<Units>,
-    /// The mode (`heat`, `cool`, `heat_cool`, `off`).
-    pub mode: Option<String>,
-    /// The low limit in force (lines from older versions lack it).
-    pub low_limit: Option<f64>,
-    /// The high limit in force.
-    pub high_limit: Option<f64>,
-    /// Why the plugs are as they are.
-    pub reason: Option<String>,
-    /// The active temperature alarm.
-    pub alarm: Option<AlarmKind>,
-    /// No valid reading for `stale_after_s`.
-    pub sensor_stale: bool,
-    /// The heater plug, if configured.
-    pub heater: Option<PlugRecord>,
-    /// The cooler plug, if configured.
-    pub cooler: Option<PlugRecord>,
-}
-
-/// One line of `plug-events.jsonl`: a finished plug command.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct PlugEvent {
-    /// When the command finished.
-    pub time: SystemTime,
-    /// `heater`, `cooler` (or `manual`).
-    pub role: String,
-    /// The plug's address.
-    pub host: Option<String>,
-    /// `on`, `off`, `read`, `arm_deadman`, `clear_deadman` (kept as written).
-    pub action: String,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// The relay state known after the command.
-    pub state: Option<PlugState>,
-    /// Attempts made (1 = first try).
-    pub attempts: u32,
-    /// Each attempt's duration, ms.
-    pub attempt_ms: Vec<f64>,
-    /// The whole command, retry sleeps included, ms.
-    pub duration_ms: Option<f64>,
-    /// Wi-Fi signal from the pre-read, dBm.
-    pub rssi: Option<i32>,
-    /// On failure: `timeout`, `refused`, ... (kept as written).
-    pub error_kind: Option<String>,
-    /// On failure: the message.
-    pub error: Option<String>,
-    /// What the command did to the dead-man rule: `armed`, `cleared`,
-    /// `unsupported`.
-    pub deadman: Option<String>,
-    /// A read that found the plug switched by hand (then corrected).
-    pub corrected: bool,
-}
-
-/// How a plug command ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Outcome {
-    /// Done and verified.
-    Ok,
-    /// Failed after its retries.
-    Failed,
-    /// Replaced by a newer command before it finished.
-    Superseded,
-    /// A word this version does not know.
-    Other,
-}
-
-impl PlugEvent {
-    /// An `on` or `off` command.
-    pub(crate) fn is_switch(&self) -> bool {
-        self.action == "on" || self.action == "off"
-    }
-}
-
-/// Why a line was not used.
+/// A line that is not a record (torn, garbage, not the expected shape, a
+/// bad `time`): counted as damaged and skipped.
 #[derive(Debug)]
 pub(crate) enum LineError {
-    /// Not a JSON object of the expected shape.
+    /// Not a JSON object (serde would read an array field by field).
+    NotAnObject,
+    /// JSON, but not a record of the expected shape.
     Json(serde_json::Error),
-    /// Its `time` is not an RFC 3339 time.
-    Time(String),
-    /// JSON, but not a data line (the message says what is missing).
-    Shape(&'static str),
 }
 
 impl fmt::Display for LineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            LineError::NotAnObject => write!(f, "not a data line: not a JSON object"),
             LineError::Json(e) => write!(f, "not a data line: {e}"),
-            LineError::Time(t) => write!(f, "bad time {t:?}"),
-            LineError::Shape(what) => write!(f, "not a data line: {what}"),
         }
     }
 }
@@ -184,139 +59,30 @@ impl fmt::Display for LineError {
 impl std::error::Error for LineError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            LineError::NotAnObject => None,
             LineError::Json(e) => Some(e),
-            _ => None,
         }
     }
 }
 
-// The lines are read through `serde_json::Value` rather than derived
-// structs: the `Value` parser is in the binary anyway (the Kasa protocol uses
-// it), while two derived deserializers cost ~20 KiB; and a field of an
-// unexpected type is then simply absent, which is the liberal reading wanted.
-
-fn object(line: &str) -> Result<Map<String, Value>, LineError> {
-    match serde_json::from_str::<Value>(line).map_err(LineError::Json)? {
-        Value::Object(m) => Ok(m),
-        _ => Err(LineError::Shape("not a JSON object")),
+fn parse_object<T: serde::de::DeserializeOwned>(line: &str) -> Result<T, LineError> {
+    if !line.trim_start().starts_with('{') {
+        return Err(LineError::NotAnObject);
     }
+    serde_json::from_str(line).map_err(LineError::Json)
 }
 
-fn time_field(m: &Map<String, Value>) -> Result<SystemTime, LineError> {
-    let text = m
-        .get("time")
-        .and_then(Value::as_str)
-        .ok_or(LineError::Shape("no time"))?;
-    parse_rfc3339(text).map_err(|_| LineError::Time(text.to_string()))
-}
-
-fn finite(m: &Map<String, Value>, key: &str) -> Option<f64> {
-    m.get(key).and_then(Value::as_f64).filter(|v| v.is_finite())
-}
-
-fn string(m: &Map<String, Value>, key: &str) -> Option<String> {
-    m.get(key).and_then(Value::as_str).map(str::to_string)
-}
-
-fn plug_record(v: &Value) -> Option<PlugRecord> {
-    let m = v.as_object()?;
-    let verified = m.get("verified").and_then(Value::as_bool);
-    let state = m
-        .get("state")
-        .and_then(Value::as_str)
-        .and_then(PlugState::parse)
-        .unwrap_or(match verified {
-            Some(true) => PlugState::On,
-            Some(false) => PlugState::Off,
-            None => PlugState::Unknown,
-        });
-    Some(PlugRecord {
-        desired: m.get("desired").and_then(Value::as_bool),
-        verified,
-        state,
-    })
-}
-
-/// Parses one line of `readings.jsonl` (unknown keys are ignored; missing
-/// optional ones take their older-version defaults).
+/// Parses one line of `readings.jsonl` (see [`crate::records`] for what is
+/// liberal about it).
 #[inline(never)]
-pub(crate) fn parse_reading(line: &str) -> Result<Reading, LineError> {
-    let m = object(line)?;
-    let time = time_field(&m)?;
-    let alarm = match m.get("alarm").and_then(Value::as_str) {
-        Some("low") => Some(AlarmKind::Low),
-        Some("high") => Some(AlarmKind::High),
-        _ => None,
-    };
-    let units = match m.get("units").and_then(Value::as_str) {
-        Some("C") => Some(Units::C),
-        Some("F") => Some(Units::F),
-        _ => None,
-    };
-    Ok(Reading {
-        time,
-        temperature: finite(&m, "temperature"),
-        units,
-        mode: string(&m, "mode"),
-        low_limit: finite(&m, "low_limit"),
-        high_limit: finite(&m, "high_limit"),
-        reason: string(&m, "reason"),
-        alarm,
-        sensor_stale: m
-            .get("sensor_stale")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        heater: m.get("heater").and_then(plug_record),
-        cooler: m.get("cooler").and_then(plug_record),
-    })
+pub(crate) fn parse_reading(line: &str) -> Result<ReadingRecord, LineError> {
+    parse_object(line)
 }
 
 /// Parses one line of `plug-events.jsonl`.
 #[inline(never)]
-pub(crate) fn parse_event(line: &str) -> Result<PlugEvent, LineError> {
-    let m = object(line)?;
-    let time = time_field(&m)?;
-    let role = string(&m, "role").ok_or(LineError::Shape("no role"))?;
-    let action = string(&m, "action").ok_or(LineError::Shape("no action"))?;
-    let outcome = match m.get("outcome").and_then(Value::as_str) {
-        Some("ok") => Outcome::Ok,
-        Some("failed") => Outcome::Failed,
-        Some("superseded") => Outcome::Superseded,
-        Some(_) => Outcome::Other,
-        None => return Err(LineError::Shape("no outcome")),
-    };
-    let attempt_ms: Vec<f64> = m
-        .get("attempt_ms")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default();
-    let attempts = m
-        .get("attempts")
-        .and_then(Value::as_u64)
-        .map_or(attempt_ms.len() as u32, |a| {
-            a.min(u64::from(u32::MAX)) as u32
-        });
-    Ok(PlugEvent {
-        time,
-        role,
-        host: string(&m, "host"),
-        action,
-        outcome,
-        state: m
-            .get("state")
-            .and_then(Value::as_str)
-            .and_then(PlugState::parse),
-        attempts,
-        attempt_ms,
-        duration_ms: finite(&m, "duration_ms"),
-        rssi: finite(&m, "rssi")
-            .filter(|r| (-150.0..=0.0).contains(r))
-            .map(|r| r.round() as i32),
-        error_kind: string(&m, "error_kind"),
-        error: string(&m, "error"),
-        deadman: string(&m, "deadman"),
-        corrected: m.get("corrected").and_then(Value::as_bool).unwrap_or(false),
-    })
+pub(crate) fn parse_event(line: &str) -> Result<EventRecord, LineError> {
+    parse_object(line)
 }
 
 /// The timestamp of a line written the way the service writes them
@@ -334,14 +100,14 @@ fn quick_time(line: &str) -> Option<SystemTime> {
 
 /// The data files could not be read.
 #[derive(Debug)]
-pub enum DataLogError {
+pub enum HistoryError {
     /// Neither the file nor a rotated copy exists: check `--log-dir` /
     /// `--readings` (the service writes these files in its `log_dir`).
     Missing {
         /// The file looked for.
         path: PathBuf,
     },
-    /// Reading failed: check the file's permissions and the disk.
+    /// ReadingRecord failed: check the file's permissions and the disk.
     Read {
         /// The file.
         path: PathBuf,
@@ -350,16 +116,16 @@ pub enum DataLogError {
     },
 }
 
-impl fmt::Display for DataLogError {
+impl fmt::Display for HistoryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DataLogError::Missing { path } => write!(
+            HistoryError::Missing { path } => write!(
                 f,
                 "{} does not exist: point --log-dir at the service's log_dir \
                  (it writes {READINGS_FILE} and {PLUG_EVENTS_FILE} there)",
                 path.display()
             ),
-            DataLogError::Read { path, .. } => write!(
+            HistoryError::Read { path, .. } => write!(
                 f,
                 "cannot read {} (check its permissions: the service's log files may \
                  need sudo or the service's group)",
@@ -369,11 +135,11 @@ impl fmt::Display for DataLogError {
     }
 }
 
-impl std::error::Error for DataLogError {
+impl std::error::Error for HistoryError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            DataLogError::Missing { .. } => None,
-            DataLogError::Read { source, .. } => Some(source),
+            HistoryError::Missing { .. } => None,
+            HistoryError::Read { source, .. } => Some(source),
         }
     }
 }
@@ -490,7 +256,7 @@ pub(crate) fn read_log<T>(
     parse: fn(&str) -> Result<T, LineError>,
     time_of: fn(&T) -> SystemTime,
     mut each: impl FnMut(T),
-) -> Result<ReadStats, DataLogError> {
+) -> Result<ReadStats, HistoryError> {
     read_log_lines(base, since, &mut |line| match parse(line) {
         Ok(rec) => {
             let t = time_of(&rec);
@@ -518,10 +284,10 @@ fn read_log_lines(
     base: &Path,
     since: Option<SystemTime>,
     take: &mut dyn FnMut(&str) -> Take,
-) -> Result<ReadStats, DataLogError> {
+) -> Result<ReadStats, HistoryError> {
     let files = log_files(base);
     if files.is_empty() {
-        return Err(DataLogError::Missing {
+        return Err(HistoryError::Missing {
             path: base.to_path_buf(),
         });
     }
@@ -543,7 +309,7 @@ fn read_log_lines(
                 }
             }
         }
-        let f = File::open(&file.path).map_err(|source| DataLogError::Read {
+        let f = File::open(&file.path).map_err(|source| HistoryError::Read {
             path: file.path.clone(),
             source,
         })?;
@@ -585,7 +351,7 @@ fn read_log_lines(
                 Take::Damaged => note_damaged(&mut stats, &file.path, lineno),
             }
         })
-        .map_err(|source| DataLogError::Read {
+        .map_err(|source| HistoryError::Read {
             path: file.path.clone(),
             source,
         })?;
@@ -718,8 +484,8 @@ pub(crate) fn read_readings(
     path: &Path,
     since: Option<SystemTime>,
     until: Option<SystemTime>,
-    each: impl FnMut(Reading),
-) -> Result<ReadStats, DataLogError> {
+    each: impl FnMut(ReadingRecord),
+) -> Result<ReadStats, HistoryError> {
     read_log(path, since, until, parse_reading, |r| r.time, each)
 }
 
@@ -729,8 +495,8 @@ pub(crate) fn read_events(
     path: &Path,
     since: Option<SystemTime>,
     until: Option<SystemTime>,
-    each: impl FnMut(PlugEvent),
-) -> Result<ReadStats, DataLogError> {
+    each: impl FnMut(EventRecord),
+) -> Result<ReadStats, HistoryError> {
     read_log(path, since, until, parse_event, |e| e.time, each)
 }
 
@@ -774,7 +540,7 @@ pub(crate) struct Sample {
     /// The high limit in force (or the fallback for older lines).
     pub high: Option<f64>,
     /// The active alarm.
-    pub alarm: Option<AlarmKind>,
+    pub alarm: Option<Alarm>,
     /// The sensor was stale.
     pub stale: bool,
     /// The heater's state (`None`: not configured).
@@ -808,7 +574,7 @@ impl Series {
         path: &Path,
         since: Option<SystemTime>,
         until: Option<SystemTime>,
-    ) -> Result<Series, DataLogError> {
+    ) -> Result<Series, HistoryError> {
         let mut readings = Vec::new();
         let stats = read_readings(path, since, until, |r| {
             readings.push((r.units, to_sample(&r)));
@@ -818,7 +584,7 @@ impl Series {
 
     #[cfg(test)]
     /// Builds a series from parsed readings (tests use this without files).
-    pub(crate) fn from_readings(readings: &[Reading]) -> Series {
+    pub(crate) fn from_readings(readings: &[ReadingRecord]) -> Series {
         let parts = readings.iter().map(|r| (r.units, to_sample(r))).collect();
         Series::from_parts(parts, ReadStats::default())
     }
@@ -888,7 +654,7 @@ impl Series {
     }
 }
 
-fn to_sample(r: &Reading) -> Sample {
+fn to_sample(r: &ReadingRecord) -> Sample {
     Sample {
         t: unix_secs(r.time),
         temp: r.temperature,
@@ -896,8 +662,8 @@ fn to_sample(r: &Reading) -> Sample {
         high: r.high_limit,
         alarm: r.alarm,
         stale: r.sensor_stale,
-        heater: r.heater.map(|p| p.state),
-        cooler: r.cooler.map(|p| p.state),
+        heater: r.heater.map(|p| p.state()),
+        cooler: r.cooler.map(|p| p.state()),
     }
 }
 
@@ -1035,7 +801,7 @@ pub(crate) fn last_plug_errors(events_path: &Path) -> BTreeMap<String, LastPlugE
     for line in &lines {
         let Ok(e) = parse_event(line) else { continue };
         match e.outcome {
-            Outcome::Failed => {
+            EventOutcome::Failed => {
                 let error = e
                     .error
                     .or(e.error_kind)
@@ -1049,7 +815,7 @@ pub(crate) fn last_plug_errors(events_path: &Path) -> BTreeMap<String, LastPlugE
                     },
                 );
             }
-            Outcome::Ok => {
+            EventOutcome::Ok => {
                 if let Some(last) = out.get_mut(&e.role) {
                     if e.time >= last.time {
                         last.recovered = true;
@@ -1089,9 +855,9 @@ mod tests {
         assert_eq!(r.temperature, Some(18.25));
         assert_eq!(r.units, Some(Units::C));
         assert_eq!((r.low_limit, r.high_limit), (Some(18.0), Some(20.0)));
-        assert_eq!(r.alarm, Some(AlarmKind::High));
-        assert_eq!(r.heater.unwrap().state, PlugState::Unknown);
-        assert_eq!(r.cooler.unwrap().state, PlugState::Off);
+        assert_eq!(r.alarm, Some(Alarm::High));
+        assert_eq!(r.heater.unwrap().state(), PlugState::Unknown);
+        assert_eq!(r.cooler.unwrap().state(), PlugState::Off);
     }
 
     #[test]
@@ -1105,8 +871,8 @@ mod tests {
         assert_eq!(r.temperature, None);
         assert_eq!(r.low_limit, None);
         assert!(r.sensor_stale);
-        assert_eq!(r.heater.unwrap().state, PlugState::On);
-        assert_eq!(r.cooler.unwrap().state, PlugState::Unknown);
+        assert_eq!(r.heater.unwrap().state(), PlugState::On);
+        assert_eq!(r.cooler.unwrap().state(), PlugState::Unknown);
     }
 
     #[test]
@@ -1118,8 +884,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.role, "heater");
-        assert_eq!(e.outcome, Outcome::Ok);
-        assert_eq!(e.attempts, 2);
+        assert_eq!(e.outcome, EventOutcome::Ok);
+        assert_eq!(e.attempts(), 2);
         assert_eq!(e.attempt_ms, vec![6003.2, 612.4]);
         assert_eq!(e.duration_ms, Some(7620.1));
         assert_eq!(e.rssi, Some(-58));
@@ -1130,8 +896,8 @@ mod tests {
                 "attempt_ms":[3000,3000,3000],"error_kind":"timeout","error":"10.0.0.6: timed out"}"#,
         )
         .unwrap();
-        assert_eq!(f.attempts, 3, "attempts from attempt_ms when absent");
-        assert_eq!(f.outcome, Outcome::Failed);
+        assert_eq!(f.attempts(), 3, "attempts from attempt_ms when absent");
+        assert_eq!(f.outcome, EventOutcome::Failed);
         assert_eq!(f.error_kind.as_deref(), Some("timeout"));
     }
 
@@ -1249,7 +1015,7 @@ mod tests {
 
     #[test]
     fn a_series_converts_units_fills_old_limits_and_finds_gaps() {
-        let mk = |t: &str, temp: f64, units: Units, limits: Option<(f64, f64)>| Reading {
+        let mk = |t: &str, temp: f64, units: Units, limits: Option<(f64, f64)>| ReadingRecord {
             time: at(t),
             temperature: Some(temp),
             units: Some(units),
