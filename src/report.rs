@@ -153,7 +153,7 @@ pub struct Report {
     /// `plug-events.jsonl`.
     pub events: Source,
     /// The chamber, from the readings (`None`: no readings).
-    pub chamber: Option<Chamber>,
+    pub chamber: Option<ChamberSummary>,
     /// Each plug's health, from the events, by role.
     pub plugs: Vec<PlugHealth>,
     #[serde(skip)]
@@ -162,7 +162,7 @@ pub struct Report {
 
 /// How the chamber did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Chamber {
+pub struct ChamberSummary {
     /// The units of every temperature here (`C` or `F`).
     pub units: &'static str,
     /// Readings lines used.
@@ -424,7 +424,7 @@ fn pct(part: f64, whole: f64) -> f64 {
 }
 
 /// The chamber figures of a series (see the module doc for the rules).
-pub(crate) fn chamber_of(series: &Series) -> Chamber {
+pub(crate) fn chamber_of(series: &Series) -> ChamberSummary {
     let samples = &series.samples;
     let mut covered = 0.0;
     let mut no_data = 0.0;
@@ -521,7 +521,7 @@ pub(crate) fn chamber_of(series: &Series) -> Chamber {
                 .to_string(),
         );
     }
-    Chamber {
+    ChamberSummary {
         units: series.units.as_str(),
         readings: samples.len(),
         cycle_s: series.cycle_s,

@@ -520,7 +520,7 @@ impl Config {
             .worst_case(&crate::msg::PlugCommand::on(Some(Duration::from_secs(1))));
         crate::control::Settings {
             mode: self.mode,
-            limits: crate::control::Limits {
+            limits: crate::control::Band {
                 low_c: self.low_c,
                 high_c: self.high_c,
             },

@@ -1,14 +1,14 @@
 //! The data log lines, the state file and `status`.
 
 use super::*;
-use crate::control::{Limits, Mode, PlugSnapshot};
+use crate::control::{Band, Mode, PlugSnapshot};
 use crate::msg::{FailureKind, PlugCommand, PlugFailure, PlugState, Role};
 use serde_json::Value;
 
 fn snap() -> Snapshot {
     Snapshot {
         mode: Mode::Heat,
-        limits: Limits {
+        limits: Band {
             low_c: 18.0,
             high_c: 20.0,
         },

@@ -90,9 +90,10 @@ use time::OffsetDateTime;
 use crate::clock::{format_duration, parse_duration, DurationError};
 use crate::units::Units;
 
+pub use crate::control::Band;
 pub use render::{render_plan, show_command, status_summary, ProfileStatus};
 pub use runner::{ProfileEvent, ProfileRunner, Tick};
-pub use schedule::{limits_at, Limits, Phase};
+pub use schedule::{limits_at, ProfilePhase, Scheduled};
 pub use state::{
     checkpoint_due, clock_check, kernel_clock_synced, load_state, restart, restart_command, resume,
     save_state, Checkpoint, ClockVerdict, ProfileState, Resume, CHECKPOINT_STEP_C, CLOCK_FLOOR,
@@ -221,42 +222,12 @@ pub enum Start {
     Daily(u32),
 }
 
-/// A pair of limits in °C, `low_c < high_c`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Band {
-    /// The low limit, °C.
-    pub low_c: f64,
-    /// The high limit, °C.
-    pub high_c: f64,
-}
-
-impl Band {
-    /// The band `frac` of the way from `self` to `to` (0 = self, 1 = to).
-    pub(crate) fn lerp(self, to: Band, frac: f64) -> Band {
-        let frac = frac.clamp(0.0, 1.0);
-        Band {
-            low_c: self.low_c + (to.low_c - self.low_c) * frac,
-            high_c: self.high_c + (to.high_c - self.high_c) * frac,
-        }
-    }
-
-    /// `17.5..18.5 °C`, in `units`, one decimal.
-    pub(crate) fn display(self, units: Units) -> String {
-        format!(
-            "{:.1}..{:.1} {}",
-            units.from_c(self.low_c),
-            units.from_c(self.high_c),
-            units.symbol()
-        )
-    }
-}
-
 /// Hold or ramp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StepKind {
     /// Fixed limits.
     Hold,
-    /// Limits moving linearly from the previous step's.
+    /// Scheduled moving linearly from the previous step's.
     Ramp,
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use super::schedule::{limits_at, Limits, Phase};
+use super::schedule::{limits_at, ProfilePhase, Scheduled};
 use super::state::{
     checkpoint_due, clock_check, load_state, resume, save_state, Checkpoint, ClockVerdict,
     ProfileState, Resume,
@@ -24,7 +24,7 @@ pub enum ProfileEvent {
     /// The profile began, resumed or started over (a changed profile).
     Started(Resume),
     /// A step began (or the profile is waiting for its start, or has ended).
-    Phase {
+    ProfilePhase {
         /// Text for the log: `step 2/4 began: ramp 2d ... (until ...)`.
         text: String,
     },
@@ -85,7 +85,7 @@ impl fmt::Display for ProfileEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProfileEvent::Started(r) => write!(f, "{r}"),
-            ProfileEvent::Phase { text } => f.write_str(text),
+            ProfileEvent::ProfilePhase { text } => f.write_str(text),
             ProfileEvent::ClockDoubted {
                 now,
                 floor,
@@ -138,7 +138,7 @@ pub struct Tick {
     pub band: Option<Band>,
     /// Where the profile is; `None` while the clock is doubted (then `band`
     /// is the last persisted one).
-    pub limits: Option<Limits>,
+    pub limits: Option<Scheduled>,
     /// What to log, in order.
     pub events: Vec<ProfileEvent>,
 }
@@ -176,7 +176,7 @@ pub struct ProfileRunner {
     /// The running state, once resumed.
     state: Option<ProfileState>,
     stamp: Option<Stamp>,
-    last: Option<Limits>,
+    last: Option<Scheduled>,
     clock_doubted: bool,
     write_failing: bool,
 }
@@ -270,7 +270,7 @@ impl ProfileRunner {
         };
         let limits = limits_at(&self.profile, before.start, now, &self.zone);
         if self.last.is_none_or(|l| !l.same_phase(&limits)) {
-            events.push(ProfileEvent::Phase {
+            events.push(ProfileEvent::ProfilePhase {
                 text: phase_text(&self.profile, &limits, &self.zone, self.units),
             });
         }
@@ -361,21 +361,21 @@ impl ProfileRunner {
     }
 }
 
-fn phase_text(profile: &Profile, limits: &Limits, zone: &Zone, units: Units) -> String {
+fn phase_text(profile: &Profile, limits: &Scheduled, zone: &Zone, units: Units) -> String {
     let n = profile.steps().len();
     match limits.phase {
-        Phase::Waiting { starts } => format!(
+        ProfilePhase::Waiting { starts } => format!(
             "profile waits for its start at {}, holding {}",
             local_string(zone, starts, true),
             profile.steps()[0].from.display(units)
         ),
-        Phase::Step { index, ends, .. } => format!(
+        ProfilePhase::Step { index, ends, .. } => format!(
             "profile step {}/{n}: {} (until {})",
             index + 1,
             profile.steps()[index].describe(units),
             local_string(zone, ends, true)
         ),
-        Phase::Ended { after_end, ended } => match after_end {
+        ProfilePhase::Ended { after_end, ended } => match after_end {
             AfterEnd::HoldLast => format!(
                 "profile ended at {}, holding {}",
                 local_string(zone, ended, true),

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::schedule::{Limits, Phase};
+use super::schedule::{ProfilePhase, Scheduled};
 use super::wall::parse_instant;
 use super::{Band, Profile, ProfileError, Start};
 use crate::clock::{format_rfc3339, Precision};
@@ -71,11 +71,11 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// The checkpoint of `limits` at `now`.
-    pub(crate) fn of(limits: &Limits, now: OffsetDateTime) -> Checkpoint {
+    pub(crate) fn of(limits: &Scheduled, now: OffsetDateTime) -> Checkpoint {
         Checkpoint {
             at: whole_seconds(now),
             step: match limits.phase {
-                Phase::Step { index, .. } => Some(index),
+                ProfilePhase::Step { index, .. } => Some(index),
                 _ => None,
             },
             band: limits.band,
@@ -406,12 +406,12 @@ pub fn restart_command(
 
 /// Whether a new checkpoint is due: none yet, another step (or waiting /
 /// ended), plugs off vs. limits, or a limit moved by [`CHECKPOINT_STEP_C`].
-pub fn checkpoint_due(state: &ProfileState, limits: &Limits) -> bool {
+pub fn checkpoint_due(state: &ProfileState, limits: &Scheduled) -> bool {
     let Some(c) = state.checkpoint else {
         return true;
     };
     let step = match limits.phase {
-        Phase::Step { index, .. } => Some(index),
+        ProfilePhase::Step { index, .. } => Some(index),
         _ => None,
     };
     if c.step != step {

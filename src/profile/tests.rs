@@ -933,7 +933,7 @@ fn a_daily_profile_covers_every_instant_of_a_year() {
     let mut first_steps = Vec::new();
     while t < end {
         let l = limits_at(&p, t, t, &z);
-        let Phase::Step {
+        let ProfilePhase::Step {
             index,
             started,
             ends,

@@ -10,7 +10,7 @@
 #![allow(dead_code)]
 
 use kasa_thermostat::clock::{format_duration, local_string, Zone};
-use kasa_thermostat::profile::{limits_at, parse_instant, Phase, Profile, RawProfile};
+use kasa_thermostat::profile::{limits_at, parse_instant, Profile, ProfilePhase, RawProfile};
 use kasa_thermostat::units::Units;
 
 /// Central European time as a POSIX TZ rule.
@@ -391,9 +391,9 @@ pub fn evaluate(case: &Case) -> Outcome {
     let now = parse_instant(case.now).expect("now");
     let limits = limits_at(&profile, start, now, &zone);
     let step = match limits.phase {
-        Phase::Waiting { .. } => "waiting".to_string(),
-        Phase::Ended { .. } => "ended".to_string(),
-        Phase::Step { index, ramp, .. } => {
+        ProfilePhase::Waiting { .. } => "waiting".to_string(),
+        ProfilePhase::Ended { .. } => "ended".to_string(),
+        ProfilePhase::Step { index, ramp, .. } => {
             format!("{} {}", index + 1, if ramp { "ramp" } else { "hold" })
         }
     };
