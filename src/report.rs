@@ -823,6 +823,21 @@ fn ms(v: f64) -> String {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let z = &self.display_zone;
+        self.write_header(f)?;
+        if let Some(c) = &self.chamber {
+            write_chamber(f, c, z)?;
+        }
+        for p in &self.plugs {
+            write_plug(f, p, z)?;
+        }
+        Ok(())
+    }
+}
+
+impl Report {
+    /// The range, the zone, and what reading each file found.
+    fn write_header(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let z = &self.display_zone;
         match (self.from, self.to) {
             (Some(a), Some(b)) => writeln!(
                 f,
@@ -851,172 +866,185 @@ impl fmt::Display for Report {
                 writeln!(f, "  note: {n}")?;
             }
         }
-        if let Some(c) = &self.chamber {
-            let u = if c.units == "F" { Units::F } else { Units::C }.symbol();
-            writeln!(f, "\nChamber")?;
-            write!(
-                f,
-                "  data             {} readings every {} over {}",
-                c.readings,
-                human(c.cycle_s),
-                human(c.covered_s)
-            )?;
-            if c.no_data_s > 0.0 {
-                write!(f, " (no data for {})", human(c.no_data_s))?;
-            }
-            writeln!(f)?;
-            match (c.within_limits_pct, c.below_pct, c.above_pct) {
-                (Some(w), Some(b), Some(a)) => writeln!(
-                    f,
-                    "  within limits    {w:.1} % of the time (below {b:.1} %, above {a:.1} %)"
-                )?,
-                _ => writeln!(f, "  within limits    unknown (the lines carry no limits)")?,
-            }
-            if let (Some(lo), Some(mean), Some(hi)) = (c.min, c.mean, c.max) {
-                writeln!(
-                    f,
-                    "  temperature      min {lo:.2}, mean {mean:.2}, max {hi:.2} {u}"
-                )?;
-            } else {
-                writeln!(f, "  temperature      no valid reading")?;
-            }
-            writeln!(
-                f,
-                "  sensor stale     {}",
-                if c.stale_s > 0.0 {
-                    human(c.stale_s)
-                } else {
-                    "never".to_string()
-                }
-            )?;
-            for d in &c.duty {
-                write!(f, "  {:<16} on {:.1} %", d.role, d.on_pct)?;
-                if d.unknown_s > 0.0 {
-                    write!(f, ", unknown {:.1} %", d.unknown_pct)?;
-                }
-                writeln!(
-                    f,
-                    "; {} switches ({:.1} an hour)",
-                    d.switches, d.switches_per_hour
-                )?;
-            }
-            if c.alarms.is_empty() {
-                writeln!(f, "  alarms           none")?;
-            } else {
-                let total: f64 = c.alarms.iter().map(|a| a.duration_s).sum();
-                writeln!(
-                    f,
-                    "  alarms           {} ({} in all)",
-                    c.alarms.len(),
-                    human(total)
-                )?;
-                for a in c.alarms.iter().take(10) {
-                    write!(
-                        f,
-                        "    {} {} for {}",
-                        a.kind.as_str(),
-                        local(z, a.start.0),
-                        human(a.duration_s)
-                    )?;
-                    if let Some(e) = a.extreme {
-                        let word = if a.kind == Alarm::High { "max" } else { "min" };
-                        write!(f, " ({word} {e:.2} {u})")?;
-                    }
-                    writeln!(f)?;
-                }
-                if c.alarms.len() > 10 {
-                    writeln!(f, "    ... and {} more (see --json)", c.alarms.len() - 10)?;
-                }
-            }
-            for n in &c.notes {
-                writeln!(f, "  note: {n}")?;
-            }
-        }
-        for p in &self.plugs {
-            write!(f, "\nPlug {}", p.role)?;
-            if !p.hosts.is_empty() {
-                write!(f, " ({})", p.hosts.join(", "))?;
-            }
-            writeln!(f)?;
-            let actions: Vec<String> = p
-                .by_action
-                .iter()
-                .map(|(a, n)| format!("{a} {n}"))
-                .collect();
-            writeln!(
-                f,
-                "  commands         {} ({})",
-                p.commands,
-                actions.join(", ")
-            )?;
-            writeln!(
-                f,
-                "  succeeded        {}: {} on attempt 1, {} on attempt 2, {} on attempt 3+",
-                p.ok, p.ok_attempt_1, p.ok_attempt_2, p.ok_attempt_3_or_later
-            )?;
-            write!(f, "  failed           {}", p.failed)?;
-            if let Some(r) = p.failures_per_day {
-                write!(f, " ({r:.1} a day)")?;
-            }
-            if !p.failures_by_kind.is_empty() {
-                let kinds: Vec<String> = p
-                    .failures_by_kind
-                    .iter()
-                    .map(|(k, n)| format!("{k} {n}"))
-                    .collect();
-                write!(f, ": {}", kinds.join(", "))?;
-            }
-            writeln!(f)?;
-            if p.superseded > 0 {
-                writeln!(f, "  superseded       {}", p.superseded)?;
-            }
-            match &p.switch_latency_ms {
-                Some(l) => writeln!(
-                    f,
-                    "  switch latency   p50 {}, p90 {}, p99 {}, max {} ({} verified switches)",
-                    ms(l.p50),
-                    ms(l.p90),
-                    ms(l.p99),
-                    ms(l.max),
-                    l.count
-                )?,
-                None => writeln!(f, "  switch latency   no verified switch")?,
-            }
-            match &p.longest_outage {
-                Some(o) => writeln!(
-                    f,
-                    "  longest outage   {} from {} ({} failed commands{})",
-                    human(o.duration_s),
-                    local(z, o.start.0),
-                    o.failed_commands,
-                    if o.ongoing { ", STILL FAILING" } else { "" }
-                )?,
-                None => writeln!(f, "  longest outage   none")?,
-            }
-            match &p.rssi {
-                Some(r) => writeln!(
-                    f,
-                    "  Wi-Fi signal     min {}, median {}, last {} dBm",
-                    r.min, r.median, r.last
-                )?,
-                None => writeln!(f, "  Wi-Fi signal     not reported")?,
-            }
-            writeln!(f, "  hand toggles     {} corrected", p.corrected)?;
-            write!(
-                f,
-                "  dead-man         {}",
-                p.deadman_last.as_deref().unwrap_or("not reported")
-            )?;
-            if p.deadman_unsupported > 0 {
-                write!(f, " (unsupported in {} commands)", p.deadman_unsupported)?;
-            }
-            writeln!(f)?;
-            for a in &p.advice {
-                writeln!(f, "  advice: {a}")?;
-            }
-        }
         Ok(())
     }
+}
+
+/// The chamber: data coverage, time within limits, temperatures, duty,
+/// alarms.
+fn write_chamber(f: &mut fmt::Formatter<'_>, c: &ChamberSummary, z: &Zone) -> fmt::Result {
+    let u = if c.units == "F" { Units::F } else { Units::C }.symbol();
+    writeln!(f, "\nChamber")?;
+    write!(
+        f,
+        "  data             {} readings every {} over {}",
+        c.readings,
+        human(c.cycle_s),
+        human(c.covered_s)
+    )?;
+    if c.no_data_s > 0.0 {
+        write!(f, " (no data for {})", human(c.no_data_s))?;
+    }
+    writeln!(f)?;
+    match (c.within_limits_pct, c.below_pct, c.above_pct) {
+        (Some(w), Some(b), Some(a)) => writeln!(
+            f,
+            "  within limits    {w:.1} % of the time (below {b:.1} %, above {a:.1} %)"
+        )?,
+        _ => writeln!(f, "  within limits    unknown (the lines carry no limits)")?,
+    }
+    if let (Some(lo), Some(mean), Some(hi)) = (c.min, c.mean, c.max) {
+        writeln!(
+            f,
+            "  temperature      min {lo:.2}, mean {mean:.2}, max {hi:.2} {u}"
+        )?;
+    } else {
+        writeln!(f, "  temperature      no valid reading")?;
+    }
+    writeln!(
+        f,
+        "  sensor stale     {}",
+        if c.stale_s > 0.0 {
+            human(c.stale_s)
+        } else {
+            "never".to_string()
+        }
+    )?;
+    for d in &c.duty {
+        write!(f, "  {:<16} on {:.1} %", d.role, d.on_pct)?;
+        if d.unknown_s > 0.0 {
+            write!(f, ", unknown {:.1} %", d.unknown_pct)?;
+        }
+        writeln!(
+            f,
+            "; {} switches ({:.1} an hour)",
+            d.switches, d.switches_per_hour
+        )?;
+    }
+    write_alarms(f, c, z, u)?;
+    for n in &c.notes {
+        writeln!(f, "  note: {n}")?;
+    }
+    Ok(())
+}
+
+/// The chamber's alarms, the first ten of them one a line.
+fn write_alarms(f: &mut fmt::Formatter<'_>, c: &ChamberSummary, z: &Zone, u: &str) -> fmt::Result {
+    if c.alarms.is_empty() {
+        writeln!(f, "  alarms           none")?;
+    } else {
+        let total: f64 = c.alarms.iter().map(|a| a.duration_s).sum();
+        writeln!(
+            f,
+            "  alarms           {} ({} in all)",
+            c.alarms.len(),
+            human(total)
+        )?;
+        for a in c.alarms.iter().take(10) {
+            write!(
+                f,
+                "    {} {} for {}",
+                a.kind.as_str(),
+                local(z, a.start.0),
+                human(a.duration_s)
+            )?;
+            if let Some(e) = a.extreme {
+                let word = if a.kind == Alarm::High { "max" } else { "min" };
+                write!(f, " ({word} {e:.2} {u})")?;
+            }
+            writeln!(f)?;
+        }
+        if c.alarms.len() > 10 {
+            writeln!(f, "    ... and {} more (see --json)", c.alarms.len() - 10)?;
+        }
+    }
+    Ok(())
+}
+
+/// One plug's health: commands, failures, latency, outages, signal, advice.
+fn write_plug(f: &mut fmt::Formatter<'_>, p: &PlugHealth, z: &Zone) -> fmt::Result {
+    write!(f, "\nPlug {}", p.role)?;
+    if !p.hosts.is_empty() {
+        write!(f, " ({})", p.hosts.join(", "))?;
+    }
+    writeln!(f)?;
+    let actions: Vec<String> = p
+        .by_action
+        .iter()
+        .map(|(a, n)| format!("{a} {n}"))
+        .collect();
+    writeln!(
+        f,
+        "  commands         {} ({})",
+        p.commands,
+        actions.join(", ")
+    )?;
+    writeln!(
+        f,
+        "  succeeded        {}: {} on attempt 1, {} on attempt 2, {} on attempt 3+",
+        p.ok, p.ok_attempt_1, p.ok_attempt_2, p.ok_attempt_3_or_later
+    )?;
+    write!(f, "  failed           {}", p.failed)?;
+    if let Some(r) = p.failures_per_day {
+        write!(f, " ({r:.1} a day)")?;
+    }
+    if !p.failures_by_kind.is_empty() {
+        let kinds: Vec<String> = p
+            .failures_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        write!(f, ": {}", kinds.join(", "))?;
+    }
+    writeln!(f)?;
+    if p.superseded > 0 {
+        writeln!(f, "  superseded       {}", p.superseded)?;
+    }
+    match &p.switch_latency_ms {
+        Some(l) => writeln!(
+            f,
+            "  switch latency   p50 {}, p90 {}, p99 {}, max {} ({} verified switches)",
+            ms(l.p50),
+            ms(l.p90),
+            ms(l.p99),
+            ms(l.max),
+            l.count
+        )?,
+        None => writeln!(f, "  switch latency   no verified switch")?,
+    }
+    match &p.longest_outage {
+        Some(o) => writeln!(
+            f,
+            "  longest outage   {} from {} ({} failed commands{})",
+            human(o.duration_s),
+            local(z, o.start.0),
+            o.failed_commands,
+            if o.ongoing { ", STILL FAILING" } else { "" }
+        )?,
+        None => writeln!(f, "  longest outage   none")?,
+    }
+    match &p.rssi {
+        Some(r) => writeln!(
+            f,
+            "  Wi-Fi signal     min {}, median {}, last {} dBm",
+            r.min, r.median, r.last
+        )?,
+        None => writeln!(f, "  Wi-Fi signal     not reported")?,
+    }
+    writeln!(f, "  hand toggles     {} corrected", p.corrected)?;
+    write!(
+        f,
+        "  dead-man         {}",
+        p.deadman_last.as_deref().unwrap_or("not reported")
+    )?;
+    if p.deadman_unsupported > 0 {
+        write!(f, " (unsupported in {} commands)", p.deadman_unsupported)?;
+    }
+    writeln!(f)?;
+    for a in &p.advice {
+        writeln!(f, "  advice: {a}")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
