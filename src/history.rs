@@ -16,7 +16,8 @@
 //!   with a note (decompressing would add a dependency for a rare case).
 //!
 //! Parsing is separate from I/O: `parse_reading` and `parse_event` take a
-//! line of text.
+//! line of text and return the [`crate::records`] types the service writes
+//! them from.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -7,10 +7,12 @@
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
-//! | leaves | [`msg`], [`units`], [`error`], [`fsutil`] | the messages between threads; °C/°F; error chains; bounded file reads |
+//! | leaves | [`msg`], [`units`], [`error`], [`fsutil`], [`clock`] | the messages between threads; °C/°F; error chains; bounded file reads; time (zone, RFC 3339, durations) |
 //! | libraries | [`kasa`], [`sensor`], [`control`] | plugs (transports, devices, worker thread); the DS18B20 (backends, faults, thread); the pure decisions |
+//! | file formats | [`records`] | one serde struct per line of `readings.jsonl` and `plug-events.jsonl` |
 //! | configuration | [`config`] | the JSON file, parsed into typed, bounded settings for the libraries |
 //! | service | [`outputs`], [`notify`], [`logging`], [`service`], [`demo`] | files people read; systemd; logs; threads and wiring; the demo |
+//! | reading back | [`history`], [`plot`], [`report`] | the data logs read back (liberal, streamed); the SVG plot; the report |
 //! | front | [`cli`] | every subcommand, help, exit codes |
 //!
 //! `kasa/` and `sensor/` know nothing of the config, the service or the

@@ -103,10 +103,10 @@ impl From<HistoryError> for PlotError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlotOptions {
     /// `readings.jsonl` (`--readings FILE`, or `--log-dir DIR` joined with
-    /// [`history::READINGS_FILE`]); its rotated copies are read as needed.
+    /// [`crate::history::READINGS_FILE`]); its rotated copies are read as needed.
     pub readings: PathBuf,
     /// The start of the range (`--since`, resolved with
-    /// `history::Since::resolve`); `None`: everything.
+    /// [`crate::clock::Since::resolve`]); `None`: everything.
     pub since: Option<SystemTime>,
     /// The end of the range (exclusive); `None`: up to the last line.
     pub until: Option<SystemTime>,

@@ -104,7 +104,7 @@ impl std::error::Error for ReportError {
 pub struct ReportOptions {
     /// The service's `log_dir` (`--log-dir`).
     pub log_dir: PathBuf,
-    /// The start (`--since`, resolved with `history::Since::resolve`);
+    /// The start (`--since`, resolved with [`crate::clock::Since::resolve`]);
     /// `None`: everything.
     pub since: Option<SystemTime>,
     /// The end (exclusive); `None`: up to the last line.

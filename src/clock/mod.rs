@@ -13,7 +13,7 @@
 //! * [`duration`]: [`parse_duration`], the grammar of every duration a person
 //!   writes (`45s`, `90m`, `36h`, `4d`, `2w`, `1d12h`: profile steps,
 //!   `--since`), and its canonical form [`format_duration`];
-//! * [`human`]: [`human`], a span of time for people (`1 min 33 s`,
+//! * [`mod@human`]: [`human()`], a span of time for people (`1 min 33 s`,
 //!   `3 h 05 min`), as `status`, `report` and `profile show` print it;
 //! * [`since`]: [`Since`], what `--since` names (a duration back, a date, an
 //!   instant).

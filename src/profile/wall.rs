@@ -6,8 +6,6 @@
 //! Instants are `time::OffsetDateTime` values kept in UTC; the zone and the
 //! RFC 3339 form are [`crate::clock`]'s.
 
-use std::time::SystemTime;
-
 use time::OffsetDateTime;
 
 use crate::clock::parse_rfc3339;
@@ -34,7 +32,7 @@ pub fn parse_instant(s: &str) -> Result<OffsetDateTime, String> {
         ));
     }
     // Profiles count whole seconds: a fraction is dropped.
-    let whole = OffsetDateTime::from(SystemTime::from(t));
+    let whole = OffsetDateTime::from(t);
     Ok(whole.replace_nanosecond(0).unwrap_or(whole))
 }
 
