@@ -16,55 +16,22 @@
 //! * [`mod@human`]: [`human()`], a span of time for people (`1 min 33 s`,
 //!   `3 h 05 min`), as `status`, `report` and `profile show` print it;
 //! * [`since`]: [`Since`], what `--since` names (a duration back, a date, an
-//!   instant).
+//!   instant);
+//! * [`unix`]: instants as Unix seconds, the plot's and the report's axis.
+//!
+//! The submodules name each other directly (`super::rfc3339::...`), never
+//! through this file, which only re-exports: no import circle.
 
 pub mod duration;
 pub mod human;
 pub mod rfc3339;
 pub mod since;
+pub mod unix;
 pub mod zone;
-
-use std::time::{Duration, SystemTime};
 
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use human::human;
 pub use rfc3339::{format_rfc3339, parse_rfc3339, Precision, Rfc3339Error, Stamp};
 pub use since::{Since, SinceError};
+pub use unix::{from_unix_secs, unix_secs};
 pub use zone::{local_string, Zone, ZoneError};
-
-/// Seconds since the Unix epoch (negative before it), the plot's and the
-/// report's time axis.
-pub fn unix_secs(t: SystemTime) -> f64 {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_secs_f64(),
-        Err(e) => -e.duration().as_secs_f64(),
-    }
-}
-
-/// The inverse of [`unix_secs`], to the microsecond (an `f64` of today's
-/// Unix seconds holds about that much, and rounding keeps `.632` from
-/// coming back as `.631999`, which prints as `.631`).
-pub fn from_unix_secs(s: f64) -> SystemTime {
-    let us = Duration::from_micros((s.abs() * 1e6).round() as u64);
-    if s >= 0.0 {
-        SystemTime::UNIX_EPOCH + us
-    } else {
-        SystemTime::UNIX_EPOCH - us
-    }
-}
-
-/// Whole seconds since the Unix epoch, rounded down (negative before it).
-pub(crate) fn unix_whole_secs(t: SystemTime) -> i64 {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => {
-            let d = e.duration();
-            let s = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-            if d.subsec_nanos() > 0 {
-                -s - 1
-            } else {
-                -s
-            }
-        }
-    }
-}

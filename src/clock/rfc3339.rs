@@ -263,7 +263,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{from_unix_secs, unix_secs};
+    use crate::clock::unix::{from_unix_secs, unix_secs};
 
     fn at(s: &str) -> SystemTime {
         parse_rfc3339(s).unwrap()

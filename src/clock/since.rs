@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use time::{Date, OffsetDateTime};
 
-use super::{parse_duration, parse_rfc3339, Zone};
+use super::duration::parse_duration;
+use super::rfc3339::parse_rfc3339;
+use super::zone::Zone;
 
 /// Longer than a century back is a typo, and would overflow `SystemTime`
 /// arithmetic on some platforms.

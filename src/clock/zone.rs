@@ -134,7 +134,7 @@ impl Zone {
 
     /// The offset in seconds east of UTC in force at `t`.
     pub fn offset_secs(&self, t: SystemTime) -> i32 {
-        self.lookup(super::unix_whole_secs(t)).0
+        self.lookup(super::unix::unix_whole_secs(t)).0
     }
 
     /// The instant seen in this zone.
@@ -219,7 +219,7 @@ pub fn local_string(zone: &Zone, t: OffsetDateTime, seconds: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::parse_rfc3339;
+    use crate::clock::rfc3339::parse_rfc3339;
     use time::macros::datetime;
     use time::Month;
 
