@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use kasa_thermostat::bench::{self, BenchAlgorithm};
-use kasa_thermostat::datalog::Zone;
+use kasa_thermostat::clock::Zone;
 use kasa_thermostat::plot::{plot, PlotOptions};
 
 /// The run starts here (any fixed time; the axis is drawn in UTC).
@@ -61,7 +61,7 @@ fn main() {
         std::fs::write(&readings, lines).expect("the readings");
         let svg = out_dir.join(format!("bench-ale-{}.svg", alg.as_str()));
         let mut opts = PlotOptions::new(readings, svg.clone());
-        opts.zone = Zone::Utc;
+        opts.zone = Zone::utc();
         let summary = plot(&opts).expect("the plot");
         println!(
             "{}: rms {:.3} °C over the run; {} ({summary})",

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::clock::Zone;
 use crate::control::{
     Algorithm, CascadeSettings, Controller, Mode, Output, PlugSettings, Settings,
 };
@@ -37,7 +38,7 @@ use crate::msg::{
     Completion, DeadmanKind, DeadmanReport, FailureKind, PlugCommand, PlugFailure, PlugOutcome,
     PlugState, Role,
 };
-use crate::profile::{limits_at, Profile, Zone};
+use crate::profile::{limits_at, Profile};
 use crate::units::Units;
 
 pub use plant::PlantFile;
@@ -484,7 +485,7 @@ fn settings(p: &PlantFile, algorithm: BenchAlgorithm, band: (f64, f64)) -> Setti
     }
     Settings {
         mode,
-        limits: crate::control::Limits {
+        limits: crate::control::Band {
             low_c: band.0,
             high_c: band.1,
         },
@@ -568,7 +569,7 @@ pub fn run(
         }
         let band = limits.at(t);
         if let Limits::Profile(_) = limits {
-            c.set_band(band.map(|(lo, hi)| crate::control::Limits {
+            c.set_band(band.map(|(lo, hi)| crate::control::Band {
                 low_c: lo,
                 high_c: hi,
             }));

@@ -13,7 +13,6 @@ use log::{error, info, warn};
 use super::attention::{Attention, FINISH_WAIT};
 use super::learned::LearnedFile;
 use super::{Options, ServiceError, SHUTDOWN_BUDGET};
-use crate::control::Limits;
 use crate::control::{Controller, Output};
 use crate::kasa::PlugHandle;
 use crate::msg::{PlugOutcome, Role, SensorEvent};
@@ -212,10 +211,7 @@ impl ControlLoop {
         for e in &tick.events {
             log::log!(target: "profile", e.level(), "{e}");
         }
-        self.p.controller.set_band(tick.band.map(|b| Limits {
-            low_c: b.low_c,
-            high_c: b.high_c,
-        }));
+        self.p.controller.set_band(tick.band);
         self.profile_status = Some(ProfileStatus::of(runner.profile(), &tick, self.p.units));
     }
 
