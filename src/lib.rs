@@ -16,7 +16,7 @@
 //! | service | [`outputs`], [`notify`], [`logging`], [`service`], [`demo`] | files people read; systemd; logs; threads and wiring; the demo |
 //! | simulation | [`sim`] | simulated plugs on loopback (uses [`kasa`], which never uses it) |
 //! | reading back | [`history`], [`plot`], [`report`] | the data logs read back (liberal, streamed); the SVG plot; the report |
-//! | bench | [`bench`] | the real controller in virtual time against a plant model (`bench-control`) |
+//! | bench | [`bench`](mod@bench) | the real controller in virtual time against a plant model (`bench-control`) |
 //! | front | [`cli`] | every subcommand, help, exit codes |
 //!
 //! `kasa/` and `sensor/` know nothing of the config, the service or the
@@ -34,7 +34,7 @@
 //!   limits in force each cycle, from the service layer's wall clock;
 //! * **a control algorithm**: a pure demand source beside
 //!   `control::cascade`, chosen by `control.algorithm`; every safety rule
-//!   stays on top of it; [`bench`] scores it against the others.
+//!   stays on top of it; [`bench`](mod@bench) scores it against the others.
 #![warn(missing_docs)]
 
 pub mod alerts;
