@@ -196,6 +196,17 @@ pub enum KasaError {
         /// What was wrong.
         detail: String,
     },
+    /// The TPAP session failed after discovery: a handshake answer this
+    /// build cannot use, a reply whose length, tag or sequence number is
+    /// wrong. The session is dropped, so the next request starts a fresh one.
+    Tpap {
+        /// `host:port`.
+        addr: String,
+        /// What was being done (`discover`, `pake_share`, the request).
+        op: String,
+        /// What was wrong.
+        source: super::tpap::crypto::TpapError,
+    },
 }
 
 /// The detail of a refused login ([`KasaError::Auth`]).
@@ -205,6 +216,19 @@ pub enum AuthDetail {
     HashMismatch {
         /// The user name tried (never the password).
         username: String,
+    },
+    /// TPAP: the device answered `-2203` to the login (with its count of
+    /// failed and remaining attempts), or its confirmation proved it holds
+    /// another password (`confirm`).
+    Tpap {
+        /// The user name tried (never the password).
+        username: String,
+        /// `failedAttempts`.
+        failed: Option<i64>,
+        /// `remainAttempts`.
+        remaining: Option<i64>,
+        /// Refused by the device's confirmation, not by an error code.
+        confirm: bool,
     },
     /// A SMART error code that means a refused login (`-1501`, `1111`...).
     Code {
@@ -226,6 +250,20 @@ impl fmt::Display for AuthDetail {
                 "the handshake matches neither {username:?} with this password nor the published defaults"
             ),
             AuthDetail::Code { code, name } => write!(f, "error_code {code} ({name})"),
+            AuthDetail::Tpap { username, confirm: true, .. } => write!(
+                f,
+                "the device's confirmation shows it holds another password than {username:?}'s"
+            ),
+            AuthDetail::Tpap { username, failed, remaining, .. } => {
+                write!(f, "error_code -2203: the login of {username:?} was refused")?;
+                if let Some(n) = failed {
+                    write!(f, "; {n} failed attempts")?;
+                }
+                if let Some(n) = remaining {
+                    write!(f, ", {n} left before the device locks this client out")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -261,9 +299,10 @@ impl KasaError {
             KasaError::Mismatch { .. } => FailureKind::Mismatch,
             KasaError::NoTime { .. } => FailureKind::OutOfTime,
             KasaError::Io { .. } => FailureKind::Io,
-            KasaError::Http { .. } | KasaError::Klap { .. } | KasaError::Aes { .. } => {
-                FailureKind::BadReply
-            }
+            KasaError::Http { .. }
+            | KasaError::Klap { .. }
+            | KasaError::Aes { .. }
+            | KasaError::Tpap { .. } => FailureKind::BadReply,
             KasaError::HttpStatus { .. } => FailureKind::DeviceError,
             KasaError::Auth { .. } => FailureKind::Auth,
             KasaError::Smart { code, .. } if super::smart::is_unsupported(*code) => {
@@ -428,6 +467,10 @@ impl fmt::Display for KasaError {
                 f,
                 "{addr}: {op}: AES session failed: {detail} (a new session is started on the next try)"
             ),
+            KasaError::Tpap { addr, op, source } => write!(
+                f,
+                "{addr}: {op}: TPAP session failed: {source} (a new session is started on the next try)"
+            ),
         }
     }
 }
@@ -440,6 +483,7 @@ impl std::error::Error for KasaError {
             | KasaError::Io { source, .. } => Some(source),
             KasaError::BadReply { source, .. } => Some(source),
             KasaError::Auth { source, .. } => Some(source),
+            KasaError::Tpap { source, .. } => Some(source),
             _ => None,
         }
     }

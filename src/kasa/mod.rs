@@ -29,6 +29,7 @@ pub mod net;
 pub mod protocol;
 pub mod sim;
 pub mod smart;
+pub mod tpap;
 pub mod transport;
 pub(crate) mod worker;
 pub mod xor;
