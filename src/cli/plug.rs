@@ -54,10 +54,14 @@ fn found_json(f: &Found) -> serde_json::Value {
         }),
         None => {
             let p = f.probe.clone().unwrap_or_default();
-            json!({
+            let mut v = json!({
                 "mac": p.mac, "device_id": p.device_id, "device_type": p.device_type,
                 "http_port": p.http_port, "login_version": p.lv,
-            })
+            });
+            if let Some(pref) = p.tpap_preferred {
+                v["tpap_preferred"] = json!(pref);
+            }
+            v
         }
     };
     v["host"] = json!(f.addr.ip().to_string());
@@ -290,6 +294,7 @@ pub(crate) fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
         },
         no_countdown: a.no_countdown,
         fixture,
+        tpap_preferred: a.tpap_preferred,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

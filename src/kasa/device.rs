@@ -35,6 +35,8 @@ pub enum Protocol {
     Klap,
     /// The AES "securePassthrough" transport over HTTP (port 80).
     Aes,
+    /// TPAP over HTTP (port 80): firmware 1.4.x of Tapo and Kasa plugs.
+    Tpap,
 }
 
 impl Protocol {
@@ -45,6 +47,7 @@ impl Protocol {
             Protocol::Legacy => "legacy",
             Protocol::Klap => "klap",
             Protocol::Aes => "aes",
+            Protocol::Tpap => "tpap",
         }
     }
 
@@ -52,7 +55,7 @@ impl Protocol {
     pub(crate) fn default_port(self) -> u16 {
         match self {
             Protocol::Auto | Protocol::Legacy => 9999,
-            Protocol::Klap | Protocol::Aes => 80,
+            Protocol::Klap | Protocol::Aes | Protocol::Tpap => 80,
         }
     }
 }
@@ -71,8 +74,9 @@ impl FromStr for Protocol {
             "legacy" => Ok(Protocol::Legacy),
             "klap" => Ok(Protocol::Klap),
             "aes" => Ok(Protocol::Aes),
+            "tpap" => Ok(Protocol::Tpap),
             other => Err(format!(
-                "{other:?} is not a protocol (auto, legacy, klap or aes)"
+                "{other:?} is not a protocol (auto, legacy, klap, aes or tpap)"
             )),
         }
     }

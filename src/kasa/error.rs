@@ -207,6 +207,19 @@ pub enum KasaError {
         /// What was wrong.
         source: super::tpap::crypto::TpapError,
     },
+    /// A device on new firmware would not let us in: it refused the TPAP
+    /// login, rejected the TPAP handshake, or announced a transport this
+    /// build does not speak. Says what it announced and the ways out.
+    Rejected {
+        /// `host:port`.
+        addr: String,
+        /// The model, as announced (`P110(EU)`), or `device`.
+        model: String,
+        /// What it announced (`TPAP (lv 2, HTTP port 80)`).
+        announced: String,
+        /// Why, with its own detail.
+        source: Box<KasaError>,
+    },
 }
 
 /// The detail of a refused login ([`KasaError::Auth`]).
@@ -310,6 +323,7 @@ impl KasaError {
             }
             KasaError::Smart { .. } => FailureKind::DeviceError,
             KasaError::Unsupported { .. } => FailureKind::Unsupported,
+            KasaError::Rejected { source, .. } => source.kind(),
         }
     }
 
@@ -324,6 +338,7 @@ impl KasaError {
             KasaError::Auth { .. } | KasaError::Unsupported { .. } => true,
             KasaError::Smart { code, .. } => !super::smart::is_transient(*code),
             KasaError::Refused { klap_hint, .. } => *klap_hint,
+            KasaError::Rejected { source, .. } => source.is_permanent(),
             KasaError::Device { code, .. } => is_unsupported(*code),
             KasaError::BadReply { .. } | KasaError::Outlet { .. } | KasaError::NoTime { .. } => {
                 true
@@ -467,6 +482,31 @@ impl fmt::Display for KasaError {
                 f,
                 "{addr}: {op}: AES session failed: {detail} (a new session is started on the next try)"
             ),
+            KasaError::Rejected {
+                addr,
+                model,
+                announced,
+                source,
+            } => {
+                let app = "turn on \"Third-Party Compatibility\" in the Tapo/Kasa app so the plug \
+                           falls back to KLAP (after a firmware update, switch it off and on again)";
+                match source.as_ref() {
+                    KasaError::Auth { .. } => write!(
+                        f,
+                        "{addr}: {model} announced {announced} and refused the login: check the \
+                         TP-Link account (credentials.username and the password file, the account \
+                         of the Tapo/Kasa app), or {app}"
+                    ),
+                    KasaError::Unsupported { .. } => write!(
+                        f,
+                        "{addr}: {model} announced {announced}, which this build does not speak: {app}"
+                    ),
+                    _ => write!(
+                        f,
+                        "{addr}: {model} announced {announced} and rejected the TPAP handshake: {app}"
+                    ),
+                }
+            }
             KasaError::Tpap { addr, op, source } => write!(
                 f,
                 "{addr}: {op}: TPAP session failed: {source} (a new session is started on the next try)"
@@ -484,6 +524,12 @@ impl std::error::Error for KasaError {
             KasaError::BadReply { source, .. } => Some(source),
             KasaError::Auth { source, .. } => Some(source),
             KasaError::Tpap { source, .. } => Some(source),
+            // A refused login's detail (the device's counts) without
+            // repeating the address and the advice.
+            KasaError::Rejected { source, .. } => match source.as_ref() {
+                KasaError::Auth { source, .. } => Some(source),
+                other => Some(other),
+            },
             _ => None,
         }
     }
