@@ -13,6 +13,7 @@ mod kasa_cli;
 mod kasa_device;
 mod kasa_klap;
 mod kasa_protocol;
+mod kasa_tpap;
 mod kasa_worker;
 mod profile_table;
 mod report_figures;
