@@ -179,7 +179,7 @@ pub struct PlugArgs {
     pub child: Option<String>,
     /// A power strip's outlet by index, counted from 0 (the first outlet is 0).
     pub outlet: Option<usize>,
-    /// The protocol: auto (learn it), legacy (TCP 9999), klap or aes (HTTP 80).
+    /// The protocol: auto (learn it), legacy (TCP 9999), klap, aes or tpap (HTTP 80).
     pub protocol: Protocol,
     /// TP-Link account for KLAP/AES plugs (else $KASA_USERNAME, else the devices' defaults).
     pub username: Option<String>,
@@ -475,7 +475,7 @@ Examples:
         Flag::takes(
             "protocol",
             "P",
-            "The protocol: auto (learn it), legacy (TCP 9999), klap or aes (HTTP 80).",
+            "The protocol: auto (learn it), legacy (TCP 9999), klap, aes or tpap (HTTP 80).",
         )
         .default("auto")
         .complete(Complete::Choices(PROTOCOLS)),

@@ -456,7 +456,7 @@ impl fmt::Display for KasaError {
                 f,
                 "{addr}: {op}: the device answered HTTP {status} ({})",
                 match status {
-                    404 => "nothing at that path: try another --protocol (legacy, klap, aes), or check the port",
+                    404 => "nothing at that path: try another --protocol (legacy, klap, aes, tpap), or check the port",
                     403 | 401 => "the session was refused even after a fresh handshake",
                     _ => "is this a KLAP or AES device, and the right port?",
                 }

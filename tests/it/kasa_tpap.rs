@@ -294,3 +294,63 @@ fn a_device_that_is_not_tpap_fails_cleanly() {
         "{err:?}"
     );
 }
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = crate::util::bin()
+        .args(args)
+        .output()
+        .expect("run the binary");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_names_a_strip_outlet_and_counts_outlets_from_zero() {
+    let strip = crate::util::kasa::sim(Model::P300, None);
+    let addr = strip.addr().to_string();
+    let (ok, out, err) = run(&["plug", &addr, "on", "--outlet", "0", "--protocol", "klap"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        format!("{addr} outlet #0 \"Plug 1\": on (verified)")
+    );
+    assert!(strip.state().outlet(0));
+    let (ok, _, err) = run(&["plug", &addr, "on", "--outlet", "3", "--protocol", "klap"]);
+    assert!(!ok);
+    assert!(
+        err.contains("3 outlets") && err.contains("counted from 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_cli_switches_a_tpap_plug() {
+    let sim = sim_with_account(Model::P110Tpap, None);
+    let addr = sim.addr().to_string();
+    for (proto, action, want) in [("tpap", "on", true), ("auto", "off", false)] {
+        let out = crate::util::bin()
+            .args(["plug", &addr, action, "--protocol", proto, "--json"])
+            .env("KASA_USERNAME", USER)
+            .env("KASA_PASSWORD", crate::util::kasa::PASS)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_default();
+        assert_eq!(
+            v["on"],
+            json!(want),
+            "{proto}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(v["verified"], json!(true));
+        assert_eq!(sim.state().relay(), want);
+    }
+    let (ok, out, _) = run(&["discover", "--target", &addr, "--json", "--timeout", "0.5"]);
+    assert!(ok);
+    let list: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(list[0]["protocol"], json!("tpap"), "{out}");
+    assert_eq!(list[0]["credentials"], json!(true));
+}
