@@ -86,14 +86,14 @@ async def main():
                     await info(proto)
                 wall = (time.perf_counter() - wall0) * 1e6 / n
                 cpu = (time.process_time() - cpu0) * 1e6 / n
-                print(f"plugp100 session setup + 1 request          n={n:<6} wall_us={wall:>9.1f} cpu_us={cpu:>9.1f}")
+                print(f"plugp100 {'session setup + 1 request':<38} n={n:<6} wall_us={wall:>9.1f} cpu_us={cpu:>9.1f}")
                 m = n * 10
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 for _ in range(m):
                     await info(proto)
                 wall = (time.perf_counter() - wall0) * 1e6 / m
                 cpu = (time.process_time() - cpu0) * 1e6 / m
-                print(f"plugp100 request round trip (get_device_info) n={m:<6} wall_us={wall:>9.1f} cpu_us={cpu:>9.1f}")
+                print(f"plugp100 {'request round trip (get_device_info)':<38} n={m:<6} wall_us={wall:>9.1f} cpu_us={cpu:>9.1f}")
             else:
                 fail(f"unknown mode {mode}")
         finally:
