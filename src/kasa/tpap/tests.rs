@@ -534,3 +534,83 @@ fn a_wrong_password_gives_other_confirmations() {
     assert!(!same(&client.user_confirm, &device.user_confirm));
     assert!(!same(&client.shared_key, &device.shared_key));
 }
+
+/// xorshift64: a deterministic stream for the mutation tests.
+fn next(s: &mut u64) -> u64 {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    *s
+}
+
+#[test]
+fn mutated_sealed_replies_are_refused_never_accepted() {
+    let s = session_sealer();
+    let good = s.seal(START_SEQ, REPLY);
+    let mut r = 0x1234_5678_9abc_def1u64;
+    for _ in 0..2000 {
+        let mut m = good.clone();
+        match next(&mut r) % 4 {
+            0 => {
+                let i = next(&mut r) as usize % m.len();
+                m[i] ^= 1 << (next(&mut r) % 8);
+            }
+            1 => m.truncate(next(&mut r) as usize % m.len()),
+            2 => m.extend_from_slice(&next(&mut r).to_be_bytes()),
+            _ => {
+                for _ in 0..3 {
+                    let i = next(&mut r) as usize % m.len();
+                    m[i] = next(&mut r) as u8;
+                }
+            }
+        }
+        if m == good {
+            continue;
+        }
+        let got = open_ds_reply(&s, START_SEQ, &m);
+        assert!(got.is_err(), "a mutated reply was accepted: {got:?}");
+        assert!(!got.unwrap_err().to_string().is_empty());
+    }
+}
+
+#[test]
+fn mutated_handshake_answers_never_panic() {
+    let (_, v) = vectors().remove(0);
+    let answers = [
+        json!({"error_code": 0, "result": {"mac": MAC, "tpap": {"tls": 0, "port": 80, "dac": false, "pake": [2], "user_hash_type": 0}}}),
+        json!({"error_code": 0, "result": {
+            "dev_random": base64_encode(&dev_random()), "dev_salt": base64_encode(&dev_salt()),
+            "dev_share": base64_encode(&unhex(v.dev_share)), "cipher_suites": 1,
+            "iterations": 1000, "encryption": "aes_128_ccm",
+            "extra_crypt": {"type": "password_shadow", "params": {"passwd_id": 1, "passwd_prefix": "$1$abcdefgh$"}}}}),
+        json!({"error_code": 0, "result": {"dev_confirm": "AAAA", "stok": "abc", "start_seq": 3}}),
+    ];
+    let mut r = 0x0bad_cafe_dead_beefu64;
+    let mut parsed = 0;
+    for a in &answers {
+        let text = a.to_string().into_bytes();
+        for _ in 0..700 {
+            let mut m = text.clone();
+            for _ in 0..1 + next(&mut r) % 3 {
+                let i = next(&mut r) as usize % m.len();
+                m[i] = b" {}[]\":,0123456789-aAzZ/+=$tfn."[next(&mut r) as usize % 31];
+            }
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&m) else {
+                continue;
+            };
+            parsed += 1;
+            if let Ok(LoginReply::Ok(res)) = parse_login_reply(&v) {
+                // Whatever comes back, it is a value or a named error.
+                let _ = parse_discover(&res).map(|a| a.passcode());
+                if let Ok(reg) = parse_register(&res) {
+                    let _ = pre_hash(reg.extra_crypt.as_ref(), USERNAME, PASSWORD, MAC);
+                }
+                let _ = parse_share(&res);
+            }
+        }
+    }
+    assert!(
+        parsed > 100,
+        "the mutations must reach the parsers ({parsed})"
+    );
+}
