@@ -311,6 +311,11 @@ fn parse_mac(mac: &str) -> Option<[u8; 6]> {
 /// Passwords longer than this are not pre-hashed (plugp100's md5-crypt bound).
 const MAX_PASSWORD: usize = 30_000;
 
+/// sha256-crypt rounds above this are refused: each costs two SHA-256
+/// blocks, and a device asking for crypt's maximum (999 999 999) would hold
+/// the thread for minutes. passlib's default, 535 000, is below it.
+pub const MAX_CRYPT_ROUNDS: u32 = 1_000_000;
+
 /// The credential string the PAKE secret is derived from, as the device's
 /// `extra_crypt` asks for it (plugp100's `_build_credentials`):
 ///
@@ -396,11 +401,14 @@ pub fn pre_hash(
                 );
             }
             // passlib's own default when nothing names the rounds.
-            Ok(sha256_crypt(
-                password.as_bytes(),
-                salt,
-                rounds.unwrap_or(535_000),
-            ))
+            let rounds = rounds.unwrap_or(535_000);
+            if rounds > MAX_CRYPT_ROUNDS {
+                return Err(bad(
+                    "passwd_rounds",
+                    format!("{rounds} sha256-crypt rounds is over the {MAX_CRYPT_ROUNDS} limit"),
+                ));
+            }
+            Ok(sha256_crypt(password.as_bytes(), salt, rounds))
         }
         5 => Err(bad("passwd_prefix", "empty (sha256-crypt needs a salt)")),
         other => Err(TpapError::PreHash(format!(

@@ -275,6 +275,14 @@ fn pre_hash_refuses_what_it_does_not_know() {
             ..
         })
     ));
+    let slow = json!({"type": "password_shadow", "params": {"passwd_id": 5, "passwd_prefix": "$5$salt", "passwd_rounds": 999_999_999}});
+    assert!(matches!(
+        pre_hash(Some(&slow), USERNAME, PASSWORD, MAC),
+        Err(TpapError::BadField {
+            field: "passwd_rounds",
+            ..
+        })
+    ));
     // No extra_crypt and no user name: the password alone.
     assert_eq!(pre_hash(None, "", PASSWORD, MAC).unwrap(), PASSWORD);
 }
