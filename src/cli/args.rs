@@ -233,7 +233,7 @@ pub struct SimulatePlugArgs {
     pub alias: String,
     /// Emulate newer firmware: TCP 9999 refused, the UDP 20002 probe answered.
     pub klap_only: bool,
-    /// The TP-Link account a KLAP or AES device is bound to (else it takes the
+    /// The TP-Link account a KLAP, AES or TPAP device is bound to (else it takes the
     /// devices' published defaults, like a plug never bound to the cloud).
     pub username: Option<String>,
     /// The account's password (a test device: given on the command line).
@@ -636,7 +636,7 @@ Examples:
         Flag::takes(
             "username",
             "U",
-            "The TP-Link account a KLAP or AES device is bound to (else it takes the \
+            "The TP-Link account a KLAP, AES or TPAP device is bound to (else it takes the \
              devices' published defaults, like a plug never bound to the cloud).",
         ),
         Flag::takes(

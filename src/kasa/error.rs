@@ -384,7 +384,7 @@ impl fmt::Display for KasaError {
             } => write!(
                 f,
                 "{addr}: connection refused, but the device answers the UDP 20002 probe ({}): \
-                 it speaks the newer {} protocol over HTTP (KLAP or AES, --protocol auto finds \
+                 it speaks the newer {} protocol over HTTP (KLAP, AES or TPAP, --protocol auto finds \
                  it; it needs the TP-Link credentials), not the legacy port 9999 protocol. In the \
                  Kasa app, turning on \"Third-Party Compatibility\" reopens port 9999 on some models",
                 scheme.as_deref().unwrap_or("unknown scheme"),
@@ -450,7 +450,7 @@ impl fmt::Display for KasaError {
             KasaError::Io { addr, op, .. } => write!(f, "{addr}: {op} failed"),
             KasaError::Http { addr, op, detail } => write!(
                 f,
-                "{addr}: {op}: malformed HTTP reply: {detail} (is this a KLAP or AES device, and the right port?)"
+                "{addr}: {op}: malformed HTTP reply: {detail} (is this a KLAP, AES or TPAP device, and the right port?)"
             ),
             KasaError::HttpStatus { addr, op, status } => write!(
                 f,
@@ -458,7 +458,7 @@ impl fmt::Display for KasaError {
                 match status {
                     404 => "nothing at that path: try another --protocol (legacy, klap, aes, tpap), or check the port",
                     403 | 401 => "the session was refused even after a fresh handshake",
-                    _ => "is this a KLAP or AES device, and the right port?",
+                    _ => "is this a KLAP, AES or TPAP device, and the right port?",
                 }
             ),
             KasaError::Auth { addr, .. } => write!(

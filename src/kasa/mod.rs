@@ -6,7 +6,7 @@
 //! The layers, bottom up:
 //!
 //! * [`transport`]: one JSON request to a device and its reply
-//!   ([`xor::XorTransport`] for the legacy port 9999; KLAP and AES over HTTP);
+//!   ([`xor::XorTransport`] for the legacy port 9999; KLAP, AES and TPAP over HTTP);
 //! * [`device`]: one plug or strip outlet as the worker drives it: read,
 //!   switch, arm and clear the dead-man ([`iot::IotDevice`] for the legacy
 //!   JSON; the SMART JSON of Tapo and new Kasa devices);

@@ -2,13 +2,14 @@
 //! comes back, whatever the wire looks like.
 //!
 //! TP-Link devices speak two kinds of JSON (the legacy "IOT" requests of
-//! DESIGN §3 and the "SMART" requests of §3b) over three transports:
+//! DESIGN §3 and the "SMART" requests of §3b) over four transports:
 //!
 //! | transport | wire | used by |
 //! |---|---|---|
 //! | XOR (`xor`) | TCP 9999, 4-byte length + autokey XOR | legacy Kasa plugs |
 //! | KLAP (`klap`) | HTTP port 80, AES-128-CBC, seeds + auth hash | newer Kasa, Tapo |
 //! | AES (`aes`) | HTTP port 80, RSA handshake + `securePassthrough` | older Tapo firmware |
+//! | TPAP (`tpap`) | HTTP port 80, SPAKE2+ on P-256 + AES-CCM/ChaCha20-Poly1305 | firmware 1.4.x |
 //!
 //! A [`Transport`] moves one request and its reply, keeping whatever session
 //! it needs (a kept-open socket, a KLAP session with its sequence number, an

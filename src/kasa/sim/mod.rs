@@ -279,13 +279,14 @@ pub enum Fault {
     Lag(Duration),
     /// The first N requests (after the fault is set) are dropped without an answer.
     Flaky(u32),
-    /// KLAP and AES: the device holds other credentials than the configured
-    /// ones, so every handshake fails the client's check (KLAP) or every
-    /// login is refused with `-1501` (AES): a wrong password.
+    /// KLAP, AES and TPAP: the device holds other credentials than the
+    /// configured ones, so every handshake fails the client's check (KLAP) or
+    /// every login is refused with `-1501` (AES) or `-2203` with the failed
+    /// and remaining attempts (TPAP): a wrong password.
     BadAuth,
-    /// KLAP and AES: a session ends after this many requests, long before its
-    /// announced `TIMEOUT`; the device then answers 403 (KLAP) or
-    /// `error_code` 9999 SESSION_TIMEOUT (AES).
+    /// KLAP, AES and TPAP: a session ends after this many requests, long
+    /// before its announced `TIMEOUT`; the device then answers 403 (KLAP),
+    /// `error_code` 9999 SESSION_TIMEOUT (AES) or unsealed -40401 (TPAP).
     Expire(u32),
     /// KLAP: every reply carries a corrupt signature. AES (which has no
     /// signature): every reply is encrypted with another key, so it does not
@@ -1216,6 +1217,39 @@ mod tests {
         assert!("expire:0".parse::<Fault>().is_err());
         assert!("expire:x".parse::<Fault>().is_err());
         assert!("nonsense".parse::<Fault>().unwrap_err().contains("badsig"));
+        assert_eq!("badtag".parse::<Fault>(), Ok(Fault::BadTag));
+        assert_eq!(
+            "sleepy:600".parse::<Fault>(),
+            Ok(Fault::Sleepy(Duration::from_secs(600)))
+        );
+        assert!("sleepy".parse::<Fault>().unwrap_err().contains("seconds"));
+        assert!("sleepy:x".parse::<Fault>().is_err());
+        assert_eq!("kp125m-tpap".parse::<Model>(), Ok(Model::Kp125mTpap));
+    }
+
+    #[test]
+    fn tpap_models_announce_tpap() {
+        for (preferred, speaks) in [(true, Wire::Tpap), (false, Wire::Klap)] {
+            let sim = SimPlug::start(SimOptions {
+                model: Model::Kp125mTpap,
+                tpap_preferred: preferred,
+                ..SimOptions::default()
+            })
+            .unwrap();
+            let st = sim.state();
+            assert_eq!(st.lock().wire(), speaks);
+            let answer = st.probe_reply(sim.addr());
+            let info = protocol::parse_probe_reply(&answer).unwrap();
+            assert!(info.is_tpap(), "{info:?}");
+            assert_eq!(info.model, "KP125M(US)");
+            assert_eq!(
+                info.tpap_preferred,
+                (!preferred).then_some(false),
+                "{info:?}"
+            );
+        }
+        assert_eq!(Model::P110Tpap.device_type(), "SMART.TAPOPLUG");
+        assert!(Model::P110Tpap.is_smart());
     }
 
     #[test]
