@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use kasa_thermostat::kasa::credentials::Credentials;
-use kasa_thermostat::kasa::tpap::crypto::{Sealer, SessionCipher, Suite};
-use kasa_thermostat::kasa::tpap::TpapTransport;
+use kasa_thermostat::kasa::transport::tpap::crypto::{Sealer, SessionCipher, Suite};
+use kasa_thermostat::kasa::transport::tpap::TpapTransport;
 use kasa_thermostat::kasa::transport::Transport;
-use kasa_thermostat::kasa::{Model, SimOptions, SimPlug};
+use kasa_thermostat::sim::{Model, SimOptions, SimPlug};
 
 fn thread_cpu() -> f64 {
     // SAFETY: getrusage only writes into the zeroed struct we pass.

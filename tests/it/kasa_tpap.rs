@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use kasa_thermostat::kasa::credentials::Credentials;
-use kasa_thermostat::kasa::device::{DeadmanKind, Device, Protocol};
+use kasa_thermostat::kasa::device::{DeadmanKind, Device};
 use kasa_thermostat::kasa::smart::SmartDevice;
-use kasa_thermostat::kasa::tpap::crypto::TpapError;
-use kasa_thermostat::kasa::tpap::TpapTransport;
+use kasa_thermostat::kasa::transport::tpap::crypto::TpapError;
+use kasa_thermostat::kasa::transport::tpap::TpapTransport;
 use kasa_thermostat::kasa::transport::Transport;
-use kasa_thermostat::kasa::{
-    open_device, Fault, KasaError, Model, PlugHandle, PlugTarget, SimOptions, SimPlug, Timing,
-};
+use kasa_thermostat::kasa::TransportKind;
+use kasa_thermostat::kasa::{open_device, KasaError, PlugHandle, PlugTarget, Timing};
 use kasa_thermostat::msg::{Completion, PlugCommand, PlugState};
+use kasa_thermostat::sim::{Fault, Model, SimOptions, SimPlug};
 use kasa_thermostat::Role;
 
 use crate::util::kasa::{creds, fast_timing, next_outcome, raw_peer, sim_with_account, USER};
@@ -38,16 +38,20 @@ fn transport(addr: SocketAddr, c: Option<Credentials>) -> TpapTransport {
 }
 
 fn device(sim: &SimPlug) -> SmartDevice<TpapTransport> {
-    SmartDevice::new(transport(sim.addr(), Some(creds())), Protocol::Tpap, None)
+    SmartDevice::new(
+        transport(sim.addr(), Some(creds())),
+        TransportKind::Tpap,
+        None,
+    )
 }
 
-fn target(addr: SocketAddr, protocol: Protocol) -> PlugTarget {
+fn target(addr: SocketAddr, protocol: TransportKind) -> PlugTarget {
     PlugTarget {
         role: Role::Heater,
         host: addr.ip().to_string(),
         port: Some(addr.port()),
         outlet: None,
-        protocol,
+        transport: protocol,
     }
 }
 
@@ -75,14 +79,14 @@ fn tpap_plugs_switch_and_read_back() {
 #[test]
 fn open_device_chooses_tpap_from_the_probe_and_by_name() {
     let sim = sim_with_account(Model::P110Tpap, None);
-    for protocol in [Protocol::Auto, Protocol::Tpap] {
+    for protocol in [TransportKind::Auto, TransportKind::Tpap] {
         let mut d = open_device(
             &target(sim.addr(), protocol),
             &Timing::default(),
             Some(creds()),
         );
         d.set(true, soon()).unwrap();
-        assert_eq!(d.protocol(), Protocol::Tpap, "{protocol:?}");
+        assert_eq!(d.transport_kind(), TransportKind::Tpap, "{protocol:?}");
         assert!(sim.state().relay());
         d.set(false, soon()).unwrap();
         assert!(!sim.state().relay());
@@ -100,12 +104,12 @@ fn not_preferred_tpap_is_switched_over_klap() {
     })
     .unwrap();
     let mut d = open_device(
-        &target(sim.addr(), Protocol::Auto),
+        &target(sim.addr(), TransportKind::Auto),
         &Timing::default(),
         Some(creds()),
     );
     d.set(true, soon()).unwrap();
-    assert_eq!(d.protocol(), Protocol::Klap);
+    assert_eq!(d.transport_kind(), TransportKind::Klap);
     assert!(sim.state().relay());
     d.set(false, soon()).unwrap();
     assert!(!d.read(soon()).unwrap().on);
@@ -117,7 +121,7 @@ fn a_wrong_password_is_one_line_and_one_login() {
     let wrong = Credentials::new(USER, "wrong");
     let started = Instant::now();
     let mut d = open_device(
-        &target(sim.addr(), Protocol::Tpap),
+        &target(sim.addr(), TransportKind::Tpap),
         &Timing::default(),
         Some(wrong),
     );
@@ -149,7 +153,7 @@ fn a_wrong_password_is_one_line_and_one_login() {
 fn the_worker_tries_a_refused_login_once_per_command() {
     let sim = sim_with_account(Model::Kp125mTpap, Some(Fault::BadAuth));
     let (tx, rx) = crossbeam_channel::unbounded();
-    let t = target(sim.addr(), Protocol::Tpap);
+    let t = target(sim.addr(), TransportKind::Tpap);
     let dev = open_device(&t, &fast_timing(), Some(creds()));
     let h = PlugHandle::spawn(t, fast_timing(), dev, tx).unwrap();
     let started = Instant::now();
@@ -218,8 +222,8 @@ fn countdown_dead_man_over_tpap() {
 
 #[test]
 fn a_sleepy_plug_is_woken_and_switched_in_the_same_command() {
-    for protocol in [Protocol::Tpap, Protocol::Klap] {
-        let model = if protocol == Protocol::Tpap {
+    for protocol in [TransportKind::Tpap, TransportKind::Klap] {
+        let model = if protocol == TransportKind::Tpap {
             Model::P110Tpap
         } else {
             Model::P110
@@ -246,7 +250,12 @@ fn a_sleepy_plug_is_woken_and_switched_in_the_same_command() {
             (Completion::Done, Some(PlugState::On)),
             "{protocol:?}: {o:?}"
         );
-        assert!(o.attempts >= 2, "the first attempt was refused: {o:?}");
+        // `tpap` probes before its first handshake (for the model a refusal
+        // names), which wakes the plug at once; `klap` meets the refused
+        // port first, probes, and the next attempt gets through.
+        if protocol == TransportKind::Klap {
+            assert!(o.attempts >= 2, "the first attempt was refused: {o:?}");
+        }
         assert!(sim.state().probes() >= 1);
         assert!(!sim.state().asleep());
         assert!(sim.state().relay());
@@ -264,7 +273,7 @@ fn a_tls_mode_this_build_does_not_speak_is_named() {
     );
     let (addr, _peer) = raw_peer(reply.into_bytes());
     let mut d = open_device(
-        &target(addr, Protocol::Tpap),
+        &target(addr, TransportKind::Tpap),
         &Timing::default(),
         Some(creds()),
     );

@@ -2,7 +2,7 @@
 //! (`discover`, `pake_register`, `pake_share`), then sealed requests to
 //! `/stok=<stok>/ds`. The device side of the exchange is inferred from
 //! plugp100's client (`docs/design-tpap.md`); its crypto is the client's own
-//! ([`crate::kasa::tpap::crypto`]), which is checked against plugp100's
+//! ([`crate::kasa::transport::tpap::crypto`]), which is checked against plugp100's
 //! vectors, and plugp100's client drives this server in the TPAP interop gate.
 //!
 //! The faults: the common ones, plus `badauth` (the device holds another
@@ -18,12 +18,12 @@ use serde_json::{json, Value};
 use super::klap::{answer_json, delay, handshake_fault, random16, serve_http, Answer};
 use super::{lock_or_recover, Fault, SimState};
 use crate::kasa::credentials::{base64_decode, base64_encode, Credentials};
-use crate::kasa::http::RequestHead;
-use crate::kasa::tpap::crypto::{
+use crate::kasa::transport::http::RequestHead;
+use crate::kasa::transport::tpap::crypto::{
     derive_secret, device_keys, device_share, pre_hash, same, scalar_from_random, verifier,
     Exchange, Sealer, SessionCipher, Suite, SHARE_LEN,
 };
-use crate::kasa::tpap::{LOGIN_REFUSED, RENEW_CODES};
+use crate::kasa::transport::tpap::{LOGIN_REFUSED, RENEW_CODES};
 
 /// PBKDF2 iterations the simulated device asks for (real firmware's count
 /// is not published; this keeps tests fast).

@@ -44,11 +44,10 @@ use self::crypto::{
     client_keys, client_share, default_passcode, derive_secret, pre_hash, same, scalar_from_random,
     Exchange, Sealer, SessionCipher, Suite, TpapError, SHARE_LEN,
 };
-use super::credentials::{base64_decode, base64_encode, Credentials};
-use super::error::{AuthDetail, KasaError};
 use super::http::{BodyKind, HttpClient, Response};
-use super::klap::describe;
-use super::transport::Transport;
+use super::{describe, Transport};
+use crate::kasa::credentials::{base64_decode, base64_encode, Credentials};
+use crate::kasa::error::{AuthDetail, KasaError};
 
 /// What the handshake posts are labelled as.
 const JSON_BODY: BodyKind = BodyKind {
