@@ -1034,7 +1034,7 @@ impl SimState {
             },
             "http_port": 80,
         });
-        if wire != Wire::Xor || g.model.klap_version() == KlapVersion::V2 {
+        if matches!(wire, Wire::Aes | Wire::Tpap) || g.model.klap_version() == KlapVersion::V2 {
             schm["lv"] = json!(2);
         }
         if wire == Wire::Tpap && !g.tpap_preferred {
