@@ -289,7 +289,8 @@ pub enum Fault {
     BadAuth,
     /// KLAP, AES and TPAP: a session ends after this many requests, long
     /// before its announced `TIMEOUT`; the device then answers 403 (KLAP),
-    /// `error_code` 9999 SESSION_TIMEOUT (AES) or unsealed -40401 (TPAP).
+    /// `error_code` 9999 SESSION_TIMEOUT (AES) or -40401, 9999 and -40413 in
+    /// turn (TPAP).
     Expire(u32),
     /// KLAP: every reply carries a corrupt signature. AES (which has no
     /// signature): every reply is encrypted with another key, so it does not

@@ -8,8 +8,9 @@
 //! The faults: the common ones, plus `badauth` (the device holds another
 //! password: every login is refused with `-2203` and a count of failed and
 //! remaining attempts), `expire:N` (the session ends after N requests: the
-//! device answers unsealed `error_code` -40401) and `badtag` (every reply's
-//! authentication tag is wrong).
+//! device answers, in turn, unsealed `error_code` -40401, a sealed 9999 and
+//! an unsealed -40413) and `badtag` (every reply's authentication tag is
+//! wrong).
 
 use std::net::TcpStream;
 
@@ -107,6 +108,8 @@ pub(super) struct Session {
 pub(super) struct Tpap {
     pub(super) pending: Option<Pending>,
     pub(super) failed: i64,
+    /// Sessions ended by the `expire` fault.
+    pub(super) expirations: u64,
 }
 
 fn reply(status: u16, content_type: &str, body: &[u8]) -> Vec<u8> {
@@ -329,8 +332,22 @@ fn request(state: &SimState, stok: &str, body: &[u8]) -> Answer {
             _ => None,
         };
         if limit.is_some_and(|n| s.requests > n) {
+            // Each way a device says so, in turn: unsealed -40401, 9999
+            // inside a sealed reply, unsealed -40413.
+            let sealer = s.sealer.clone();
             sessions.remove(Some(stok));
-            return code(RENEW_CODES[0]);
+            drop(sessions);
+            let mut t = lock_or_recover(&state.shared.tpap);
+            t.expirations += 1;
+            return match t.expirations % 3 {
+                1 => code(RENEW_CODES[0]),
+                2 => {
+                    let body = json!({"error_code": RENEW_CODES[1]}).to_string();
+                    let sealed = sealer.seal(seq, body.as_bytes());
+                    Answer::Send(reply(200, "application/octet-stream", &sealed))
+                }
+                _ => code(RENEW_CODES[2]),
+            };
         }
         (s.sealer.clone(), seq, plain)
     };

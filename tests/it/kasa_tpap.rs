@@ -180,8 +180,10 @@ fn expired_sessions_are_renewed_transparently() {
         assert_eq!(d.read(soon()).unwrap().on, i % 2 == 0);
     }
     let hs = sim.state().handshakes();
+    // At least three expirations: each of the three ways the device says so
+    // (unsealed -40401, sealed 9999, unsealed -40413).
     assert!(
-        hs >= 3,
+        hs >= 4,
         "a session of 2 requests is renewed ({hs} handshakes)"
     );
     assert_eq!(d.transport().handshakes(), hs);
