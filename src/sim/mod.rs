@@ -894,6 +894,12 @@ impl SimState {
         self.shared.probes.load(Ordering::Relaxed)
     }
 
+    /// TPAP: forgets every session, as a restart would; the next request
+    /// on one is answered HTTP 401.
+    pub fn forget_tpap_sessions(&self) {
+        *lock_or_recover(&self.shared.tpap_sessions) = klap::Sessions::default();
+    }
+
     /// TPAP: the failed logins the device has counted since the last good one.
     pub fn failed_logins(&self) -> i64 {
         lock_or_recover(&self.shared.tpap).failed

@@ -116,6 +116,7 @@ fn reply(status: u16, content_type: &str, body: &[u8]) -> Vec<u8> {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         _ => "Not Found",
     };
     let mut out = format!(
@@ -315,8 +316,9 @@ fn request(state: &SimState, stok: &str, body: &[u8]) -> Answer {
     let (sealer, seq, plain) = {
         let mut sessions = lock_or_recover(&state.shared.tpap_sessions);
         let Some(s) = sessions.find(Some(stok)) else {
-            // An unknown or ended session.
-            return code(RENEW_CODES[0]);
+            // A session this device does not know (it restarted, or the
+            // token is forged): 401, the HTTP way of saying so.
+            return Answer::Send(reply(401, "text/html", b""));
         };
         let Ok((seq, plain)) = s.sealer.open(body) else {
             return Answer::Send(reply(400, "text/html", b""));

@@ -190,6 +190,18 @@ fn expired_sessions_are_renewed_transparently() {
 }
 
 #[test]
+fn a_session_the_device_forgot_is_renewed_once() {
+    let sim = sim_with_account(Model::P110Tpap, None);
+    let mut d = device(&sim);
+    d.set(true, soon()).unwrap();
+    sim.state().forget_tpap_sessions();
+    // HTTP 401 on the forgotten session: one fresh handshake, same request.
+    assert!(d.read(soon()).unwrap().on);
+    assert_eq!(sim.state().handshakes(), 2);
+    assert_eq!(d.transport().handshakes(), 2);
+}
+
+#[test]
 fn a_bad_tag_is_a_clear_error_and_heals() {
     let sim = sim_with_account(Model::Kp125mTpap, None);
     let mut d = device(&sim);
