@@ -368,16 +368,6 @@ struct Session {
     next_seq: u32,
 }
 
-/// The account and how it was refused, kept so the next cycle's one try is
-/// logged with the device's count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Refusal {
-    /// `failedAttempts`.
-    pub failed: Option<i64>,
-    /// `remainAttempts`.
-    pub remaining: Option<i64>,
-}
-
 /// TPAP over HTTP to one device, implementing [`Transport`].
 pub struct TpapTransport {
     host: String,
