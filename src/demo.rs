@@ -190,7 +190,7 @@ pub(crate) fn run(speed: f64, profile: bool) -> Result<(), ServiceError> {
             units: config.units,
         })],
     };
-    let result = service::serve(config, Some(chamber.sensor()), options);
+    let result = service::serve(config, None, Some(chamber.sensor()), options);
     println!(
         "demo stopped: heater {}, cooler {}",
         if heater.state().relay() { "ON" } else { "off" },

@@ -10,7 +10,7 @@
 //! | leaves | [`msg`], [`units`], [`error`], [`fsutil`] | the messages between threads; °C/°F; error chains; bounded file reads |
 //! | libraries | [`kasa`], [`sensor`], [`control`] | plugs (transports, devices, worker thread); the DS18B20 (backends, faults, thread); the pure decisions |
 //! | configuration | [`config`] | the JSON file, parsed into typed, bounded settings for the libraries |
-//! | service | [`outputs`], [`notify`], [`logging`], [`service`], [`demo`] | files people read; systemd; logs; threads and wiring; the demo |
+//! | service | [`outputs`], [`notify`], [`logging`], [`command`], [`web`], [`service`], [`demo`] | files people read; systemd; logs; overrides, reload and the control socket; the web page; threads and wiring; the demo |
 //! | front | [`cli`] | every subcommand, help, exit codes |
 //!
 //! `kasa/` and `sensor/` know nothing of the config, the service or the
@@ -28,6 +28,7 @@
 
 pub mod alerts;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod control;
 pub mod datalog;
@@ -47,5 +48,6 @@ pub mod service;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod units;
+pub mod web;
 
 pub use msg::Role;

@@ -37,11 +37,13 @@ pub enum AlertKind {
     ServiceStopping,
     /// Sent by `kasa-thermostat alert-test`; never filtered or rate-limited.
     Test,
+    /// The web page could not listen on `web.listen` (control goes on).
+    WebUnavailable,
 }
 
 impl AlertKind {
     /// Every kind, in the order of the documentation.
-    pub(crate) const ALL: [AlertKind; 11] = [
+    pub(crate) const ALL: [AlertKind; 12] = [
         AlertKind::AlarmHigh,
         AlertKind::AlarmLow,
         AlertKind::SensorStale,
@@ -53,6 +55,7 @@ impl AlertKind {
         AlertKind::ServiceStarted,
         AlertKind::ServiceStopping,
         AlertKind::Test,
+        AlertKind::WebUnavailable,
     ];
 
     /// The contract name (`alarm_high`, `plug_recovered`, ...).
@@ -69,6 +72,7 @@ impl AlertKind {
             AlertKind::ServiceStarted => "service_started",
             AlertKind::ServiceStopping => "service_stopping",
             AlertKind::Test => "test",
+            AlertKind::WebUnavailable => "web_unavailable",
         }
     }
 
@@ -100,7 +104,7 @@ impl AlertKind {
             | AlertKind::SensorStale
             | AlertKind::PlugFailing
             | AlertKind::ShutdownUnverified => Severity::Critical,
-            AlertKind::DeadmanUnsupported => Severity::Warning,
+            AlertKind::DeadmanUnsupported | AlertKind::WebUnavailable => Severity::Warning,
             AlertKind::SensorRecovered
             | AlertKind::PlugRecovered
             | AlertKind::ServiceStarted

@@ -4,6 +4,7 @@
 //! knows about the config, the command line or the service, so `kasa/`,
 //! `sensor/` and `control/` depend on this module and not on each other.
 
+pub mod command;
 pub mod plug;
 pub mod sensor;
 
@@ -11,6 +12,7 @@ pub use plug::{
     Completion, DeadmanKind, DeadmanReport, FailureKind, PlugCommand, PlugFailure, PlugOutcome,
     PlugState,
 };
+pub use command::{Command, CommandSender, ProfileAction, Reply, Request, Source};
 pub use sensor::{Reading, SensorEvent, SensorFault};
 
 use std::fmt;

@@ -35,6 +35,7 @@ use crate::units::Units;
 
 pub(crate) use datalog::DataLog;
 pub use state_file::{PlugEntry, StateFile, StateFileError};
+pub(crate) use state_file::write_atomic;
 
 /// The main log, in `log_dir`.
 pub(crate) const MAIN_LOG: &str = "kasa-thermostat.log";
@@ -114,6 +115,7 @@ pub(crate) struct Outputs {
     log_dir: PathBuf,
     units: Units,
     last_error: Option<String>,
+    overrides: Vec<String>,
 }
 
 impl Outputs {
@@ -141,6 +143,7 @@ impl Outputs {
             log_dir: config.log_dir.clone(),
             units: config.units,
             last_error: None,
+            overrides: Vec::new(),
         })
     }
 
@@ -159,6 +162,7 @@ impl Outputs {
             .and_then(|()| {
                 let mut st = state(snap, now, self.units, profile);
                 st.log_dir = Some(self.log_dir.clone());
+                st.overrides = self.overrides.clone();
                 st.write(&self.state_file).map_err(|e| {
                     format!(
                         "cannot write the state file {}: {e}",
@@ -167,6 +171,12 @@ impl Outputs {
                 })
             });
         self.note(r);
+    }
+
+    /// The overrides in force (one line each, with source and time), for
+    /// the state file from the next cycle on.
+    pub(crate) fn set_overrides(&mut self, lines: Vec<String>) {
+        self.overrides = lines;
     }
 
     /// Appends one line to `plug-events.jsonl`.
@@ -255,6 +265,7 @@ pub fn state(
         plugs,
         profile,
         log_dir: None,
+        overrides: Vec::new(),
     }
 }
 

@@ -403,6 +403,56 @@ pub fn restart_command(
     ))
 }
 
+/// Skips to the start of the profile's next step: the start is moved back
+/// so that the next step begins now, written to `path` like `profile
+/// restart` (a running service follows within a cycle). Before the first
+/// step, the first step begins now. Returns the line to print.
+pub fn skip_command(
+    profile: &Profile,
+    path: &Path,
+    now: OffsetDateTime,
+) -> Result<String, ProfileError> {
+    let nothing = |why: &str| ProfileError::Invalid {
+        key: "profile".into(),
+        message: format!("nothing to skip to: {why}"),
+    };
+    if profile.is_daily() {
+        return Err(nothing("a daily profile follows the clock"));
+    }
+    let now = whole_seconds(now);
+    let start = match load_state(path)? {
+        Some(s) if s.profile_hash == profile.hash() => s.start,
+        _ => return Err(nothing("the profile has not started yet (or its state file is of another profile)")),
+    };
+    let elapsed = (now - start).whole_seconds();
+    let steps = profile.steps();
+    let mut boundary = 0i64;
+    let mut next = None;
+    for (i, step) in steps.iter().enumerate() {
+        if boundary > elapsed {
+            next = Some((i, boundary));
+            break;
+        }
+        boundary += step.secs as i64;
+    }
+    let Some((index, offset)) = next else {
+        return Err(nothing("it is in its last step or has ended"));
+    };
+    let state = ProfileState {
+        start: now - time::Duration::seconds(offset),
+        profile_hash: profile.hash(),
+        saved_at: now,
+        checkpoint: None,
+    };
+    save_state(path, &state)?;
+    Ok(format!(
+        "profile: skipped to step {} of {} (written to {})",
+        index + 1,
+        steps.len(),
+        path.display()
+    ))
+}
+
 /// Whether a new checkpoint is due: none yet, another step (or waiting /
 /// ended), plugs off vs. limits, or a limit moved by [`CHECKPOINT_STEP_C`].
 pub fn checkpoint_due(state: &ProfileState, limits: &Limits) -> bool {
