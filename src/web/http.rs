@@ -469,6 +469,9 @@ fn read_head(p: &mut Pending) -> HeadState {
             Ok(n) => {
                 p.buf.extend_from_slice(&chunk[..n]);
                 if let Some(end) = find_end(&p.buf) {
+                    if end > MAX_HEAD {
+                        return HeadState::Bad(431);
+                    }
                     let rest = p.buf.split_off(end + 4);
                     p.buf.truncate(end);
                     return match parse_head(&p.buf) {

@@ -159,7 +159,13 @@ impl Site {
     fn status(&self, csrf: &str) -> Response {
         let state = match StateFile::read(&self.ctx.state_file) {
             Ok(s) => s,
-            Err(e) => return Response::error(503, e.to_string()),
+            // Before the first cycle: no state yet, but the token already.
+            Err(e) => {
+                return Response::json(
+                    503,
+                    &json!({"error": e.to_string(), "csrf_token": csrf, "read_only": self.ctx.read_only}),
+                )
+            }
         };
         let mut v = serde_json::to_value(&state).unwrap_or(Value::Null);
         if let Value::Object(map) = &mut v {

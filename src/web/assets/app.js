@@ -102,7 +102,9 @@
 
   function refresh() {
     return api("GET", "/api/status").then(function (s) {
-      if (s._status === 200) show(s); else text("reason", s.error || "no state");
+      if (s._status === 200) { show(s); return; }
+      if (s.csrf_token) csrf = s.csrf_token;
+      text("reason", s.error || "no state yet");
     }).catch(function () {});
   }
 
