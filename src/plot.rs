@@ -635,7 +635,11 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
         title_time(last_t, zone),
         zone.describe(from_unix_secs(last_t))
     );
-    svg.text(w / 2.0, 26.0, "middle", 17.0, &title, "");
+    // A narrow picture (the web page on a phone) shrinks the title to fit:
+    // about 0.56 em per character in the fonts named above.
+    let fit = (w - 16.0) / (0.56 * title.chars().count() as f64);
+    let title_size = (17.0f64).min((fit * 10.0).floor() / 10.0);
+    svg.text(w / 2.0, 26.0, "middle", title_size, &title, "");
 
     // Grid and axes.
     let (ticks, step) = time_ticks(t0, t1, zone, (((right - LEFT) / 95.0) as usize).max(2));

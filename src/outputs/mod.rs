@@ -159,18 +159,37 @@ impl Outputs {
             .readings
             .append(&line)
             .map_err(|e| format!("cannot append to {}: {e}", self.readings.path().display()))
-            .and_then(|()| {
-                let mut st = state(snap, now, self.units, profile);
-                st.log_dir = Some(self.log_dir.clone());
-                st.overrides = self.overrides.clone();
-                st.write(&self.state_file).map_err(|e| {
-                    format!(
-                        "cannot write the state file {}: {e}",
-                        self.state_file.display()
-                    )
-                })
-            });
+            .and_then(|()| self.write_state_file(snap, now, profile));
         self.note(r);
+    }
+
+    /// Rewrites only the state file (after a change made while running, so
+    /// that `status` and the page show it before the next cycle).
+    pub(crate) fn refresh_state(
+        &mut self,
+        snap: &Snapshot,
+        now: SystemTime,
+        profile: Option<crate::profile::ProfileStatus>,
+    ) {
+        let r = self.write_state_file(snap, now, profile);
+        self.note(r);
+    }
+
+    fn write_state_file(
+        &self,
+        snap: &Snapshot,
+        now: SystemTime,
+        profile: Option<crate::profile::ProfileStatus>,
+    ) -> Result<(), String> {
+        let mut st = state(snap, now, self.units, profile);
+        st.log_dir = Some(self.log_dir.clone());
+        st.overrides = self.overrides.clone();
+        st.write(&self.state_file).map_err(|e| {
+            format!(
+                "cannot write the state file {}: {e}",
+                self.state_file.display()
+            )
+        })
     }
 
     /// The overrides in force (one line each, with source and time), for

@@ -174,6 +174,11 @@ impl ControlLoop {
         self.p
             .outputs
             .set_overrides(self.p.overrides.lines(config.units));
+        let now = std::time::Instant::now();
+        let snap = self.p.controller.snapshot(now);
+        self.p
+            .outputs
+            .refresh_state(&snap, SystemTime::now(), self.profile_status.clone());
     }
 }
 

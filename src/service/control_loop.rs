@@ -75,7 +75,7 @@ pub(super) struct ControlLoop {
     pub(super) ticker: Receiver<Instant>,
     watchdog: Receiver<Instant>,
     last_tick: Instant,
-    profile_status: Option<ProfileStatus>,
+    pub(super) profile_status: Option<ProfileStatus>,
 }
 
 impl ControlLoop {

@@ -25,8 +25,9 @@ const FAILED_LOGIN_DELAY: Duration = Duration::from_millis(250);
 const REPORT_TTL: Duration = Duration::from_secs(60);
 /// Points in `/api/readings` at most (a week of 10-s cycles thinned).
 const MAX_POINTS: usize = 2000;
-/// The chart's size: the picture scales to the screen.
-const CHART_SIZE: (u32, u32) = (900, 480);
+/// The chart's width when the page does not say (`w=`), and its bounds:
+/// the page asks for its own width, so the text stays readable on a phone.
+const CHART_WIDTH: (u32, u32, u32) = (900, 400, 1600);
 
 /// The page: its context, the password and the sessions.
 pub(super) struct Site {
@@ -214,7 +215,13 @@ impl Site {
         let path = self.ctx.log_dir.join(crate::outputs::READINGS_LOG);
         match crate::datalog::Series::load(&path, Some(from), None) {
             Ok(series) if !series.samples.is_empty() => {
-                let (svg, _) = crate::plot::render_svg(&series, &Zone::Local, CHART_SIZE);
+                let w = req
+                    .query_param("w")
+                    .and_then(|w| w.parse::<u32>().ok())
+                    .unwrap_or(CHART_WIDTH.0)
+                    .clamp(CHART_WIDTH.1, CHART_WIDTH.2);
+                let h = (w * 11 / 20).max(300);
+                let (svg, _) = crate::plot::render_svg(&series, &Zone::Local, (w, h));
                 Response::new(200, "image/svg+xml", svg)
             }
             Ok(_) => Response::error(404, format!("no readings in the last {text} yet")),

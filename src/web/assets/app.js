@@ -112,7 +112,8 @@
     var img = $("chart");
     img.onerror = function () { text("chart-note", "no readings in the last " + since + " yet"); };
     img.onload = function () { text("chart-note", ""); };
-    img.src = "/chart.svg?since=" + since + "&t=" + Date.now();
+    var w = Math.round(img.parentNode.clientWidth || 900);
+    img.src = "/chart.svg?since=" + since + "&w=" + w + "&t=" + Date.now();
   }
 
   function health() {
