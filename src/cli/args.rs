@@ -810,7 +810,10 @@ Examples:
         Flag::takes("high", "T", "The high limit, in the config's units."),
         Flag::switch("clear", "Drop every override: back to the config's values."),
         Flag::switch("profile-restart", "Start the profile over from now."),
-        Flag::switch("profile-skip", "Skip to the start of the profile's next step."),
+        Flag::switch(
+            "profile-skip",
+            "Skip to the start of the profile's next step.",
+        ),
         Flag::takes(
             "control-socket",
             "PATH",
@@ -818,9 +821,13 @@ Examples:
              /run/kasa-thermostat/control.sock).",
         )
         .complete(Complete::File),
-        Flag::takes("config", "FILE", "The config file naming the control socket.")
-            .short('c')
-            .complete(Complete::File),
+        Flag::takes(
+            "config",
+            "FILE",
+            "The config file naming the control socket.",
+        )
+        .short('c')
+        .complete(Complete::File),
     ],
     rules: &[
         Rule::Exclusive(&["control-socket", "config"]),
@@ -966,7 +973,10 @@ fn build(m: &Matches) -> Result<Command, UsageError> {
             config: m.required_path("config")?,
         })),
         "set" => Command::Set(SetArgs {
-            mode: m.value("mode", |s| choose(s, MODES, &["off", "heat", "cool", "heat_cool"]))?
+            mode: m
+                .value("mode", |s| {
+                    choose(s, MODES, &["off", "heat", "cool", "heat_cool"])
+                })?
                 .map(str::to_string),
             low: m.value("low", parse_temperature)?,
             high: m.value("high", parse_temperature)?,

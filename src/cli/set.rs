@@ -30,7 +30,11 @@ pub(crate) fn set(a: SetArgs) -> CmdResult {
     }
     let socket = match (a.control_socket, a.config) {
         (Some(path), _) => path,
-        (None, Some(file)) => Config::load(&file).map_err(CliError::failed)?.control_socket,
+        (None, Some(file)) => {
+            Config::load(&file)
+                .map_err(CliError::failed)?
+                .control_socket
+        }
         (None, None) => crate::config::raw::DEFAULT_CONTROL_SOCKET.into(),
     };
     let reply = crate::command::socket::send(&socket, &command).map_err(CliError::failed)?;

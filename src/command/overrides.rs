@@ -101,7 +101,9 @@ impl Overrides {
     pub fn load(path: &Path) -> Result<Overrides, OverridesError> {
         let text = match crate::fsutil::read_text_capped(path, MAX_BYTES) {
             Ok(t) => t,
-            Err(e) if e.io_kind() == std::io::ErrorKind::NotFound => return Ok(Overrides::default()),
+            Err(e) if e.io_kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Overrides::default())
+            }
             Err(e) => return Err(OverridesError::Read(e)),
         };
         serde_json::from_str(&text).map_err(|e| OverridesError::Damaged(e.to_string()))
@@ -302,8 +304,20 @@ mod tests {
             )
             .unwrap();
         let l = o.limits.as_ref().unwrap();
-        assert_eq!(l.value, LimitPair { low: 17.0, high: 19.5 });
-        assert_eq!(l.config, LimitPair { low: 18.0, high: 20.0 });
+        assert_eq!(
+            l.value,
+            LimitPair {
+                low: 17.0,
+                high: 19.5
+            }
+        );
+        assert_eq!(
+            l.config,
+            LimitPair {
+                low: 18.0,
+                high: 20.0
+            }
+        );
         assert_eq!(l.source, Source::Cli);
         assert_eq!(changes, vec!["limits 18 .. 20 -> 17 .. 19.5 °C"]);
         let applied = o.apply(&base());
@@ -318,14 +332,24 @@ mod tests {
             .unwrap_err();
         assert_eq!(e, "key `low_limit`: 25 must be below high_limit (20)");
         let e = o
-            .with(&cmd(|c| c.mode = Some("cool".into())), &base(), Source::Web, "t")
+            .with(
+                &cmd(|c| c.mode = Some("cool".into())),
+                &base(),
+                Source::Web,
+                "t",
+            )
             .unwrap_err();
         assert_eq!(
             e,
             "key `mode`: \"cool\" needs a `cooler` plug, and none is configured"
         );
         let e = o
-            .with(&cmd(|c| c.mode = Some("warm".into())), &base(), Source::Web, "t")
+            .with(
+                &cmd(|c| c.mode = Some("warm".into())),
+                &base(),
+                Source::Web,
+                "t",
+            )
             .unwrap_err();
         assert!(e.contains("\"warm\" is not one of"), "{e}");
         let e = o
@@ -339,7 +363,13 @@ mod tests {
         let (o, _) = Overrides::default()
             .with(&cmd(|c| c.target = Some(15.0)), &base(), Source::Mqtt, "t")
             .unwrap();
-        assert_eq!(o.limits.as_ref().unwrap().value, LimitPair { low: 14.0, high: 16.0 });
+        assert_eq!(
+            o.limits.as_ref().unwrap().value,
+            LimitPair {
+                low: 14.0,
+                high: 16.0
+            }
+        );
         let (o, _) = o
             .with(&cmd(|c| c.target = Some(19.0)), &base(), Source::Mqtt, "t")
             .unwrap();
@@ -365,7 +395,11 @@ mod tests {
         raw.mode = Mode::Cool;
         let notes = o.drop_superseded(&raw);
         assert_eq!(notes.len(), 1);
-        assert!(notes[0].contains("the config changed `mode` (heat -> cool)"), "{}", notes[0]);
+        assert!(
+            notes[0].contains("the config changed `mode` (heat -> cool)"),
+            "{}",
+            notes[0]
+        );
         assert!(o.mode.is_none() && o.limits.is_some());
     }
 
@@ -375,7 +409,12 @@ mod tests {
         let path = dir.path().join("overrides.json");
         assert!(Overrides::load(&path).unwrap().is_empty());
         let (o, _) = Overrides::default()
-            .with(&cmd(|c| c.mode = Some("off".into())), &base(), Source::Web, "t")
+            .with(
+                &cmd(|c| c.mode = Some("off".into())),
+                &base(),
+                Source::Web,
+                "t",
+            )
             .unwrap();
         o.save(&path).unwrap();
         assert_eq!(Overrides::load(&path).unwrap(), o);

@@ -56,7 +56,11 @@ fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
 pub fn restart_keys(old: &RawConfig, new: &RawConfig) -> Vec<String> {
     let as_leaves = |raw: &RawConfig| {
         let mut out = Vec::new();
-        leaves("", &serde_json::to_value(raw).unwrap_or(Value::Null), &mut out);
+        leaves(
+            "",
+            &serde_json::to_value(raw).unwrap_or(Value::Null),
+            &mut out,
+        );
         out
     };
     let (a, b) = (as_leaves(old), as_leaves(new));

@@ -72,7 +72,11 @@ impl fmt::Display for SocketError {
                 path.display()
             ),
             SocketError::Answer { path, detail } => {
-                write!(f, "the service on {} did not answer: {detail}", path.display())
+                write!(
+                    f,
+                    "the service on {} did not answer: {detail}",
+                    path.display()
+                )
             }
         }
     }
@@ -158,7 +162,9 @@ fn answer(stream: UnixStream, commands: &CommandSender) -> io::Result<()> {
     let mut line = String::new();
     BufReader::new((&stream).take(MAX_LINE)).read_line(&mut line)?;
     let reply = match serde_json::from_str::<Command>(line.trim()) {
-        Ok(c) if c.is_empty() => Reply::refused("nothing to do: give --mode, --low, --high, --clear or --profile-restart"),
+        Ok(c) if c.is_empty() => Reply::refused(
+            "nothing to do: give --mode, --low, --high, --clear or --profile-restart",
+        ),
         Ok(c) => commands.send(Source::Cli, c),
         Err(e) if !line.ends_with('\n') && line.len() as u64 >= MAX_LINE => {
             Reply::refused(format!("the request is longer than {MAX_LINE} bytes ({e})"))
@@ -229,7 +235,10 @@ mod tests {
         control.join().unwrap();
         drop(server);
         assert!(!path.exists(), "the socket file is removed");
-        assert!(matches!(send(&path, &cmd), Err(SocketError::Connect { .. })));
+        assert!(matches!(
+            send(&path, &cmd),
+            Err(SocketError::Connect { .. })
+        ));
     }
 
     #[test]
@@ -243,6 +252,9 @@ mod tests {
         let mut line = String::new();
         BufReader::new(&s).read_line(&mut line).unwrap();
         let reply: Reply = serde_json::from_str(&line).unwrap();
-        assert!(!reply.ok && reply.message.starts_with("not a command"), "{line}");
+        assert!(
+            !reply.ok && reply.message.starts_with("not a command"),
+            "{line}"
+        );
     }
 }

@@ -8,11 +8,11 @@ pub mod command;
 pub mod plug;
 pub mod sensor;
 
+pub use command::{Command, CommandSender, ProfileAction, Reply, Request, Source};
 pub use plug::{
     Completion, DeadmanKind, DeadmanReport, FailureKind, PlugCommand, PlugFailure, PlugOutcome,
     PlugState,
 };
-pub use command::{Command, CommandSender, ProfileAction, Reply, Request, Source};
 pub use sensor::{Reading, SensorEvent, SensorFault};
 
 use std::fmt;

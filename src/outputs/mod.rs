@@ -34,8 +34,8 @@ use crate::msg::{Completion, PlugOutcome};
 use crate::units::Units;
 
 pub(crate) use datalog::DataLog;
-pub use state_file::{PlugEntry, StateFile, StateFileError};
 pub(crate) use state_file::write_atomic;
+pub use state_file::{PlugEntry, StateFile, StateFileError};
 
 /// The main log, in `log_dir`.
 pub(crate) const MAIN_LOG: &str = "kasa-thermostat.log";

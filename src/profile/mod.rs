@@ -95,8 +95,8 @@ pub use runner::{ProfileEvent, ProfileRunner, Tick};
 pub use schedule::{limits_at, Limits, Phase};
 pub use state::{
     checkpoint_due, clock_check, kernel_clock_synced, load_state, restart, restart_command, resume,
-    save_state, skip_command, Checkpoint, ClockVerdict, ProfileState, Resume, CHECKPOINT_STEP_C, CLOCK_FLOOR,
-    STATE_FILE_MAX_BYTES,
+    save_state, skip_command, Checkpoint, ClockVerdict, ProfileState, Resume, CHECKPOINT_STEP_C,
+    CLOCK_FLOOR, STATE_FILE_MAX_BYTES,
 };
 pub use wall::{local_string, parse_rfc3339, rfc3339_utc, Zone, ZoneError};
 

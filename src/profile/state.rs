@@ -422,7 +422,11 @@ pub fn skip_command(
     let now = whole_seconds(now);
     let start = match load_state(path)? {
         Some(s) if s.profile_hash == profile.hash() => s.start,
-        _ => return Err(nothing("the profile has not started yet (or its state file is of another profile)")),
+        _ => {
+            return Err(nothing(
+                "the profile has not started yet (or its state file is of another profile)",
+            ))
+        }
     };
     let elapsed = (now - start).whole_seconds();
     let steps = profile.steps();

@@ -117,7 +117,8 @@ impl ControlLoop {
             .filter(|k| {
                 let get = |c: &Config| {
                     let v = serde_json::to_value(c.effective()).unwrap_or_default();
-                    k.split('.').fold(v, |v, part| v.get(part).cloned().unwrap_or_default())
+                    k.split('.')
+                        .fold(v, |v, part| v.get(part).cloned().unwrap_or_default())
                 };
                 get(&self.p.config) != get(&config)
             })
@@ -128,7 +129,9 @@ impl ControlLoop {
         let overrides = match Config::from_raw(overrides.apply(config.effective())) {
             Ok(_) => overrides,
             Err(e) => {
-                warn!("the overrides do not fit the reloaded config ({e}): every override is cleared");
+                warn!(
+                    "the overrides do not fit the reloaded config ({e}): every override is cleared"
+                );
                 Overrides::default()
             }
         };
@@ -151,7 +154,11 @@ impl ControlLoop {
         } else {
             info!(
                 "reload: applied from the next cycle: {}",
-                changed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                changed
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }
@@ -205,7 +212,10 @@ pub(super) fn start_overrides(config: &Config) -> (Overrides, Config) {
     let effective = match Config::from_raw(overrides.apply(config.effective())) {
         Ok(c) => c,
         Err(e) => {
-            warn!("the overrides in {} do not fit the config ({e}): every override is cleared", path.display());
+            warn!(
+                "the overrides in {} do not fit the config ({e}): every override is cleared",
+                path.display()
+            );
             overrides = Overrides::default();
             config.clone()
         }

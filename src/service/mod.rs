@@ -36,9 +36,9 @@ use log::{error, info};
 
 use crate::command::socket::SocketServer;
 use crate::config::Config;
-use crate::msg::CommandSender;
 use crate::control::{Controller, Snapshot};
 use crate::kasa::PlugHandle;
+use crate::msg::CommandSender;
 use crate::msg::{PlugOutcome, Role};
 use crate::notify::Notifier;
 use crate::outputs::{OutputError, Outputs};
@@ -260,7 +260,10 @@ impl Service {
         };
         let web = match &config.web {
             None => None,
-            Some(w) => match crate::web::WebServer::start(w, crate::web::Context::of(&config, commands.clone())) {
+            Some(w) => match crate::web::WebServer::start(
+                w,
+                crate::web::Context::of(&config, commands.clone()),
+            ) {
                 Ok(server) => Some(server),
                 Err(e) => {
                     error!("web: {e} (control goes on)");

@@ -31,7 +31,10 @@ const MAX_CLIENTS: usize = 1024;
 /// they differ (both are hashed first, so not on their lengths either).
 pub fn same_secret(a: &str, b: &str) -> bool {
     let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    let diff = x.iter().zip(y.iter()).fold(0u8, |acc, (p, q)| acc | (p ^ q));
+    let diff = x
+        .iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q));
     std::hint::black_box(diff) == 0
 }
 

@@ -203,7 +203,11 @@ pub fn parse_head(bytes: &[u8]) -> Result<Head, u16> {
         return Err(400);
     }
     if version != "HTTP/1.1" && version != "HTTP/1.0" {
-        return Err(if version.starts_with("HTTP/") { 505 } else { 400 });
+        return Err(if version.starts_with("HTTP/") {
+            505
+        } else {
+            400
+        });
     }
     if !target.starts_with('/') || !target.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(400);
@@ -520,7 +524,11 @@ fn serve(job: Job, handler: &dyn Handler) {
             .map(|(_, v)| v.as_str())
     };
     if header("transfer-encoding").is_some() {
-        return refuse(stream, 411, "send a Content-Length; chunked bodies are not taken");
+        return refuse(
+            stream,
+            411,
+            "send a Content-Length; chunked bodies are not taken",
+        );
     }
     let length = match header("content-length") {
         None => 0,
@@ -586,11 +594,15 @@ mod tests {
 
     #[test]
     fn a_head_parses_into_method_path_query_and_headers() {
-        let h = parse_head(b"GET /api/readings?since=6h HTTP/1.1\r\nHost: x\r\nCookie: a=b").unwrap();
+        let h =
+            parse_head(b"GET /api/readings?since=6h HTTP/1.1\r\nHost: x\r\nCookie: a=b").unwrap();
         assert_eq!(h.method, "GET");
         assert_eq!(h.path, "/api/readings");
         assert_eq!(h.query, "since=6h");
-        assert_eq!(h.headers, vec![("Host".into(), "x".into()), ("Cookie".into(), "a=b".into())]);
+        assert_eq!(
+            h.headers,
+            vec![("Host".into(), "x".into()), ("Cookie".into(), "a=b".into())]
+        );
     }
 
     #[test]
@@ -606,13 +618,21 @@ mod tests {
             (b"GET /\xff HTTP/1.1", 400),
             (b"GET  / HTTP/1.1", 400),
         ] {
-            assert_eq!(parse_head(head), Err(status), "{:?}", String::from_utf8_lossy(head));
+            assert_eq!(
+                parse_head(head),
+                Err(status),
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
         }
     }
 
     #[test]
     fn form_values_are_decoded() {
-        assert_eq!(form_value(b"a=1&password=p%40ss+w", "password").as_deref(), Some("p@ss w"));
+        assert_eq!(
+            form_value(b"a=1&password=p%40ss+w", "password").as_deref(),
+            Some("p@ss w")
+        );
         assert_eq!(form_value(b"password=%zz", "password"), None);
         assert_eq!(form_value(b"password=%e2%82", "password"), None);
         assert_eq!(form_value(b"other=1", "password"), None);

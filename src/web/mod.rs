@@ -112,13 +112,18 @@ impl WebServer {
             &settings.password_file,
         )
         .map_err(WebError::Password)?;
-        if let Some(w) = crate::config::password_file_warning("web.password_file", &settings.password_file) {
+        if let Some(w) =
+            crate::config::password_file_warning("web.password_file", &settings.password_file)
+        {
             log::warn!("{w}");
         }
         let listener = match TcpListener::bind(settings.listen) {
             Ok(l) => l,
             Err(e) if settings.demo => {
-                log::info!("web: {} is taken ({e}); taking a free port", settings.listen);
+                log::info!(
+                    "web: {} is taken ({e}); taking a free port",
+                    settings.listen
+                );
                 TcpListener::bind(SocketAddr::new(settings.listen.ip(), 0)).map_err(|source| {
                     WebError::Bind {
                         addr: settings.listen,
@@ -138,7 +143,11 @@ impl WebServer {
         let addr = server.local_addr();
         log::info!(
             "web page on http://{addr}/ ({})",
-            if settings.read_only { "read only" } else { "changes allowed" }
+            if settings.read_only {
+                "read only"
+            } else {
+                "changes allowed"
+            }
         );
         if settings.demo {
             println!("web page: http://{addr}/");

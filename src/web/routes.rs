@@ -56,7 +56,10 @@ fn login_page(status: u16, message: &str) -> Response {
     let note = if message.is_empty() {
         String::new()
     } else {
-        format!("<p class=\"err\" id=\"login-error\">{}</p>", escape(message))
+        format!(
+            "<p class=\"err\" id=\"login-error\">{}</p>",
+            escape(message)
+        )
     };
     html(status, &LOGIN_HTML.replace("<!--NOTE-->", &note))
 }
@@ -70,7 +73,9 @@ fn escape(s: &str) -> String {
 
 /// `since` as asked (`6h`, `7d`, a date), or `default`.
 fn since(req: &Request, default: &str) -> Result<(String, SystemTime), Response> {
-    let text = req.query_param("since").unwrap_or_else(|| default.to_string());
+    let text = req
+        .query_param("since")
+        .unwrap_or_else(|| default.to_string());
     let parsed = Since::parse(&text).map_err(|e| Response::error(400, e.to_string()))?;
     Ok((text, parsed.resolve(SystemTime::now(), &Zone::Local)))
 }
@@ -109,10 +114,17 @@ impl Handler for Site {
 impl Site {
     fn login(&self, req: &Request, now: Instant) -> Response {
         if let Gate::Locked(wait) = self.auth.gate(req.peer, now) {
-            log::warn!("web: login from {} refused: locked out for {} s after failed logins", req.peer, wait.as_secs() + 1);
+            log::warn!(
+                "web: login from {} refused: locked out for {} s after failed logins",
+                req.peer,
+                wait.as_secs() + 1
+            );
             return login_page(
                 429,
-                &format!("Too many wrong passwords: try again in {} s.", wait.as_secs() + 1),
+                &format!(
+                    "Too many wrong passwords: try again in {} s.",
+                    wait.as_secs() + 1
+                ),
             )
             .with("Retry-After", (wait.as_secs() + 1).to_string());
         }
@@ -135,13 +147,10 @@ impl Site {
 
     fn private(&self, req: &Request, token: &str, csrf: &str) -> Response {
         match (req.method.as_str(), req.path.as_str()) {
-            ("GET", "/app.js") => {
-                Response::new(200, "text/javascript; charset=utf-8", APP_JS)
-            }
+            ("GET", "/app.js") => Response::new(200, "text/javascript; charset=utf-8", APP_JS),
             ("POST", "/logout") => {
                 self.auth.logout(token);
-                Response::json(200, &json!({"ok": true}))
-                    .with("Set-Cookie", auth::clear_cookie())
+                Response::json(200, &json!({"ok": true})).with("Set-Cookie", auth::clear_cookie())
             }
             ("GET", "/api/status") => self.status(csrf),
             ("GET", "/api/readings") => self.readings(req),
@@ -149,10 +158,11 @@ impl Site {
             ("GET", "/api/report") => self.report(req),
             ("POST", "/api/control") => self.control(req),
             ("POST", "/api/alert-test") => self.alert_test(),
-            (_, "/app.js" | "/logout" | "/api/status" | "/api/readings" | "/chart.svg"
-                | "/api/report" | "/api/control" | "/api/alert-test") => {
-                Response::error(405, "method not allowed")
-            }
+            (
+                _,
+                "/app.js" | "/logout" | "/api/status" | "/api/readings" | "/chart.svg"
+                | "/api/report" | "/api/control" | "/api/alert-test",
+            ) => Response::error(405, "method not allowed"),
             _ => Response::error(404, "no such page"),
         }
     }
@@ -261,7 +271,10 @@ impl Site {
             Err(e) => return Response::error(400, format!("not a command: {e}")),
         };
         if command.is_empty() {
-            return Response::error(400, "nothing to do: give mode, low, high, target, clear or profile");
+            return Response::error(
+                400,
+                "nothing to do: give mode, low, high, target, clear or profile",
+            );
         }
         let reply = self.ctx.commands.send(Source::Web, command);
         Response::json(if reply.ok { 200 } else { 400 }, &reply)
@@ -272,7 +285,10 @@ impl Site {
             return Response::error(403, "the page is read only (web.read_only)");
         }
         let Some(settings) = &self.ctx.alerts else {
-            return Response::error(400, "no alerts command is configured (the config has no `alerts`)");
+            return Response::error(
+                400,
+                "no alerts command is configured (the config has no `alerts`)",
+            );
         };
         // One at a time: the hook may take its whole timeout.
         let Ok(_one) = self.alert_test.try_lock() else {
@@ -289,5 +305,30 @@ impl Site {
                 Response::json(200, &json!({"ok": false, "message": m}))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_and_its_assets_stay_small() {
+        // The page must weigh under 100 KB with a chart; the assets are
+        // the fixed part of it.
+        let total = INDEX_HTML.len() + APP_JS.len() + APP_CSS.len();
+        assert!(total < 40 * 1024, "{total} bytes of assets");
+        assert!(LOGIN_HTML.len() < 4 * 1024);
+        // No inline script or style: the Content-Security-Policy forbids them.
+        for page in [INDEX_HTML, LOGIN_HTML] {
+            assert!(!page.contains("<script>") && !page.contains("style="), "inline code");
+        }
+    }
+
+    #[test]
+    fn the_login_notice_is_escaped() {
+        let r = login_page(401, "<b>&");
+        let body = String::from_utf8(r.body).unwrap();
+        assert!(body.contains("&lt;b&gt;&amp;") && !body.contains("<b>&"));
     }
 }

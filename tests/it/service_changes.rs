@@ -37,7 +37,11 @@ fn set_applies_a_change_and_says_why_it_refuses_one() {
     let heater = sim("heater", None);
     let rig = Rig::new(19.0).plug("heater", &heater);
     let svc = rig.start();
-    assert!(eventually(WAIT, || svc.socket_path().exists()), "{}", svc.stderr());
+    assert!(
+        eventually(WAIT, || svc.socket_path().exists()),
+        "{}",
+        svc.stderr()
+    );
 
     let (code, out, err) = set(&svc, &["--low", "17", "--high", "19.5"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -53,7 +57,10 @@ fn set_applies_a_change_and_says_why_it_refuses_one() {
     );
     let (code, _, err) = set(&svc, &["--low", "25"]);
     assert_eq!(code, 1);
-    assert!(err.contains("key `low_limit`: 25 must be below high_limit (19.5)"), "{err}");
+    assert!(
+        err.contains("key `low_limit`: 25 must be below high_limit (19.5)"),
+        "{err}"
+    );
     let (code, _, err) = set(&svc, &["--profile-restart"]);
     assert_eq!(code, 1);
     assert!(err.contains("no profile is configured"), "{err}");
@@ -69,8 +76,16 @@ fn set_applies_a_change_and_says_why_it_refuses_one() {
         text.contains("override     limits 17 .. 19.5 °C (config: 18 .. 20) by cli at 20"),
         "{text}"
     );
-    assert!(svc.log().contains("cli: limits 18 .. 20 -> 17 .. 19.5 °C"), "{}", svc.log());
-    assert!(svc.log().contains("cli: refused: key `mode`"), "{}", svc.log());
+    assert!(
+        svc.log().contains("cli: limits 18 .. 20 -> 17 .. 19.5 °C"),
+        "{}",
+        svc.log()
+    );
+    assert!(
+        svc.log().contains("cli: refused: key `mode`"),
+        "{}",
+        svc.log()
+    );
 
     // Usage errors exit 2; no service answering exits 1 and says so.
     let (code, _, err) = set(&svc, &[]);
@@ -89,18 +104,27 @@ fn overrides_survive_a_restart_and_an_edit_of_the_config_clears_them() {
     let heater = sim("heater", None);
     let rig = Rig::new(19.0).plug("heater", &heater);
     let mut svc = rig.start();
-    assert!(eventually(WAIT, || svc.socket_path().exists()), "{}", svc.stderr());
+    assert!(
+        eventually(WAIT, || svc.socket_path().exists()),
+        "{}",
+        svc.stderr()
+    );
     let (code, out, err) = set(&svc, &["--low", "16"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(svc.stop().success());
 
     let svc = rig.start();
     assert!(
-        eventually(WAIT, || limits(&svc).0 == 16.0 && svc.state()["pid"] == svc.pid()),
+        eventually(WAIT, || limits(&svc).0 == 16.0
+            && svc.state()["pid"] == svc.pid()),
         "{}",
         svc.log()
     );
-    assert!(svc.log().contains("override in force: limits 16 .. 20 °C"), "{}", svc.log());
+    assert!(
+        svc.log().contains("override in force: limits 16 .. 20 °C"),
+        "{}",
+        svc.log()
+    );
     let mut svc = svc;
     assert!(svc.stop().success());
 
@@ -108,7 +132,8 @@ fn overrides_survive_a_restart_and_an_edit_of_the_config_clears_them() {
     let rig = rig.with("low_limit", 17.0.into());
     let svc = rig.start();
     assert!(
-        eventually(WAIT, || limits(&svc).0 == 17.0 && svc.state()["pid"] == svc.pid()),
+        eventually(WAIT, || limits(&svc).0 == 17.0
+            && svc.state()["pid"] == svc.pid()),
         "{}",
         svc.log()
     );
@@ -127,23 +152,35 @@ fn sighup_applies_a_good_config_and_refuses_a_bad_one() {
     let heater = sim("heater", None);
     let rig = Rig::new(19.0).plug("heater", &heater);
     let svc = rig.start();
-    assert!(eventually(WAIT, || svc.state()["high_limit"] == 20.0), "{}", svc.stderr());
-    let write = |v: &Value| {
-        fs::write(svc.config_path(), serde_json::to_string_pretty(v).unwrap()).unwrap()
-    };
+    assert!(
+        eventually(WAIT, || svc.state()["high_limit"] == 20.0),
+        "{}",
+        svc.stderr()
+    );
+    let write =
+        |v: &Value| fs::write(svc.config_path(), serde_json::to_string_pretty(v).unwrap()).unwrap();
 
     let mut good = rig.config.clone();
     good["high_limit"] = 22.0.into();
     write(&good);
     svc.signal(libc::SIGHUP);
     assert!(eventually(WAIT, || limits(&svc).1 == 22.0), "{}", svc.log());
-    assert!(svc.log().contains("reload: applied from the next cycle: `high_limit`"), "{}", svc.log());
+    assert!(
+        svc.log()
+            .contains("reload: applied from the next cycle: `high_limit`"),
+        "{}",
+        svc.log()
+    );
 
     // Invalid: refused with check-config's message; the running config stays.
     let mut bad = good.clone();
     bad["low_limit"] = 30.0.into();
     write(&bad);
-    let check = bin().arg("check-config").arg(svc.config_path()).output().unwrap();
+    let check = bin()
+        .arg("check-config")
+        .arg(svc.config_path())
+        .output()
+        .unwrap();
     let message = String::from_utf8_lossy(&check.stderr)
         .trim()
         .trim_start_matches("kasa-thermostat: ")
@@ -151,7 +188,11 @@ fn sighup_applies_a_good_config_and_refuses_a_bad_one() {
     assert!(message.contains("key `low_limit`"), "{message}");
     svc.signal(libc::SIGHUP);
     let refused = format!("[ERROR] (signals) reload refused: {message}; the running config stays");
-    assert!(eventually(WAIT, || svc.log().contains(&refused)), "{refused}\n{}", svc.log());
+    assert!(
+        eventually(WAIT, || svc.log().contains(&refused)),
+        "{refused}\n{}",
+        svc.log()
+    );
 
     // A key that needs a restart: refused, named.
     let mut moved = good.clone();
