@@ -803,9 +803,10 @@ Examples:
   kasa-thermostat set --mode cool
   kasa-thermostat set --low 17.5 --high 18.5
   kasa-thermostat set --clear
-  kasa-thermostat set --profile-restart --config /etc/kasa-thermostat/config.json",
+  kasa-thermostat set --profile-skip -c /etc/kasa-thermostat/config.json",
     flags: &[
-        Flag::takes("mode", "M", "The mode:").complete(Complete::Choices(MODES)),
+        Flag::takes("mode", "M", "The mode: off, heat, cool or heat_cool.")
+            .complete(Complete::Choices(MODES)),
         Flag::takes("low", "T", "The low limit, in the config's units."),
         Flag::takes("high", "T", "The high limit, in the config's units."),
         Flag::switch("clear", "Drop every override: back to the config's values."),
@@ -1230,6 +1231,7 @@ mod tests {
         &["alert-test", "-c", "c.json"],
         &["profile", "show", "-c", "c.json"],
         &["profile", "restart", "--config", "c.json"],
+        &["set", "--clear"],
         &["completions", "fish"],
     ];
 
@@ -1248,6 +1250,12 @@ mod tests {
         }
         declared.sort_unstable();
         assert_eq!(built, declared);
+
+        let Command::Set(a) = command(&["set", "--mode", "heat_cool", "--low", "17.5"]) else {
+            panic!()
+        };
+        assert_eq!(a.mode.as_deref(), Some("heat_cool"));
+        assert_eq!((a.low, a.high, a.clear), (Some(17.5), None, false));
 
         let Command::Status(a) = command(&["status"]) else {
             panic!()
@@ -1480,6 +1488,20 @@ mod tests {
                 "--password needs --username U",
             ),
             (&["alert-test"], "alert-test needs --config FILE"),
+            (
+                &["set", "--mode", "warm"],
+                "\"warm\" is not off, heat, cool or heat_cool",
+            ),
+            (&["set", "--low", "cold"], "\"cold\" is not a temperature"),
+            (&["set", "--low", "NaN"], "\"NaN\" is not a temperature"),
+            (
+                &["set", "--clear", "--control-socket", "s", "--config", "c"],
+                "cannot be used with",
+            ),
+            (
+                &["set", "--profile-restart", "--profile-skip"],
+                "cannot be used with",
+            ),
             (&["profile", "show"], "show needs --config FILE"),
             (&["profile"], "profile needs a subcommand: show or restart"),
         ] {

@@ -321,7 +321,10 @@ mod tests {
         assert!(LOGIN_HTML.len() < 4 * 1024);
         // No inline script or style: the Content-Security-Policy forbids them.
         for page in [INDEX_HTML, LOGIN_HTML] {
-            assert!(!page.contains("<script>") && !page.contains("style="), "inline code");
+            assert!(
+                !page.contains("<script>") && !page.contains("style="),
+                "inline code"
+            );
         }
     }
 
