@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI gate for the Pi (issue 5, DESIGN §10): cross release builds for
+# CI gate for the Pi (issue 5; docs/design.md §13): cross release builds for
 # aarch64 musl (static, size-capped) and armv7 gnueabihf, smoke runs under
 # qemu-user, the test suite under qemu-aarch64, shellcheck, the systemd unit
 # through systemd-analyze, and the deploy script's tests. Installs what it
@@ -10,15 +10,17 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 readonly MUSL=aarch64-unknown-linux-musl
 readonly ARMV7=armv7-unknown-linux-gnueabihf
-# The size budget of the static aarch64 binary, stripped: 1.75 MiB. It was
-# 1.5 MiB while the binary spoke the legacy protocol and KLAP (1468 KiB with
-# both); the AES transport needs RSA-1024 key generation, and RustCrypto's
-# `rsa` 0.10 costs 184 KiB of it (48 KiB a prime-sieve table), AES itself
-# 68 KiB, which puts the binary at 1.68 MiB. `rsa` 0.9 would save 105 KiB
-# but carries RUSTSEC-2023-0071; leaving the simulated plugs out of the Pi
-# build would save 108 KiB and still not fit. A Pi has gigabytes of storage:
-# the budget guards against bloat, and 1.75 MiB still does.
-readonly MAX_MUSL_BYTES=$((1792 * 1024))
+# The size budget of the static aarch64 binary, stripped: 3 MiB. On a Pi the
+# file's size matters little (storage is gigabytes); memory and CPU per cycle
+# are what count, and the README and docs/design.md record those. The budget
+# was 1.75 MiB, and the binary had reached 1.68 MiB (1,762,368 bytes) with
+# RSA-1024 for the AES transport (RustCrypto `rsa` 0.10: 184 KiB) and AES
+# itself (68 KiB), then 1.71 MiB with the alert hook on std::process; the TPAP
+# transport (issue 17) adds P-256 and the AEAD ciphers AES-CCM and
+# ChaCha20-Poly1305. So the cap guards against bloat (a stray dependency, a
+# debug build) and no longer decides what we hand-write: size alone is no
+# reason to write by hand what a well-kept crate does (docs/design.md §13).
+readonly MAX_MUSL_BYTES=$((3 * 1024 * 1024))
 gate_start=$SECONDS
 
 step() { echo "== cross: $*"; }
@@ -52,6 +54,9 @@ need qemu-arm qemu-user
 need shellcheck shellcheck
 need systemd-analyze systemd
 need file file
+# The suite below drives the completion scripts in zsh and fish.
+need zsh zsh
+need fish fish
 if [ ${#packages[@]} -gt 0 ]; then
     mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
     sudo=()
@@ -86,7 +91,7 @@ case "$musl_info" in
 esac
 musl_bytes=$(stat -c %s "$musl_bin")
 [ "$musl_bytes" -le "$MAX_MUSL_BYTES" ] ||
-    die "$musl_bin is $musl_bytes bytes, over the $MAX_MUSL_BYTES-byte (1.75 MiB) budget"
+    die "$musl_bin is $musl_bytes bytes, over the $MAX_MUSL_BYTES-byte (3 MiB) budget"
 
 # --- smoke runs under qemu-user ---------------------------------------------
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI gate (issue 8, DESIGN §10): a deploy rehearsal on a real systemd.
+# CI gate (issue 8; docs/design.md §13): a deploy rehearsal on a real systemd.
 #
 # A Debian bookworm root (debootstrap minbase + systemd, dbus, sshd, sudo,
 # logrotate), cached between runs and copied for each run, is booted with

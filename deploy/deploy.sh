@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deploy.sh: build kasa-thermostat for a Raspberry Pi, copy it over ssh and
-# install it as a systemd service (DESIGN §10).
+# install it as a systemd service (docs/design.md §13).
 #
 #   deploy/deploy.sh [--target TRIPLE] [--config FILE] [--binary FILE]
 #                    [--dry-run] [--uninstall] USER@HOST

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use kasa_thermostat::kasa::aes::{self, AesTransport, KeyPair, LoginVersion};
 use kasa_thermostat::kasa::credentials::Credentials;
+use kasa_thermostat::kasa::transport::aes::{self, AesTransport, KeyPair, LoginVersion};
 use kasa_thermostat::kasa::transport::Transport;
-use kasa_thermostat::kasa::{Model, SimOptions, SimPlug};
+use kasa_thermostat::sim::{Model, SimOptions, SimPlug};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0

@@ -22,11 +22,12 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use kasa_thermostat::kasa::credentials::{Credentials, KlapVersion};
-use kasa_thermostat::kasa::device::{Device, Protocol};
-use kasa_thermostat::kasa::klap::{KlapCipher, KlapTransport};
+use kasa_thermostat::kasa::device::Device;
 use kasa_thermostat::kasa::smart::SmartDevice;
+use kasa_thermostat::kasa::transport::klap::{KlapCipher, KlapTransport};
 use kasa_thermostat::kasa::transport::Transport;
-use kasa_thermostat::kasa::{Model, SimOptions, SimPlug};
+use kasa_thermostat::kasa::TransportKind;
+use kasa_thermostat::sim::{Model, SimOptions, SimPlug};
 
 fn thread_cpu() -> f64 {
     // SAFETY: getrusage only writes into the zeroed struct we pass.
@@ -99,7 +100,7 @@ fn run() -> Result<(), String> {
         t.request(&req, deadline()).map(drop)
     })?;
 
-    let mut d = SmartDevice::new(new_transport(), Protocol::Klap, None);
+    let mut d = SmartDevice::new(new_transport(), TransportKind::Klap, None);
     d.read(deadline()).map_err(|e| e.to_string())?;
     measure("verified on/off cycle (4 requests)", n / 4, || {
         for on in [true, false] {

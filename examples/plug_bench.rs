@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use kasa_thermostat::cli::args::parse_host_port;
 use kasa_thermostat::error::chain;
 use kasa_thermostat::kasa::iot::IotDevice;
-use kasa_thermostat::kasa::xor::XorTransport;
-use kasa_thermostat::kasa::{Device, KasaError, Protocol, SimOptions, SimPlug, Timing};
+use kasa_thermostat::kasa::transport::xor::XorTransport;
+use kasa_thermostat::kasa::{Device, KasaError, Timing, TransportKind};
+use kasa_thermostat::sim::{SimOptions, SimPlug};
 
 fn cpu_seconds(who: libc::c_int) -> f64 {
     // SAFETY: getrusage only writes into the zeroed struct we pass.
@@ -74,7 +75,7 @@ fn main() -> ExitCode {
     let mut device = IotDevice::new(
         XorTransport::new(&host, port, timing.connect),
         None,
-        Protocol::Legacy,
+        TransportKind::Legacy,
     );
     let timeout = timing.after;
     // One warm-up cycle opens the connection and faults in the code.

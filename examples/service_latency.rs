@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kasa_thermostat::config::Config;
-use kasa_thermostat::kasa::sim::{SimOptions, SimPlug};
 use kasa_thermostat::sensor::scratchpad_for;
 use kasa_thermostat::sensor::w1::format_w1_slave;
 use kasa_thermostat::service::{Options, Service};
+use kasa_thermostat::sim::{SimOptions, SimPlug};
 use kasa_thermostat::testkit::RecordingNotifier;
 
 const ID: &str = "28-0316a2797aff";

@@ -12,12 +12,13 @@ use std::time::SystemTime;
 
 use crate::config::{Config, RawConfig, RawPlug};
 use crate::control::{Mode, Snapshot};
-use crate::kasa::sim::{Model, SimOptions, SimPlug};
-use crate::msg::{PlugOutcome, PlugState};
+use crate::msg::PlugOutcome;
 use crate::notify::SystemdNotifier;
+use crate::outputs::status::state_word;
 use crate::sensor::simulated::{Chamber, ChamberParams};
 use crate::sensor::Backend;
 use crate::service::{self, Observer, Options, ServiceError};
+use crate::sim::{Model, SimOptions, SimPlug};
 use crate::units::Units;
 
 /// The demo's config: heat_cool between 18 and 20 °C, short cycles.
@@ -58,28 +59,6 @@ fn clock() -> String {
     format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
 }
 
-fn word(state: PlugState) -> &'static str {
-    match state {
-        PlugState::On => "ON ",
-        PlugState::Off => "off",
-        PlugState::Unknown => "?  ",
-    }
-}
-
-/// The one-line status for systemd (`systemctl status`).
-pub(crate) fn status_line(snap: &Snapshot, units: Units) -> String {
-    let t = snap
-        .temperature_c
-        .map(|t| format!("{:.2} {}", units.from_c(t), units.symbol()))
-        .unwrap_or_else(|| "no reading".into());
-    let plugs: Vec<String> = snap
-        .plugs
-        .iter()
-        .map(|p| format!("{} {}", p.role, word(p.state).trim()))
-        .collect();
-    format!("{t}; {}; {}", plugs.join(", "), snap.reason)
-}
-
 fn echo_line(snap: &Snapshot, units: Units) -> String {
     let t = snap
         .temperature_c
@@ -88,7 +67,7 @@ fn echo_line(snap: &Snapshot, units: Units) -> String {
     let plugs: Vec<String> = snap
         .plugs
         .iter()
-        .map(|p| format!("{} {}", p.role, word(p.state)))
+        .map(|p| format!("{} {}", p.role, state_word(p.state)))
         .collect();
     format!(
         "{:>8}  {t}  {}  | {}",

@@ -2,8 +2,10 @@
 //! TP-Link Kasa smart plugs (a heater and/or a cooler) over the LAN.
 //!
 //! The binary is a thin shell over this library (see `src/main.rs`). The
-//! design and its contract live in `DESIGN.md`; in short, there is no async
-//! runtime, and the dependencies point one way, from the leaves up:
+//! design and its contract live in `docs/design.md` (threads, layers, safety
+//! rules, file formats, protocols, where to change what); in short, there is
+//! no async runtime, and the dependencies point one way, from the leaves up
+//! (no file imports one that imports it back: `.ci/import_cycles.py` checks it):
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
@@ -11,13 +13,16 @@
 //! | libraries | [`kasa`], [`sensor`], [`control`] | plugs (transports, devices, worker thread); the DS18B20 (backends, faults, thread); the pure decisions |
 //! | configuration | [`config`] | the JSON file, parsed into typed, bounded settings for the libraries |
 //! | service | [`outputs`], [`notify`], [`logging`], [`command`], [`web`], [`service`], [`demo`] | files people read; systemd; logs; overrides, reload and the control socket; the web page; threads and wiring; the demo |
+//! | simulation | [`sim`] | simulated plugs on loopback (uses [`kasa`], which never uses it) |
 //! | front | [`cli`] | every subcommand, help, exit codes |
 //!
 //! `kasa/` and `sensor/` know nothing of the config, the service or the
 //! command line: each takes its own options struct. Where to add things:
 //!
-//! * **a plug transport** (how JSON reaches a plug): implement
-//!   [`kasa::transport::Transport`] and route it in [`kasa::open_device`];
+//! * **a plug transport** (how JSON reaches a plug): a file in
+//!   `kasa/transport/` implementing [`kasa::transport::Transport`], a
+//!   [`kasa::TransportKind`] variant, and its route in [`kasa::connect`]
+//!   (its simulated device goes in `sim/`);
 //! * **a protocol family** (what the JSON says): implement
 //!   [`kasa::device::Device`]; the worker algorithm stays in `kasa::worker`;
 //! * **a third plug kind** (a humidifier, a fan): a [`msg::Role`], its config
@@ -45,6 +50,7 @@ pub mod profile;
 pub mod report;
 pub mod sensor;
 pub mod service;
+pub mod sim;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod units;

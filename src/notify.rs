@@ -342,9 +342,7 @@ pub enum Notification {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::RecordingNotifier;
     use std::sync::atomic::AtomicUsize;
-    use std::sync::Arc;
 
     /// A bound receiving socket standing in for systemd's.
     fn listener(dir: &tempfile::TempDir) -> (UnixDatagram, String) {
@@ -486,41 +484,5 @@ mod tests {
             let err = parse_watchdog(usec, pid, 7).unwrap_err();
             assert!(err.to_string().starts_with(var), "{err}");
         }
-    }
-
-    #[test]
-    fn recording_notifier_records_in_order_and_wakes_waiters() {
-        let rec = Arc::new(RecordingNotifier::new());
-        let worker = {
-            let rec = Arc::clone(&rec);
-            std::thread::Builder::new()
-                .name("notify-test".into())
-                .spawn(move || {
-                    let n: &dyn Notifier = rec.as_ref();
-                    n.ready();
-                    n.watchdog();
-                    n.watchdog();
-                    n.status("ok");
-                    n.stopping();
-                })
-                .unwrap()
-        };
-        let saw_stop = rec.wait_until(Duration::from_secs(10), |calls| {
-            calls.contains(&Notification::Stopping)
-        });
-        worker.join().unwrap();
-        assert!(saw_stop);
-        assert_eq!(
-            rec.calls(),
-            vec![
-                Notification::Ready,
-                Notification::Watchdog,
-                Notification::Watchdog,
-                Notification::Status("ok".into()),
-                Notification::Stopping,
-            ]
-        );
-        assert_eq!(rec.count(&Notification::Watchdog), 2);
-        assert!(!rec.wait_until(Duration::from_millis(10), |c| c.len() > 5));
     }
 }

@@ -81,3 +81,45 @@ impl Notifier for RecordingNotifier {
         self.record(Notification::Status(text.to_string()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn recording_notifier_records_in_order_and_wakes_waiters() {
+        let rec = Arc::new(RecordingNotifier::new());
+        let worker = {
+            let rec = Arc::clone(&rec);
+            std::thread::Builder::new()
+                .name("notify-test".into())
+                .spawn(move || {
+                    let n: &dyn Notifier = rec.as_ref();
+                    n.ready();
+                    n.watchdog();
+                    n.watchdog();
+                    n.status("ok");
+                    n.stopping();
+                })
+                .unwrap()
+        };
+        let saw_stop = rec.wait_until(Duration::from_secs(10), |calls| {
+            calls.contains(&Notification::Stopping)
+        });
+        worker.join().unwrap();
+        assert!(saw_stop);
+        assert_eq!(
+            rec.calls(),
+            vec![
+                Notification::Ready,
+                Notification::Watchdog,
+                Notification::Watchdog,
+                Notification::Status("ok".into()),
+                Notification::Stopping,
+            ]
+        );
+        assert_eq!(rec.count(&Notification::Watchdog), 2);
+        assert!(!rec.wait_until(Duration::from_millis(10), |c| c.len() > 5));
+    }
+}

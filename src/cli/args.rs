@@ -15,8 +15,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::flags::{self, Choice, Complete, Flag, Matches, Positional, Rule, Sub, UsageError};
-use crate::kasa::sim::{Fault, Model};
-use crate::kasa::Protocol;
+use crate::kasa::TransportKind;
+use crate::sim::{Fault, Model};
 
 /// The subcommands.
 #[derive(Debug)]
@@ -204,7 +204,7 @@ pub struct PlugArgs {
     /// A power strip's outlet by index, counted from 0 (the first outlet is 0).
     pub outlet: Option<usize>,
     /// The protocol: auto (learn it), legacy (TCP 9999), klap or aes (HTTP 80).
-    pub protocol: Protocol,
+    pub protocol: TransportKind,
     /// TP-Link account for KLAP/AES plugs (else $KASA_USERNAME, else the devices' defaults).
     pub username: Option<String>,
     /// A file holding the account's password (else $KASA_PASSWORD).
@@ -1078,7 +1078,7 @@ fn parse_scale(s: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_protocol(s: &str) -> Result<Protocol, String> {
+fn parse_protocol(s: &str) -> Result<TransportKind, String> {
     s.parse()
 }
 
@@ -1272,7 +1272,7 @@ mod tests {
         let Command::Plug(a) = command(&["plug", "h", "on"]) else {
             panic!()
         };
-        assert_eq!((a.protocol, a.timing_scale), (Protocol::Auto, 1.0));
+        assert_eq!((a.protocol, a.timing_scale), (TransportKind::Auto, 1.0));
         assert_eq!((a.child, a.outlet, a.username), (None, None, None));
         let Command::SimulatePlug(a) = command(&["simulate-plug"]) else {
             panic!()
@@ -1322,7 +1322,7 @@ mod tests {
         };
         assert_eq!(a.host, "[::1]:9999");
         assert_eq!(a.action, PlugAction::Sysinfo);
-        assert_eq!((a.outlet, a.protocol), (Some(2), Protocol::Klap));
+        assert_eq!((a.outlet, a.protocol), (Some(2), TransportKind::Klap));
         assert_eq!(a.username.as_deref(), Some("me"));
         assert_eq!(a.password_file, Some(PathBuf::from("/p")));
         assert!(a.json);
@@ -1707,7 +1707,10 @@ mod tests {
         listed.sort_unstable();
         assert_eq!(models, listed);
         for c in PROTOCOLS {
-            assert_eq!(parse_protocol(c.name).map(Protocol::as_str), Ok(c.name));
+            assert_eq!(
+                parse_protocol(c.name).map(TransportKind::as_str),
+                Ok(c.name)
+            );
         }
         for c in FAULTS {
             assert!(parse_fault(c.name).is_ok(), "{}", c.name);

@@ -13,10 +13,10 @@ use serde_json::json;
 use super::args::{parse_host_port, DiscoverArgs, PlugAction, PlugArgs, SimulatePlugArgs};
 use super::{CliError, CmdResult, Message};
 use crate::kasa::discovery::{self, Found};
-use crate::kasa::sim::fixture::Fixture;
-use crate::kasa::sim::{SimOptions, SimPlug};
 use crate::kasa::{Credentials, Outlet, PlugHandle, PlugTarget, Timing};
 use crate::msg::{Completion, PlugCommand, Role};
+use crate::sim::fixture::Fixture;
+use crate::sim::{SimOptions, SimPlug};
 
 /// `kasa-thermostat discover [--target ADDR] [--timeout S] [--json]`.
 pub(crate) fn discover(a: DiscoverArgs) -> CmdResult {
@@ -24,7 +24,7 @@ pub(crate) fn discover(a: DiscoverArgs) -> CmdResult {
         None => discovery::BROADCAST,
         Some(text) => {
             let (host, port) = parse_host_port(text).map_err(CliError::Usage)?;
-            crate::kasa::net::resolve(&host, port.unwrap_or(9999))
+            crate::kasa::transport::net::resolve(&host, port.unwrap_or(9999))
                 .map_err(|e| CliError::Usage(format!("--target {text:?}: cannot resolve: {e}")))?
         }
     };
@@ -121,7 +121,7 @@ pub(crate) fn discovery_table(found: &[Found]) -> String {
                     },
                     // A real device answers from 20002 and serves HTTP on 80;
                     // a simulated one answers from the port it serves on.
-                    if f.addr.port() == discovery::KLAP_PORT {
+                    if f.addr.port() == discovery::probe::KLAP_PORT {
                         f.addr.ip().to_string()
                     } else {
                         f.addr.to_string()
@@ -165,7 +165,7 @@ pub(crate) fn plug(a: PlugArgs) -> CmdResult {
         host,
         port,
         outlet,
-        protocol: a.protocol,
+        transport: a.protocol,
     };
     let credentials = credentials(a.username, a.password_file)?;
     let mut device = crate::kasa::open_device(&target, &timing, credentials);
@@ -356,7 +356,7 @@ impl TransitionLog {
             * 1000.0
     }
 
-    fn catch_up(&mut self, all: &[crate::kasa::sim::Transition]) {
+    fn catch_up(&mut self, all: &[crate::sim::Transition]) {
         for t in all.iter().skip(self.written) {
             let line = json!({"t_ms": Self::unix_ms(t.at), "outlet": t.outlet, "on": t.on});
             let _ = self.file.append(&line.to_string());
@@ -365,7 +365,7 @@ impl TransitionLog {
     }
 
     /// Every outlet whose last change was on goes off with the process.
-    fn power_off(&mut self, all: &[crate::kasa::sim::Transition]) {
+    fn power_off(&mut self, all: &[crate::sim::Transition]) {
         let mut last: std::collections::BTreeMap<Option<usize>, bool> = Default::default();
         for t in all {
             last.insert(t.outlet, t.on);

@@ -40,7 +40,7 @@ use log::LevelFilter;
 pub use raw::{OnOff, RawConfig, RawCredentials, RawPlug, RawPlugTiming, RawSensor, RawWeb};
 
 use crate::control::Mode;
-use crate::kasa::{Outlet, PlugTarget, Protocol, Timing};
+use crate::kasa::{Outlet, PlugTarget, Timing, TransportKind};
 use crate::msg::Role;
 use crate::sensor::{Backend, SensorOptions};
 use crate::units::Units;
@@ -868,7 +868,7 @@ fn plug_config(
             format!("{:?} is not an IP address or host name", p.host),
         ));
     }
-    let protocol: Protocol = p
+    let protocol: TransportKind = p
         .protocol
         .parse()
         .map_err(|e: String| invalid(&k("protocol"), e))?;
@@ -950,7 +950,7 @@ fn plug_config(
             host: p.host.clone(),
             port: p.port,
             outlet,
-            protocol,
+            transport: protocol,
         },
         min_on,
         min_off,

@@ -17,7 +17,7 @@ fn minimal_file_gets_every_default() {
     assert_eq!(c.state_file, Path::new("/run/kasa-thermostat/state.json"));
     let h = c.heater.unwrap();
     assert_eq!(h.target.port(), 9999);
-    assert_eq!(h.target.protocol, Protocol::Auto);
+    assert_eq!(h.target.transport, TransportKind::Auto);
     assert_eq!(h.deadman, Some(Duration::from_secs(120)));
     assert!(!h.fault_state);
 }

@@ -729,11 +729,19 @@ impl Controller {
                 let guard = match (p.settings.deadman, p.deadman) {
                     (None, _) => "it has no dead-man: check it by hand".to_string(),
                     (Some(_), Deadman::Armed { done, kind, .. }) => {
-                        let left = (done + kind.delay()).saturating_duration_since(now);
-                        format!(
-                            "its dead-man switches it off within {} s",
-                            left.as_secs_f64().ceil() as u64
-                        )
+                        let due = done + kind.delay();
+                        match due.checked_duration_since(now).filter(|d| !d.is_zero()) {
+                            Some(left) => format!(
+                                "its dead-man switches it off within {} s",
+                                left.as_secs_f64().ceil() as u64
+                            ),
+                            // "within 0 s" would read as a promise about the
+                            // future; the rule has already run out.
+                            None => format!(
+                                "its dead-man has switched it off by now (its rule ran out {} s ago)",
+                                now.saturating_duration_since(due).as_secs_f64().floor() as u64
+                            ),
+                        }
                     }
                     (Some(d), Deadman::Unknown) => format!(
                         "its dead-man ({} s) may be armed: check it by hand",

@@ -515,6 +515,28 @@ fn shutdown_tells_the_truth_about_a_plug_it_could_not_verify() {
     assert!(w.rule.contains_key(&H));
 }
 
+/// When the dead-man's rule has already run out at shutdown, the line says
+/// the plug has been switched off by now, not "within 0 s".
+#[test]
+fn shutdown_after_the_dead_man_ran_out_says_it_has_switched_it_off() {
+    let mut w = World::new(r#","heater":{"host":"127.0.0.1","port":1,"deadman_s":120}"#);
+    w.cycle(10.0, 10.0);
+    assert!(w.on(H));
+    w.fault(H, Some(Fault::Unverified));
+    // 150 s after the arm at 10 s: the 120 s rule ran out 20 s ago.
+    w.at(160.0);
+    let out = w.c.shutdown(w.now, w.now + Duration::from_secs(15));
+    w.run(out);
+    let report = w.c.shutdown_report(w.now);
+    assert_eq!(report.len(), 1, "{report:?}");
+    let msg = &report[0].message;
+    assert!(
+        msg.contains("its dead-man has switched it off by now (its rule ran out"),
+        "{msg}"
+    );
+    assert!(!msg.contains("within 0 s"), "{msg}");
+}
+
 #[test]
 fn shutdown_with_no_answer_in_time_names_the_plug() {
     let mut w = World::new(r#","heater":{"host":"127.0.0.1","port":1,"deadman_s":0}"#);

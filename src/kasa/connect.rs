@@ -22,16 +22,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::aes::{AesTransport, LoginVersion};
 use super::credentials::{Credentials, KlapVersion};
-use super::device::{DeadmanKind, Device, Protocol, Status};
+use super::device::{DeadmanKind, Device, Status};
+use super::discovery::probe::{probe, ProbeInfo, KLAP_PORT};
 use super::error::KasaError;
 use super::iot::IotDevice;
-use super::klap::KlapTransport;
-use super::protocol::ProbeInfo;
 use super::smart::SmartDevice;
+use super::transport::aes::{AesTransport, LoginVersion};
+use super::transport::klap::KlapTransport;
+use super::transport::net::resolve;
+use super::transport::xor::XorTransport;
+use super::transport::TransportKind;
 use super::worker::{PlugTarget, Timing};
-use super::xor::XorTransport;
 
 /// How long `auto` waits for an answer to the 20002 probe (a device on the
 /// LAN answers within tens of milliseconds); at most a third of the first
@@ -79,7 +81,7 @@ impl Lazy {
         Box::new(IotDevice::new(
             t,
             self.target.outlet.clone(),
-            Protocol::Legacy,
+            TransportKind::Legacy,
         ))
     }
 
@@ -114,7 +116,7 @@ impl Lazy {
         t.connect(deadline)?;
         Ok(Box::new(SmartDevice::new(
             t,
-            Protocol::Aes,
+            TransportKind::Aes,
             self.target.outlet.clone(),
         )))
     }
@@ -122,38 +124,38 @@ impl Lazy {
     /// The host's 20002 answer (on 20002 and on the given port), waiting at
     /// most [`PROBE_WAIT`] and never past `deadline`.
     fn probe(&self, deadline: Instant) -> Result<Option<ProbeInfo>, KasaError> {
-        let ip = super::net::resolve(&self.target.host, self.target.port())
+        let ip = resolve(&self.target.host, self.target.port())
             .map_err(|source| KasaError::Resolve {
                 host: self.target.host.clone(),
                 port: self.target.port(),
                 source,
             })?
             .ip();
-        let mut ports = vec![super::discovery::KLAP_PORT];
+        let mut ports = vec![KLAP_PORT];
         if let Some(p) = self.target.port {
-            if p != super::discovery::KLAP_PORT {
+            if p != KLAP_PORT {
                 ports.push(p);
             }
         }
         // A third of what is left: the transports after it need the rest.
         let wait = PROBE_WAIT.min(deadline.saturating_duration_since(Instant::now()) / 3);
-        Ok(super::discovery::probe(ip, &ports, wait))
+        Ok(probe(ip, &ports, wait))
     }
 
     fn over_klap(&self, t: KlapTransport) -> Box<dyn Device> {
         let outlet = self.target.outlet.clone();
         match t.version() {
-            KlapVersion::V1 => Box::new(IotDevice::new(t, outlet, Protocol::Klap)),
-            KlapVersion::V2 => Box::new(SmartDevice::new(t, Protocol::Klap, outlet)),
+            KlapVersion::V1 => Box::new(IotDevice::new(t, outlet, TransportKind::Klap)),
+            KlapVersion::V2 => Box::new(SmartDevice::new(t, TransportKind::Klap, outlet)),
         }
     }
 
     fn learn(&mut self, deadline: Instant) -> Result<Box<dyn Device>, KasaError> {
         let label = self.target.label();
-        let dev = match self.target.protocol {
-            Protocol::Legacy => return Ok(self.legacy(self.target.port())),
-            Protocol::Klap => self.klap(self.target.port(), deadline)?,
-            Protocol::Aes => {
+        let dev = match self.target.transport {
+            TransportKind::Legacy => return Ok(self.legacy(self.target.port())),
+            TransportKind::Klap => self.klap(self.target.port(), deadline)?,
+            TransportKind::Aes => {
                 // The login version is the device's business: ask it, once.
                 let lv = match self.probe(deadline)? {
                     Some(info) if info.scheme.eq_ignore_ascii_case("AES") => {
@@ -163,11 +165,11 @@ impl Lazy {
                 };
                 self.aes(self.target.port(), lv, deadline)?
             }
-            Protocol::Auto => self.auto(deadline)?,
+            TransportKind::Auto => self.auto(deadline)?,
         };
         log::info!(
             "{label}: speaks {} ({}) at {}",
-            dev.protocol(),
+            dev.transport_kind(),
             family(dev.as_ref()),
             dev.address()
         );
@@ -234,7 +236,8 @@ impl Lazy {
                     | Err(
                         KasaError::Outlet { .. }
                         | KasaError::Device { .. }
-                        | KasaError::BadReply { .. },
+                        | KasaError::BadReply { .. }
+                        | KasaError::WrongReply { .. },
                     ) => Ok(legacy),
                     Err(KasaError::Refused { .. }) if self.target.port.is_none() => {
                         self.klap(80, deadline)
@@ -248,8 +251,8 @@ impl Lazy {
 
 /// `legacy JSON` or `SMART JSON`, for the log line.
 fn family(dev: &dyn Device) -> &'static str {
-    match dev.protocol() {
-        Protocol::Legacy => "legacy JSON",
+    match dev.transport_kind() {
+        TransportKind::Legacy => "legacy JSON",
         _ if dev.is_smart() => "SMART JSON",
         _ => "legacy JSON",
     }
@@ -260,10 +263,10 @@ impl Device for Lazy {
         &self.addr
     }
 
-    fn protocol(&self) -> Protocol {
+    fn transport_kind(&self) -> TransportKind {
         match &self.inner {
-            Some(d) => d.protocol(),
-            None => self.target.protocol,
+            Some(d) => d.transport_kind(),
+            None => self.target.transport,
         }
     }
 

@@ -16,67 +16,12 @@
 //! Every method is bounded by `deadline` (see [`super::transport`]).
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::error::KasaError;
-
-/// Which protocol a plug speaks (config `protocol`, CLI `--protocol`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Protocol {
-    /// Learned at start: the UDP 20002 probe, then TCP 9999, then KLAP on 80.
-    #[default]
-    Auto,
-    /// The legacy XOR protocol on TCP 9999.
-    Legacy,
-    /// KLAP over HTTP (port 80): SMART JSON (v2) or the legacy JSON (v1).
-    Klap,
-    /// The AES "securePassthrough" transport over HTTP (port 80).
-    Aes,
-}
-
-impl Protocol {
-    /// The name in the config and on the command line.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Auto => "auto",
-            Protocol::Legacy => "legacy",
-            Protocol::Klap => "klap",
-            Protocol::Aes => "aes",
-        }
-    }
-
-    /// The port a plug listens on for this protocol when none is given.
-    pub(crate) fn default_port(self) -> u16 {
-        match self {
-            Protocol::Auto | Protocol::Legacy => 9999,
-            Protocol::Klap | Protocol::Aes => 80,
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Protocol {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Protocol, String> {
-        match s {
-            "auto" => Ok(Protocol::Auto),
-            "legacy" => Ok(Protocol::Legacy),
-            "klap" => Ok(Protocol::Klap),
-            "aes" => Ok(Protocol::Aes),
-            other => Err(format!(
-                "{other:?} is not a protocol (auto, legacy, klap or aes)"
-            )),
-        }
-    }
-}
+use super::transport::TransportKind;
 
 /// What a state read found.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,8 +59,8 @@ pub trait Device: Send {
     /// `host:port`, as named in every error.
     fn address(&self) -> &str;
 
-    /// The protocol in use (after `auto` has learned it).
-    fn protocol(&self) -> Protocol;
+    /// The transport in use (after `auto` has learned it).
+    fn transport_kind(&self) -> TransportKind;
 
     /// Whether it speaks the SMART JSON (Tapo and newer Kasa devices).
     fn is_smart(&self) -> bool {

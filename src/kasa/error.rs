@@ -4,8 +4,12 @@
 
 use std::fmt;
 
-use super::protocol::{ReplyError, StateError};
+use super::smart::codes::{self, error_name, is_auth_error};
 use crate::msg::FailureKind;
+
+/// The log target of the final-failure lines; the service routes it into
+/// `kasa_errors.log`.
+pub(crate) const ERROR_LOG_TARGET: &str = "kasa_errors";
 
 /// Why a request to a plug failed.
 #[derive(Debug)]
@@ -61,12 +65,14 @@ pub enum KasaError {
         /// What was wrong.
         detail: String,
     },
-    /// The reply announced more than `MAX_FRAME` bytes.
+    /// The reply announced more than the transport's frame limit.
     Oversize {
         /// `host:port`.
         addr: String,
         /// The announced length.
         len: usize,
+        /// The limit (`transport::xor::MAX_FRAME`).
+        max: usize,
     },
     /// The plug answered with a non-zero `err_code`.
     Device {
@@ -87,6 +93,22 @@ pub enum KasaError {
         addr: String,
         /// The parser's complaint.
         source: ReplyError,
+    },
+    /// The reply does not answer the request that was sent: it names another
+    /// method (a late reply to an earlier request on a kept-open connection,
+    /// or a frame the device sent unasked). Transient the first time: the
+    /// worker drops the connection, counts the attempt and tries again on a
+    /// fresh one. Permanent only when a fresh connection gave the same wrong
+    /// answer (the worker compares it with the previous attempt's).
+    WrongReply {
+        /// `host:port`.
+        addr: String,
+        /// The request sent (`system.set_relay_state`, `get_device_info`).
+        sent: String,
+        /// What the reply answers instead.
+        got: String,
+        /// A fresh connection gave the same wrong answer.
+        repeated: bool,
     },
     /// The device has no relay to switch at this address: a bulb, a strip
     /// addressed without an outlet, an outlet that is not there. Permanent.
@@ -198,6 +220,137 @@ pub enum KasaError {
     },
 }
 
+/// Why a reply could not be used. The client adds the peer's address.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplyError {
+    /// The device answered a non-zero `err_code` (module level when `method` is `None`).
+    Device {
+        /// The module (`system`, `count_down`...).
+        module: String,
+        /// The method, or `None` when the module itself was refused.
+        method: Option<String>,
+        /// The device's error code.
+        code: i64,
+        /// The device's message.
+        msg: String,
+    },
+    /// The reply lacks a key or has the wrong shape.
+    Shape(String),
+}
+
+/// `device refused system.set_relay_state: err_code -2 (member not support)`,
+/// the one wording of a device error for [`ReplyError`] and `KasaError`.
+pub(crate) fn device_refused(module: &str, method: Option<&str>, code: i64, msg: &str) -> String {
+    let at = match method {
+        Some(m) => format!("{module}.{m}"),
+        None => module.to_string(),
+    };
+    format!("device refused {at}: err_code {code} ({msg})")
+}
+
+impl fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplyError::Device {
+                module,
+                method,
+                code,
+                msg,
+            } => f.write_str(&device_refused(module, method.as_deref(), *code, msg)),
+            ReplyError::Shape(detail) => write!(f, "unexpected reply: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for ReplyError {}
+
+/// Why a state could not be taken from a sysinfo. Each of these is
+/// permanent: trying again cannot help, so the worker fails at once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateError {
+    /// The device has no relay at all (a bulb, a light strip, a sensor).
+    NoRelay {
+        /// The model, as the device names it.
+        model: String,
+    },
+    /// A power strip addressed without an outlet.
+    StripNeedsOutlet {
+        /// The model.
+        model: String,
+        /// How many outlets it has, when known.
+        outlets: Option<usize>,
+    },
+    /// An outlet was asked of a device that is not a power strip.
+    NotAStrip {
+        /// The model.
+        model: String,
+    },
+    /// The outlet is not among the children.
+    NoSuchOutlet {
+        /// The outlet asked for.
+        outlet: String,
+        /// The ids the device has.
+        available: Vec<String>,
+    },
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = |m: &str| {
+            if m.is_empty() {
+                "this device".to_string()
+            } else {
+                m.to_string()
+            }
+        };
+        match self {
+            StateError::NoRelay { model } => write!(
+                f,
+                "{} has no relay this service can switch (a bulb, hub or sensor, not a plug or switch)",
+                name(model)
+            ),
+            StateError::StripNeedsOutlet { model, outlets } => match outlets {
+                Some(n) => write!(
+                    f,
+                    "{} is a power strip with {n} outlets: give --outlet N (counted from 0: \
+                     0 to {}) or --child ID (config: outlet or child_id)",
+                    name(model),
+                    n.saturating_sub(1)
+                ),
+                None => write!(
+                    f,
+                    "{} is a power strip: give --outlet N (counted from 0) or --child ID \
+                     (config: outlet or child_id)",
+                    name(model)
+                ),
+            },
+            StateError::NotAStrip { model } => write!(
+                f,
+                "{} is not a power strip: leave out --outlet/--child (config: outlet, child_id)",
+                name(model)
+            ),
+            StateError::NoSuchOutlet { outlet, available } => {
+                write!(
+                    f,
+                    "outlet {outlet} not found; the device has {} outlets",
+                    available.len()
+                )?;
+                if !available.is_empty() {
+                    write!(
+                        f,
+                        " (--outlet 0 to {}, counted from 0; ids {})",
+                        available.len() - 1,
+                        available.join(", ")
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for StateError {}
+
 /// The detail of a refused login ([`KasaError::Auth`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AuthDetail {
@@ -250,7 +403,7 @@ impl KasaError {
             KasaError::TimedOut { .. } => FailureKind::Timeout,
             KasaError::Closed { .. } => FailureKind::Closed,
             KasaError::BadFrame { .. } | KasaError::Oversize { .. } => FailureKind::BadReply,
-            KasaError::BadReply { .. } => FailureKind::BadReply,
+            KasaError::BadReply { .. } | KasaError::WrongReply { .. } => FailureKind::BadReply,
             KasaError::Device { code, .. } if is_unsupported(*code) => FailureKind::Unsupported,
             KasaError::Device { .. } => FailureKind::DeviceError,
             KasaError::Outlet {
@@ -266,7 +419,7 @@ impl KasaError {
             }
             KasaError::HttpStatus { .. } => FailureKind::DeviceError,
             KasaError::Auth { .. } => FailureKind::Auth,
-            KasaError::Smart { code, .. } if super::smart::is_unsupported(*code) => {
+            KasaError::Smart { code, .. } if codes::is_unsupported(*code) => {
                 FailureKind::Unsupported
             }
             KasaError::Smart { .. } => FailureKind::DeviceError,
@@ -283,13 +436,57 @@ impl KasaError {
             // Refused credentials: devices may lock a client out after
             // repeated failed logins, so never more than once per cycle.
             KasaError::Auth { .. } | KasaError::Unsupported { .. } => true,
-            KasaError::Smart { code, .. } => !super::smart::is_transient(*code),
+            KasaError::Smart { code, .. } => !codes::is_transient(*code),
             KasaError::Refused { klap_hint, .. } => *klap_hint,
+            KasaError::WrongReply { repeated, .. } => *repeated,
             KasaError::Device { code, .. } => is_unsupported(*code),
             KasaError::BadReply { .. } | KasaError::Outlet { .. } | KasaError::NoTime { .. } => {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// The error for a SMART device's non-zero `error_code` answering
+    /// `method`: a refused login is [`KasaError::Auth`], anything else
+    /// [`KasaError::Smart`].
+    pub(crate) fn from_code(addr: String, method: &str, code: i64) -> KasaError {
+        if is_auth_error(code) {
+            KasaError::Auth {
+                addr,
+                source: AuthDetail::Code {
+                    code,
+                    name: error_name(code),
+                },
+            }
+        } else {
+            KasaError::Smart {
+                addr,
+                method: method.to_string(),
+                code,
+            }
+        }
+    }
+
+    /// Marks this error as a repeat when `earlier` (the previous attempt's,
+    /// on a connection since closed) is the same wrong answer to the same
+    /// request: then the device, not a stray frame, is answering wrongly.
+    pub(crate) fn repeats(&mut self, earlier: &KasaError) {
+        if let (
+            KasaError::WrongReply {
+                sent,
+                got,
+                repeated,
+                ..
+            },
+            KasaError::WrongReply {
+                sent: sent0,
+                got: got0,
+                ..
+            },
+        ) = (self, earlier)
+        {
+            *repeated |= sent == sent0 && got == got0;
         }
     }
 
@@ -365,10 +562,9 @@ impl fmt::Display for KasaError {
             KasaError::BadFrame { addr, detail } => {
                 write!(f, "{addr}: bad reply frame: {detail} (is this a Kasa plug?)")
             }
-            KasaError::Oversize { addr, len } => write!(
+            KasaError::Oversize { addr, len, max } => write!(
                 f,
-                "{addr}: reply announces {len} bytes, over the {} byte limit (not a Kasa plug?)",
-                super::protocol::MAX_FRAME
+                "{addr}: reply announces {len} bytes, over the {max} byte limit (not a Kasa plug?)"
             ),
             KasaError::Device {
                 addr,
@@ -379,9 +575,26 @@ impl fmt::Display for KasaError {
             } => write!(
                 f,
                 "{addr}: {}",
-                super::protocol::device_refused(module, method.as_deref(), *code, msg)
+                device_refused(module, method.as_deref(), *code, msg)
             ),
             KasaError::BadReply { addr, .. } => write!(f, "{addr}: unusable reply"),
+            KasaError::WrongReply {
+                addr,
+                sent,
+                got,
+                repeated: false,
+            } => write!(
+                f,
+                "{addr}: the reply to {sent} answers {got} (a late or stray reply); \
+                 the connection is dropped and the next try starts on a fresh one"
+            ),
+            KasaError::WrongReply {
+                addr, sent, got, ..
+            } => write!(
+                f,
+                "{addr}: the reply to {sent} answers {got}, again on a fresh connection: \
+                 the device does not answer this request"
+            ),
             KasaError::Outlet { addr, source } => write!(f, "{addr}: {source}"),
             KasaError::Mismatch { addr, want, got } => write!(
                 f,
@@ -418,8 +631,8 @@ impl fmt::Display for KasaError {
             KasaError::Smart { addr, method, code } => write!(
                 f,
                 "{addr}: device refused {method}: error_code {code} ({}){}",
-                super::smart::error_name(*code),
-                super::smart::error_advice(*code)
+                error_name(*code),
+                codes::error_advice(*code)
             ),
             KasaError::Unsupported { addr, model, what } => {
                 write!(f, "{addr}: this {model} has no {what}")

@@ -1,45 +1,44 @@
-//! TP-Link plugs on the LAN: the protocols, the plug worker thread, discovery
-//! and a simulated plug. This is a library that knows nothing of the config,
-//! the service or the command line: callers hand it a [`PlugTarget`] and a
-//! [`Timing`].
+//! TP-Link plugs on the LAN: the client library. It knows nothing of the
+//! config, the service or the command line: callers hand it a [`PlugTarget`]
+//! and a [`Timing`]. The simulated plugs are not here but in `crate::sim`,
+//! which uses this library (never the reverse).
 //!
-//! The layers, bottom up:
+//! The layers, bottom up (a file uses only the layers below it):
 //!
-//! * [`transport`]: one JSON request to a device and its reply
-//!   ([`xor::XorTransport`] for the legacy port 9999; KLAP and AES over HTTP);
-//! * [`device`]: one plug or strip outlet as the worker drives it: read,
-//!   switch, arm and clear the dead-man ([`iot::IotDevice`] for the legacy
-//!   JSON; the SMART JSON of Tapo and new Kasa devices);
-//! * `worker`: the verified, retried algorithm of DESIGN §4, once, above
-//!   the [`device::Device`] trait, on its own thread per plug.
+//! * [`transport`]: one JSON request to a device and its reply, whatever the
+//!   wire ([`transport::xor`] on the legacy TCP 9999, [`transport::klap`]
+//!   and [`transport::aes`] over [`transport::http`]; [`transport::net`]
+//!   is the bounded connect they share);
+//! * the protocol families, what the JSON says: [`iot`] (the legacy JSON,
+//!   `SysInfo`) and [`smart`] (the SMART JSON of Tapo and newer Kasa, with
+//!   its error codes in [`smart::codes`]), each a [`Device`] over any
+//!   transport;
+//! * on top: [`device`] (the seam the worker drives), [`connect`] (choosing
+//!   or learning the transport and family: [`open_device`]), `worker` (the
+//!   verified, retried algorithm of DESIGN §4, one thread per plug),
+//!   [`discovery`] (UDP discovery and the 20002 probe), [`credentials`] and
+//!   `error` ([`KasaError`]).
 //!
-//! To add a transport, implement [`transport::Transport`] and route it in
-//! [`open_device`]; to add a protocol family, implement [`device::Device`].
+//! To add a transport: a file in `transport/` implementing
+//! [`transport::Transport`], a [`TransportKind`] variant with its name and
+//! default port, and its route in [`connect`]; to add a protocol family,
+//! implement [`device::Device`] and route it in [`connect`].
 
-pub mod aes;
 pub mod connect;
 pub mod credentials;
 pub mod device;
-pub(crate) mod discovery;
+pub mod discovery;
 pub(crate) mod error;
-pub mod http;
 pub mod iot;
-pub mod klap;
-pub mod net;
-pub mod protocol;
-pub mod sim;
 pub mod smart;
 pub mod transport;
 pub(crate) mod worker;
-pub mod xor;
 
 pub use connect::open_device;
 pub use credentials::Credentials;
-pub use device::{Device, Outlet, Protocol, Status};
-pub use error::KasaError;
-pub use sim::{Fault, Model, SimOptions, SimPlug, SimState};
+pub use device::{Device, Outlet, Status};
+pub use error::{KasaError, ReplyError, StateError};
+pub use transport::TransportKind;
 pub use worker::{PlugHandle, PlugTarget, Timing};
 
-/// The log target of the final-failure lines; the service routes it into
-/// `kasa_errors.log`.
-pub(crate) const ERROR_LOG_TARGET: &str = "kasa_errors";
+pub(crate) use error::ERROR_LOG_TARGET;

@@ -25,7 +25,10 @@
 //!
 //! A permanent failure (no relay, no such outlet, a reply that cannot be
 //! used, a request the device does not support) ends the command at once:
-//! retrying cannot help.
+//! retrying cannot help. A reply that answers another request than the one
+//! sent (a late or stray frame) is not permanent: the attempt fails, the
+//! connection is closed, and the next attempt starts on a fresh one; only
+//! the same wrong answer on that fresh connection ends the command.
 //!
 //! The worker only acts on the latest wish: commands are kept per kind
 //! (switch, read, dead-man), a newer one replaces a queued one of its kind in
@@ -39,9 +42,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select_biased, Receiver, Sender};
 
-use super::device::{Device, Outlet, Protocol};
-use super::error::KasaError;
-use super::ERROR_LOG_TARGET;
+use super::device::{Device, Outlet};
+use super::error::{KasaError, ERROR_LOG_TARGET};
+use super::transport::TransportKind;
 use crate::error::chain;
 use crate::msg::{
     Completion, DeadmanReport, FailureKind, PlugCommand, PlugFailure, PlugOutcome, PlugState, Role,
@@ -94,7 +97,7 @@ impl Timing {
 
     /// The longest a command can take when every request runs into its
     /// timeout (see the module docs for the formula).
-    pub(crate) fn worst_case(&self, cmd: &PlugCommand) -> Duration {
+    pub fn worst_case(&self, cmd: &PlugCommand) -> Duration {
         let attempts = self.retry_sleeps.len() as u32;
         let sleeps: Duration = self.retry_sleeps.iter().sum();
         let attempt = match cmd {
@@ -123,19 +126,19 @@ pub struct PlugTarget {
     pub port: Option<u16>,
     /// The outlet of a power strip, `None` for a single plug.
     pub outlet: Option<Outlet>,
-    /// The protocol, or `Auto` to learn it.
-    pub protocol: Protocol,
+    /// The transport (config `protocol`), or `Auto` to learn it.
+    pub transport: TransportKind,
 }
 
 impl PlugTarget {
     /// The port in use: the given one, or the protocol's default.
     pub(crate) fn port(&self) -> u16 {
-        self.port.unwrap_or(self.protocol.default_port())
+        self.port.unwrap_or(self.transport.default_port())
     }
 
     /// `host:port` (IPv6 in brackets).
     pub(crate) fn address(&self) -> String {
-        super::net::address(&self.host, self.port())
+        super::transport::net::address(&self.host, self.port())
     }
 
     /// `heater 10.0.0.5:9999` or `heater 10.0.0.5:9999 outlet #2`, for logs.
@@ -444,8 +447,13 @@ impl Worker {
                     interrupt = Some(i);
                     break;
                 }
-                Err(AttemptError::Failed(e)) => {
+                Err(AttemptError::Failed(mut e)) => {
+                    // The next attempt starts on a fresh connection; a wrong
+                    // answer that a fresh connection repeats is permanent.
                     self.device.close();
+                    if let Some(earlier) = &last {
+                        e.repeats(earlier);
+                    }
                     let permanent = e.is_permanent();
                     log::warn!(
                         "{}: {cmd} attempt {n}/{total} failed{}: {}",

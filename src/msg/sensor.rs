@@ -88,6 +88,14 @@ pub enum SensorFault {
         /// The bus (`/dev/gpiochip0:4`).
         bus: String,
     },
+    /// The `w1_slave` file is not in the kernel's exact shape (a corrupted
+    /// read or a broken driver): no temperature is taken from it.
+    Garbled {
+        /// The file.
+        path: String,
+        /// What departs from the shape.
+        reason: String,
+    },
     /// Reading a file or a GPIO line failed.
     Io {
         /// The file or line.
@@ -110,6 +118,7 @@ impl SensorFault {
             SensorFault::OutOfRange { .. } => "out_of_range",
             SensorFault::Spike { .. } => "spike",
             SensorFault::BusStuckLow { .. } => "bus_stuck_low",
+            SensorFault::Garbled { .. } => "garbled",
             SensorFault::Io { .. } => "io",
         }
     }
@@ -170,6 +179,11 @@ impl fmt::Display for SensorFault {
                 f,
                 "the 1-wire line {bus} is held low: a short between data and ground, or a \
                  missing pull-up"
+            ),
+            SensorFault::Garbled { path, reason } => write!(
+                f,
+                "{path} is garbled ({reason}): not the kernel's w1_slave shape, no temperature \
+                 taken from it; a corrupted read or a broken w1 driver"
             ),
             SensorFault::Io { path, message } => write!(f, "reading {path} failed: {message}"),
         }

@@ -1,9 +1,37 @@
-//! `kasa-thermostat status`: the state file for a person.
+//! `kasa-thermostat status`: the state file for a person; and the one-line
+//! status the service gives systemd each cycle.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use super::StateFile;
+use crate::control::Snapshot;
+use crate::msg::PlugState;
+use crate::units::Units;
+
+/// A plug's state in three columns (`ON `, `off`, `?  `), for the lines
+/// people read: the systemd status and the demo's echo.
+pub(crate) fn state_word(state: PlugState) -> &'static str {
+    match state {
+        PlugState::On => "ON ",
+        PlugState::Off => "off",
+        PlugState::Unknown => "?  ",
+    }
+}
+
+/// The one-line status for systemd (`systemctl status`).
+pub(crate) fn status_line(snap: &Snapshot, units: Units) -> String {
+    let t = snap
+        .temperature_c
+        .map(|t| format!("{:.2} {}", units.from_c(t), units.symbol()))
+        .unwrap_or_else(|| "no reading".into());
+    let plugs: Vec<String> = snap
+        .plugs
+        .iter()
+        .map(|p| format!("{} {}", p.role, state_word(p.state).trim()))
+        .collect();
+    format!("{t}; {}; {}", plugs.join(", "), snap.reason)
+}
 
 /// A state file older than this means the service is not updating it.
 pub(crate) const NOT_UPDATING_AFTER: Duration = Duration::from_secs(120);

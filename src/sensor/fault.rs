@@ -156,6 +156,13 @@ mod tests {
                 "spike",
             ),
             (
+                SensorFault::Garbled {
+                    path: "p".into(),
+                    reason: "r".into(),
+                },
+                "garbled",
+            ),
+            (
                 SensorFault::Io {
                     path: "p".into(),
                     message: "m".into(),

@@ -87,50 +87,229 @@ fn malformed(reason: impl Into<String>) -> W1ParseError {
     }
 }
 
-fn parse_bytes(words: &[&str], line: &str) -> Result<[u8; 9], W1ParseError> {
-    if words.len() < 9 {
-        return Err(malformed(format!("fewer than 9 bytes in {line:?}")));
+/// Nine bytes as the kernel prints them: each two lower- or upper-case hex
+/// digits and one space (`"72 01 4b 46 7f ff 0e 10 57 "`, 27 characters).
+fn parse_bytes(text: &str, line: usize) -> Result<[u8; 9], W1ParseError> {
+    let raw = text.as_bytes();
+    if raw.len() < 27 {
+        return Err(malformed(format!(
+            "line {line} does not start with nine hex bytes: {:?}",
+            text
+        )));
     }
     let mut out = [0u8; 9];
-    for (slot, word) in out.iter_mut().zip(words) {
-        *slot = u8::from_str_radix(word, 16)
-            .map_err(|_| malformed(format!("{word:?} is not a hex byte in {line:?}")))?;
+    for (i, slot) in out.iter_mut().enumerate() {
+        let word = &raw[i * 3..i * 3 + 3];
+        let hex = std::str::from_utf8(&word[..2]).ok();
+        *slot = match (hex, word[2]) {
+            (Some(h), b' ') if h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                u8::from_str_radix(h, 16).map_err(|_| malformed("unreachable"))?
+            }
+            _ => {
+                return Err(malformed(format!(
+                    "line {line}, byte {}: {:?} is not two hex digits and a space",
+                    i + 1,
+                    String::from_utf8_lossy(word)
+                )))
+            }
+        };
     }
     Ok(out)
 }
 
-/// Parses the text of a `w1_slave` file.
+/// Parses the text of a `w1_slave` file. Only the exact shape the kernel's
+/// w1_therm driver writes is a reading:
+///
+/// ```text
+/// 72 01 4b 46 7f ff 0e 10 57 : crc=57 YES
+/// 72 01 4b 46 7f ff 0e 10 57 t=23125
+/// ```
+///
+/// line 1: nine bytes, `: crc=` and two hex digits (the ninth byte when the
+/// verdict is `YES`), a space, `YES` or `NO`; line 2: the same nine bytes,
+/// `t=` and an integer, and the final newline. Anything else (a
+/// corrupted read, a broken driver) is [`W1ParseError::Malformed`], never a
+/// temperature.
 pub fn parse_w1_slave(text: &str) -> Result<W1Slave, W1ParseError> {
     if text.trim().is_empty() {
         return Err(W1ParseError::Empty);
     }
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let first = lines.next().unwrap_or_default();
-    let (bytes_part, crc_part) = first
-        .split_once(':')
-        .ok_or_else(|| malformed(format!("no `: crc=` in {first:?}")))?;
-    let words: Vec<&str> = bytes_part.split_whitespace().collect();
-    let scratchpad = parse_bytes(&words, first)?;
-    let verdict = crc_part.split_whitespace().last().unwrap_or_default();
-    match verdict {
-        "YES" => {}
-        "NO" => return Err(W1ParseError::CrcNo { scratchpad }),
-        other => return Err(malformed(format!("CRC verdict {other:?}, not YES or NO"))),
+    // The kernel ends the file with a newline: without it, the read was cut
+    // off, perhaps inside the number.
+    let body = text
+        .strip_suffix('\n')
+        .ok_or_else(|| malformed("no newline at the end (a cut-off read)"))?;
+    let mut lines = body.split('\n');
+    let (first, second) = match (lines.next(), lines.next(), lines.next()) {
+        (Some(first), Some(second), None) => (first, second),
+        (Some(_), None, _) => return Err(malformed("no second line with t=")),
+        _ => return Err(malformed("more than two lines")),
+    };
+    let scratchpad = parse_bytes(first, 1)?;
+    let verdict = &first[27..];
+    let crc = verdict
+        .strip_prefix(": crc=")
+        .and_then(|rest| rest.get(..2).map(|h| (h, &rest[2..])))
+        .filter(|(h, _)| h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| {
+            malformed(format!(
+                "line 1 has no `: crc=XX` after the bytes: {verdict:?}"
+            ))
+        })?;
+    let (crc_hex, yes_no) = crc;
+    let crc = u8::from_str_radix(crc_hex, 16).map_err(|_| malformed("unreachable"))?;
+    let yes = match yes_no {
+        " YES" => true,
+        " NO" => false,
+        other => {
+            return Err(malformed(format!(
+                "CRC verdict {:?}, not YES or NO",
+                other.trim()
+            )))
+        }
+    };
+    if parse_bytes(second, 2)? != scratchpad {
+        return Err(malformed("line 2's bytes differ from line 1's"));
     }
-    let second = lines
-        .next()
-        .ok_or_else(|| malformed("no second line with t="))?;
-    let t = second
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("t="))
-        .ok_or_else(|| malformed(format!("no t= in {second:?}")))?;
+    let t = second[27..]
+        .strip_prefix("t=")
+        .ok_or_else(|| malformed(format!("no t= after the bytes of line 2: {second:?}")))?;
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    // As the kernel's %d writes it: no sign but `-`, no leading zero.
+    let leading_zero = digits.len() > 1 && digits.starts_with('0');
+    if digits.is_empty() || leading_zero || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed(format!("t={t:?} is not an integer")));
+    }
     let millidegrees = t
         .parse::<i32>()
         .map_err(|_| malformed(format!("t={t:?} is not an integer")))?;
+    if !yes {
+        return Err(W1ParseError::CrcNo { scratchpad });
+    }
+    if crc != scratchpad[8] {
+        return Err(malformed(format!(
+            "YES with crc={crc_hex}, but the ninth byte is {:02x}",
+            scratchpad[8]
+        )));
+    }
     Ok(W1Slave {
         scratchpad,
         millidegrees,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str =
+        "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n";
+
+    fn reason(text: &str) -> String {
+        match parse_w1_slave(text) {
+            Err(W1ParseError::Malformed { reason }) => reason,
+            other => panic!("{text:?}: expected Malformed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_kernel_shape_is_a_reading() {
+        let s = parse_w1_slave(GOOD).unwrap();
+        assert_eq!(s.millidegrees, 23125);
+        assert_eq!(s.scratchpad[8], 0x57);
+        // Upper-case hex and a negative value: still the shape.
+        let s = parse_w1_slave(
+            "5E FF 4B 46 7F FF 02 10 B6 : crc=B6 YES\n5E FF 4B 46 7F FF 02 10 B6 t=-10125\n",
+        )
+        .unwrap();
+        assert_eq!(s.millidegrees, -10125);
+    }
+
+    /// The garbled file of issue 22: no CRC value and a `\r` on line 1, a
+    /// three-digit "byte" and a `\r` on line 2. It used to read as 0.000 °C.
+    #[test]
+    fn the_garbled_file_is_a_named_fault_not_zero_degrees() {
+        let garbled = "72 01 4b 46 7f ff 0e 10 :f\r crc= YES\n72 01 4db 46 7f ff 0e 10 \r57 t=0\n";
+        let why = reason(garbled);
+        assert!(why.contains("line 1"), "{why}");
+        // Each defect alone is caught too.
+        let no_crc_value =
+            "72 01 4b 46 7f ff 0e 10 57 : crc= YES\n72 01 4b 46 7f ff 0e 10 57 t=0\n";
+        assert!(reason(no_crc_value).contains("crc=XX"));
+        let cr_in_line_1 =
+            "72 01 4b 46 7f ff 0e 10 57 :f\r crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=0\n";
+        assert!(reason(cr_in_line_1).contains("crc=XX"));
+        let three_digits =
+            "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4db 46 7f ff 0e 10 57 t=0\n";
+        assert!(reason(three_digits).contains("line 2, byte 3"));
+        let cr_before_byte =
+            "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 \r57 t=0\n";
+        assert!(reason(cr_before_byte).contains("line 2, byte 9"));
+    }
+
+    #[test]
+    fn every_other_departure_from_the_shape_is_malformed() {
+        for text in [
+            // bytes
+            "72 01 4b 46 7f ff 0e 10 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=1\n",
+            "72  01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=1\n",
+            "72 01 4b 46 7f ff 0e 10 5g : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=1\n",
+            "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 56 t=1\n",
+            // crc and verdict
+            "72 01 4b 46 7f ff 0e 10 57 : crc=5 YES\n72 01 4b 46 7f ff 0e 10 57 t=1\n",
+            "72 01 4b 46 7f ff 0e 10 57 : crc=57 yes\n72 01 4b 46 7f ff 0e 10 57 t=1\n",
+            "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES \n72 01 4b 46 7f ff 0e 10 57 t=1\n",
+            "72 01 4b 46 7f ff 0e 10 57 : crc=58 YES\n72 01 4b 46 7f ff 0e 10 57 t=1\n",
+            "72 01 4b 46 7f ff 0e 10 57 crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=1\n",
+            // t=
+            "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=\n",
+            "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=1.5\n",
+            "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=+1\n",
+            "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=1 \n",
+            "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=99999999999\n",
+            // lines
+            "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\r\n72 01 4b 46 7f ff 0e 10 57 t=1\r\n",
+            "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=1\n\n",
+            "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n\n72 01 4b 46 7f ff 0e 10 57 t=1\n",
+        ] {
+            reason(text);
+        }
+        // A NO verdict is a CRC mismatch (retried), but only in the kernel's shape.
+        assert!(matches!(
+            parse_w1_slave(
+                "72 01 4b 46 7f ff 0e 10 57 : crc=00 NO\n72 01 4b 46 7f ff 0e 10 57 t=1\n"
+            ),
+            Err(W1ParseError::CrcNo { .. })
+        ));
+        reason("72 01 4b 46 7f ff 0e 10 57 : crc=00 NO\n");
+    }
+
+    /// A cut-off read is an error (`t=2312` of `t=23125` is not a reading);
+    /// every single-byte change of a good file is the good reading, an
+    /// error, or (only inside the digits of `t=`, where the kernel's shape
+    /// cannot tell) another value: never a panic.
+    #[test]
+    fn cut_or_mutated_files_never_panic_or_read_another_value() {
+        for cut in 1..GOOD.len() {
+            reason(&GOOD[..cut]);
+        }
+        let bytes = GOOD.as_bytes();
+        for i in 0..bytes.len() {
+            for b in [b' ', b'\r', b'0', b'f', b'x', b'-', b':', b'\n', 0xC3] {
+                let mut m = bytes.to_vec();
+                m[i] = b;
+                let text = String::from_utf8_lossy(&m);
+                let in_t_digits = (69..74).contains(&i);
+                if let Ok(s) = parse_w1_slave(&text) {
+                    assert!(
+                        s.millidegrees == 23125 || in_t_digits,
+                        "{text:?} read as {}",
+                        s.millidegrees
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Lists the DS18B20s (`28-*` directories) under `root`, sorted.
@@ -219,6 +398,12 @@ impl Sensor for W1Sensor {
                         "sensor {}: CRC mismatch on read {attempt} of {attempts} ({last_bytes})",
                         self.id
                     );
+                }
+                Err(W1ParseError::Malformed { reason }) => {
+                    return Err(SensorFault::Garbled {
+                        path: self.slave.display().to_string(),
+                        reason,
+                    })
                 }
                 Err(other) => {
                     return Err(SensorFault::Io {

@@ -234,7 +234,7 @@ impl ControlLoop {
         self.p
             .options
             .notifier
-            .status(&crate::demo::status_line(&snap, self.p.units));
+            .status(&crate::outputs::status::status_line(&snap, self.p.units));
         for o in self.p.options.observers.iter_mut() {
             o.cycle(&snap);
         }

@@ -218,7 +218,7 @@ impl Service {
         let mut addresses = BTreeMap::new();
         for (role, plug) in config.plugs() {
             let target = plug.target.clone();
-            info!("{role}: plug {} ({})", target.label(), target.protocol);
+            info!("{role}: plug {} ({})", target.label(), target.transport);
             let device =
                 crate::kasa::open_device(&target, &config.plug_timing, credentials.clone());
             addresses.insert(role, target.address());

@@ -198,15 +198,21 @@ fn completions_are_generated_for_each_shell() {
     assert!(stdout(&run(&["completions", "fish"])).contains("complete -c kasa-thermostat"));
 }
 
-/// Whether `shell` can be run here.
-fn have(shell: &str) -> bool {
-    std::process::Command::new(shell)
+/// Fails the test unless `shell` can be run here: a completion test that
+/// passed without its shell would check nothing (`.ci/shells.sh` installs
+/// them).
+fn require(shell: &str) {
+    let ran = std::process::Command::new(shell)
         .args(["-c", "true"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+        .status();
+    assert!(
+        ran.as_ref().is_ok_and(|s| s.success()),
+        "{shell} is needed to check its completion script and cannot be run ({ran:?}): \
+         install it (`bash .ci/shells.sh`)"
+    );
 }
 
 /// Runs `shell` with `args` (and a private HOME), failing the test if it
@@ -299,41 +305,59 @@ fn check_answers(shell: &str, answers: &str, skip: &[usize]) {
     }
 }
 
-#[test]
-fn completion_scripts_load_and_complete_in_their_shells() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("files");
-    fs::create_dir_all(dir.join("conf.d")).unwrap();
-    fs::write(dir.join("config.json"), "{}").unwrap();
-    fs::write(dir.join("readings.jsonl"), "").unwrap();
-    let home = tmp.path().join("home");
-    fs::create_dir(&home).unwrap();
-    let dir = dir.to_str().unwrap();
-    let lines: Vec<String> = COMPLETION_CASES
-        .iter()
-        .map(|(line, _)| line.replace("{dir}", dir))
-        .collect();
-    let script = |shell: &str| {
-        let path = tmp.path().join(format!("completion.{shell}"));
+/// A scratch directory for one completion test: a private HOME, the files
+/// `{dir}` stands for in [`COMPLETION_CASES`] and the scripts written.
+struct CompletionBed {
+    tmp: tempfile::TempDir,
+    home: std::path::PathBuf,
+    /// The cases' command lines with `{dir}` filled in.
+    lines: Vec<String>,
+}
+
+impl CompletionBed {
+    fn new() -> CompletionBed {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("files");
+        fs::create_dir_all(dir.join("conf.d")).unwrap();
+        fs::write(dir.join("config.json"), "{}").unwrap();
+        fs::write(dir.join("readings.jsonl"), "").unwrap();
+        let home = tmp.path().join("home");
+        fs::create_dir(&home).unwrap();
+        let dir = dir.to_str().unwrap();
+        let lines = COMPLETION_CASES
+            .iter()
+            .map(|(line, _)| line.replace("{dir}", dir))
+            .collect();
+        CompletionBed { tmp, home, lines }
+    }
+
+    /// Writes `shell`'s completion script and returns its path.
+    fn script(&self, shell: &str) -> std::path::PathBuf {
+        let path = self.tmp.path().join(format!("completion.{shell}"));
         fs::write(&path, stdout(&run(&["completions", shell]))).unwrap();
         path
-    };
+    }
+}
 
-    // bash: always there. Each line is split into words as readline does
-    // (a trailing space makes an empty word), then the function is called.
-    let bash_script = script("bash");
+#[test]
+fn bash_completion_script_completes() {
+    require("bash");
+    let bed = CompletionBed::new();
+    // Each line is split into words as readline does (a trailing space
+    // makes an empty word), then the function is called.
+    let bash_script = bed.script("bash");
     let mut driver = format!(
         "source '{}'\ncomplete -p kasa-thermostat\n",
         bash_script.display()
     );
-    for line in &lines {
+    for line in &bed.lines {
         driver.push_str(&format!(
             "echo '== {line}'\nCOMP_WORDS=({line}{})\nCOMP_CWORD=$((${{#COMP_WORDS[@]}} - 1))\n\
              COMPREPLY=()\n_kasa_thermostat\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
             if line.ends_with(' ') { " ''" } else { "" }
         ));
     }
-    let out = shell_output("bash", &["--norc", "--noprofile", "-c", &driver], &home);
+    let out = shell_output("bash", &["--norc", "--noprofile", "-c", &driver], &bed.home);
     assert!(
         out.starts_with("complete -F _kasa_thermostat kasa-thermostat\n"),
         "{out}"
@@ -342,16 +366,20 @@ fn completion_scripts_load_and_complete_in_their_shells() {
     // that cannot go with one given (--child after --outlet); bash and fish
     // still offer it, and the parser refuses it.
     check_answers("bash", &out, &[9]);
+}
 
-    // zsh: load the script after compinit, then complete each line in a
+#[test]
+fn zsh_completion_script_completes() {
+    require("zsh");
+    let bed = CompletionBed::new();
+    // Load the script after compinit, then complete each line in a
     // pseudo-terminal (zpty), printing what `compadd` would add.
-    if have("zsh") {
-        let zsh_script = script("zsh");
-        let init = tmp.path().join("init.zsh");
-        fs::write(
-            &init,
-            format!(
-                r#"PROMPT=''
+    let zsh_script = bed.script("zsh");
+    let init = bed.tmp.path().join("init.zsh");
+    fs::write(
+        &init,
+        format!(
+            r#"PROMPT=''
 RPROMPT=''
 autoload -U compinit
 compinit -u -d '{dump}'
@@ -367,29 +395,30 @@ compadd () {{
     print -l -- "<hit>"${{^hits}}
 }}
 "#,
-                dump = tmp.path().join("zcompdump").display(),
-                script = zsh_script.display()
+            dump = bed.tmp.path().join("zcompdump").display(),
+            script = zsh_script.display()
+        ),
+    )
+    .unwrap();
+    let loaded = shell_output(
+        "zsh",
+        &[
+            "-f",
+            "-c",
+            &format!(
+                "source '{}'; print -r -- $_comps[kasa-thermostat]",
+                init.display()
             ),
-        )
-        .unwrap();
-        let loaded = shell_output(
-            "zsh",
-            &[
-                "-f",
-                "-c",
-                &format!(
-                    "source '{}'; print -r -- $_comps[kasa-thermostat]",
-                    init.display()
-                ),
-            ],
-            &home,
-        );
-        assert_eq!(loaded.trim(), "_kasa-thermostat");
-        // The markers are printed by arithmetic, so that the echo of the
-        // typed command does not match them; each read waits for the next
-        // prompt, so that zle is reading when the next line is typed (the
-        // test's 20 s limit bounds the blocking reads).
-        let driver = r#"
+        ],
+        &bed.home,
+    );
+    assert_eq!(loaded.trim(), "_kasa-thermostat");
+    // The markers are printed by arithmetic, so that the echo of the
+    // typed command does not match them; each read waits for the next
+    // prompt, so that zle is reading when the next line is typed (the
+    // test's 20 s limit bounds the blocking reads). Without the zpty
+    // module nothing could be completed: that fails the test.
+    let driver = r#"
 zmodload zsh/zpty || { print 'no zpty'; exit 0 }
 zpty z zsh -f -i
 zpty -w z "source '$1'; PROMPT='zsh-prompt> '; print ready-\$((6*7))"
@@ -407,36 +436,34 @@ for query in "$@"; do
 done
 zpty -d z
 "#;
-        let init = init.to_str().unwrap();
-        let mut args = vec!["-f", "-c", driver, "zsh", init];
-        args.extend(lines.iter().map(String::as_str));
-        let out = shell_output("zsh", &args, &home);
-        if out.starts_with("no zpty") {
-            println!("note: zsh has no zpty module: its completion script was only loaded");
-        } else {
-            assert!(!out.contains("timed out"), "{out}");
-            check_answers("zsh", &out, &[]);
-        }
-    } else {
-        println!("note: zsh is not installed: its completion script was not checked");
-    }
+    let init = init.to_str().unwrap();
+    let mut args = vec!["-f", "-c", driver, "zsh", init];
+    args.extend(bed.lines.iter().map(String::as_str));
+    let out = shell_output("zsh", &args, &bed.home);
+    assert!(
+        !out.starts_with("no zpty"),
+        "zsh has no zpty module: its completion script cannot be driven"
+    );
+    assert!(!out.contains("timed out"), "{out}");
+    check_answers("zsh", &out, &[]);
+}
 
-    // fish: source the script and ask `complete -C` for each line.
-    if have("fish") {
-        let fish_script = script("fish");
-        let driver = format!(
-            "source '{}'\nfor q in $argv\n    echo \"== $q\"\n    \
-             complete -C $q | string replace -r '\\t.*' ''\nend",
-            fish_script.display()
-        );
-        let mut args = vec!["-c", driver.as_str(), "--"];
-        args.extend(lines.iter().map(String::as_str));
-        // fish passes the words after `-c CMD` as $argv.
-        let out = shell_output("fish", &args, &home);
-        check_answers("fish", &out, &[9]);
-    } else {
-        println!("note: fish is not installed: its completion script was not checked");
-    }
+#[test]
+fn fish_completion_script_completes() {
+    require("fish");
+    let bed = CompletionBed::new();
+    // Source the script and ask `complete -C` for each line.
+    let fish_script = bed.script("fish");
+    let driver = format!(
+        "source '{}'\nfor q in $argv\n    echo \"== $q\"\n    \
+         complete -C $q | string replace -r '\\t.*' ''\nend",
+        fish_script.display()
+    );
+    let mut args = vec!["-c", driver.as_str(), "--"];
+    args.extend(bed.lines.iter().map(String::as_str));
+    // fish passes the words after `-c CMD` as $argv.
+    let out = shell_output("fish", &args, &bed.home);
+    check_answers("fish", &out, &[9]);
 }
 
 /// A state file as the service writes it.

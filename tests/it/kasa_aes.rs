@@ -16,18 +16,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use kasa_thermostat::kasa::aes::{self, AesCipher, AesTransport, KeyPair, LoginVersion};
 use kasa_thermostat::kasa::credentials::{default_for, CredentialSource, Credentials};
-use kasa_thermostat::kasa::device::{DeadmanKind, Device, Protocol};
-use kasa_thermostat::kasa::http::{find_head_end, parse_request_head};
-use kasa_thermostat::kasa::protocol::StateError;
-use kasa_thermostat::kasa::sim::fixture::Fixture;
+use kasa_thermostat::kasa::device::{DeadmanKind, Device};
 use kasa_thermostat::kasa::smart::SmartDevice;
+use kasa_thermostat::kasa::transport::aes::{self, AesCipher, AesTransport, KeyPair, LoginVersion};
+use kasa_thermostat::kasa::transport::http::{find_head_end, parse_request_head};
 use kasa_thermostat::kasa::transport::Transport;
-use kasa_thermostat::kasa::{
-    open_device, Fault, KasaError, Model, Outlet, PlugTarget, SimOptions, SimPlug, Timing,
-};
+use kasa_thermostat::kasa::StateError;
+use kasa_thermostat::kasa::TransportKind;
+use kasa_thermostat::kasa::{open_device, KasaError, Outlet, PlugTarget, Timing};
 use kasa_thermostat::msg::Role;
+use kasa_thermostat::sim::fixture::Fixture;
+use kasa_thermostat::sim::{Fault, Model, SimOptions, SimPlug};
 
 use crate::util::kasa::{creds, sim_with_account, PASS, USER};
 use crate::util::simulate_plug;
@@ -54,7 +54,11 @@ fn transport(addr: SocketAddr, c: Option<Credentials>) -> AesTransport {
 }
 
 fn device(sim: &SimPlug) -> SmartDevice<AesTransport> {
-    SmartDevice::new(transport(sim.addr(), Some(creds())), Protocol::Aes, None)
+    SmartDevice::new(
+        transport(sim.addr(), Some(creds())),
+        TransportKind::Aes,
+        None,
+    )
 }
 
 #[test]
@@ -87,18 +91,18 @@ fn aes_plugs_switch_and_read_back() {
 #[test]
 fn open_device_learns_aes_from_the_probe() {
     let sim = sim_with_account(Model::Ep25, None);
-    for protocol in [Protocol::Auto, Protocol::Aes] {
+    for protocol in [TransportKind::Auto, TransportKind::Aes] {
         let target = PlugTarget {
             role: Role::Heater,
             host: "127.0.0.1".into(),
             port: Some(sim.addr().port()),
             outlet: None,
-            protocol,
+            transport: protocol,
         };
         let mut d = open_device(&target, &Timing::default(), Some(creds()));
         let s = d.read(soon()).unwrap();
         assert_eq!(s.model, "EP25");
-        assert_eq!(d.protocol(), Protocol::Aes, "{protocol:?}");
+        assert_eq!(d.transport_kind(), TransportKind::Aes, "{protocol:?}");
         assert!(d.is_smart());
         d.set(true, soon()).unwrap();
         assert!(sim.state().relay());
@@ -249,7 +253,7 @@ fn flaky_handshakes_are_retried_by_the_worker() {
         host: "127.0.0.1".into(),
         port: Some(sim.addr().port()),
         outlet: None,
-        protocol: Protocol::Aes,
+        transport: TransportKind::Aes,
     };
     let timing = Timing::default().scaled(0.2);
     let device = open_device(&target, &timing, Some(creds()));
@@ -714,7 +718,7 @@ fn open(sim: &SimPlug, outlet: Option<Outlet>) -> Box<dyn Device> {
         host: "127.0.0.1".into(),
         port: Some(sim.addr().port()),
         outlet,
-        protocol: Protocol::Auto,
+        transport: TransportKind::Auto,
     };
     open_device(&target, &Timing::default(), Some(creds()))
 }
@@ -760,7 +764,7 @@ fn a_recorded_strip_keeps_its_outlet_states() {
     // The recorded states, a negative on_time included.
     assert!(left.read(soon()).unwrap().on);
     assert!(!right.read(soon()).unwrap().on);
-    assert_eq!(left.protocol(), Protocol::Legacy);
+    assert_eq!(left.transport_kind(), TransportKind::Legacy);
     right.set(true, soon()).unwrap();
     left.set(false, soon()).unwrap();
     assert!(right.read(soon()).unwrap().on && st.outlet(1));
@@ -797,7 +801,7 @@ fn a_recorded_aes_plug_switches_and_says_what_it_does_not_know() {
     let mut d = open(&sim, None);
     let s = d.read(soon()).unwrap();
     assert!(s.on, "recorded on");
-    assert_eq!(d.protocol(), Protocol::Aes);
+    assert_eq!(d.transport_kind(), TransportKind::Aes);
     assert_eq!(s.rssi, Some(-51));
     d.set(false, soon()).unwrap();
     assert!(!st.relay());

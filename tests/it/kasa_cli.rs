@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::util::kasa::{refused_port, sim};
 use crate::util::simulate_plug;
-use kasa_thermostat::kasa::{Fault, Model, SimOptions, SimPlug};
+use kasa_thermostat::sim::{Fault, Model, SimOptions, SimPlug};
 use serde_json::Value;
 
 fn run(args: &[&str]) -> Output {

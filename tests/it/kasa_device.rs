@@ -5,14 +5,14 @@
 
 use std::time::{Duration, Instant};
 
+use kasa_thermostat::kasa::iot;
 use kasa_thermostat::kasa::iot::IotDevice;
-use kasa_thermostat::kasa::protocol::{self, ReplyError};
+use kasa_thermostat::kasa::transport::xor;
+use kasa_thermostat::kasa::transport::xor::XorTransport;
 use kasa_thermostat::kasa::transport::Transport;
-use kasa_thermostat::kasa::xor::XorTransport;
-use kasa_thermostat::kasa::{
-    Device, Fault, KasaError, Model, Outlet, Protocol, SimOptions, SimPlug,
-};
+use kasa_thermostat::kasa::{Device, KasaError, Outlet, ReplyError, TransportKind};
 use kasa_thermostat::msg::DeadmanKind;
+use kasa_thermostat::sim::{Fault, Model, SimOptions, SimPlug};
 use serde_json::json;
 
 use crate::util::kasa::{fast_timing, raw_peer, refused_port, sim, wait_for};
@@ -29,7 +29,7 @@ fn transport(port: u16) -> XorTransport {
 }
 
 fn device_at(port: u16, outlet: Option<Outlet>) -> IotDevice<XorTransport> {
-    IotDevice::new(transport(port), outlet, Protocol::Legacy)
+    IotDevice::new(transport(port), outlet, TransportKind::Legacy)
 }
 
 fn device(plug: &SimPlug) -> IotDevice<XorTransport> {
@@ -122,14 +122,14 @@ fn strip_outlet_by_child_id() {
     }
     // And the plug itself refuses it, as a real strip does.
     let mut raw = transport(plug.addr().port());
-    let req = protocol::request(
+    let req = iot::request(
         Some("nope"),
         "system",
         "set_relay_state",
         json!({"state": 1}),
     );
     let reply = raw.request(&req, t()).unwrap();
-    match protocol::extract(&reply, "system", "set_relay_state") {
+    match iot::extract(&reply, "system", "set_relay_state") {
         Err(ReplyError::Device { code: -14, .. }) => {}
         other => panic!("unknown child id at the plug: {other:?}"),
     }
@@ -277,11 +277,11 @@ fn a_reconnect_fits_within_the_deadline() {
     let peer = std::thread::spawn(move || {
         // First connection: answer one request, then close it.
         let (mut s, _) = l.accept().unwrap();
-        protocol::read_frame(&mut s).unwrap();
+        xor::read_frame(&mut s).unwrap();
         let info = json!({"system": {"get_sysinfo": {
             "alias": "peer", "model": "HS100(UK)", "mac": "50:C7:BF:00:00:01",
             "deviceId": "X", "relay_state": 0, "err_code": 0}}});
-        s.write_all(&protocol::frame(info.to_string().as_bytes()))
+        s.write_all(&xor::frame(info.to_string().as_bytes()))
             .unwrap();
         drop(s);
         closed_tx.send(()).unwrap();
@@ -369,7 +369,7 @@ fn oversize_reply_is_refused() {
     let (addr, peer) = raw_peer(vec![0x00, 0x10, 0x00, 0x01, 1, 2, 3]);
     let mut d = device_at(addr.port(), None);
     match d.sysinfo(t()) {
-        Err(KasaError::Oversize { len, addr: a }) => {
+        Err(KasaError::Oversize { len, addr: a, .. }) => {
             assert_eq!(len, 0x0010_0001);
             assert_eq!(a, addr.to_string());
         }

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use kasa_thermostat::kasa::credentials::{CredentialSource, Credentials, KlapVersion};
-use kasa_thermostat::kasa::device::{DeadmanKind, Device, Protocol};
-use kasa_thermostat::kasa::klap::KlapTransport;
-use kasa_thermostat::kasa::protocol::StateError;
+use kasa_thermostat::kasa::device::{DeadmanKind, Device};
 use kasa_thermostat::kasa::smart::SmartDevice;
+use kasa_thermostat::kasa::transport::klap::KlapTransport;
 use kasa_thermostat::kasa::transport::Transport;
-use kasa_thermostat::kasa::{Fault, KasaError, Model, Outlet, SimOptions, SimPlug};
+use kasa_thermostat::kasa::StateError;
+use kasa_thermostat::kasa::TransportKind;
+use kasa_thermostat::kasa::{KasaError, Outlet};
+use kasa_thermostat::sim::{Fault, Model, SimOptions, SimPlug};
 
 use crate::util::kasa::{creds, sim_with_account, USER};
 
@@ -36,7 +38,7 @@ fn transport(addr: SocketAddr, c: Option<Credentials>, v: KlapVersion) -> KlapTr
 fn device(sim: &SimPlug, outlet: Option<Outlet>) -> SmartDevice<KlapTransport> {
     SmartDevice::new(
         transport(sim.addr(), Some(creds()), KlapVersion::V2),
-        Protocol::Klap,
+        TransportKind::Klap,
         outlet,
     )
 }
@@ -56,7 +58,7 @@ fn round_trip(sim: &SimPlug, outlet: Option<Outlet>, index: usize) {
     for other in (0..6).filter(|&i| i != index) {
         assert!(!st.outlet(other), "outlet {other} untouched");
     }
-    assert_eq!(d.protocol(), Protocol::Klap);
+    assert_eq!(d.transport_kind(), TransportKind::Klap);
     // One session, one kept-open connection for the whole exchange.
     assert_eq!(st.handshakes(), 1);
     assert_eq!(st.connections(), 1);
@@ -156,7 +158,7 @@ fn wrong_password_is_an_auth_error_at_once_and_sends_nothing_more() {
                 Some(Credentials::new(USER, "wrong")),
                 KlapVersion::V2,
             ),
-            Protocol::Klap,
+            TransportKind::Klap,
             None,
         );
         let t0 = Instant::now();
@@ -198,7 +200,7 @@ fn unbound_devices_take_the_published_defaults() {
     .unwrap();
     let mut d = SmartDevice::new(
         transport(sim.addr(), None, KlapVersion::V2),
-        Protocol::Klap,
+        TransportKind::Klap,
         None,
     );
     d.set(true, soon()).unwrap();
@@ -612,7 +614,7 @@ fn smart_layer_survives_any_reply() {
             replies.push(shapes[(s as usize) % shapes.len()].clone());
         }
         let outlet = (round % 3 == 0).then_some(Outlet::Index(1));
-        let mut d = SmartDevice::new(Scripted { replies }, Protocol::Klap, outlet);
+        let mut d = SmartDevice::new(Scripted { replies }, TransportKind::Klap, outlet);
         let deadline = Instant::now() + Duration::from_secs(1);
         let results = [
             d.read(deadline).err(),
@@ -631,7 +633,7 @@ fn smart_layer_survives_any_reply() {
         Scripted {
             replies: vec![json!({"error_code": -123456})],
         },
-        Protocol::Klap,
+        TransportKind::Klap,
         None,
     );
     let e = d.read(soon()).unwrap_err();
@@ -641,7 +643,7 @@ fn smart_layer_survives_any_reply() {
         Scripted {
             replies: vec![json!({"error_code": -1501})],
         },
-        Protocol::Klap,
+        TransportKind::Klap,
         None,
     );
     let e = d.read(soon()).unwrap_err();
@@ -650,7 +652,7 @@ fn smart_layer_survives_any_reply() {
 
 #[test]
 fn probe_announces_klap_with_the_right_scheme() {
-    use kasa_thermostat::kasa::protocol::{klap_probe_packet, parse_klap_reply};
+    use kasa_thermostat::kasa::discovery::probe::{klap_probe_packet, parse_klap_reply};
     for (model, lv, ty) in [
         (Model::P110, Some(2), "SMART.TAPOPLUG"),
         (Model::Ep40m, Some(2), "SMART.KASAPLUG"),

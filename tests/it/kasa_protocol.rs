@@ -1,11 +1,12 @@
 //! The wire format on plain bytes and strings: codec vector and round trip,
 //! framing limits, err_code at both levels, sysinfo, outlets and emeter units.
 
-use kasa_thermostat::kasa::protocol::{
-    self, decrypt, encrypt, extract, frame, frame_len, unframe, Emeter, FrameError, ReplyError,
-    SysInfo, MAX_FRAME,
+use kasa_thermostat::kasa::discovery::probe;
+use kasa_thermostat::kasa::iot::{extract, Emeter, SysInfo};
+use kasa_thermostat::kasa::transport::xor::{
+    self, decrypt, encrypt, frame, frame_len, unframe, FrameError, MAX_FRAME,
 };
-use kasa_thermostat::kasa::Outlet;
+use kasa_thermostat::kasa::{Outlet, ReplyError};
 use serde_json::{json, Value};
 
 fn hex(bytes: &[u8]) -> String {
@@ -58,7 +59,7 @@ fn oversize_header_is_refused_before_allocating() {
     // Reading stops after the header: the body is never read or allocated.
     let mut bytes: &[u8] = &[0x7F, 0, 0, 0, 1, 2, 3];
     assert!(matches!(
-        protocol::read_frame(&mut bytes),
+        xor::read_frame(&mut bytes),
         Err(FrameError::Oversize(_))
     ));
     assert_eq!(bytes, &[1, 2, 3]);
@@ -68,13 +69,13 @@ fn oversize_header_is_refused_before_allocating() {
 fn short_frames_say_whether_they_were_cut_mid_frame() {
     let mut empty: &[u8] = &[];
     assert!(matches!(
-        protocol::read_frame(&mut empty),
+        xor::read_frame(&mut empty),
         Err(FrameError::Short { partial: false, .. })
     ));
     let framed = frame(b"{\"a\":1}");
     let mut cut: &[u8] = &framed[..6];
     assert!(matches!(
-        protocol::read_frame(&mut cut),
+        xor::read_frame(&mut cut),
         Err(FrameError::Short { partial: true, .. })
     ));
 }
@@ -193,19 +194,19 @@ fn emeter_both_unit_styles() {
 
 #[test]
 fn klap_probe_reply_is_recognised() {
-    let probe = protocol::klap_probe_packet();
-    assert!(protocol::is_klap_probe(&probe));
+    let probe = probe::klap_probe_packet();
+    assert!(probe::is_klap_probe(&probe));
     let mut reply = probe.to_vec();
     reply.extend_from_slice(
         br#"{"error_code":0,"result":{"mgt_encrypt_schm":{"encrypt_type":"KLAP"}}}"#,
     );
-    assert_eq!(protocol::parse_klap_reply(&reply).as_deref(), Some("KLAP"));
-    assert_eq!(protocol::parse_klap_reply(b"not a probe reply"), None);
+    assert_eq!(probe::parse_klap_reply(&reply).as_deref(), Some("KLAP"));
+    assert_eq!(probe::parse_klap_reply(b"not a probe reply"), None);
 }
 
 #[test]
 fn sim_fault_and_model_names_parse() {
-    use kasa_thermostat::kasa::{Fault, Model};
+    use kasa_thermostat::sim::{Fault, Model};
     use std::time::Duration;
     let cases = [
         ("blackhole", Fault::Blackhole),

@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use kasa_thermostat::kasa::{Fault, Model, Outlet, SimOptions, SimPlug, SimState, Timing};
+use kasa_thermostat::kasa::{Outlet, Timing};
 use kasa_thermostat::msg::{Completion, DeadmanKind, DeadmanReport, PlugCommand, PlugState};
+use kasa_thermostat::sim::{Fault, Model, SimOptions, SimPlug, SimState};
 
 use crate::util::kasa::{
     failure, fast_timing, next_outcome, refused_port, result, sim, wait_for, worker,

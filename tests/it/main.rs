@@ -11,6 +11,7 @@ mod deploy_files;
 mod kasa_aes;
 mod kasa_cli;
 mod kasa_device;
+mod kasa_hostile;
 mod kasa_klap;
 mod kasa_protocol;
 mod kasa_worker;

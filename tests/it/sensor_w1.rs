@@ -228,3 +228,32 @@ fn a_fifo_a_device_or_a_huge_w1_slave_is_a_fault_not_a_hang() {
         );
     }
 }
+
+/// The garbled file of issue 22 (no CRC value and a `\r` on line 1, a
+/// three-digit byte and a `\r` on line 2) used to read as 0.000 °C: it is the
+/// named fault `garbled`, naming the file, and never a temperature.
+#[test]
+fn a_garbled_w1_slave_is_a_named_fault_never_a_temperature() {
+    let garbled = "72 01 4b 46 7f ff 0e 10 :f\r crc= YES\n72 01 4db 46 7f ff 0e 10 \r57 t=0\n";
+    assert!(matches!(
+        parse_w1_slave(garbled),
+        Err(W1ParseError::Malformed { .. })
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    write_w1(dir.path(), ID_A, garbled);
+    let mut s = W1Sensor::open(dir.path(), Some(ID_A)).unwrap();
+    match s.read() {
+        Err(f @ SensorFault::Garbled { .. }) => {
+            assert_eq!(f.kind(), "garbled");
+            let text = f.to_string();
+            assert!(
+                text.contains("w1_slave") && text.contains("garbled"),
+                "{text}"
+            );
+        }
+        other => panic!("a garbled file must be a fault, got {other:?}"),
+    }
+    // The same sensor reads again once the file is whole.
+    write_w1(dir.path(), ID_A, &w1_yes(GOOD, 23125));
+    assert_eq!(s.read().unwrap().celsius, 23.125);
+}

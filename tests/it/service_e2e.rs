@@ -5,8 +5,8 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use kasa_thermostat::kasa::sim::Fault;
 use kasa_thermostat::sensor::w1::format_w1_slave;
+use kasa_thermostat::sim::Fault;
 use serde_json::{json, Value};
 
 use crate::util::service::*;

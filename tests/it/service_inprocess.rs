@@ -13,7 +13,7 @@ use kasa_thermostat::sensor::{RawReading, Sensor, SensorFault};
 use kasa_thermostat::service::{Options, Service, ServiceError};
 use kasa_thermostat::testkit::RecordingNotifier;
 
-fn config(dir: &std::path::Path, w1: &W1Tree, heater: &kasa_thermostat::kasa::SimPlug) -> Config {
+fn config(dir: &std::path::Path, w1: &W1Tree, heater: &kasa_thermostat::sim::SimPlug) -> Config {
     let mut v = fast_config(dir, w1);
     v["heater"] = plug_json(heater);
     Config::from_json(&v.to_string()).unwrap()

@@ -12,7 +12,7 @@ use crate::util::service::{sim, Rig};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn profile_rig(profile: Value, celsius: f64) -> (Rig, kasa_thermostat::kasa::SimPlug) {
+fn profile_rig(profile: Value, celsius: f64) -> (Rig, kasa_thermostat::sim::SimPlug) {
     let heater = sim("heater", None);
     let rig = Rig::new(celsius).plug("heater", &heater);
     let state = rig.dir.path().join("lib/profile.json");

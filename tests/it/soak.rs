@@ -154,13 +154,14 @@ impl SimProc {
 
     /// Switches it off as another client would (the app, a hand).
     fn hand_off(&self) {
-        use kasa_thermostat::kasa::{Device, Protocol};
-        let transport = kasa_thermostat::kasa::xor::XorTransport::new(
+        use kasa_thermostat::kasa::{Device, TransportKind};
+        let transport = kasa_thermostat::kasa::transport::xor::XorTransport::new(
             "127.0.0.1",
             self.addr.port(),
             Duration::from_millis(200),
         );
-        let mut dev = kasa_thermostat::kasa::iot::IotDevice::new(transport, None, Protocol::Legacy);
+        let mut dev =
+            kasa_thermostat::kasa::iot::IotDevice::new(transport, None, TransportKind::Legacy);
         let _ = dev.set(false, Instant::now() + Duration::from_millis(300));
     }
 }

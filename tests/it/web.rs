@@ -15,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(10);
 const PASSWORD: &str = "correct horse";
 
 /// A rig with a heater and the page on 127.0.0.1:0.
-fn web_rig(read_only: bool) -> (Rig, kasa_thermostat::kasa::SimPlug) {
+fn web_rig(read_only: bool) -> (Rig, kasa_thermostat::sim::SimPlug) {
     let heater = sim("heater", None);
     let rig = Rig::new(19.0).plug("heater", &heater);
     let pw = rig.dir.path().join("web-password");

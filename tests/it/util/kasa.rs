@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use kasa_thermostat::kasa::credentials::Credentials;
-use kasa_thermostat::kasa::{
-    Fault, Model, Outlet, PlugHandle, PlugTarget, Protocol, SimOptions, SimPlug, Timing,
-};
+use kasa_thermostat::kasa::{Outlet, PlugHandle, PlugTarget, Timing, TransportKind};
 use kasa_thermostat::msg::{Completion, PlugOutcome, PlugState};
+use kasa_thermostat::sim::{Fault, Model, SimOptions, SimPlug};
 use kasa_thermostat::Role;
 
 /// The real schedule at 1/100 (sleeps 0/10/20 ms, spacing 5 ms), with 250 ms
@@ -69,7 +68,7 @@ pub fn worker(
         host: addr.ip().to_string(),
         port: Some(addr.port()),
         outlet,
-        protocol: Protocol::Legacy,
+        transport: TransportKind::Legacy,
     };
     let device = kasa_thermostat::kasa::open_device(&target, &timing, None);
     (
@@ -137,4 +136,149 @@ pub fn raw_peer(reply: Vec<u8>) -> (SocketAddr, JoinHandle<()>) {
         })
         .unwrap();
     (addr, t)
+}
+
+/// How a [`HostilePlug`] misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hostility {
+    /// Right after each reply, a second frame nobody asked for: a sysinfo
+    /// with the relay the other way (what a late reply to a timed-out
+    /// request looks like on a kept-open connection).
+    TrailingFrame,
+    /// On its first connection only, a frame before any request.
+    GreetFirst,
+    /// Every request is answered as if it were another method.
+    WrongMethod,
+}
+
+/// A legacy (XOR, TCP) plug on 127.0.0.1:0 that answers `get_sysinfo` and
+/// `set_relay_state` correctly but misbehaves as its [`Hostility`] says.
+/// Dropping it stops its threads.
+pub struct HostilePlug {
+    addr: SocketAddr,
+    shared: std::sync::Arc<HostileShared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct HostileShared {
+    relay: std::sync::atomic::AtomicBool,
+    connections: std::sync::atomic::AtomicU64,
+    stop: std::sync::atomic::AtomicBool,
+    peers: std::sync::Mutex<Vec<(std::net::TcpStream, JoinHandle<()>)>>,
+}
+
+impl HostilePlug {
+    /// Starts it.
+    pub fn start(how: Hostility) -> HostilePlug {
+        use std::sync::atomic::Ordering;
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let shared = std::sync::Arc::new(HostileShared::default());
+        let s = std::sync::Arc::clone(&shared);
+        let acceptor = std::thread::Builder::new()
+            .name("hostile-plug".into())
+            .spawn(move || {
+                for conn in l.incoming() {
+                    if s.stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let first = s.connections.fetch_add(1, Ordering::SeqCst) == 0;
+                    let keep = conn.try_clone().unwrap();
+                    let peer = std::sync::Arc::clone(&s);
+                    let t = std::thread::Builder::new()
+                        .name("hostile-conn".into())
+                        .spawn(move || hostile_conn(conn, how, first, &peer))
+                        .unwrap();
+                    s.peers.lock().unwrap().push((keep, t));
+                }
+            })
+            .unwrap();
+        HostilePlug {
+            addr,
+            shared,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether its relay is closed.
+    pub fn relay(&self) -> bool {
+        self.shared.relay.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many connections it has accepted.
+    pub fn connections(&self) -> u64 {
+        self.shared
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for HostilePlug {
+    fn drop(&mut self) {
+        self.shared
+            .stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so that it sees the flag.
+        let _ = std::net::TcpStream::connect(self.addr);
+        if let Some(t) = self.acceptor.take() {
+            let _ = t.join();
+        }
+        let peers = std::mem::take(&mut *self.shared.peers.lock().unwrap());
+        for (stream, thread) in peers {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            let _ = thread.join();
+        }
+    }
+}
+
+fn sysinfo_reply(on: bool) -> serde_json::Value {
+    serde_json::json!({"system": {"get_sysinfo": {
+        "alias": "hostile", "model": "HS100(UK)", "relay_state": u8::from(on), "err_code": 0
+    }}})
+}
+
+fn hostile_conn(mut s: std::net::TcpStream, how: Hostility, first: bool, shared: &HostileShared) {
+    use kasa_thermostat::kasa::transport::xor;
+    use std::sync::atomic::Ordering;
+    if how == Hostility::GreetFirst && first {
+        // A late answer to a dead-man query that was never sent on this connection.
+        let greet =
+            serde_json::json!({"count_down": {"get_rules": {"rule_list": [], "err_code": 0}}});
+        let _ = s.write_all(&xor::frame(greet.to_string().as_bytes()));
+    }
+    while let Ok(plain) = xor::read_frame(&mut s) {
+        let Ok(req) = serde_json::from_slice::<serde_json::Value>(&plain) else {
+            return;
+        };
+        let reply = if how == Hostility::WrongMethod {
+            serde_json::json!({"system": {"set_led_off": {"err_code": 0}}})
+        } else if let Some(state) = req.pointer("/system/set_relay_state/state") {
+            shared.relay.store(state == 1, Ordering::SeqCst);
+            serde_json::json!({"system": {"set_relay_state": {"err_code": 0}}})
+        } else {
+            sysinfo_reply(shared.relay.load(Ordering::SeqCst))
+        };
+        if s.write_all(&xor::frame(reply.to_string().as_bytes()))
+            .is_err()
+        {
+            return;
+        }
+        if how == Hostility::TrailingFrame {
+            // Sent at once, not 300 ms later: to the client it is the same
+            // thing, bytes waiting that answer nothing it is about to ask.
+            let stale = sysinfo_reply(!shared.relay.load(Ordering::SeqCst));
+            if s.write_all(&xor::frame(stale.to_string().as_bytes()))
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
 }

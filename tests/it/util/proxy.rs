@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use kasa_thermostat::kasa::protocol;
+use kasa_thermostat::kasa::transport::xor;
 
 /// The proxy; dropping it stops it.
 pub struct CutProxy {
@@ -40,7 +40,7 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, cuts: &AtomicU64) {
     };
     let _ = plug.set_read_timeout(Some(Duration::from_secs(5)));
     while let Some(request) = read_frame(&mut client) {
-        let plain = protocol::unframe(&request).unwrap_or_default();
+        let plain = xor::unframe(&request).unwrap_or_default();
         let is_set = String::from_utf8_lossy(&plain).contains("set_relay_state");
         if plug.write_all(&request).is_err() {
             return;

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use kasa_thermostat::kasa::sim::{Fault, Model, SimOptions, SimPlug, Transition};
 use kasa_thermostat::sensor::scratchpad_for;
 use kasa_thermostat::sensor::w1::format_w1_slave;
+use kasa_thermostat::sim::{Fault, Model, SimOptions, SimPlug, Transition};
 use serde_json::{json, Value};
 
 /// The sensor id used in the fake w1 tree.

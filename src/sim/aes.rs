@@ -9,7 +9,7 @@
 //! `-1501`), `expire:N` (the session ends after N requests: `error_code`
 //! 9999 SESSION_TIMEOUT, as devices answer) and `badsig` (the replies are
 //! encrypted with another key). The crypto is the client's own
-//! ([`crate::kasa::aes`]), checked against python-kasa's vectors; python-kasa's
+//! ([`crate::kasa::transport::aes`]), checked against python-kasa's vectors; python-kasa's
 //! client drives this server in the interop gate.
 
 use std::net::TcpStream;
@@ -18,9 +18,9 @@ use serde_json::{json, Value};
 
 use super::klap::{answer_json, delay, handshake_fault, random16, serve_http, Answer};
 use super::{lock_or_recover, Fault, SimState};
-use crate::kasa::aes::{self, AesCipher};
 use crate::kasa::credentials::Credentials;
-use crate::kasa::http::{self, RequestHead};
+use crate::kasa::transport::aes::{self, AesCipher};
+use crate::kasa::transport::http::{self, RequestHead};
 
 /// The session life announced in the `TIMEOUT` cookie (what Tapo firmware
 /// sends: 24 minutes).

@@ -19,6 +19,10 @@
 //!   `--index` means; strips do not list outlets in socket order, each entry
 //!   has a 1-based `position`) or by its `device_id`.
 //!
+//! A reply that names a method other than the one sent (a top-level
+//! `method`, or an answer in a `multipleRequest` to a request that was not in
+//! it) is [`KasaError::WrongReply`]: retried on a fresh session.
+//!
 //! Session-level error codes (`SESSION_TIMEOUT_ERROR` 9999 and the others
 //! python-kasa retries) renew the transport's session and retry once within
 //! the deadline; login errors become [`KasaError::Auth`]; every other code is
@@ -46,168 +50,23 @@
 //! switches, after switching a target on with a countdown armed the rule is
 //! read back and re-armed if it is gone.
 
+pub mod codes;
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
 use super::credentials::base64_decode;
-use super::device::Outlet;
-use super::device::{DeadmanKind, Device, Protocol, Status};
-use super::error::{AuthDetail, KasaError};
-use super::protocol::{ReplyError, StateError};
-use super::transport::Transport;
+use super::device::{DeadmanKind, Device, Outlet, Status};
+use super::error::{KasaError, ReplyError, StateError};
+use super::transport::{Transport, TransportKind};
+use codes::{error_name, is_session_error};
 
 /// The most requests python-kasa puts in one `multipleRequest`.
 const MAX_BATCH: usize = 5;
 
 /// Bounds the child-list paging of a broken or hostile device.
 const MAX_PAGES: usize = 16;
-
-/// The known SMART error codes: `(code, python-kasa's name)`.
-pub(crate) const ERROR_CODES: &[(i64, &str)] = &[
-    (0, "SUCCESS"),
-    (9999, "SESSION_TIMEOUT_ERROR"),
-    (1200, "MULTI_REQUEST_FAILED_ERROR"),
-    (1112, "HTTP_TRANSPORT_FAILED_ERROR"),
-    (1111, "LOGIN_FAILED_ERROR"),
-    (1100, "HAND_SHAKE_FAILED_ERROR"),
-    (1003, "TRANSPORT_UNKNOWN_CREDENTIALS_ERROR"),
-    (1002, "TRANSPORT_NOT_AVAILABLE_ERROR"),
-    (1001, "CMD_COMMAND_CANCEL_ERROR"),
-    (1000, "NULL_TRANSPORT_ERROR"),
-    (-1, "COMMON_FAILED_ERROR"),
-    (-1001, "UNSPECIFIC_ERROR"),
-    (-1002, "UNKNOWN_METHOD_ERROR"),
-    (-1003, "JSON_DECODE_FAIL_ERROR"),
-    (-1004, "JSON_ENCODE_FAIL_ERROR"),
-    (-1005, "AES_DECODE_FAIL_ERROR"),
-    (-1006, "REQUEST_LEN_ERROR_ERROR"),
-    (-1007, "CLOUD_FAILED_ERROR"),
-    (-1008, "PARAMS_ERROR"),
-    (-1010, "INVALID_PUBLIC_KEY_ERROR"),
-    (-1101, "SESSION_PARAM_ERROR"),
-    (-1201, "QUICK_SETUP_ERROR"),
-    (-1301, "DEVICE_ERROR"),
-    (-1302, "DEVICE_NEXT_EVENT_ERROR"),
-    (-1401, "FIRMWARE_ERROR"),
-    (-1402, "FIRMWARE_VER_ERROR_ERROR"),
-    (-1501, "LOGIN_ERROR"),
-    (-1601, "TIME_ERROR"),
-    (-1602, "TIME_SYS_ERROR"),
-    (-1603, "TIME_SAVE_ERROR"),
-    (-1701, "WIRELESS_ERROR"),
-    (-1702, "WIRELESS_UNSUPPORTED_ERROR"),
-    (-1801, "SCHEDULE_ERROR"),
-    (-1802, "SCHEDULE_FULL_ERROR"),
-    (-1803, "SCHEDULE_CONFLICT_ERROR"),
-    (-1804, "SCHEDULE_SAVE_ERROR"),
-    (-1805, "SCHEDULE_INDEX_ERROR"),
-    (-1901, "COUNTDOWN_ERROR"),
-    (-1902, "COUNTDOWN_CONFLICT_ERROR"),
-    (-1903, "COUNTDOWN_SAVE_ERROR"),
-    (-2001, "ANTITHEFT_ERROR"),
-    (-2002, "ANTITHEFT_CONFLICT_ERROR"),
-    (-2003, "ANTITHEFT_SAVE_ERROR"),
-    (-2101, "ACCOUNT_ERROR"),
-    (-2201, "STAT_ERROR"),
-    (-2202, "STAT_SAVE_ERROR"),
-    (-2301, "DST_ERROR"),
-    (-2302, "DST_SAVE_ERROR"),
-    (-3001, "VACUUM_BATTERY_LOW"),
-    (-40101, "SYSTEM_ERROR"),
-    (-40209, "INVALID_ARGUMENTS"),
-    (-40401, "SESSION_EXPIRED"),
-    (-40411, "BAD_USERNAME"),
-    (-60502, "UNKNOWN_USERNAME"),
-    (-40412, "HOMEKIT_LOGIN_FAIL"),
-    (-40404, "DEVICE_BLOCKED"),
-    (-40405, "DEVICE_FACTORY"),
-    (-40406, "OUT_OF_LIMIT"),
-    (-40407, "OTHER_ERROR"),
-    (-40408, "SYSTEM_BLOCKED"),
-    (-40409, "NONCE_EXPIRED"),
-    (-90000, "FFS_NONE_PWD"),
-    (40108, "TIMEOUT_ERROR"),
-    (-40106, "UNSUPPORTED_METHOD"),
-    (-40109, "ONE_SECOND_REPEAT_REQUEST"),
-    (-40413, "INVALID_NONCE"),
-    (-40210, "PROTOCOL_FORMAT_ERROR"),
-    (-40321, "IP_CONFLICT"),
-];
-
-/// python-kasa's name for a code, `UNKNOWN` for a code it does not know.
-pub(crate) fn error_name(code: i64) -> &'static str {
-    ERROR_CODES
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map(|(_, n)| *n)
-        .unwrap_or("UNKNOWN")
-}
-
-/// Codes after which python-kasa drops the session and tries again.
-pub(crate) fn is_session_error(code: i64) -> bool {
-    matches!(code, 1002 | 1112 | -1001 | 9999 | -40401 | -40413)
-}
-
-/// Codes that mean the login was refused (python-kasa's authentication errors).
-pub(crate) fn is_auth_error(code: i64) -> bool {
-    matches!(code, -1501 | 1111 | -1005 | 1100 | 1003 | -40412)
-}
-
-/// The error for a device's non-zero `error_code` answering `method`: a
-/// refused login is [`KasaError::Auth`], anything else [`KasaError::Smart`].
-pub(crate) fn code_error(addr: String, method: &str, code: i64) -> KasaError {
-    if is_auth_error(code) {
-        KasaError::Auth {
-            addr,
-            source: AuthDetail::Code {
-                code,
-                name: error_name(code),
-            },
-        }
-    } else {
-        KasaError::Smart {
-            addr,
-            method: method.to_string(),
-            code,
-        }
-    }
-}
-
-/// Whether a retry may succeed. Permanent: refused logins, methods or
-/// parameters the device does not take, a blocked device. Everything else,
-/// unknown codes included, may pass on a later attempt.
-pub(crate) fn is_transient(code: i64) -> bool {
-    !(is_auth_error(code)
-        || matches!(
-            code,
-            -1002 | -1008 | -1010 | -40106 | -40209 | -40210 | -40404 | -40408 | -40411 | -60502
-        ))
-}
-
-/// Codes that mean the device does not have the method at all.
-pub(crate) fn is_unsupported(code: i64) -> bool {
-    matches!(code, -1002 | -40106)
-}
-
-/// What to do about a code, appended to the error message.
-pub(crate) fn error_advice(code: i64) -> &'static str {
-    if is_session_error(code) {
-        "; the session is renewed on the next try"
-    } else if matches!(code, -1002 | -40106) {
-        "; this model or firmware does not have that command"
-    } else if matches!(code, -1008 | -40209) {
-        "; the device refused the parameters"
-    } else if matches!(code, -40404 | -40408) {
-        "; the device blocks this client for now: wait before retrying"
-    } else if matches!(code, -1903..=-1901) {
-        "; the countdown table refused the rule (a rule set in the app?)"
-    } else if code == -40109 {
-        "; requests too close together"
-    } else {
-        ""
-    }
-}
 
 /// A SMART reply that is not success.
 #[derive(Debug, Clone, PartialEq)]
@@ -337,7 +196,7 @@ struct Armed {
 /// One SMART plug, or one outlet of a SMART strip.
 pub struct SmartDevice<T: Transport> {
     t: T,
-    protocol: Protocol,
+    kind: TransportKind,
     outlet: Option<Outlet>,
     terminal_uuid: String,
     /// `multipleRequest` works on this device (cleared when it refuses one).
@@ -364,13 +223,13 @@ enum Call {
 }
 
 impl<T: Transport> SmartDevice<T> {
-    /// A device speaking SMART over `transport` (`protocol` is what
-    /// [`Device::protocol`] reports), for the whole plug (`outlet: None`)
+    /// A device speaking SMART over `transport` (`kind` is what
+    /// [`Device::transport_kind`] reports), for the whole plug (`outlet: None`)
     /// or one strip outlet.
-    pub fn new(transport: T, protocol: Protocol, outlet: Option<Outlet>) -> SmartDevice<T> {
+    pub fn new(transport: T, kind: TransportKind, outlet: Option<Outlet>) -> SmartDevice<T> {
         SmartDevice {
             t: transport,
-            protocol,
+            kind,
             outlet,
             terminal_uuid: new_terminal_uuid(),
             batch: true,
@@ -405,8 +264,17 @@ impl<T: Transport> SmartDevice<T> {
         }
     }
 
+    fn wrong_reply(&self, sent: &str, got: &str) -> KasaError {
+        KasaError::WrongReply {
+            addr: self.addr(),
+            sent: sent.to_string(),
+            got: got.to_string(),
+            repeated: false,
+        }
+    }
+
     fn code_error(&self, method: &str, code: i64) -> KasaError {
-        code_error(self.addr(), method, code)
+        KasaError::from_code(self.addr(), method, code)
     }
 
     /// Sends one request envelope; a session-level code renews the session
@@ -415,6 +283,12 @@ impl<T: Transport> SmartDevice<T> {
         let mut renewed = false;
         loop {
             let reply = self.t.request(req, deadline)?;
+            // A reply that names its method must name the one sent.
+            if let Some(got) = reply.get("method").and_then(Value::as_str) {
+                if got != method {
+                    return Err(self.wrong_reply(method, got));
+                }
+            }
             match check_reply(&reply) {
                 Ok(v) => return Ok(Call::Plain(v.clone())),
                 Err(SmartReplyError::Code(c)) if is_session_error(c) && !renewed => {
@@ -510,6 +384,13 @@ impl<T: Transport> SmartDevice<T> {
                                 return Err(self.code_error("multipleRequest", c))
                             }
                         };
+                        let asked: Vec<&str> = chunk.iter().map(|(m, _)| *m).collect();
+                        if let Some((m, _)) =
+                            answers.iter().find(|(m, _)| !asked.contains(&m.as_str()))
+                        {
+                            let sent = format!("multipleRequest({})", asked.join("+"));
+                            return Err(self.wrong_reply(&sent, m));
+                        }
                         for (m, a) in answers {
                             match a {
                                 Ok(v) => got.push((m, v)),
@@ -785,8 +666,8 @@ impl<T: Transport> Device for SmartDevice<T> {
         self.t.address()
     }
 
-    fn protocol(&self) -> Protocol {
-        self.protocol
+    fn transport_kind(&self) -> TransportKind {
+        self.kind
     }
 
     fn read(&mut self, deadline: Instant) -> Result<Status, KasaError> {
@@ -960,21 +841,6 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn classification_of_codes() {
-        assert_eq!(error_name(-1501), "LOGIN_ERROR");
-        assert_eq!(error_name(424242), "UNKNOWN");
-        assert!(is_auth_error(-1501) && !is_transient(-1501));
-        assert!(is_session_error(9999) && is_transient(9999));
-        assert!(!is_transient(-1002) && !is_transient(-1008));
-        assert!(is_transient(-1) && is_transient(424242));
-        // The table has no duplicate code.
-        let mut codes: Vec<i64> = ERROR_CODES.iter().map(|(c, _)| *c).collect();
-        codes.sort_unstable();
-        codes.dedup();
-        assert_eq!(codes.len(), ERROR_CODES.len());
     }
 
     #[test]

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::protocol::{self, SysInfo};
+pub mod probe;
 
-/// The UDP port newer firmware answers the binary probe on.
-pub(crate) const KLAP_PORT: u16 = 20002;
+use super::iot::{sysinfo_request, SysInfo};
+use super::transport::xor::{decrypt, encrypt, MAX_FRAME};
+use probe::{klap_probe_packet, parse_probe_reply, ProbeInfo, KLAP_PORT};
 
 /// The default discovery target.
 pub(crate) const BROADCAST: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::BROADCAST), 9999);
@@ -29,7 +30,7 @@ pub(crate) struct Found {
     /// Its sysinfo (legacy devices).
     pub sysinfo: Option<SysInfo>,
     /// Its UDP 20002 answer (newer devices): model, type, transport.
-    pub probe: Option<protocol::ProbeInfo>,
+    pub probe: Option<ProbeInfo>,
 }
 
 impl Found {
@@ -96,8 +97,8 @@ pub(crate) fn discover(
     };
     let sock = UdpSocket::bind(bind).map_err(err("bind"))?;
     sock.set_broadcast(true).map_err(err("enable broadcast"))?;
-    let query = protocol::encrypt(protocol::sysinfo_request().to_string().as_bytes());
-    let probe = protocol::klap_probe_packet();
+    let query = encrypt(sysinfo_request().to_string().as_bytes());
+    let probe = klap_probe_packet();
     let mut probe_targets = vec![SocketAddr::new(target.ip(), KLAP_PORT)];
     if target.port() != KLAP_PORT && target.port() != 9999 {
         probe_targets.push(target);
@@ -106,7 +107,7 @@ pub(crate) fn discover(
     let start = Instant::now();
     let end = start + timeout;
     let mut found: Vec<Found> = Vec::new();
-    let mut buf = vec![0u8; protocol::MAX_FRAME];
+    let mut buf = vec![0u8; MAX_FRAME];
     for n in 0..PACKETS {
         sock.send_to(&query, target).map_err(err("send"))?;
         for t in &probe_targets {
@@ -142,10 +143,10 @@ pub(crate) fn discover(
 
 /// Adds one datagram to the list, merging the legacy and 20002 answers of a host.
 fn record(found: &mut Vec<Found>, from: SocketAddr, data: &[u8]) {
-    let (sysinfo, probe) = if let Some(p) = protocol::parse_probe_reply(data) {
+    let (sysinfo, probe) = if let Some(p) = parse_probe_reply(data) {
         (None, Some(p))
     } else {
-        let plain = protocol::decrypt(data);
+        let plain = decrypt(data);
         match serde_json::from_slice::<Value>(&plain)
             .ok()
             .and_then(|v| SysInfo::from_reply(&v).ok())
@@ -185,45 +186,5 @@ fn record(found: &mut Vec<Found>, from: SocketAddr, data: &[u8]) {
             sysinfo: None,
             probe,
         });
-    }
-}
-
-/// Sends the 20002 probe to `ip` on each of `ports` and waits up to `timeout`
-/// for an answer; returns the scheme it announced.
-pub(crate) fn klap_probe(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<String> {
-    probe(ip, ports, timeout).map(|p| p.scheme)
-}
-
-/// Sends the UDP 20002 probe to `ip` on `ports` and returns the first
-/// answer's description, waiting at most `timeout`.
-pub(crate) fn probe(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<protocol::ProbeInfo> {
-    let bind: SocketAddr = if ip.is_ipv4() {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let sock = UdpSocket::bind(bind).ok()?;
-    let probe = protocol::klap_probe_packet();
-    for &p in ports {
-        let _ = sock.send_to(&probe, (ip, p));
-    }
-    let end = Instant::now() + timeout;
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = end.checked_duration_since(Instant::now())?;
-        if left.is_zero() {
-            return None;
-        }
-        sock.set_read_timeout(Some(left)).ok()?;
-        match sock.recv_from(&mut buf) {
-            Ok((len, from)) if from.ip() == ip => {
-                if let Some(p) = protocol::parse_probe_reply(&buf[..len]) {
-                    return Some(p);
-                }
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
-            Err(_) => return None,
-        }
     }
 }

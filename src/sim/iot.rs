@@ -11,12 +11,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use super::{hex_id, Fault, Inner, Model, Rule, SimState};
-use crate::kasa::protocol;
+use crate::kasa::transport::xor;
 
 /// Serves XOR-framed requests on one connection until it closes.
 pub(super) fn serve(stream: &mut TcpStream, state: &SimState) {
     loop {
-        let Ok(plain) = protocol::read_frame(stream) else {
+        let Ok(plain) = xor::read_frame(stream) else {
             return;
         };
         if state.shared.stop.load(Ordering::SeqCst) {
@@ -46,7 +46,7 @@ pub(super) fn serve(stream: &mut TcpStream, state: &SimState) {
                 f.extend(junk);
                 f
             }
-            _ => protocol::frame(bytes.as_bytes()),
+            _ => xor::frame(bytes.as_bytes()),
         };
         if fault == Some(Fault::Drop) {
             let _ = stream.write_all(&frame[..frame.len() / 2]);

@@ -19,7 +19,8 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use super::error::KasaError;
+use super::net::{address, idle_state, is_timeout, Idle};
+use crate::kasa::error::KasaError;
 
 /// The longest status line plus headers accepted. A device's head is a few
 /// hundred bytes.
@@ -420,15 +421,10 @@ impl HttpClient {
     /// A client for `host:port`; nothing happens on the network until the
     /// first request. The host is resolved on every (re)connect.
     pub fn new(host: &str, port: u16, connect_timeout: Duration) -> HttpClient {
-        let addr = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
         HttpClient {
             host: host.to_string(),
             port,
-            addr,
+            addr: address(host, port),
             connect_timeout: connect_timeout.max(Duration::from_millis(1)),
             conn: None,
             buf: Vec::new(),
@@ -538,7 +534,21 @@ impl HttpClient {
         started: Instant,
         op: &str,
     ) -> Result<Response, Failure> {
-        let (stream, reused) = match self.conn.take() {
+        // A kept-open connection with bytes already waiting (a late reply)
+        // would hand them to this request as its answer: drop it.
+        let kept = self.conn.take().filter(|s| match idle_state(s) {
+            Ok(Idle::Clean) => true,
+            Ok(Idle::Stray(n)) => {
+                log::debug!(
+                    "{}: stray bytes ({n}) waiting on the kept-open connection before {op}: \
+                     discarded with the connection",
+                    self.addr
+                );
+                false
+            }
+            Ok(Idle::Closed) | Err(_) => false,
+        });
+        let (stream, reused) = match kept {
             Some(s) => (s, true),
             None => (
                 self.connect(deadline, started, op).map_err(Failure::Kasa)?,
@@ -566,45 +576,79 @@ impl HttpClient {
         op: &str,
         reused: bool,
     ) -> (Result<Response, Failure>, bool) {
-        let fail = |e: KasaError| (Err(Failure::Kasa(e)), false);
-        let io_fail = |this: &Self, e: io::Error, what: String, got_any: bool| {
-            if is_timeout(&e) {
-                return Failure::Kasa(this.timed_out(op, started));
-            }
-            let stale = reused
-                && !got_any
-                && matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionReset
-                        | io::ErrorKind::BrokenPipe
-                        | io::ErrorKind::ConnectionAborted
+        let at = Wire {
+            stream,
+            deadline,
+            started,
+            op,
+            reused,
+        };
+        let head = self
+            .send_request(&at, request)
+            .and_then(|()| self.read_head(&at));
+        let (head_end, head) = match head {
+            Ok(h) => h,
+            Err(f) => return (Err(f), false),
+        };
+        let Some(len) = head.content_length else {
+            if head.status == 200 {
+                return (
+                    Err(Failure::Kasa(self.http_err(op, HttpError::NoContentLength))),
+                    false,
                 );
-            let err = KasaError::Io {
-                addr: this.addr.clone(),
-                op: what,
-                source: e,
-            };
-            if stale {
-                Failure::Stale(err)
-            } else {
-                Failure::Kasa(err)
             }
+            // A refusal without a length: its body is of no use, and the
+            // connection cannot be reused without knowing where it ends.
+            return (Ok(response(&head, Vec::new())), false);
         };
-
-        // Write: the whole request in one write, bounded by the deadline.
-        let left = match self.remaining(deadline, op, started) {
-            Ok(d) => d,
-            Err(e) => return fail(e),
-        };
-        let mut w = stream;
-        if let Err(e) = w
-            .set_write_timeout(Some(left))
-            .and_then(|()| w.write_all(request))
-        {
-            return (Err(io_fail(self, e, format!("sending {op}"), false)), false);
+        match self.read_body(&at, head_end, len) {
+            // Bytes past the announced body mean the peer and we disagree on
+            // framing: never reuse such a connection.
+            Ok((body, extra)) => (Ok(response(&head, body)), head.keep_alive && !extra),
+            Err(f) => (Err(f), false),
         }
+    }
 
-        // Read the head.
+    /// Names an I/O error of this exchange. A reset or broken pipe on a
+    /// kept-open connection before any reply byte is [`Failure::Stale`].
+    fn io_failure(&self, at: &Wire<'_>, e: io::Error, what: String, got_any: bool) -> Failure {
+        if is_timeout(&e) {
+            return Failure::Kasa(self.timed_out(at.op, at.started));
+        }
+        let stale = at.reused
+            && !got_any
+            && matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionAborted
+            );
+        let err = KasaError::Io {
+            addr: self.addr.clone(),
+            op: what,
+            source: e,
+        };
+        if stale {
+            Failure::Stale(err)
+        } else {
+            Failure::Kasa(err)
+        }
+    }
+
+    /// Writes the whole request in one write, bounded by the deadline.
+    fn send_request(&self, at: &Wire<'_>, request: &[u8]) -> Result<(), Failure> {
+        let left = self
+            .remaining(at.deadline, at.op, at.started)
+            .map_err(Failure::Kasa)?;
+        let mut w = at.stream;
+        w.set_write_timeout(Some(left))
+            .and_then(|()| w.write_all(request))
+            .map_err(|e| self.io_failure(at, e, format!("sending {}", at.op), false))
+    }
+
+    /// Reads into `self.buf` until the end of the head, and parses it;
+    /// returns where the head ends in `self.buf` and the parsed head.
+    fn read_head(&mut self, at: &Wire<'_>) -> Result<(usize, ResponseHead), Failure> {
         self.buf.clear();
         let mut chunk = [0u8; 4096];
         let head_end = loop {
@@ -612,109 +656,82 @@ impl HttpClient {
                 break end;
             }
             if self.buf.len() > MAX_HEAD {
-                return fail(self.http_err(op, HttpError::HeadTooLong));
+                return Err(Failure::Kasa(self.http_err(at.op, HttpError::HeadTooLong)));
             }
-            match self.read_some(stream, &mut chunk, deadline, started, op) {
+            match self.read_some(at, &mut chunk) {
                 Ok(0) => {
                     let partial = !self.buf.is_empty();
                     let e = KasaError::Closed {
                         addr: self.addr.clone(),
-                        op: op.to_string(),
+                        op: at.op.to_string(),
                         mid_frame: partial,
                     };
-                    return if reused && !partial {
-                        (Err(Failure::Stale(e)), false)
+                    return Err(if at.reused && !partial {
+                        Failure::Stale(e)
                     } else {
-                        fail(e)
-                    };
+                        Failure::Kasa(e)
+                    });
                 }
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(ReadErr::Kasa(e)) => return fail(e),
+                Err(ReadErr::Kasa(e)) => return Err(Failure::Kasa(e)),
                 Err(ReadErr::Io(e)) => {
                     let any = !self.buf.is_empty();
-                    return (
-                        Err(io_fail(self, e, format!("reading the reply to {op}"), any)),
-                        false,
-                    );
+                    let what = format!("reading the reply to {}", at.op);
+                    return Err(self.io_failure(at, e, what, any));
                 }
             }
         };
         if head_end > MAX_HEAD {
-            return fail(self.http_err(op, HttpError::HeadTooLong));
+            return Err(Failure::Kasa(self.http_err(at.op, HttpError::HeadTooLong)));
         }
-        let head = match parse_response_head(&self.buf[..head_end]) {
-            Ok(h) => h,
-            Err(e) => return fail(self.http_err(op, e)),
-        };
-        let Some(len) = head.content_length else {
-            if head.status == 200 {
-                return fail(self.http_err(op, HttpError::NoContentLength));
-            }
-            // A refusal without a length: its body is of no use, and the
-            // connection cannot be reused without knowing where it ends.
-            return (
-                Ok(Response {
-                    status: head.status,
-                    body: Vec::new(),
-                    session_id: head.session_id,
-                    timeout_s: head.timeout_s,
-                }),
-                false,
-            );
-        };
+        let head = parse_response_head(&self.buf[..head_end])
+            .map_err(|e| Failure::Kasa(self.http_err(at.op, e)))?;
+        Ok((head_end, head))
+    }
 
-        // Read the body (its length was checked against MAX_BODY).
+    /// The body of `len` bytes (checked against `MAX_BODY` by the head's
+    /// parser): what `self.buf` already holds past the head, then the rest.
+    /// Also says whether bytes past the body had arrived.
+    fn read_body(
+        &mut self,
+        at: &Wire<'_>,
+        head_end: usize,
+        len: usize,
+    ) -> Result<(Vec<u8>, bool), Failure> {
         let mut body = Vec::with_capacity(len);
         let already = (self.buf.len() - head_end).min(len);
         body.extend_from_slice(&self.buf[head_end..head_end + already]);
         let extra = self.buf.len() - head_end > len;
+        let mut chunk = [0u8; 4096];
         while body.len() < len {
             let want = (len - body.len()).min(chunk.len());
-            match self.read_some(stream, &mut chunk[..want], deadline, started, op) {
+            match self.read_some(at, &mut chunk[..want]) {
                 Ok(0) => {
-                    return fail(KasaError::Closed {
+                    return Err(Failure::Kasa(KasaError::Closed {
                         addr: self.addr.clone(),
-                        op: op.to_string(),
+                        op: at.op.to_string(),
                         mid_frame: true,
-                    })
+                    }))
                 }
                 Ok(n) => body.extend_from_slice(&chunk[..n]),
-                Err(ReadErr::Kasa(e)) => return fail(e),
+                Err(ReadErr::Kasa(e)) => return Err(Failure::Kasa(e)),
                 Err(ReadErr::Io(e)) => {
-                    return (
-                        Err(io_fail(self, e, format!("reading the reply to {op}"), true)),
-                        false,
-                    )
+                    let what = format!("reading the reply to {}", at.op);
+                    return Err(self.io_failure(at, e, what, true));
                 }
             }
         }
-        // Bytes past the announced body mean the peer and we disagree on
-        // framing: never reuse such a connection.
-        let keep = head.keep_alive && !extra;
-        (
-            Ok(Response {
-                status: head.status,
-                body,
-                session_id: head.session_id,
-                timeout_s: head.timeout_s,
-            }),
-            keep,
-        )
+        Ok((body, extra))
     }
 
-    fn read_some(
-        &self,
-        stream: &TcpStream,
-        buf: &mut [u8],
-        deadline: Instant,
-        started: Instant,
-        op: &str,
-    ) -> Result<usize, ReadErr> {
+    fn read_some(&self, at: &Wire<'_>, buf: &mut [u8]) -> Result<usize, ReadErr> {
         let left = self
-            .remaining(deadline, op, started)
+            .remaining(at.deadline, at.op, at.started)
             .map_err(ReadErr::Kasa)?;
-        stream.set_read_timeout(Some(left)).map_err(ReadErr::Io)?;
-        let mut r = stream;
+        at.stream
+            .set_read_timeout(Some(left))
+            .map_err(ReadErr::Io)?;
+        let mut r = at.stream;
         loop {
             match r.read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -737,7 +754,27 @@ enum ReadErr {
     Io(io::Error),
 }
 
-use super::net::is_timeout;
+/// The connection and bounds of one exchange, shared by its steps.
+struct Wire<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+    /// When the request began, for the time a timeout reports.
+    started: Instant,
+    /// The step, named in errors.
+    op: &'a str,
+    /// The connection was kept open from an earlier request.
+    reused: bool,
+}
+
+/// A [`Response`] of `head` with `body`.
+fn response(head: &ResponseHead, body: Vec<u8>) -> Response {
+    Response {
+        status: head.status,
+        body,
+        session_id: head.session_id.clone(),
+        timeout_s: head.timeout_s,
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -65,13 +65,13 @@ use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
-use super::credentials::{
+use super::http::{BodyKind, HttpClient, Response};
+use super::{describe, Transport};
+use crate::kasa::credentials::{
     base64_decode, base64_encode, default_for, CredentialSource, Credentials,
 };
-use super::error::{AuthDetail, KasaError};
-use super::http::{BodyKind, HttpClient, Response};
-use super::smart::{code_error, error_name, is_session_error};
-use super::transport::Transport;
+use crate::kasa::error::{AuthDetail, KasaError};
+use crate::kasa::smart::codes::{error_name, is_session_error};
 
 /// The RSA modulus size of the handshake key (what devices and python-kasa use).
 pub(crate) const RSA_BITS: usize = 1024;
@@ -104,7 +104,7 @@ type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
 
 /// Why an AES message could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecodeError {
+pub enum MessageError {
     /// The body is not JSON (or not a JSON object where one is needed).
     NotJson(String),
     /// A non-zero `error_code`.
@@ -125,31 +125,31 @@ pub enum DecodeError {
     PublicKey(String),
 }
 
-impl fmt::Display for DecodeError {
+impl fmt::Display for MessageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecodeError::NotJson(e) => write!(f, "the reply is not a JSON object ({e})"),
-            DecodeError::Code(c) => write!(f, "error_code {c} ({})", error_name(*c)),
-            DecodeError::Missing(what) => write!(f, "the reply has no {what}"),
-            DecodeError::Base64 => f.write_str("the encrypted part is not base64"),
-            DecodeError::NotBlocks(n) => write!(
+            MessageError::NotJson(e) => write!(f, "the reply is not a JSON object ({e})"),
+            MessageError::Code(c) => write!(f, "error_code {c} ({})", error_name(*c)),
+            MessageError::Missing(what) => write!(f, "the reply has no {what}"),
+            MessageError::Base64 => f.write_str("the encrypted part is not base64"),
+            MessageError::NotBlocks(n) => write!(
                 f,
                 "a ciphertext of {n} bytes is not a whole number of 16-byte blocks"
             ),
-            DecodeError::BadPadding => {
+            MessageError::BadPadding => {
                 f.write_str("the decrypted reply has bad padding (a different key?)")
             }
-            DecodeError::Rsa(e) => write!(f, "the handshake key does not decrypt ({e})"),
-            DecodeError::KeySize(n) => write!(
+            MessageError::Rsa(e) => write!(f, "the handshake key does not decrypt ({e})"),
+            MessageError::KeySize(n) => write!(
                 f,
                 "the handshake key decrypts to {n} bytes, expected {KEY_IV_LEN} (key and IV)"
             ),
-            DecodeError::PublicKey(e) => write!(f, "not an RSA public key: {e}"),
+            MessageError::PublicKey(e) => write!(f, "not an RSA public key: {e}"),
         }
     }
 }
 
-impl std::error::Error for DecodeError {}
+impl std::error::Error for MessageError {}
 
 /// Which login hashing the device expects (the `lv` of its 20002 answer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,12 +194,12 @@ pub(crate) fn login_params(c: &Credentials, version: LoginVersion) -> Value {
 }
 
 /// Decodes base64 that a device may have wrapped in lines.
-fn b64(text: &str) -> Result<Vec<u8>, DecodeError> {
+fn b64(text: &str) -> Result<Vec<u8>, MessageError> {
     if text.bytes().any(|b| b.is_ascii_whitespace()) {
         let joined: String = text.split_ascii_whitespace().collect();
-        base64_decode(&joined).ok_or(DecodeError::Base64)
+        base64_decode(&joined).ok_or(MessageError::Base64)
     } else {
-        base64_decode(text).ok_or(DecodeError::Base64)
+        base64_decode(text).ok_or(MessageError::Base64)
     }
 }
 
@@ -219,9 +219,9 @@ impl fmt::Debug for AesCipher {
 
 impl AesCipher {
     /// From the 32 bytes the device sends: the key, then the IV.
-    pub fn from_key_iv(key_iv: &[u8]) -> Result<AesCipher, DecodeError> {
+    pub fn from_key_iv(key_iv: &[u8]) -> Result<AesCipher, MessageError> {
         if key_iv.len() != KEY_IV_LEN {
-            return Err(DecodeError::KeySize(key_iv.len()));
+            return Err(MessageError::KeySize(key_iv.len()));
         }
         let mut key = [0; 16];
         let mut iv = [0; 16];
@@ -257,14 +257,14 @@ impl AesCipher {
 
     /// The plaintext of `base64(AES-128-CBC(plain))`. Allocates no more
     /// than the input's size.
-    pub fn decrypt(&self, text: &str) -> Result<Vec<u8>, DecodeError> {
+    pub fn decrypt(&self, text: &str) -> Result<Vec<u8>, MessageError> {
         let ct = b64(text)?;
         if ct.is_empty() || ct.len() % 16 != 0 {
-            return Err(DecodeError::NotBlocks(ct.len()));
+            return Err(MessageError::NotBlocks(ct.len()));
         }
         Aes128CbcDec::new(&self.key.into(), &self.iv.into())
             .decrypt_padded_vec::<Pkcs7>(&ct)
-            .map_err(|_| DecodeError::BadPadding)
+            .map_err(|_| MessageError::BadPadding)
     }
 }
 
@@ -335,8 +335,8 @@ pub fn public_pem(der: &[u8]) -> String {
 }
 
 /// Reads one DER TLV with the expected tag; returns its content and the rest.
-fn der_take(input: &[u8], tag: u8) -> Result<(&[u8], &[u8]), DecodeError> {
-    let bad = |what: &str| DecodeError::PublicKey(what.to_string());
+fn der_take(input: &[u8], tag: u8) -> Result<(&[u8], &[u8]), MessageError> {
+    let bad = |what: &str| MessageError::PublicKey(what.to_string());
     let (&t, rest) = input.split_first().ok_or_else(|| bad("truncated DER"))?;
     if t != tag {
         return Err(bad(&format!("DER tag {t:#04x}, expected {tag:#04x}")));
@@ -362,18 +362,18 @@ fn der_take(input: &[u8], tag: u8) -> Result<(&[u8], &[u8]), DecodeError> {
     Ok(rest.split_at(len))
 }
 
-fn der_int(input: &[u8]) -> Result<(Vec<u8>, &[u8]), DecodeError> {
+fn der_int(input: &[u8]) -> Result<(Vec<u8>, &[u8]), MessageError> {
     let (content, rest) = der_take(input, 0x02)?;
     if content.first().is_some_and(|b| b & 0x80 != 0) {
-        return Err(DecodeError::PublicKey("negative INTEGER".into()));
+        return Err(MessageError::PublicKey("negative INTEGER".into()));
     }
     let skip = content.iter().take_while(|&&b| b == 0).count();
     Ok((content[skip..].to_vec(), rest))
 }
 
 /// `(n, e)` of an RSA SubjectPublicKeyInfo in DER.
-pub(crate) fn parse_spki(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), DecodeError> {
-    let bad = |what: &str| DecodeError::PublicKey(what.to_string());
+pub(crate) fn parse_spki(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), MessageError> {
+    let bad = |what: &str| MessageError::PublicKey(what.to_string());
     let (spki, trailing) = der_take(der, 0x30)?;
     if !trailing.is_empty() {
         return Err(bad("bytes after the key"));
@@ -403,30 +403,30 @@ pub(crate) fn parse_spki(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), DecodeError> 
 }
 
 /// `(n, e)` of a PEM `PUBLIC KEY` (one base64 line or wrapped lines).
-pub(crate) fn parse_public_pem(pem: &str) -> Result<(Vec<u8>, Vec<u8>), DecodeError> {
+pub(crate) fn parse_public_pem(pem: &str) -> Result<(Vec<u8>, Vec<u8>), MessageError> {
     let body = pem
         .trim()
         .strip_prefix("-----BEGIN PUBLIC KEY-----")
         .and_then(|s| s.strip_suffix("-----END PUBLIC KEY-----"))
-        .ok_or_else(|| DecodeError::PublicKey("no PEM PUBLIC KEY armour".into()))?;
+        .ok_or_else(|| MessageError::PublicKey("no PEM PUBLIC KEY armour".into()))?;
     let der =
-        b64(body.trim()).map_err(|_| DecodeError::PublicKey("PEM body is not base64".into()))?;
+        b64(body.trim()).map_err(|_| MessageError::PublicKey("PEM body is not base64".into()))?;
     parse_spki(&der)
 }
 
 /// Encrypts the 32-byte key and IV to a client's PEM public key with
 /// PKCS#1 v1.5 and base64 (the device's side of the handshake). Keys under
 /// 1024 bits are refused, as devices do (`-1010` INVALID_PUBLIC_KEY).
-pub fn seal_handshake_key(pem: &str, key_iv: &[u8]) -> Result<String, DecodeError> {
+pub fn seal_handshake_key(pem: &str, key_iv: &[u8]) -> Result<String, MessageError> {
     let (n, e) = parse_public_pem(pem)?;
     let key = rsa::PublicKey::new(
         rsa::BoxedUint::from_be_slice_vartime(&n),
         rsa::BoxedUint::from_be_slice_vartime(&e),
     )
-    .map_err(|e| DecodeError::PublicKey(e.to_string()))?;
+    .map_err(|e| MessageError::PublicKey(e.to_string()))?;
     key.pkcs1v15_encrypt(key_iv)
         .map(|ct| base64_encode(&ct))
-        .map_err(|e| DecodeError::Rsa(e.to_string()))
+        .map_err(|e| MessageError::Rsa(e.to_string()))
 }
 
 /// The client's RSA key for handshakes, with its PEM ready to send.
@@ -476,11 +476,11 @@ impl KeyPair {
     /// random bytes of another length; when it happens to give 32, the
     /// login that follows fails to decrypt instead. Either way the attempt
     /// fails cleanly.)
-    pub fn open_handshake_key(&self, key_b64: &str) -> Result<AesCipher, DecodeError> {
+    pub fn open_handshake_key(&self, key_b64: &str) -> Result<AesCipher, MessageError> {
         let ct = b64(key_b64)?;
         let want = self.key.size();
         if ct.len() != want {
-            return Err(DecodeError::Rsa(format!(
+            return Err(MessageError::Rsa(format!(
                 "{} bytes, expected {want} for an RSA-{RSA_BITS} key",
                 ct.len()
             )));
@@ -488,7 +488,7 @@ impl KeyPair {
         let plain = self
             .key
             .pkcs1v15_decrypt(&ct)
-            .map_err(|e| DecodeError::Rsa(e.to_string()))?;
+            .map_err(|e| MessageError::Rsa(e.to_string()))?;
         AesCipher::from_key_iv(&plain)
     }
 }
@@ -503,10 +503,10 @@ pub(crate) fn handshake_body(pem: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-fn parse_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, DecodeError> {
+fn parse_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, MessageError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(other) => Err(DecodeError::NotJson(format!(
+        Ok(other) => Err(MessageError::NotJson(format!(
             "a JSON {}",
             match other {
                 Value::Array(_) => "array",
@@ -515,28 +515,28 @@ fn parse_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, DecodeErr
                 _ => "value",
             }
         ))),
-        Err(e) => Err(DecodeError::NotJson(e.to_string())),
+        Err(e) => Err(MessageError::NotJson(e.to_string())),
     }
 }
 
-fn check_code(m: &serde_json::Map<String, Value>) -> Result<(), DecodeError> {
+fn check_code(m: &serde_json::Map<String, Value>) -> Result<(), MessageError> {
     match m.get("error_code").map(Value::as_i64) {
         Some(Some(0)) => Ok(()),
-        Some(Some(c)) => Err(DecodeError::Code(c)),
-        Some(None) => Err(DecodeError::Missing("integer error_code")),
-        None => Err(DecodeError::Missing("error_code")),
+        Some(Some(c)) => Err(MessageError::Code(c)),
+        Some(None) => Err(MessageError::Missing("integer error_code")),
+        None => Err(MessageError::Missing("error_code")),
     }
 }
 
 /// The base64 `result.key` of a handshake answer.
-pub(crate) fn parse_handshake_reply(body: &[u8]) -> Result<String, DecodeError> {
+pub(crate) fn parse_handshake_reply(body: &[u8]) -> Result<String, MessageError> {
     let m = parse_object(body)?;
     check_code(&m)?;
     m.get("result")
         .and_then(|r| r.get("key"))
         .and_then(Value::as_str)
         .map(str::to_string)
-        .ok_or(DecodeError::Missing("result.key"))
+        .ok_or(MessageError::Missing("result.key"))
 }
 
 /// The `securePassthrough` body carrying `inner` (a JSON request's bytes).
@@ -547,27 +547,27 @@ pub(crate) fn passthrough_body(cipher: &AesCipher, inner: &[u8]) -> Vec<u8> {
 }
 
 /// The decrypted inner reply of a `securePassthrough` answer. A non-zero
-/// outer `error_code` is [`DecodeError::Code`]. As python-kasa does, a
+/// outer `error_code` is [`MessageError::Code`]. As python-kasa does, a
 /// `response` that does not decrypt but is itself a JSON object (firmware
 /// that answers in clear) is taken as the reply.
 pub(crate) fn parse_passthrough_reply(
     cipher: &AesCipher,
     body: &[u8],
-) -> Result<Value, DecodeError> {
+) -> Result<Value, MessageError> {
     let m = parse_object(body)?;
     check_code(&m)?;
     let raw = m
         .get("result")
         .and_then(|r| r.get("response"))
         .and_then(Value::as_str)
-        .ok_or(DecodeError::Missing("result.response"))?;
+        .ok_or(MessageError::Missing("result.response"))?;
     match cipher.decrypt(raw) {
         Ok(plain) => match serde_json::from_slice::<Value>(&plain) {
             Ok(v @ Value::Object(_)) => Ok(v),
-            Ok(_) => Err(DecodeError::NotJson(
+            Ok(_) => Err(MessageError::NotJson(
                 "the decrypted reply is not an object".into(),
             )),
-            Err(e) => Err(DecodeError::NotJson(format!("the decrypted reply: {e}"))),
+            Err(e) => Err(MessageError::NotJson(format!("the decrypted reply: {e}"))),
         },
         Err(e) => match serde_json::from_str::<Value>(raw) {
             Ok(v @ Value::Object(_)) => Ok(v),
@@ -592,17 +592,17 @@ pub(crate) fn login_request(c: &Credentials, version: LoginVersion) -> Vec<u8> {
 }
 
 /// The token of a decrypted `login_device` answer.
-pub(crate) fn parse_login_reply(reply: &Value) -> Result<String, DecodeError> {
+pub(crate) fn parse_login_reply(reply: &Value) -> Result<String, MessageError> {
     let m = reply
         .as_object()
-        .ok_or_else(|| DecodeError::NotJson("the login reply is not an object".into()))?;
+        .ok_or_else(|| MessageError::NotJson("the login reply is not an object".into()))?;
     check_code(m)?;
     m.get("result")
         .and_then(|r| r.get("token"))
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .map(str::to_string)
-        .ok_or(DecodeError::Missing("result.token"))
+        .ok_or(MessageError::Missing("result.token"))
 }
 
 // --- the transport --------------------------------------------------------
@@ -625,7 +625,7 @@ enum Outcome {
     /// An HTTP status other than 200.
     Status(u16),
     /// An answer that could not be read.
-    Undecodable(DecodeError),
+    Undecodable(MessageError),
 }
 
 /// AES "securePassthrough" over HTTP to one device, implementing [`Transport`].
@@ -716,7 +716,7 @@ impl AesTransport {
     }
 
     fn code_err(&self, op: &str, code: i64) -> KasaError {
-        code_error(self.addr(), op, code)
+        KasaError::from_code(self.addr(), op, code)
     }
 
     fn key_pair(&mut self) -> Result<Arc<KeyPair>, KasaError> {
@@ -759,7 +759,7 @@ impl AesTransport {
         }
         let key = match parse_handshake_reply(&r.body) {
             Ok(k) => k,
-            Err(DecodeError::Code(c)) => return Err(self.code_err("handshake", c)),
+            Err(MessageError::Code(c)) => return Err(self.code_err("handshake", c)),
             Err(e) => return Err(self.aes_err("handshake", e)),
         };
         let cipher = keys
@@ -829,13 +829,13 @@ impl AesTransport {
                     return Ok(());
                 }
                 // Refused credentials: the next candidate, as python-kasa.
-                Err(DecodeError::Code(c)) if refused_login(c) => {
+                Err(MessageError::Code(c)) if refused_login(c) => {
                     refused = c;
                     if c != LOGIN_ERROR {
                         break;
                     }
                 }
-                Err(DecodeError::Code(c)) => return Err(self.code_err("login_device", c)),
+                Err(MessageError::Code(c)) => return Err(self.code_err("login_device", c)),
                 Err(e) => return Err(self.aes_err("login_device", e)),
             }
         }
@@ -897,7 +897,7 @@ impl AesTransport {
         };
         Ok(match parse_passthrough_reply(&s.cipher, &r.body) {
             Ok(v) => Outcome::Reply(v),
-            Err(DecodeError::Code(c)) => Outcome::Code(c),
+            Err(MessageError::Code(c)) => Outcome::Code(c),
             Err(e) => Outcome::Undecodable(e),
         })
     }
@@ -1006,7 +1006,7 @@ impl Transport for AesTransport {
     }
 
     fn request(&mut self, request: &Value, deadline: Instant) -> Result<Value, KasaError> {
-        let op = super::klap::describe(request);
+        let op = describe(request);
         let body = serde_json::to_vec(request).map_err(|e| KasaError::BadFrame {
             addr: self.addr(),
             detail: format!("cannot encode {op}: {e}"),
@@ -1129,15 +1129,15 @@ mod tests {
     #[test]
     fn cipher_refuses_bad_input_with_the_reason() {
         let s = session();
-        assert_eq!(s.decrypt("not base64!"), Err(DecodeError::Base64));
-        assert_eq!(s.decrypt(""), Err(DecodeError::NotBlocks(0)));
-        assert_eq!(s.decrypt("QUJD"), Err(DecodeError::NotBlocks(3)));
+        assert_eq!(s.decrypt("not base64!"), Err(MessageError::Base64));
+        assert_eq!(s.decrypt(""), Err(MessageError::NotBlocks(0)));
+        assert_eq!(s.decrypt("QUJD"), Err(MessageError::NotBlocks(3)));
         // A whole block whose padding is wrong: the key does not match.
         let other = AesCipher::from_key_iv(&[7u8; 32]).unwrap();
         let mut bad = 0;
         for i in 0..50u8 {
             let text = other.encrypt(&[i; 21]);
-            if s.decrypt(&text) == Err(DecodeError::BadPadding) {
+            if s.decrypt(&text) == Err(MessageError::BadPadding) {
                 bad += 1;
             }
         }
@@ -1147,7 +1147,7 @@ mod tests {
         );
         assert_eq!(
             AesCipher::from_key_iv(&[0; 31]),
-            Err(DecodeError::KeySize(31))
+            Err(MessageError::KeySize(31))
         );
     }
 
@@ -1192,20 +1192,20 @@ mod tests {
         let short = base64_encode(&[1u8; 64]);
         assert!(matches!(
             kp.open_handshake_key(&short),
-            Err(DecodeError::Rsa(_))
+            Err(MessageError::Rsa(_))
         ));
-        assert_eq!(kp.open_handshake_key("%%%"), Err(DecodeError::Base64));
+        assert_eq!(kp.open_handshake_key("%%%"), Err(MessageError::Base64));
         // A key of 48 bytes is not a key and an IV.
         let sealed = seal_handshake_key(kp.public_pem(), &[9u8; 48]).unwrap();
         assert_eq!(
             kp.open_handshake_key(&sealed),
-            Err(DecodeError::KeySize(48))
+            Err(MessageError::KeySize(48))
         );
         // A device refuses a client key under 1024 bits.
         let small = public_pem(&spki_der(&[0xC5; 64], &[1, 0, 1]));
         assert!(matches!(
             seal_handshake_key(&small, &[0; 32]),
-            Err(DecodeError::PublicKey(_))
+            Err(MessageError::PublicKey(_))
         ));
     }
 
@@ -1240,23 +1240,23 @@ mod tests {
         );
         assert_eq!(
             parse_handshake_reply(br#"{"error_code":-1010}"#),
-            Err(DecodeError::Code(-1010))
+            Err(MessageError::Code(-1010))
         );
         assert_eq!(
             parse_handshake_reply(br#"{"error_code":0,"result":{}}"#),
-            Err(DecodeError::Missing("result.key"))
+            Err(MessageError::Missing("result.key"))
         );
         assert!(matches!(
             parse_handshake_reply(b"<html>"),
-            Err(DecodeError::NotJson(_))
+            Err(MessageError::NotJson(_))
         ));
         assert!(matches!(
             parse_handshake_reply(b"[1]"),
-            Err(DecodeError::NotJson(_))
+            Err(MessageError::NotJson(_))
         ));
         assert_eq!(
             parse_handshake_reply(br#"{"result":{"key":"QUJD"}}"#),
-            Err(DecodeError::Missing("error_code"))
+            Err(MessageError::Missing("error_code"))
         );
 
         let s = session();
@@ -1268,7 +1268,7 @@ mod tests {
         );
         assert_eq!(
             parse_passthrough_reply(&s, br#"{"error_code":9999}"#),
-            Err(DecodeError::Code(9999))
+            Err(MessageError::Code(9999))
         );
         // Firmware that answers in clear inside the passthrough (python-kasa accepts it).
         let clear = json!({"error_code": 0, "result": {"response": "{\"error_code\":0}"}});
@@ -1279,12 +1279,12 @@ mod tests {
         let junk = json!({"error_code": 0, "result": {"response": s.encrypt(b"not json")}});
         assert!(matches!(
             parse_passthrough_reply(&s, junk.to_string().as_bytes()),
-            Err(DecodeError::NotJson(_))
+            Err(MessageError::NotJson(_))
         ));
         let nob64 = json!({"error_code": 0, "result": {"response": "#$%"}});
         assert_eq!(
             parse_passthrough_reply(&s, nob64.to_string().as_bytes()),
-            Err(DecodeError::Base64)
+            Err(MessageError::Base64)
         );
         // The request side, read back as the device does.
         let req: Value =
@@ -1299,15 +1299,15 @@ mod tests {
         );
         assert_eq!(
             parse_login_reply(&json!({"error_code": 0, "result": {}})),
-            Err(DecodeError::Missing("result.token"))
+            Err(MessageError::Missing("result.token"))
         );
         assert_eq!(
             parse_login_reply(&json!({"error_code": 0, "result": {"token": ""}})),
-            Err(DecodeError::Missing("result.token"))
+            Err(MessageError::Missing("result.token"))
         );
         assert_eq!(
             parse_login_reply(&json!({"error_code": -1501})),
-            Err(DecodeError::Code(-1501))
+            Err(MessageError::Code(-1501))
         );
     }
 

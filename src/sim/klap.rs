@@ -2,7 +2,7 @@
 //! `/app/handshake1`, `/app/handshake2` and `/app/request?seq=N`, sessions
 //! keyed by the `TP_SESSIONID` cookie, and the KLAP faults (`badauth`,
 //! `expire`, `badsig`) besides the common ones. The crypto is the client's
-//! own ([`crate::kasa::klap`]), which is checked against python-kasa's
+//! own ([`crate::kasa::transport::klap`]), which is checked against python-kasa's
 //! vectors; python-kasa's client drives this server in the interop gate.
 
 use std::io::{Read, Write};
@@ -13,8 +13,8 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use super::{iot, lock_or_recover, smart, Fault, SimState};
-use crate::kasa::http::{self, RequestHead, MAX_HEAD};
-use crate::kasa::klap::{handshake1_hash, handshake2_hash, KlapCipher, SEED_LEN};
+use crate::kasa::transport::http::{self, RequestHead, MAX_HEAD};
+use crate::kasa::transport::klap::{handshake1_hash, handshake2_hash, KlapCipher, SEED_LEN};
 
 /// The session life announced in the `TIMEOUT` cookie, as real devices do.
 const SESSION_S: u64 = 86_400;

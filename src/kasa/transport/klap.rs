@@ -8,7 +8,7 @@
 //!    `TP_SESSIONID` cookie (and `TIMEOUT`, the session's life in seconds).
 //!    The server hash proves which credentials the device holds: v1
 //!    `sha256(local + auth)`, v2 `sha256(local + remote + auth)`, with the
-//!    auth hash of [`super::credentials`]. It is checked against the
+//!    auth hash of [`crate::kasa::credentials`]. It is checked against the
 //!    configured credentials in both versions, then (as python-kasa does)
 //!    against the published defaults and blank credentials; no match is a
 //!    wrong password ([`KasaError::Auth`]), found without sending anything
@@ -55,12 +55,12 @@ use aes::cipher::{block_padding::Pkcs7, BlockModeDecrypt, BlockModeEncrypt, KeyI
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::credentials::{
+use super::http::{HttpClient, Response};
+use super::{describe, Transport};
+use crate::kasa::credentials::{
     default_credentials, AuthHash, CredentialSource, Credentials, KlapVersion,
 };
-use super::error::{AuthDetail, KasaError};
-use super::http::{HttpClient, Response};
-use super::transport::Transport;
+use crate::kasa::error::{AuthDetail, KasaError};
 
 /// Length of each handshake seed.
 pub(crate) const SEED_LEN: usize = 16;
@@ -111,7 +111,7 @@ pub(crate) fn handshake2_hash(
 
 /// Why a KLAP body could not be opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecodeError {
+pub enum OpenError {
     /// Shorter than a signature plus one cipher block.
     TooShort(usize),
     /// The ciphertext is not a whole number of 16-byte blocks.
@@ -122,25 +122,25 @@ pub enum DecodeError {
     BadPadding,
 }
 
-impl fmt::Display for DecodeError {
+impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecodeError::TooShort(n) => write!(
+            OpenError::TooShort(n) => write!(
                 f,
                 "body of {n} bytes is shorter than a signature and one block (48)"
             ),
-            DecodeError::NotBlocks(n) => {
+            OpenError::NotBlocks(n) => {
                 write!(f, "ciphertext of {n} bytes is not a whole number of blocks")
             }
-            DecodeError::BadSignature => f.write_str(
+            OpenError::BadSignature => f.write_str(
                 "the reply's signature does not match (corrupted, or the session was taken over)",
             ),
-            DecodeError::BadPadding => f.write_str("the decrypted reply has bad padding"),
+            OpenError::BadPadding => f.write_str("the decrypted reply has bad padding"),
         }
     }
 }
 
-impl std::error::Error for DecodeError {}
+impl std::error::Error for OpenError {}
 
 /// The symmetric state of one KLAP session.
 #[derive(Clone)]
@@ -212,13 +212,13 @@ impl KlapCipher {
     }
 
     /// Checks the signature of `body` for `seq`, then decrypts and unpads it.
-    pub fn open(&self, seq: i32, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    pub fn open(&self, seq: i32, body: &[u8]) -> Result<Vec<u8>, OpenError> {
         if body.len() < 48 {
-            return Err(DecodeError::TooShort(body.len()));
+            return Err(OpenError::TooShort(body.len()));
         }
         let (sig, ct) = body.split_at(32);
         if ct.len() % 16 != 0 {
-            return Err(DecodeError::NotBlocks(ct.len()));
+            return Err(OpenError::NotBlocks(ct.len()));
         }
         let want = self.signature(seq, ct);
         // Compare every byte: the time taken says nothing about where they differ.
@@ -228,11 +228,11 @@ impl KlapCipher {
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             != 0
         {
-            return Err(DecodeError::BadSignature);
+            return Err(OpenError::BadSignature);
         }
         Aes128CbcDec::new(&self.key.into(), &self.full_iv(seq).into())
             .decrypt_padded_vec::<Pkcs7>(ct)
-            .map_err(|_| DecodeError::BadPadding)
+            .map_err(|_| OpenError::BadPadding)
     }
 }
 
@@ -601,49 +601,6 @@ fn expect_ok(addr: &str, op: &str, r: Response) -> Result<Response, KasaError> {
     }
 }
 
-/// A short name for a request in messages: the SMART method
-/// (`control_child(set_device_info)`, `multipleRequest(a+b)`) or the legacy
-/// `module.method`.
-pub fn describe(req: &Value) -> String {
-    if let Some(m) = req.get("method").and_then(Value::as_str) {
-        let params = req.get("params");
-        return match m {
-            "control_child" => {
-                let inner = params
-                    .and_then(|p| p.pointer("/requestData"))
-                    .map(describe)
-                    .unwrap_or_default();
-                format!("control_child({inner})")
-            }
-            "multipleRequest" => {
-                let names: Vec<String> = params
-                    .and_then(|p| p.get("requests"))
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().map(describe).collect())
-                    .unwrap_or_default();
-                format!("multipleRequest({})", names.join("+"))
-            }
-            other => other.to_string(),
-        };
-    }
-    let Some(obj) = req.as_object() else {
-        return "request".into();
-    };
-    let names: Vec<String> = obj
-        .iter()
-        .filter(|(k, _)| k.as_str() != "context")
-        .flat_map(|(module, methods)| match methods.as_object() {
-            Some(m) => m.keys().map(|k| format!("{module}.{k}")).collect(),
-            None => vec![module.clone()],
-        })
-        .collect();
-    if names.is_empty() {
-        "request".into()
-    } else {
-        names.join("+")
-    }
-}
-
 impl Transport for KlapTransport {
     fn address(&self) -> &str {
         self.http.address()
@@ -768,25 +725,25 @@ mod tests {
         let (l, r) = seeds();
         let mut k = KlapCipher::new(&l, &r, b"0123456789abcdef");
         let (good, seq) = k.encrypt(b"{\"error_code\":0}");
-        assert_eq!(k.open(seq, &good[..40]), Err(DecodeError::TooShort(40)));
+        assert_eq!(k.open(seq, &good[..40]), Err(OpenError::TooShort(40)));
         assert_eq!(
             k.open(seq, &good[..good.len() - 1]),
-            Err(DecodeError::NotBlocks(good.len() - 33))
+            Err(OpenError::NotBlocks(good.len() - 33))
         );
-        assert_eq!(k.open(seq + 1, &good), Err(DecodeError::BadSignature));
+        assert_eq!(k.open(seq + 1, &good), Err(OpenError::BadSignature));
         let mut flipped = good.clone();
         flipped[3] ^= 1;
-        assert_eq!(k.open(seq, &flipped), Err(DecodeError::BadSignature));
+        assert_eq!(k.open(seq, &flipped), Err(OpenError::BadSignature));
         let mut flipped = good.clone();
         flipped[40] ^= 1;
-        assert_eq!(k.open(seq, &flipped), Err(DecodeError::BadSignature));
+        assert_eq!(k.open(seq, &flipped), Err(OpenError::BadSignature));
         // A correctly signed ciphertext whose plaintext padding is wrong.
         let last = [0x41u8; 16];
         let ct = Aes128CbcEnc::new(&k.key.into(), &k.full_iv(seq).into())
             .encrypt_padded_vec::<aes::cipher::block_padding::NoPadding>(&last);
         let mut body = k.signature(seq, &ct).to_vec();
         body.extend_from_slice(&ct);
-        assert_eq!(k.open(seq, &body), Err(DecodeError::BadPadding));
+        assert_eq!(k.open(seq, &body), Err(OpenError::BadPadding));
     }
 
     /// Random and mutated bodies: `open` answers an error or the plaintext,
@@ -827,33 +784,5 @@ mod tests {
         }
         assert_eq!(ok, 0, "no mutated or random body may pass the signature");
         assert!(k.open(seq, &good).is_ok());
-    }
-
-    #[test]
-    fn describe_names_requests() {
-        use serde_json::json;
-        assert_eq!(
-            describe(&json!({"method": "get_device_info"})),
-            "get_device_info"
-        );
-        assert_eq!(
-            describe(
-                &json!({"method": "control_child", "params": {"device_id": "x",
-                "requestData": {"method": "set_device_info"}}})
-            ),
-            "control_child(set_device_info)"
-        );
-        assert_eq!(
-            describe(
-                &json!({"method": "multipleRequest", "params": {"requests": [
-                {"method": "a"}, {"method": "b"}]}})
-            ),
-            "multipleRequest(a+b)"
-        );
-        assert_eq!(
-            describe(&json!({"system": {"get_sysinfo": {}}, "context": {}})),
-            "system.get_sysinfo"
-        );
-        assert_eq!(describe(&json!(5)), "request");
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::error::KasaError;
+use crate::kasa::error::KasaError;
 
 /// `host:port`, with IPv6 literals in brackets.
 pub fn address(host: &str, port: u16) -> String {
@@ -110,4 +110,62 @@ pub(crate) fn connect(
     sock.set_tcp_nodelay(true)
         .map_err(|e| io_err("set TCP_NODELAY", e))?;
     Ok(sock.into())
+}
+
+/// What a kept-open connection holds just before a request goes out.
+pub(crate) enum Idle {
+    /// Nothing: it can carry the request.
+    Clean,
+    /// Bytes nobody asked for (at least this many): a late reply to an
+    /// earlier request, or a frame the plug sent on its own.
+    Stray(usize),
+    /// The plug closed it while it was idle.
+    Closed,
+}
+
+/// Looks at a kept-open connection without waiting and without taking
+/// anything from it.
+pub(crate) fn idle_state(stream: &TcpStream) -> io::Result<Idle> {
+    stream.set_nonblocking(true)?;
+    let mut probe = [0u8; 64];
+    let peeked = stream.peek(&mut probe);
+    stream.set_nonblocking(false)?;
+    match peeked {
+        Ok(0) => Ok(Idle::Closed),
+        Ok(n) => Ok(Idle::Stray(n)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Idle::Clean),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    #[test]
+    fn idle_state_sees_waiting_bytes_and_a_closed_peer_without_taking_them() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut server, _) = l.accept().unwrap();
+        assert!(matches!(idle_state(&client).unwrap(), Idle::Clean));
+        server.write_all(b"late").unwrap();
+        // A blocking peek waits for the bytes to arrive; idle_state must
+        // then see them, and leave them there.
+        let mut buf = [0u8; 4];
+        assert_eq!(client.peek(&mut buf).unwrap(), 4);
+        assert!(matches!(idle_state(&client).unwrap(), Idle::Stray(4)));
+        assert!(matches!(idle_state(&client).unwrap(), Idle::Stray(4)));
+        // Still a blocking socket afterwards.
+        let mut r = &client;
+        std::io::Read::read_exact(&mut r, &mut buf).unwrap();
+        assert_eq!(&buf, b"late");
+        drop(server);
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(client.peek(&mut buf).unwrap(), 0, "the close arrived");
+        assert!(matches!(idle_state(&client).unwrap(), Idle::Closed));
+    }
 }

@@ -13,7 +13,9 @@
 //!   its test suite served over the transport its discovery result names,
 //!   with the relays live.
 //!
-//! Tests, the demo (`run --simulate`) and `simulate-plug` use it;
+//! It is not part of the client library: it uses `crate::kasa` (the codecs,
+//! the HTTP parsers and the ciphers serve its server side) and the client
+//! never uses it. Tests, the demo (`run --simulate`) and `simulate-plug` use it;
 //! python-kasa's `kasa` CLI drives it in the interop gates, so its replies
 //! follow what real devices send, errors included.
 //!
@@ -39,8 +41,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::credentials::{default_for, AuthHash, Credentials, KlapVersion};
-use super::protocol;
+use crate::kasa::credentials::{default_for, AuthHash, Credentials, KlapVersion};
+use crate::kasa::discovery::probe::is_klap_probe;
+use crate::kasa::transport::xor;
 
 /// The simulated hardware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -730,7 +733,7 @@ fn udp_loop(sock: UdpSocket, state: SimState, announce: bool, legacy: bool) {
             return;
         }
         let data = &buf[..len];
-        if protocol::is_klap_probe(data) {
+        if is_klap_probe(data) {
             if announce && state.lock().fault != Some(Fault::Blackhole) {
                 let _ = sock.send_to(&state.probe_reply(from), from);
             }
@@ -739,14 +742,14 @@ fn udp_loop(sock: UdpSocket, state: SimState, announce: bool, legacy: bool) {
         if !legacy {
             continue;
         }
-        let Ok(req) = serde_json::from_slice::<Value>(&protocol::decrypt(data)) else {
+        let Ok(req) = serde_json::from_slice::<Value>(&xor::decrypt(data)) else {
             continue;
         };
         if state.lock().fault == Some(Fault::Blackhole) {
             continue;
         }
         let reply = state.lock().handle_iot(&req, Instant::now());
-        let _ = sock.send_to(&protocol::encrypt(reply.to_string().as_bytes()), from);
+        let _ = sock.send_to(&xor::encrypt(reply.to_string().as_bytes()), from);
     }
 }
 
