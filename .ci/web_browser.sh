@@ -59,7 +59,10 @@ done
 URL=$(sed -n 's/^web page: \(http[^ ]*\)$/\1/p' "$SCRATCH/demo.out" | head -n1)
 PASSWORD=$(sed -n 's/^web page password: //p' "$SCRATCH/demo.out" | head -n1)
 DEMO_DIR=$(sed -n 's/^logs: \(.*\)\/kasa-thermostat.log,.*/\1/p' "$SCRATCH/demo.out" | head -n1)
-[ -n "$URL" ] && [ -n "$PASSWORD" ] && [ -n "$DEMO_DIR" ] || { cat "$SCRATCH/demo.out" >&2; fail "the demo printed no page address or password"; }
+if [ -z "$URL" ] || [ -z "$PASSWORD" ] || [ -z "$DEMO_DIR" ]; then
+    cat "$SCRATCH/demo.out" >&2
+    fail "the demo printed no page address or password"
+fi
 echo "$GATE: the demo serves $URL"
 
 PROFILE="$SCRATCH/chromium-profile"
