@@ -4,8 +4,9 @@
 # websocket-client in a venv) against `kasa-thermostat run --simulate`:
 # wrong password, right password, the temperature, mode and limits changed
 # through the controls and seen in `kasa-thermostat status`, the chart, the
-# page's weight, and a screenshot at a 390-px phone width in
-# target/web-phone.png. Fails when Chromium cannot be had.
+# page's weight, and screenshots at a 390-px phone width
+# (target/web-phone.png) and a 1280-px desktop (target/web-desktop.png).
+# Fails when Chromium cannot be had. About 70 s once Chromium is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GATE=web_browser
