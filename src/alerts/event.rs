@@ -38,11 +38,13 @@ pub enum AlertKind {
     ServiceStopping,
     /// Sent by `kasa-thermostat alert-test`; never filtered or rate-limited.
     Test,
+    /// The web page could not listen on `web.listen` (control goes on).
+    WebUnavailable,
 }
 
 impl AlertKind {
     /// Every kind, in the order of the documentation.
-    pub(crate) const ALL: [AlertKind; 11] = [
+    pub(crate) const ALL: [AlertKind; 12] = [
         AlertKind::AlarmHigh,
         AlertKind::AlarmLow,
         AlertKind::SensorStale,
@@ -54,6 +56,7 @@ impl AlertKind {
         AlertKind::ServiceStarted,
         AlertKind::ServiceStopping,
         AlertKind::Test,
+        AlertKind::WebUnavailable,
     ];
 
     /// The contract name (`alarm_high`, `plug_recovered`, ...).
@@ -70,6 +73,7 @@ impl AlertKind {
             AlertKind::ServiceStarted => "service_started",
             AlertKind::ServiceStopping => "service_stopping",
             AlertKind::Test => "test",
+            AlertKind::WebUnavailable => "web_unavailable",
         }
     }
 
@@ -101,7 +105,7 @@ impl AlertKind {
             | AlertKind::SensorStale
             | AlertKind::PlugFailing
             | AlertKind::ShutdownUnverified => Severity::Critical,
-            AlertKind::DeadmanUnsupported => Severity::Warning,
+            AlertKind::DeadmanUnsupported | AlertKind::WebUnavailable => Severity::Warning,
             AlertKind::SensorRecovered
             | AlertKind::PlugRecovered
             | AlertKind::ServiceStarted

@@ -19,6 +19,7 @@ mod look;
 mod plug;
 mod sensor;
 mod service;
+mod set;
 
 use std::error::Error as StdError;
 use std::ffi::OsString;
@@ -148,6 +149,7 @@ pub(crate) fn run(command: Command) -> CmdResult {
         Command::Report(a) => look::report(a),
         Command::AlertTest(a) => look::alert_test(a),
         Command::Profile(p) => look::profile(p),
+        Command::Set(a) => set::set(a),
         Command::Completions(a) => completions(a.shell),
     }
 }

@@ -404,6 +404,18 @@ impl Controller {
         }
     }
 
+    /// New settings while running (a reload, an override): each plug keeps
+    /// what is known of it, and the next tick decides with the new rules.
+    /// A profile's limits, when one runs, come back at its next tick.
+    pub(crate) fn reconfigure(&mut self, settings: Settings) {
+        for (role, plug) in self.plugs.iter_mut() {
+            if let Some(p) = settings.plugs.get(role) {
+                plug.settings = p.clone();
+            }
+        }
+        self.s = settings;
+    }
+
     /// The limits in force.
     pub(crate) fn limits(&self) -> Band {
         self.s.limits
