@@ -154,6 +154,14 @@ or the rustup target and Debian's linker: rustup target add $target; see .cargo/
 # The script that runs on the Pi as root, with the staging directory as $1.
 # Every path it touches is set in the block of assignments at the top.
 remote_script() {
+    # The account that deploys (USER@HOST's USER, else ssh's default: the
+    # local user) joins the service's group, so that it may use
+    # `kasa-thermostat set` (the control socket is mode 0660, group $SERVICE).
+    local operator=${host%@*}
+    [ "$operator" != "$host" ] || operator=$(id -un 2>/dev/null || true)
+    case "$operator" in [a-z_]*) ;; *) operator="" ;; esac
+    case "$operator" in *[!a-z0-9_-]*) operator="" ;; esac
+    printf 'OPERATOR=%s\n' "$operator"
     cat <<'EOF'
 set -eu
 STAGE=$1
@@ -214,6 +222,10 @@ if ! id -u "$SVC" >/dev/null 2>&1; then
         --shell /usr/sbin/nologin --groups gpio "$SVC"
 fi
 usermod -a -G gpio "$SVC"
+if [ -n "$OPERATOR" ] && [ "$OPERATOR" != root ] && id -u "$OPERATOR" >/dev/null 2>&1; then
+    usermod -a -G "$SVC" "$OPERATOR"
+    echo "deploy: $OPERATOR is in the group $SVC: kasa-thermostat set works from its next login"
+fi
 install -d -m 0755 -o root -g root "$ETC_DIR"
 install -d -m 0750 -o "$SVC" -g "$SVC" "$LOG_DIR" "$STATE_DIR"
 # 3. The files. The binary is replaced by rename, so a running service keeps

@@ -41,6 +41,8 @@ pub(crate) fn demo_config(heater: &SimPlug, cooler: &SimPlug, dir: &Path, speed:
         cooler: Some(plug(cooler)),
         log_dir: dir.to_path_buf(),
         state_file: dir.join("state.json"),
+        overrides_file: dir.join("overrides.json"),
+        control_socket: dir.join("control.sock"),
         ..RawConfig::default()
     };
     raw.sensor.backend = Backend::Simulated;
@@ -98,6 +100,37 @@ impl Observer for Echo {
     }
 }
 
+/// Where the demo's page listens first; a taken port falls back to a free one.
+pub(crate) const DEMO_WEB: &str = "127.0.0.1:8080";
+
+/// The demo's web page: on loopback, with a fresh random password written
+/// to a file of mode 0600 in the demo's directory; returns the password.
+fn demo_web(config: &mut Config, dir: &Path) -> Result<String, ServiceError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let spawn_err = ServiceError::spawn("web");
+    let password: String = crate::web::auth::random_token()
+        .map(|t| t[..16].to_string())
+        .ok_or_else(|| std::io::Error::other("no randomness for the web password"))
+        .map_err(spawn_err)?;
+    std::fs::create_dir_all(dir).map_err(ServiceError::spawn("web"))?;
+    let file = dir.join("web-password");
+    let _ = std::fs::remove_file(&file);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&file)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{password}\n").as_bytes()))
+        .map_err(ServiceError::spawn("web"))?;
+    config.web = Some(crate::config::WebSettings {
+        listen: DEMO_WEB.parse().expect("a socket address"),
+        password_file: file,
+        read_only: false,
+        demo: true,
+    });
+    Ok(password)
+}
+
 /// Runs the demo until Ctrl-C; with `profile`, the limits follow a
 /// compressed temperature profile (a hold, a ramp, a step) at `speed`.
 pub(crate) fn run(speed: f64, profile: bool) -> Result<(), ServiceError> {
@@ -128,6 +161,7 @@ pub(crate) fn run(speed: f64, profile: bool) -> Result<(), ServiceError> {
         config.profile = Some(p);
         config.profile_state_file = dir.join("profile.json");
     }
+    let password = demo_web(&mut config, &dir)?;
     crate::logging::init(
         &config.log_dir,
         config.log_level,
@@ -156,6 +190,8 @@ pub(crate) fn run(speed: f64, profile: bool) -> Result<(), ServiceError> {
          (try: kasa-thermostat plug 127.0.0.1:{} state)\n\
          logs: {dir}/kasa-thermostat.log, readings: {dir}/readings.jsonl\n\
          status: kasa-thermostat status --state-file {dir}/state.json\n\
+         change it: kasa-thermostat set --control-socket {dir}/control.sock --mode heat\n\
+         web page password: {password}\n\
          Ctrl-C stops (every plug is switched off and verified first).\n",
         heater.addr().port(),
         cooler.addr().port(),
@@ -169,7 +205,7 @@ pub(crate) fn run(speed: f64, profile: bool) -> Result<(), ServiceError> {
             units: config.units,
         })],
     };
-    let result = service::serve(config, Some(chamber.sensor()), options);
+    let result = service::serve(config, None, Some(chamber.sensor()), options);
     println!(
         "demo stopped: heater {}, cooler {}",
         if heater.state().relay() { "ON" } else { "off" },

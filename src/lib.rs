@@ -13,7 +13,7 @@
 //! | libraries | [`kasa`], [`sensor`], [`control`] | plugs (transports, devices, worker thread); the DS18B20 (backends, faults, thread); the pure decisions |
 //! | file formats | [`records`] | one serde struct per line of `readings.jsonl` and `plug-events.jsonl` |
 //! | configuration | [`config`] | the JSON file, parsed into typed, bounded settings for the libraries |
-//! | service | [`outputs`], [`notify`], [`logging`], [`service`], [`demo`] | files people read; systemd; logs; threads and wiring; the demo |
+//! | service | [`outputs`], [`notify`], [`logging`], [`command`], [`web`], [`service`], [`demo`] | files people read; systemd; logs; overrides, reload and the control socket; the web page; threads and wiring; the demo |
 //! | simulation | [`sim`] | simulated plugs on loopback (uses [`kasa`], which never uses it) |
 //! | reading back | [`history`], [`plot`], [`report`] | the data logs read back (liberal, streamed); the SVG plot; the report |
 //! | bench | [`bench`](mod@bench) | the real controller in virtual time against a plant model (`bench-control`) |
@@ -41,6 +41,7 @@ pub mod alerts;
 pub mod bench;
 pub mod cli;
 pub mod clock;
+pub mod command;
 pub mod config;
 pub mod control;
 pub mod demo;
@@ -62,5 +63,6 @@ pub mod sim;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod units;
+pub mod web;
 
 pub use msg::Role;

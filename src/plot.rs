@@ -775,7 +775,11 @@ fn draw_head(svg: &mut Svg, l: &Layout, title: &str) {
     }
     svg.out.push_str("</defs>\n");
     svg.rect(0.0, 0.0, w, h, "#FFFFFF", "");
-    svg.text(w / 2.0, 26.0, "middle", 17.0, title, "");
+    // A narrow picture (the web page on a phone) shrinks the title to fit:
+    // about 0.56 em per character in the fonts named above.
+    let fit = (w - 16.0) / (0.56 * title.chars().count() as f64);
+    let title_size = (17.0f64).min((fit * 10.0).floor() / 10.0);
+    svg.text(w / 2.0, 26.0, "middle", title_size, title, "");
 }
 
 /// The grid, the time labels, the temperature labels and the axis title.

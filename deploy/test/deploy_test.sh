@@ -37,7 +37,7 @@ setup() {
     export FAKEROOT="$case_dir/root" FAKELOG="$case_dir/log"
     export CARGO_TARGET_DIR="$case_dir/target"
     mkdir -p "$FAKEROOT"/{etc/systemd/system,etc/logrotate.d,usr/local/bin,var/log,var/lib,tmp,run} "$FAKELOG"
-    echo "root:x:0:0::/root:/bin/sh" >"$FAKEROOT/etc/passwd"
+    printf '%s\n' "root:x:0:0::/root:/bin/sh" "pi:x:1000:1000::/home/pi:/bin/sh" >"$FAKEROOT/etc/passwd"
     printf '%s\n' "root:x:0:" "gpio:x:997:" >"$FAKEROOT/etc/group"
     export PATH="$here/local-bin:$ORIG_PATH"
     unset SSH SCP CARGO CROSS
@@ -103,6 +103,7 @@ test_fresh_install_lays_out_every_file() {
         grep -q -- "build --release --locked .*--target aarch64-unknown-linux-musl" "$FAKELOG/cargo.log"
     check "system user created" grep -q "^kasa-thermostat:" "$FAKEROOT/etc/passwd"
     check "user is in gpio" grep -q "^gpio:x:997:kasa-thermostat$" "$FAKEROOT/etc/group"
+    check "the deploying user is in the service's group (for set)" grep -qE "^kasa-thermostat:x:[0-9]+:pi$" "$FAKEROOT/etc/group"
     check "ran as sudo -n sh -s" grep -q "^sudo -n sh -s -- $FAKEROOT/tmp/kasa-thermostat-deploy\." "$FAKELOG/ssh.log"
     check "daemon-reload" grep -qx "systemctl daemon-reload" "$FAKELOG/systemctl.log"
     check "enable --now" grep -qx "systemctl enable --now kasa-thermostat.service" "$FAKELOG/systemctl.log"

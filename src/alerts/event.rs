@@ -42,11 +42,13 @@ pub enum AlertKind {
     ServiceStopping,
     /// Sent by `kasa-thermostat alert-test`; never filtered or rate-limited.
     Test,
+    /// The web page could not listen on `web.listen` (control goes on).
+    WebUnavailable,
 }
 
 impl AlertKind {
     /// Every kind, in the order of the documentation.
-    pub(crate) const ALL: [AlertKind; 12] = [
+    pub(crate) const ALL: [AlertKind; 13] = [
         AlertKind::AlarmHigh,
         AlertKind::AlarmLow,
         AlertKind::SensorStale,
@@ -59,6 +61,7 @@ impl AlertKind {
         AlertKind::ServiceStarted,
         AlertKind::ServiceStopping,
         AlertKind::Test,
+        AlertKind::WebUnavailable,
     ];
 
     /// The contract name (`alarm_high`, `plug_recovered`, ...).
@@ -76,6 +79,7 @@ impl AlertKind {
             AlertKind::ServiceStarted => "service_started",
             AlertKind::ServiceStopping => "service_stopping",
             AlertKind::Test => "test",
+            AlertKind::WebUnavailable => "web_unavailable",
         }
     }
 
@@ -107,7 +111,9 @@ impl AlertKind {
             | AlertKind::SensorStale
             | AlertKind::PlugFailing
             | AlertKind::ShutdownUnverified => Severity::Critical,
-            AlertKind::DeadmanUnsupported | AlertKind::ChamberSensorStale => Severity::Warning,
+            AlertKind::DeadmanUnsupported
+            | AlertKind::ChamberSensorStale
+            | AlertKind::WebUnavailable => Severity::Warning,
             AlertKind::SensorRecovered
             | AlertKind::PlugRecovered
             | AlertKind::ServiceStarted

@@ -45,6 +45,8 @@ pub enum Command {
     AlertTest(AlertTestArgs),
     /// Show or restart the config's temperature profile.
     Profile(ProfileCommand),
+    /// Change the running service: mode, limits, overrides, profile.
+    Set(SetArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -66,6 +68,7 @@ impl Command {
             Command::AlertTest(_) => "alert-test",
             Command::Profile(ProfileCommand::Show(_)) => "profile show",
             Command::Profile(ProfileCommand::Restart(_)) => "profile restart",
+            Command::Set(_) => "set",
             Command::Completions(_) => "completions",
         }
     }
@@ -108,6 +111,27 @@ pub struct BenchControlArgs {
     pub json: bool,
     /// Write one CSV trace per run into this directory.
     pub trace: Option<PathBuf>,
+}
+
+/// `set`.
+#[derive(Debug)]
+pub struct SetArgs {
+    /// A new mode (`off`, `heat`, `cool`, `heat_cool`).
+    pub mode: Option<String>,
+    /// A new low limit (the config's units).
+    pub low: Option<f64>,
+    /// A new high limit (the config's units).
+    pub high: Option<f64>,
+    /// Back to the config's values.
+    pub clear: bool,
+    /// Start the profile over.
+    pub profile_restart: bool,
+    /// Skip to the profile's next step.
+    pub profile_skip: bool,
+    /// The control socket.
+    pub control_socket: Option<PathBuf>,
+    /// The config naming the control socket.
+    pub config: Option<PathBuf>,
 }
 
 /// `alert-test`.
@@ -317,6 +341,7 @@ pub(crate) static ROOT: Sub = Sub {
         BENCH_CONTROL,
         ALERT_TEST,
         PROFILE,
+        SET,
         COMPLETIONS,
         HELP,
     ],
@@ -852,6 +877,63 @@ const PROFILE: Sub = Sub {
     ..LEAF
 };
 
+const MODES: &[Choice] = &[
+    Choice::new("off", "Both plugs off."),
+    Choice::new("heat", "Heater only."),
+    Choice::new("cool", "Cooler only."),
+    Choice::new("heat_cool", "Heater and cooler, never both on."),
+];
+
+const SET: Sub = Sub {
+    name: "set",
+    summary: "Change the running service: mode, limits, overrides, profile.",
+    usage: &[
+        "[--mode M] [--low T] [--high T] [--clear] [--profile-restart|--profile-skip] \
+         [--control-socket PATH | --config FILE]",
+    ],
+    about: "The change goes to the running service over its control socket and is \
+            checked like the config; it is kept in overrides_file (so it survives a \
+            restart) until --clear or an edit of the same key in the config. Prints what \
+            the service applied, or its refusal (exit 1); exit 1 too when no service answers.",
+    after: "\
+Examples:
+  kasa-thermostat set --mode cool
+  kasa-thermostat set --low 17.5 --high 18.5
+  kasa-thermostat set --clear
+  kasa-thermostat set --profile-skip -c /etc/kasa-thermostat/config.json",
+    flags: &[
+        Flag::takes("mode", "M", "The mode: off, heat, cool or heat_cool.")
+            .complete(Complete::Choices(MODES)),
+        Flag::takes("low", "T", "The low limit, in the config's units."),
+        Flag::takes("high", "T", "The high limit, in the config's units."),
+        Flag::switch("clear", "Drop every override: back to the config's values."),
+        Flag::switch("profile-restart", "Start the profile over from now."),
+        Flag::switch(
+            "profile-skip",
+            "Skip to the start of the profile's next step.",
+        ),
+        Flag::takes(
+            "control-socket",
+            "PATH",
+            "The service's control socket (default: the config's control_socket, else \
+             /run/kasa-thermostat/control.sock).",
+        )
+        .complete(Complete::File),
+        Flag::takes(
+            "config",
+            "FILE",
+            "The config file naming the control socket.",
+        )
+        .short('c')
+        .complete(Complete::File),
+    ],
+    rules: &[
+        Rule::Exclusive(&["control-socket", "config"]),
+        Rule::Exclusive(&["profile-restart", "profile-skip"]),
+    ],
+    ..LEAF
+};
+
 const SHELLS: &[Choice] = &[
     Choice::new("bash", "GNU bash."),
     Choice::new("zsh", "Z shell."),
@@ -998,6 +1080,20 @@ fn build(m: &Matches) -> Result<Command, UsageError> {
         "profile restart" => Command::Profile(ProfileCommand::Restart(ProfileArgs {
             config: m.required_path("config")?,
         })),
+        "set" => Command::Set(SetArgs {
+            mode: m
+                .value("mode", |s| {
+                    choose(s, MODES, &["off", "heat", "cool", "heat_cool"])
+                })?
+                .map(str::to_string),
+            low: m.value("low", parse_temperature)?,
+            high: m.value("high", parse_temperature)?,
+            clear: m.on("clear")?,
+            profile_restart: m.on("profile-restart")?,
+            profile_skip: m.on("profile-skip")?,
+            control_socket: m.path("control-socket")?,
+            config: m.path("config")?,
+        }),
         "completions" => Command::Completions(CompletionsArgs {
             shell: m.positional(0, |s| choose(s, SHELLS, &Shell::ALL))?,
         }),
@@ -1057,6 +1153,15 @@ fn parse_days(s: &str) -> Result<f64, String> {
         Ok(v)
     } else {
         Err(format!("{s} must be above 0 and at most 365"))
+    }
+}
+
+/// A temperature for `set`: a finite number (its range is the config's
+/// rule, which the service applies).
+fn parse_temperature(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("{s:?} is not a temperature (a number like 18.5)")),
     }
 }
 
@@ -1251,6 +1356,7 @@ mod tests {
         &["alert-test", "-c", "c.json"],
         &["profile", "show", "-c", "c.json"],
         &["profile", "restart", "--config", "c.json"],
+        &["set", "--clear"],
         &["completions", "fish"],
     ];
 
@@ -1269,6 +1375,12 @@ mod tests {
         }
         declared.sort_unstable();
         assert_eq!(built, declared);
+
+        let Command::Set(a) = command(&["set", "--mode", "heat_cool", "--low", "17.5"]) else {
+            panic!()
+        };
+        assert_eq!(a.mode.as_deref(), Some("heat_cool"));
+        assert_eq!((a.low, a.high, a.clear), (Some(17.5), None, false));
 
         let Command::Status(a) = command(&["status"]) else {
             panic!()
@@ -1501,6 +1613,20 @@ mod tests {
                 "--password needs --username U",
             ),
             (&["alert-test"], "alert-test needs --config FILE"),
+            (
+                &["set", "--mode", "warm"],
+                "\"warm\" is not off, heat, cool or heat_cool",
+            ),
+            (&["set", "--low", "cold"], "\"cold\" is not a temperature"),
+            (&["set", "--low", "NaN"], "\"NaN\" is not a temperature"),
+            (
+                &["set", "--clear", "--control-socket", "s", "--config", "c"],
+                "cannot be used with",
+            ),
+            (
+                &["set", "--profile-restart", "--profile-skip"],
+                "cannot be used with",
+            ),
             (&["profile", "show"], "show needs --config FILE"),
             (&["profile"], "profile needs a subcommand: show or restart"),
         ] {

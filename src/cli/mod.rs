@@ -20,6 +20,7 @@ mod look;
 mod plug;
 mod sensor;
 mod service;
+mod set;
 
 use std::error::Error as StdError;
 use std::ffi::OsString;
@@ -150,6 +151,7 @@ pub(crate) fn run(command: Command) -> CmdResult {
         Command::BenchControl(a) => bench::bench_control(a),
         Command::AlertTest(a) => look::alert_test(a),
         Command::Profile(p) => look::profile(p),
+        Command::Set(a) => set::set(a),
         Command::Completions(a) => completions(a.shell),
     }
 }

@@ -74,6 +74,7 @@ fn run_config(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error + 
     );
     service::serve(
         config,
+        Some(path),
         None,
         Options {
             notifier: Arc::new(notifier),

@@ -39,7 +39,7 @@ use std::time::Duration;
 use log::LevelFilter;
 
 pub use control::{AlgorithmName, ChamberSettings, RawChamberSensor, RawControl};
-pub use raw::{OnOff, RawConfig, RawCredentials, RawPlug, RawPlugTiming, RawSensor};
+pub use raw::{OnOff, RawConfig, RawCredentials, RawPlug, RawPlugTiming, RawSensor, RawWeb};
 
 use crate::control::Mode;
 use crate::kasa::{Outlet, PlugTarget, Timing, TransportKind};
@@ -147,8 +147,28 @@ pub struct Config {
     pub control_state_file: PathBuf,
     /// The alerts hook, when one is configured.
     pub alerts: Option<crate::alerts::AlertSettings>,
+    /// Where changes made while running are kept (`overrides_file`).
+    pub overrides_file: PathBuf,
+    /// The Unix socket of `kasa-thermostat set` (`control_socket`).
+    pub control_socket: PathBuf,
+    /// The web page, when configured.
+    pub web: Option<WebSettings>,
     /// The file as written, with every default filled in.
     raw: RawConfig,
+}
+
+/// The `web` section, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSettings {
+    /// Where to listen.
+    pub listen: std::net::SocketAddr,
+    /// The file holding the password.
+    pub password_file: PathBuf,
+    /// Refuse every change with 403.
+    pub read_only: bool,
+    /// The demo: when `listen` is taken, take any free port instead, and
+    /// print the page's address on stdout.
+    pub(crate) demo: bool,
 }
 
 /// Why a configuration could not be used. Each variant names the file or key.
@@ -334,10 +354,32 @@ impl Config {
         check_credentials(&raw)?;
         let profile = profile(&raw)?;
         let alerts = alerts(&raw)?;
+        let path_key = |key: &str, p: &Path| -> Result<PathBuf, ConfigError> {
+            if p.as_os_str().is_empty() || p.file_name().is_none() {
+                return Err(invalid(key, "must name a file".into()));
+            }
+            Ok(p.to_path_buf())
+        };
+        let overrides_file = path_key("overrides_file", &raw.overrides_file)?;
+        let control_socket = path_key("control_socket", &raw.control_socket)?;
+        // sun_path holds 108 bytes with its terminating NUL.
+        if control_socket.as_os_str().len() > 107 {
+            return Err(invalid(
+                "control_socket",
+                format!(
+                    "{} is too long for a Unix socket (at most 107 bytes)",
+                    control_socket.display()
+                ),
+            ));
+        }
+        let web = raw.web.as_ref().map(web_settings).transpose()?;
         Ok(Config {
             chamber,
             algorithm,
             control_state_file: raw.control_state_file.clone(),
+            overrides_file,
+            control_socket,
+            web,
             profile,
             profile_state_file: raw.profile_state_file.clone(),
             alerts,
@@ -485,6 +527,11 @@ const MAX_PASSWORD_BYTES: u64 = 4096;
 /// Reads a password file: its first line, without the line end. The file
 /// must be a regular file of at most 4 KiB and not empty.
 pub(crate) fn read_password(path: &Path) -> Result<String, ConfigError> {
+    read_password_for("credentials.password_file", "the TP-Link password", path)
+}
+
+/// [`read_password`] for the file of `key`, which holds `what`.
+pub(crate) fn read_password_for(key: &str, what: &str, path: &Path) -> Result<String, ConfigError> {
     let text = crate::fsutil::read_text_capped(path, MAX_PASSWORD_BYTES).map_err(|source| {
         ConfigError::Read {
             path: path.to_path_buf(),
@@ -494,11 +541,8 @@ pub(crate) fn read_password(path: &Path) -> Result<String, ConfigError> {
     let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
     if line.is_empty() {
         return Err(invalid(
-            "credentials.password_file",
-            format!(
-                "{} is empty; it must hold the TP-Link password",
-                path.display()
-            ),
+            key,
+            format!("{} is empty; it must hold {what}", path.display()),
         ));
     }
     Ok(line.to_string())
@@ -523,21 +567,23 @@ impl Config {
 
     /// A warning when the password file may be read by other users.
     pub(crate) fn password_file_warning(&self) -> Option<String> {
-        use std::os::unix::fs::PermissionsExt;
         let c = self.credentials.as_ref()?;
-        let mode = std::fs::metadata(&c.password_file)
-            .ok()?
-            .permissions()
-            .mode();
-        (mode & 0o077 != 0).then(|| {
-            format!(
-                "credentials.password_file {} is readable by other users (mode {:o}); \
-                 `chmod 600` it and give it to the service user",
-                c.password_file.display(),
-                mode & 0o777
-            )
-        })
+        password_file_warning("credentials.password_file", &c.password_file)
     }
+}
+
+/// A warning when the password file of `key` may be read by other users.
+pub(crate) fn password_file_warning(key: &str, path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{key} {} is readable by other users (mode {:o}); \
+             `chmod 600` it and give it to the service user",
+            path.display(),
+            mode & 0o777
+        )
+    })
 }
 
 /// JSON text to the raw config: a UTF-8 byte-order mark is skipped, the top
@@ -575,6 +621,30 @@ pub(crate) fn parse_raw(text: &str) -> Result<RawConfig, ConfigError> {
         ))
     })?;
     Ok(raw)
+}
+
+fn web_settings(w: &RawWeb) -> Result<WebSettings, ConfigError> {
+    let listen = w.listen.parse().map_err(|_| {
+        invalid(
+            "web.listen",
+            format!(
+                "{:?} is not ADDRESS:PORT (like \"0.0.0.0:8080\" or \"[::]:8080\")",
+                w.listen
+            ),
+        )
+    })?;
+    if w.password_file.as_os_str().is_empty() {
+        return Err(invalid(
+            "web.password_file",
+            "must name the file that holds the page's password".into(),
+        ));
+    }
+    Ok(WebSettings {
+        listen,
+        password_file: w.password_file.clone(),
+        read_only: w.read_only,
+        demo: false,
+    })
 }
 
 /// `v` in `u` as °C, within what a DS18B20 can read.

@@ -221,7 +221,32 @@ pub struct RawConfig {
     pub control: super::control::RawControl,
     /// Where what cascade control learned survives restarts.
     pub control_state_file: PathBuf,
+    /// Changes made while running (web, `set`, MQTT), kept across restarts.
+    pub overrides_file: PathBuf,
+    /// The Unix socket `kasa-thermostat set` talks to.
+    pub control_socket: PathBuf,
+    /// The web page; `null`: nothing listens.
+    pub web: Option<RawWeb>,
 }
+
+/// The `web` section: the page and its JSON API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeb {
+    /// Address and port to listen on (`0.0.0.0:8080`).
+    pub listen: String,
+    /// A file holding the page's password (readable by the service alone).
+    pub password_file: PathBuf,
+    /// Refuse every change (403): the page only shows.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// The default `overrides_file`.
+pub(crate) const DEFAULT_OVERRIDES_FILE: &str = "/var/lib/kasa-thermostat/overrides.json";
+
+/// The default `control_socket`.
+pub(crate) const DEFAULT_CONTROL_SOCKET: &str = "/run/kasa-thermostat/control.sock";
 
 /// The `credentials` section: the TP-Link account of newer plugs. The
 /// password lives only in `password_file`, never in the config itself.
@@ -265,6 +290,9 @@ impl Default for RawConfig {
             chamber_sensor: None,
             control: super::control::RawControl::default(),
             control_state_file: PathBuf::from(DEFAULT_CONTROL_STATE_FILE),
+            overrides_file: PathBuf::from(DEFAULT_OVERRIDES_FILE),
+            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            web: None,
         }
     }
 }

@@ -514,6 +514,27 @@ impl Controller {
         }
     }
 
+    /// New settings while running (a reload, an override): each plug keeps
+    /// what is known of it, and the next tick decides with the new rules.
+    /// A profile's limits, when one runs, come back at its next tick.
+    pub(crate) fn reconfigure(&mut self, settings: Settings) {
+        for (role, plug) in self.plugs.iter_mut() {
+            if let Some(p) = settings.plugs.get(role) {
+                plug.settings = p.clone();
+            }
+        }
+        // A new algorithm or tuning: the cascade keeps what it learned.
+        if settings.algorithm != self.s.algorithm {
+            let learned = self.learned();
+            self.cascade = match settings.algorithm {
+                Algorithm::Cascade(c) => Some(Cascade::new(c, learned, settings.units)),
+                Algorithm::Hysteresis => None,
+            };
+            self.cascade_decision = None;
+        }
+        self.s = settings;
+    }
+
     /// The limits in force.
     pub(crate) fn limits(&self) -> Band {
         self.s.limits

@@ -4,9 +4,11 @@
 //! knows about the config, the command line or the service, so `kasa/`,
 //! `sensor/` and `control/` depend on this module and not on each other.
 
+pub mod command;
 pub mod plug;
 pub mod sensor;
 
+pub use command::{Command, CommandSender, ProfileAction, Reply, Request, Source};
 pub use plug::{
     Completion, DeadmanKind, DeadmanReport, FailureKind, PlugCommand, PlugFailure, PlugOutcome,
     PlugState,

@@ -36,6 +36,7 @@ use crate::records::{
 use crate::units::Units;
 
 pub(crate) use datalog::DataLog;
+pub(crate) use state_file::write_atomic;
 pub use state_file::{PlugEntry, StateFile, StateFileError};
 
 /// The main log, in `log_dir`.
@@ -103,6 +104,7 @@ pub(crate) struct Outputs {
     log_dir: PathBuf,
     units: Units,
     last_error: Option<String>,
+    overrides: Vec<String>,
 }
 
 impl Outputs {
@@ -130,6 +132,7 @@ impl Outputs {
             log_dir: config.log_dir.clone(),
             units: config.units,
             last_error: None,
+            overrides: Vec::new(),
         })
     }
 
@@ -145,17 +148,43 @@ impl Outputs {
             .readings
             .append(&line)
             .map_err(|e| format!("cannot append to {}: {e}", self.readings.path().display()))
-            .and_then(|()| {
-                let mut st = state(snap, now, self.units, profile);
-                st.log_dir = Some(self.log_dir.clone());
-                st.write(&self.state_file).map_err(|e| {
-                    format!(
-                        "cannot write the state file {}: {e}",
-                        self.state_file.display()
-                    )
-                })
-            });
+            .and_then(|()| self.write_state_file(snap, now, profile));
         self.note(r);
+    }
+
+    /// Rewrites only the state file (after a change made while running, so
+    /// that `status` and the page show it before the next cycle).
+    pub(crate) fn refresh_state(
+        &mut self,
+        snap: &Snapshot,
+        now: SystemTime,
+        profile: Option<crate::profile::ProfileStatus>,
+    ) {
+        let r = self.write_state_file(snap, now, profile);
+        self.note(r);
+    }
+
+    fn write_state_file(
+        &self,
+        snap: &Snapshot,
+        now: SystemTime,
+        profile: Option<crate::profile::ProfileStatus>,
+    ) -> Result<(), String> {
+        let mut st = state(snap, now, self.units, profile);
+        st.log_dir = Some(self.log_dir.clone());
+        st.overrides = self.overrides.clone();
+        st.write(&self.state_file).map_err(|e| {
+            format!(
+                "cannot write the state file {}: {e}",
+                self.state_file.display()
+            )
+        })
+    }
+
+    /// The overrides in force (one line each, with source and time), for
+    /// the state file from the next cycle on.
+    pub(crate) fn set_overrides(&mut self, lines: Vec<String>) {
+        self.overrides = lines;
     }
 
     /// Appends one line to `plug-events.jsonl`.
@@ -252,6 +281,7 @@ pub fn state(
                 setpoint: snap.chamber.setpoint_c.map(|s| round3(u.from_c(s))),
                 stale: snap.chamber.stale,
             }),
+        overrides: Vec::new(),
     }
 }
 

@@ -60,6 +60,10 @@ pub struct StateFile {
     /// The service's `log_dir`, where `status` finds the data logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_dir: Option<PathBuf>,
+    /// The changes made while running (`overrides_file`), one line each
+    /// with its source and time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
     /// Cascade control: the chamber sensor and its setpoint (absent without
     /// a chamber sensor).
     #[serde(default, skip_serializing_if = "Option::is_none")]

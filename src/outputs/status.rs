@@ -85,6 +85,9 @@ pub(crate) fn render(state: &StateFile, path: &Path, now: SystemTime) -> String 
         "mode         {}  (limits {} .. {} {sym})\n",
         state.mode, state.low_limit, state.high_limit
     ));
+    for line in &state.overrides {
+        out.push_str(&format!("override     {line}\n"));
+    }
     if let Some(p) = &state.profile {
         let now = time::OffsetDateTime::from(now);
         out.push_str(&format!(

@@ -96,8 +96,8 @@ pub use runner::{ProfileEvent, ProfileRunner, Tick};
 pub use schedule::{limits_at, ProfilePhase, Scheduled};
 pub use state::{
     checkpoint_due, clock_check, kernel_clock_synced, load_state, restart, restart_command, resume,
-    save_state, Checkpoint, ClockVerdict, ProfileState, Resume, CHECKPOINT_STEP_C, CLOCK_FLOOR,
-    STATE_FILE_MAX_BYTES,
+    save_state, skip_command, Checkpoint, ClockVerdict, ProfileState, Resume, CHECKPOINT_STEP_C,
+    CLOCK_FLOOR, STATE_FILE_MAX_BYTES,
 };
 pub use wall::parse_instant;
 

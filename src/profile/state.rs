@@ -404,6 +404,60 @@ pub fn restart_command(
     ))
 }
 
+/// Skips to the start of the profile's next step: the start is moved back
+/// so that the next step begins now, written to `path` like `profile
+/// restart` (a running service follows within a cycle). Before the first
+/// step, the first step begins now. Returns the line to print.
+pub fn skip_command(
+    profile: &Profile,
+    path: &Path,
+    now: OffsetDateTime,
+) -> Result<String, ProfileError> {
+    let nothing = |why: &str| ProfileError::Invalid {
+        key: "profile".into(),
+        message: format!("nothing to skip to: {why}"),
+    };
+    if profile.is_daily() {
+        return Err(nothing("a daily profile follows the clock"));
+    }
+    let now = whole_seconds(now);
+    let start = match load_state(path)? {
+        Some(s) if s.profile_hash == profile.hash() => s.start,
+        _ => {
+            return Err(nothing(
+                "the profile has not started yet (or its state file is of another profile)",
+            ))
+        }
+    };
+    let elapsed = (now - start).whole_seconds();
+    let steps = profile.steps();
+    let mut boundary = 0i64;
+    let mut next = None;
+    for (i, step) in steps.iter().enumerate() {
+        if boundary > elapsed {
+            next = Some((i, boundary));
+            break;
+        }
+        boundary += step.secs as i64;
+    }
+    let Some((index, offset)) = next else {
+        return Err(nothing("it is in its last step or has ended"));
+    };
+    let state = ProfileState {
+        start: now - time::Duration::seconds(offset),
+        profile_hash: profile.hash(),
+        saved_at: now,
+        checkpoint: None,
+    };
+    save_state(path, &state)?;
+    Ok(format!(
+        "profile: skipped to step {} of {} (written to {})",
+        index + 1,
+        steps.len(),
+        path.display()
+    ))
+}
+
 /// Whether a new checkpoint is due: none yet, another step (or waiting /
 /// ended), plugs off vs. limits, or a limit moved by [`CHECKPOINT_STEP_C`].
 pub fn checkpoint_due(state: &ProfileState, limits: &Scheduled) -> bool {
@@ -512,4 +566,50 @@ pub fn kernel_clock_synced() -> Option<bool> {
 #[cfg(test)]
 pub(super) fn parse_state_for_test(text: &str) -> Result<ProfileState, String> {
     parse_state(text)
+}
+
+#[cfg(test)]
+mod skip_tests {
+    use super::*;
+    use crate::units::Units;
+
+    fn profile() -> Profile {
+        let raw: super::super::RawProfile = serde_json::from_str(
+            r#"{"steps": [{"hold": "1h", "low": 18, "high": 19},
+                          {"hold": "2h", "low": 19, "high": 20},
+                          {"hold": "3h", "low": 20, "high": 21}]}"#,
+        )
+        .unwrap();
+        Profile::from_raw(&raw, Units::C).unwrap()
+    }
+
+    #[test]
+    fn skip_moves_the_start_so_the_next_step_begins_now_until_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profile.json");
+        let p = profile();
+        let t0 = time::macros::datetime!(2026-12-01 12:00 UTC);
+        let err = skip_command(&p, &path, t0).unwrap_err();
+        assert!(err.to_string().contains("has not started yet"), "{err}");
+        restart_command(&p, &path, t0).unwrap();
+        let now = t0 + time::Duration::minutes(10);
+        let line = skip_command(&p, &path, now).unwrap();
+        assert!(
+            line.starts_with("profile: skipped to step 2 of 3"),
+            "{line}"
+        );
+        let start = load_state(&path).unwrap().unwrap().start;
+        assert_eq!(start, now - time::Duration::hours(1));
+        let line = skip_command(&p, &path, now).unwrap();
+        assert!(
+            line.starts_with("profile: skipped to step 3 of 3"),
+            "{line}"
+        );
+        assert_eq!(
+            load_state(&path).unwrap().unwrap().start,
+            now - time::Duration::hours(3)
+        );
+        let err = skip_command(&p, &path, now).unwrap_err();
+        assert!(err.to_string().contains("last step"), "{err}");
+    }
 }

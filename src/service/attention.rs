@@ -53,6 +53,14 @@ impl Attention {
         self.addresses.get(&role).map(String::as_str).unwrap_or("")
     }
 
+    /// The web page could not listen.
+    pub(crate) fn web_unavailable(&self, detail: &str) {
+        self.alerter.send(crate::alerts::Alert::new(
+            crate::alerts::AlertKind::WebUnavailable,
+            format!("the web page is not available: {detail}"),
+        ));
+    }
+
     /// The service runs.
     pub(crate) fn started(&self, detail: &str) {
         self.alerter.send(Alert::service_started(detail));

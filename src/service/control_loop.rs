@@ -13,8 +13,11 @@ use log::{error, info, warn};
 use super::attention::{Attention, FINISH_WAIT};
 use super::learned::LearnedFile;
 use super::{Options, ServiceError, SHUTDOWN_BUDGET};
+use crate::command::Overrides;
+use crate::config::Config;
 use crate::control::{Controller, Output};
 use crate::kasa::PlugHandle;
+use crate::msg::Request;
 use crate::msg::{PlugOutcome, Role, SensorEvent};
 use crate::outputs::Outputs;
 use crate::profile::{ProfileRunner, ProfileStatus};
@@ -46,6 +49,14 @@ pub(super) struct Parts {
     pub options: Options,
     pub attention: Option<Attention>,
     pub profile: Option<ProfileRunner>,
+    /// The config as read from its file (overrides not applied).
+    pub config: Config,
+    /// The changes made while running, on top of `config`.
+    pub overrides: Overrides,
+    /// Commands from the web page, `set` and MQTT.
+    pub commands: Receiver<Request>,
+    /// Configs re-read on SIGHUP (already checked like `check-config`).
+    pub reloads: Receiver<Box<Config>>,
 }
 
 enum Event {
@@ -57,15 +68,19 @@ enum Event {
     SensorGone,
     Tick,
     Watchdog,
+    Command(Request),
+    CommandsGone,
+    Reload(Box<Config>),
+    ReloadsGone,
 }
 
 pub(super) struct ControlLoop {
-    p: Parts,
+    pub(super) p: Parts,
     sensor: Option<SensorHandle>,
-    ticker: Receiver<Instant>,
+    pub(super) ticker: Receiver<Instant>,
     watchdog: Receiver<Instant>,
     last_tick: Instant,
-    profile_status: Option<ProfileStatus>,
+    pub(super) profile_status: Option<ProfileStatus>,
 }
 
 impl ControlLoop {
@@ -100,6 +115,15 @@ impl ControlLoop {
             },
             recv(self.ticker) -> _ => Event::Tick,
             recv(self.watchdog) -> _ => Event::Watchdog,
+            recv(self.p.commands) -> msg => match msg {
+                Ok(r) => Event::Command(r),
+                // Every source is gone: none will come.
+                Err(_) => Event::CommandsGone,
+            },
+            recv(self.p.reloads) -> msg => match msg {
+                Ok(c) => Event::Reload(c),
+                Err(_) => Event::ReloadsGone,
+            },
         }
     }
 
@@ -164,6 +188,10 @@ impl ControlLoop {
                     }
                     self.cycle_once();
                 }
+                Event::Command(request) => self.command(request),
+                Event::CommandsGone => self.p.commands = never(),
+                Event::Reload(config) => self.reload(*config),
+                Event::ReloadsGone => self.p.reloads = never(),
                 Event::Watchdog => {
                     // Healthy means the cycle keeps running on time.
                     if self.last_tick.elapsed() < self.p.cycle * 3 + Duration::from_secs(5) {

@@ -20,6 +20,7 @@
 //! countdown rules are for.
 
 mod attention;
+mod changes;
 mod control_loop;
 pub(crate) mod learned;
 pub(crate) mod signals;
@@ -34,9 +35,11 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use log::{error, info};
 
+use crate::command::socket::SocketServer;
 use crate::config::Config;
 use crate::control::{Controller, Snapshot};
 use crate::kasa::PlugHandle;
+use crate::msg::CommandSender;
 use crate::msg::{PlugOutcome, Role};
 use crate::notify::Notifier;
 use crate::outputs::{OutputError, Outputs};
@@ -141,10 +144,16 @@ pub struct Options {
     pub observers: Vec<Box<dyn Observer>>,
 }
 
-/// A running service: the control thread, which owns every other thread.
+/// A running service: the control thread, which owns the sensor, plug and
+/// alert threads, and beside it the control socket and the web page, which
+/// only send commands to it.
 pub struct Service {
     shutdown: Sender<()>,
     control: Option<JoinHandle<Result<(), ServiceError>>>,
+    commands: CommandSender,
+    reloads: Sender<Box<Config>>,
+    socket: Option<SocketServer>,
+    web: Option<crate::web::WebServer>,
 }
 
 impl Service {
@@ -158,6 +167,7 @@ impl Service {
     ) -> Result<Service, ServiceError> {
         config.check_paths().map_err(ServiceError::Config)?;
         let outputs = Outputs::open(&config).map_err(ServiceError::Output)?;
+        let (overrides, effective) = changes::start_overrides(&config);
         let profile = match &config.profile {
             Some(p) => {
                 let zone = crate::clock::Zone::local().unwrap_or_else(|e| {
@@ -215,9 +225,9 @@ impl Service {
         let u = config.units;
         info!(
             "starting: mode {}, limits {:.2} .. {:.2} {}, sensor {} ({:?})",
-            config.mode,
-            u.from_c(config.low_c),
-            u.from_c(config.high_c),
+            effective.mode,
+            u.from_c(effective.low_c),
+            u.from_c(effective.high_c),
             u.symbol(),
             sensor.id(),
             config.sensor.options.backend
@@ -245,7 +255,7 @@ impl Service {
                 .map_err(ServiceError::spawn("sensor"))?
             }
         };
-        let mut controller = Controller::new(config.control_settings());
+        let mut controller = Controller::new(effective.control_settings());
         let learned = match controller.learned() {
             None => None,
             Some(_) => {
@@ -312,6 +322,33 @@ impl Service {
             }
             None => None,
         };
+        let (commands, commands_rx) = CommandSender::channel();
+        let (reloads, reloads_rx) = crossbeam_channel::bounded(1);
+        let socket = match SocketServer::start(&config.control_socket, commands.clone()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                error!("{e}; `kasa-thermostat set` cannot reach this service (control goes on)");
+                None
+            }
+        };
+        let web = match &config.web {
+            None => None,
+            Some(w) => match crate::web::WebServer::start(
+                w,
+                crate::web::Context::of(&config, commands.clone()),
+            ) {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    error!("web: {e} (control goes on)");
+                    if let Some(a) = &attention {
+                        a.web_unavailable(&e.to_string());
+                    }
+                    None
+                }
+            },
+        };
+        let mut outputs = outputs;
+        outputs.set_overrides(overrides.lines(u));
         let (shutdown_tx, shutdown_rx) = crossbeam_channel::bounded(4);
         let ctl = control_loop::ControlLoop::new(
             control_loop::Parts {
@@ -319,7 +356,7 @@ impl Service {
                 learned,
                 chamber_rx,
                 units: u,
-                cycle: config.cycle,
+                cycle: effective.cycle,
                 plugs,
                 addresses,
                 sensor_rx,
@@ -329,6 +366,10 @@ impl Service {
                 options,
                 attention,
                 profile,
+                config,
+                overrides,
+                commands: commands_rx,
+                reloads: reloads_rx,
             },
             sensor_handle,
         );
@@ -339,7 +380,27 @@ impl Service {
         Ok(Service {
             shutdown: shutdown_tx,
             control: Some(control),
+            commands,
+            reloads,
+            socket,
+            web,
         })
+    }
+
+    /// The command path to the control thread (what the web page, the
+    /// control socket and MQTT use).
+    pub fn commands(&self) -> CommandSender {
+        self.commands.clone()
+    }
+
+    /// Hands a re-read config to the control thread (SIGHUP).
+    pub(crate) fn reload_sender(&self) -> Sender<Box<Config>> {
+        self.reloads.clone()
+    }
+
+    /// Where the web page listens, when it does.
+    pub fn web_addr(&self) -> Option<std::net::SocketAddr> {
+        self.web.as_ref().map(|w| w.local_addr())
     }
 
     /// A sender that starts the shutdown (SIGTERM/SIGINT send on it).
@@ -357,7 +418,11 @@ impl Service {
         let Some(handle) = self.control.take() else {
             return Ok(());
         };
-        match handle.join() {
+        let joined = handle.join();
+        // Nothing is left to answer commands.
+        self.web.take();
+        self.socket.take();
+        match joined {
             Ok(result) => result,
             Err(panic) => Err(ServiceError::ThreadDied {
                 thread: "control".into(),
@@ -447,14 +512,17 @@ fn open_chamber(
 }
 
 /// Runs a service until SIGTERM/SIGINT and its shutdown.
+/// With `config_path`, SIGHUP re-reads that file.
 pub(crate) fn serve(
     config: Config,
+    config_path: Option<&std::path::Path>,
     sensor: Option<Box<dyn Sensor>>,
     options: Options,
 ) -> Result<(), ServiceError> {
     let caught = signals::catch()?;
     let service = Service::start(config, sensor, options)?;
-    let signals = signals::forward(caught, service.shutdown_sender())?;
+    let reload = config_path.map(|p| (p.to_path_buf(), service.reload_sender()));
+    let signals = signals::forward(caught, service.shutdown_sender(), reload)?;
     let result = service.wait();
     signals.stop();
     match &result {

@@ -1,12 +1,36 @@
-//! SIGTERM and SIGINT become a shutdown message, on a thread named
-//! `signals` that the service joins when it ends.
+//! SIGTERM and SIGINT become a shutdown message, and SIGHUP a re-read of
+//! the config file, on a thread named `signals` that the service joins
+//! when it ends. The config is read and checked here, off the control
+//! thread; an invalid one is refused with `check-config`'s message.
 
 use crossbeam_channel::Sender;
 use log::{info, warn};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::{Handle, Signals};
 
+use std::path::{Path, PathBuf};
+
 use super::ServiceError;
+use crate::config::Config;
+
+/// SIGHUP: reads and checks the config as `check-config` does; a valid one
+/// goes to the control thread, which refuses it when a key that needs a
+/// restart changed.
+fn reread(path: &Path, tx: &Sender<Box<Config>>) {
+    info!("SIGHUP received: re-reading {}", path.display());
+    let config = Config::load(path).and_then(|c| c.check_paths().map(|()| c));
+    match config {
+        Ok(c) => {
+            if tx.try_send(Box::new(c)).is_err() {
+                warn!("reload: the previous one is still being applied; send SIGHUP again");
+            }
+        }
+        Err(e) => log::error!(
+            "reload refused: {}; the running config stays",
+            crate::error::chain(&e)
+        ),
+    }
+}
 
 /// The signal thread; [`SignalForwarder::stop`] ends and joins it.
 pub(crate) struct SignalForwarder {
@@ -26,7 +50,8 @@ pub(crate) struct Caught {
 
 /// Catches SIGTERM and SIGINT from now on.
 pub(crate) fn catch() -> Result<Caught, ServiceError> {
-    let signals = Signals::new([SIGTERM, SIGINT]).map_err(ServiceError::spawn("signals"))?;
+    let signals =
+        Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(ServiceError::spawn("signals"))?;
     Ok(Caught { signals })
 }
 
@@ -35,6 +60,7 @@ pub(crate) fn catch() -> Result<Caught, ServiceError> {
 pub(crate) fn forward(
     caught: Caught,
     shutdown: Sender<()>,
+    reload: Option<(PathBuf, Sender<Box<Config>>)>,
 ) -> Result<SignalForwarder, ServiceError> {
     let Caught { mut signals } = caught;
     let handle = signals.handle();
@@ -42,6 +68,13 @@ pub(crate) fn forward(
         .name("signals".into())
         .spawn(move || {
             for sig in signals.forever() {
+                if sig == SIGHUP {
+                    match &reload {
+                        Some((path, tx)) => reread(path, tx),
+                        None => info!("SIGHUP received: no config file to re-read (the demo)"),
+                    }
+                    continue;
+                }
                 let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
                 info!("{name} received: shutting down");
                 if shutdown.try_send(()).is_err() {

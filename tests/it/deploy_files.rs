@@ -35,6 +35,7 @@ fn unit_keeps_the_settings_the_service_relies_on() {
         "NoNewPrivileges=yes",
         "DevicePolicy=closed",
         "DeviceAllow=/dev/gpiochip0 rw",
+        "ExecReload=/bin/kill -HUP $MAINPID",
     ] {
         assert!(lines.contains(&want), "unit lacks {want:?}");
     }

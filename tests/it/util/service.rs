@@ -73,8 +73,9 @@ pub const CYCLE_S: f64 = 0.5;
 
 /// A config whose durations are scaled down 20x: a 0.5 s cycle (the
 /// shortest allowed), a sensor read every 0.1 s (9 bits convert in 0.094 s)
-/// and plug timeouts of 0.5 s. It always names its own `state_file` (the
-/// default is under /run).
+/// and plug timeouts of 0.5 s. It always names its own `state_file`,
+/// `overrides_file` and `control_socket` (the defaults are under /run and
+/// /var/lib).
 pub fn fast_config(dir: &Path, w1: &W1Tree) -> Value {
     json!({
         "mode": "heat",
@@ -98,6 +99,8 @@ pub fn fast_config(dir: &Path, w1: &W1Tree) -> Value {
         "log_dir": dir.join("log"),
         "log_level": "debug",
         "state_file": dir.join("lib/state.json"),
+        "overrides_file": dir.join("lib/overrides.json"),
+        "control_socket": dir.join("control.sock"),
     })
 }
 
@@ -233,6 +236,21 @@ impl Running {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    /// The config file's path.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+
+    /// The control socket's path (as `fast_config` names it).
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.join("control.sock")
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
     }
 
     /// The state file's path.
