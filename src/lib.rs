@@ -12,7 +12,7 @@
 //! | leaves | [`msg`], [`units`], [`error`], [`fsutil`] | the messages between threads; °C/°F; error chains; bounded file reads |
 //! | libraries | [`kasa`], [`sensor`], [`control`] | plugs (transports, devices, worker thread); the DS18B20 (backends, faults, thread); the pure decisions |
 //! | configuration | [`config`] | the JSON file, parsed into typed, bounded settings for the libraries |
-//! | service | [`outputs`], [`notify`], [`logging`], [`command`], [`web`], [`service`], [`demo`] | files people read; systemd; logs; overrides, reload and the control socket; the web page; threads and wiring; the demo |
+//! | service | [`outputs`], [`notify`], [`logging`], [`command`], [`web`], [`mqtt`], [`service`], [`demo`] | files people read; systemd; logs; overrides, reload and the control socket; the web page; Home Assistant over MQTT; threads and wiring; the demo |
 //! | simulation | [`sim`] | simulated plugs on loopback (uses [`kasa`], which never uses it) |
 //! | front | [`cli`] | every subcommand, help, exit codes |
 //!
@@ -42,6 +42,7 @@ pub mod error;
 pub mod fsutil;
 pub mod kasa;
 pub mod logging;
+pub mod mqtt;
 pub mod msg;
 pub mod notify;
 pub mod outputs;
