@@ -100,9 +100,11 @@ pub(crate) fn check_config(a: CheckConfigArgs) -> CmdResult {
     if let Some(m) = &config.mqtt {
         // The broker password must be readable; it is never printed.
         m.password().map_err(CliError::failed)?;
-        if let Some(w) = m.password_file.as_deref().and_then(|p| {
-            crate::config::password_file_warning("mqtt.password_file", p)
-        }) {
+        if let Some(w) = m
+            .password_file
+            .as_deref()
+            .and_then(|p| crate::config::password_file_warning("mqtt.password_file", p))
+        {
             eprintln!("warning: {w}");
         }
     }

@@ -811,7 +811,13 @@ pub(crate) fn mqtt_hostname() -> String {
     let name: String = crate::alerts::hostname()
         .chars()
         .take_while(|c| *c != '.')
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if name.is_empty() || name == "?" {
         "localhost".into()
@@ -825,7 +831,9 @@ pub(crate) fn mqtt_hostname() -> String {
 fn check_topic_prefix(key: &str, p: &str) -> Result<String, ConfigError> {
     let bad = |why: &str| invalid(key, format!("{p:?} {why}"));
     if p.is_empty() {
-        return Err(bad("is empty; it must be a topic like \"kasa-thermostat/pi\""));
+        return Err(bad(
+            "is empty; it must be a topic like \"kasa-thermostat/pi\"",
+        ));
     }
     if p.len() > 200 {
         return Err(bad("is longer than 200 bytes"));

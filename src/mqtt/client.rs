@@ -72,7 +72,11 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     pub(crate) fn new(min: Duration, max: Duration) -> Backoff {
-        Backoff { next: min, min, max }
+        Backoff {
+            next: min,
+            min,
+            max,
+        }
     }
 
     /// The wait before the next attempt; the one after is twice as long.
@@ -207,8 +211,12 @@ impl Link {
         let mut stream = stream.ok_or_else(|| lost(last))?;
         let io = |e: io::Error| End::Lost(format!("socket: {e}"));
         stream.set_nodelay(true).map_err(io)?;
-        stream.set_write_timeout(Some(self.timing.write)).map_err(io)?;
-        stream.set_read_timeout(Some(self.timing.poll)).map_err(io)?;
+        stream
+            .set_write_timeout(Some(self.timing.write))
+            .map_err(io)?;
+        stream
+            .set_read_timeout(Some(self.timing.poll))
+            .map_err(io)?;
         let keep_alive = self.timing.keep_alive.as_secs().clamp(1, u16::MAX as u64) as u16;
         let login = self.login.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
         let connect = wire::connect(
@@ -255,9 +263,7 @@ impl Link {
 /// The broker's refusal of CONNECT, with what to check.
 fn refusal(code: ConnectReturnCode) -> String {
     let why = match code {
-        ConnectReturnCode::RefusedProtocolVersion => {
-            "does not speak MQTT 3.1.1 (protocol level 4)"
-        }
+        ConnectReturnCode::RefusedProtocolVersion => "does not speak MQTT 3.1.1 (protocol level 4)",
         ConnectReturnCode::BadClientId => "refused the client id (check mqtt.client_id)",
         ConnectReturnCode::ServiceUnavailable => "is unavailable",
         ConnectReturnCode::BadUserNamePassword => {
@@ -448,7 +454,11 @@ impl Session<'_> {
                 if msg.qos != mqttbytes::QoS::AtMostOnce {
                     self.send(&wire::puback(msg.pkid))?;
                 }
-                match self.link.node.incoming(&msg.topic, &msg.payload, msg.retain) {
+                match self
+                    .link
+                    .node
+                    .incoming(&msg.topic, &msg.payload, msg.retain)
+                {
                     Incoming::Ignore => {}
                     Incoming::HaOnline => {
                         info!("mqtt: Home Assistant is online; announcing the entities again");
@@ -481,7 +491,10 @@ impl Session<'_> {
             }
             Packet::PubAck(_) | Packet::UnsubAck(_) => {}
             other => {
-                let e = format!("the broker sent a {} packet, which a broker never sends", kind(&other));
+                let e = format!(
+                    "the broker sent a {} packet, which a broker never sends",
+                    kind(&other)
+                );
                 warn!("mqtt: refused a packet: {e}; dropping the connection");
                 return Err(End::Lost(e));
             }

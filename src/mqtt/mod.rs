@@ -206,9 +206,15 @@ impl Drop for MqttClient {
                 if t.is_finished() {
                     let _ = t.join();
                 } else {
-                    log::warn!("mqtt: the thread did not stop within {} s; leaving it", STOP_WAIT.as_secs());
+                    log::warn!(
+                        "mqtt: the thread did not stop within {} s; leaving it",
+                        STOP_WAIT.as_secs()
+                    );
                 }
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -162,10 +162,7 @@ impl Node {
         if temperature {
             m.insert("device_class".into(), json!("temperature"));
             m.insert("state_class".into(), json!("measurement"));
-            m.insert(
-                "unit_of_measurement".into(),
-                json!(self.units.symbol()),
-            );
+            m.insert("unit_of_measurement".into(), json!(self.units.symbol()));
             m.insert("suggested_display_precision".into(), json!(1));
         }
         Value::Object(m)
@@ -229,8 +226,12 @@ impl Node {
             );
             state.insert("device_class".into(), json!("enum"));
             state.insert("options".into(), json!(["on", "off", "unknown"]));
-            out.push((self.topic("sensor", &format!("{r}_state")), Value::Object(state)));
-            let mut armed = self.common(&format!("{r}_deadman"), &format!("{title} dead-man armed"));
+            out.push((
+                self.topic("sensor", &format!("{r}_state")),
+                Value::Object(state),
+            ));
+            let mut armed =
+                self.common(&format!("{r}_deadman"), &format!("{title} dead-man armed"));
             armed.insert("state_topic".into(), json!(self.state()));
             armed.insert(
                 "value_template".into(),
@@ -467,7 +468,9 @@ pub fn parse_set(what: &str, payload: &[u8], modes: &[&str]) -> Result<Command, 
     let number = || -> Result<f64, String> {
         match text.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(v),
-            _ => Err(format!("{text:?} is not a temperature (a number like 19.5)")),
+            _ => Err(format!(
+                "{text:?} is not a temperature (a number like 19.5)"
+            )),
         }
     };
     let mut c = Command::default();
@@ -544,7 +547,10 @@ mod tests {
         assert_eq!(c["availability_topic"], "kt/pi/availability");
         assert_eq!(c["temperature_unit"], "C");
         assert_eq!(c["precision"], 0.1);
-        assert_eq!((c["min_temp"].as_f64(), c["max_temp"].as_f64()), (Some(-55.0), Some(125.0)));
+        assert_eq!(
+            (c["min_temp"].as_f64(), c["max_temp"].as_f64()),
+            (Some(-55.0), Some(125.0))
+        );
         assert_eq!(c["device"]["model"], "kasa-thermostat");
         assert_eq!(c["device"]["sw_version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(c["modes"], json!(["off", "heat", "cool", "heat_cool"]));
@@ -556,7 +562,10 @@ mod tests {
         n.units = Units::F;
         let c = parse(&n.discovery(false)[0].1);
         assert_eq!(c["temperature_unit"], "F");
-        assert_eq!((c["min_temp"].as_f64(), c["max_temp"].as_f64()), (Some(-67.0), Some(257.0)));
+        assert_eq!(
+            (c["min_temp"].as_f64(), c["max_temp"].as_f64()),
+            (Some(-67.0), Some(257.0))
+        );
     }
 
     #[test]
@@ -577,9 +586,17 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), n_ids, "unique ids repeat");
-        let heater = parse(&all.iter().find(|(t, _)| t.contains("heater_state")).unwrap().1);
+        let heater = parse(
+            &all.iter()
+                .find(|(t, _)| t.contains("heater_state"))
+                .unwrap()
+                .1,
+        );
         assert_eq!(heater["options"], json!(["on", "off", "unknown"]));
-        assert_eq!(heater["value_template"], "{{ value_json.plugs.heater.state }}");
+        assert_eq!(
+            heater["value_template"],
+            "{{ value_json.plugs.heater.state }}"
+        );
     }
 
     #[test]
@@ -589,7 +606,9 @@ mod tests {
         let topics: Vec<String> = n.discovery(true).into_iter().map(|(t, _)| t).collect();
         for want in ["chamber_temperature", "chamber_setpoint", "profile_step"] {
             assert!(
-                topics.iter().any(|t| t.ends_with(&format!("/{want}/config"))),
+                topics
+                    .iter()
+                    .any(|t| t.ends_with(&format!("/{want}/config"))),
                 "{want} missing"
             );
         }
@@ -620,15 +639,24 @@ mod tests {
         let v = parse(&p.to_json());
         assert!(v.get("chamber_temperature").is_none());
         assert_eq!(v["plugs"]["heater"]["state"], "on");
-        assert_eq!(StatePayload::of(&state_file("heat", "off", "clear"), None).action, "idle");
-        assert_eq!(StatePayload::of(&state_file("off", "unknown", "unknown"), None).action, "off");
+        assert_eq!(
+            StatePayload::of(&state_file("heat", "off", "clear"), None).action,
+            "idle"
+        );
+        assert_eq!(
+            StatePayload::of(&state_file("off", "unknown", "unknown"), None).action,
+            "off"
+        );
     }
 
     #[test]
     fn chamber_fields_are_taken_when_the_state_has_them() {
         let extra = json!({"chamber_temperature": 17.333, "chamber_setpoint": 16.5});
         let p = StatePayload::of(&state_file("heat", "off", "clear"), Some(&extra));
-        assert_eq!((p.chamber_temperature, p.chamber_setpoint), (Some(17.33), Some(16.5)));
+        assert_eq!(
+            (p.chamber_temperature, p.chamber_setpoint),
+            (Some(17.33), Some(16.5))
+        );
         assert!(p.has_chamber());
     }
 
@@ -657,7 +685,9 @@ mod tests {
                 ..Command::default()
             })
         );
-        assert!(matches!(cmd("kt/pi/set/high", "21"), Incoming::Command(c) if c.high == Some(21.0)));
+        assert!(
+            matches!(cmd("kt/pi/set/high", "21"), Incoming::Command(c) if c.high == Some(21.0))
+        );
     }
 
     #[test]
@@ -667,7 +697,8 @@ mod tests {
             Incoming::Refused(why) => why,
             other => panic!("{t} {p:?} gave {other:?}"),
         };
-        assert!(refused("kt/pi/set/mode", b"cool").contains("not a mode of this thermostat (off, heat)"));
+        assert!(refused("kt/pi/set/mode", b"cool")
+            .contains("not a mode of this thermostat (off, heat)"));
         assert!(refused("kt/pi/set/low", b"warm").contains("not a temperature"));
         assert!(refused("kt/pi/set/low", b"NaN").contains("not a temperature"));
         assert!(refused("kt/pi/set/high", b"inf").contains("not a temperature"));
@@ -679,15 +710,27 @@ mod tests {
     #[test]
     fn ha_status_online_republishes_only_when_live() {
         let n = node(vec![Role::Heater]);
-        assert_eq!(n.incoming("homeassistant/status", b"online", false), Incoming::HaOnline);
-        assert_eq!(n.incoming("homeassistant/status", b"online", true), Incoming::Ignore);
-        assert_eq!(n.incoming("homeassistant/status", b"offline", false), Incoming::Ignore);
+        assert_eq!(
+            n.incoming("homeassistant/status", b"online", false),
+            Incoming::HaOnline
+        );
+        assert_eq!(
+            n.incoming("homeassistant/status", b"online", true),
+            Incoming::Ignore
+        );
+        assert_eq!(
+            n.incoming("homeassistant/status", b"offline", false),
+            Incoming::Ignore
+        );
         assert_eq!(n.incoming("other/topic", b"x", false), Incoming::Ignore);
         assert_eq!(n.subscriptions(), ["kt/pi/set/+", "homeassistant/status"]);
     }
 
     #[test]
     fn node_id_keeps_only_what_ha_allows() {
-        assert_eq!(node_id("kasa-thermostat-pi.local"), "kasa-thermostat-pi_local");
+        assert_eq!(
+            node_id("kasa-thermostat-pi.local"),
+            "kasa-thermostat-pi_local"
+        );
     }
 }

@@ -37,7 +37,10 @@ impl std::fmt::Display for WireError {
                 "the broker sent a packet of {n} bytes, over the limit of {MAX_INCOMING}"
             ),
             WireError::Malformed(why) => {
-                write!(f, "the broker sent bytes that are not an MQTT packet ({why})")
+                write!(
+                    f,
+                    "the broker sent bytes that are not an MQTT packet ({why})"
+                )
             }
         }
     }
@@ -167,7 +170,10 @@ mod tests {
             ("p/availability", &b"offline"[..], true)
         );
         let login = c.login.unwrap();
-        assert_eq!((login.username.as_str(), login.password.as_str()), ("u", "pw"));
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("u", "pw")
+        );
         assert!(b.is_empty());
     }
 
@@ -187,7 +193,10 @@ mod tests {
         let Some(Packet::Publish(p)) = decode(&mut buf(&bytes)).unwrap() else {
             panic!("not a PUBLISH")
         };
-        assert_eq!((p.topic.as_str(), p.retain, p.payload.len()), ("a/b", true, 200));
+        assert_eq!(
+            (p.topic.as_str(), p.retain, p.payload.len()),
+            ("a/b", true, 200)
+        );
     }
 
     #[test]
@@ -231,11 +240,11 @@ mod tests {
     #[test]
     fn garbage_is_refused_with_its_reason() {
         for bad in [
-            &[0x00, 0x00][..],                   // reserved type 0
-            &[0xF0, 0x00][..],                   // reserved type 15
+            &[0x00, 0x00][..],                     // reserved type 0
+            &[0xF0, 0x00][..],                     // reserved type 15
             &[0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], // remaining length over 4 bytes
-            &[0x20, 0x02, 0x00, 0x09][..],       // CONNACK with return code 9
-            &[0x30, 0x03, 0x00, 0x05, b'a'][..], // topic length past the packet
+            &[0x20, 0x02, 0x00, 0x09][..],         // CONNACK with return code 9
+            &[0x30, 0x03, 0x00, 0x05, b'a'][..],   // topic length past the packet
         ] {
             let mut b = buf(bad);
             assert!(
