@@ -122,7 +122,7 @@ pub fn decode(buf: &mut BytesMut) -> Result<Option<Packet>, WireError> {
         return Ok(None);
     }
     // The fixed header's type nibble first: 0 and 15 are reserved, and the
-    // codec reads them as some other kind.
+    // codec would only say so once the whole announced frame is buffered.
     let kind = buf[0] >> 4;
     if kind == 0 || kind == 15 {
         return Err(WireError::Malformed(format!(
