@@ -34,7 +34,7 @@ impl ControlLoop {
     }
 
     fn change(&mut self, source: Source, command: &Command) -> Reply {
-        let at = crate::outputs::rfc3339(SystemTime::now());
+        let at = crate::clock::format_rfc3339(SystemTime::now(), crate::clock::Precision::Millis);
         let touches_overrides = command.clear
             || command.mode.is_some()
             || command.low.is_some()
