@@ -105,8 +105,8 @@ impl Wake {
 /// the process, and the broker sends the last will).
 const STOP_WAIT: Duration = Duration::from_secs(2);
 
-/// The running client: dropping it stops the thread (bounded, see
-/// [`STOP_WAIT`]).
+/// The running client: dropping it stops the thread, waiting at most 2 s
+/// (a thread stuck in a connect is left behind).
 pub struct MqttClient {
     stop: Option<Sender<()>>,
     done: Receiver<()>,
