@@ -127,14 +127,18 @@ impl Link {
     pub(crate) fn run(self) {
         let mut backoff = Backoff::new(self.timing.backoff_min, self.timing.backoff_max);
         let mut health = Health::Starting;
+        let mut connected_before = false;
         loop {
             let started = Instant::now();
             let end = match self.open() {
                 Ok((stream, buf)) => {
                     match health {
-                        Health::Down => info!("mqtt: the broker {} is back", self.addr),
+                        Health::Down if connected_before => {
+                            info!("mqtt: the broker {} is back", self.addr)
+                        }
                         _ => info!("mqtt: connected to the broker {}", self.addr),
                     }
+                    connected_before = true;
                     health = Health::Up;
                     let mut session = Session {
                         link: &self,

@@ -200,16 +200,15 @@ impl Drop for MqttClient {
         if let Some(stop) = self.stop.take() {
             let _ = stop.try_send(());
         }
-        // `done` disconnects when the thread ends.
-        if self.done.recv_timeout(STOP_WAIT).is_err() {
-            if let Some(t) = self.thread.take() {
-                if t.is_finished() {
+        // `done` is never sent on: it disconnects when the thread ends.
+        match self.done.recv_timeout(STOP_WAIT) {
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => log::warn!(
+                "mqtt: the thread did not stop within {} s; leaving it",
+                STOP_WAIT.as_secs()
+            ),
+            _ => {
+                if let Some(t) = self.thread.take() {
                     let _ = t.join();
-                } else {
-                    log::warn!(
-                        "mqtt: the thread did not stop within {} s; leaving it",
-                        STOP_WAIT.as_secs()
-                    );
                 }
             }
         }
