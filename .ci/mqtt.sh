@@ -31,9 +31,11 @@ if ! command -v mosquitto >/dev/null 2>&1 && ! [ -x /usr/sbin/mosquitto ] || ! c
 fi
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 [ -x "$MOSQUITTO" ] || fail "mosquitto is not installed"
-command -v mosquitto_sub >/dev/null && command -v mosquitto_pub >/dev/null || fail "mosquitto-clients is not installed"
+if ! command -v mosquitto_sub >/dev/null || ! command -v mosquitto_pub >/dev/null; then fail "mosquitto-clients is not installed"; fi
 
 cargo build --quiet --bin kasa-thermostat
+build_s=$((SECONDS - t0))
+t0=$SECONDS
 BIN=$(realpath target/debug/kasa-thermostat)
 D=$(mktemp -d)
 pids=()
@@ -88,7 +90,7 @@ plug() { # name -> its port on stdout
 }
 HEATER=$(plug heater)
 COOLER=$(plug cooler)
-[ -n "$HEATER" ] && [ -n "$COOLER" ] || fail "the simulated plugs did not start"
+if [ -z "$HEATER" ] || [ -z "$COOLER" ]; then fail "the simulated plugs did not start"; fi
 P=kt/gate
 DP=homeassistant
 NODE=kt-gate
@@ -175,7 +177,6 @@ wait_for 5 "the state file did not follow the temperature while the broker was s
     sh -c "$(printf '%q ' "${STATUS[@]}") | grep -q '\"temperature\": 20.0'"
 echo "$GATE: $((lines1 - lines0)) cycles in 4 s with the broker stopped"
 start_broker
-pids+=()
 mosquitto_sub "${SUB[@]}" -v -t "$P/#" >>"$D/topics.log" 2>/dev/null &
 pids+=($!)
 wait_for 20 "discovery not republished after the broker restarted" sh -c "[ -n \"\$(mosquitto_sub -h 127.0.0.1 -p $PORT -C 1 -W 1 -t $DP/climate/$NODE/thermostat/config)\" ]"
@@ -191,4 +192,4 @@ echo "$GATE: broker restart survived, discovery and state republished"
 kill -9 "$SVC"; wait "$SVC" 2>/dev/null || true; SVC=""
 wait_for 10 "no last will (offline) after SIGKILL" sh -c "[ \"\$(mosquitto_sub -h 127.0.0.1 -p $PORT -C 1 -W 1 -t $P/availability)\" = offline ]"
 echo "$GATE: last will offline after SIGKILL"
-echo "$GATE: passed in $((SECONDS - t0)) s"
+echo "$GATE: passed in $((SECONDS - t0)) s (after $build_s s of install and build)"
