@@ -146,9 +146,6 @@ impl ControlLoop {
                 );
             }
         }
-        self.p.config = config;
-        self.p.overrides = overrides;
-        self.take_config();
         if changed.is_empty() {
             info!("reload: the config is valid; nothing changed");
         } else {
@@ -161,6 +158,9 @@ impl ControlLoop {
                     .join(", ")
             );
         }
+        self.p.config = config;
+        self.p.overrides = overrides;
+        self.take_config();
     }
 
     /// Gives the controller the config with the overrides applied.
