@@ -378,7 +378,6 @@ impl Config {
         }
         let web = raw.web.as_ref().map(web_settings).transpose()?;
         let mqtt = raw.mqtt.as_ref().map(mqtt_settings).transpose()?;
-        let mut raw = raw;
         if let (Some(m), Some(r)) = (&mqtt, &mut raw.mqtt) {
             // Print the defaults as they came out on this machine.
             r.client_id = Some(m.client_id.clone());
