@@ -4,7 +4,7 @@
 //! heat-only daily profile, and a heater into the product.
 //!
 //! The numbers are physical estimates, not fitted to any controller:
-//! * **ale**: DESIGN §5b's example: 20 L in a small fridge (air, walls and
+//! * **ale**: docs/design.md §16's example: 20 L in a small fridge (air, walls and
 //!   shelves 25 kJ/K; 1.5 W/K through the cabinet), a 25 W tube heater and
 //!   90 W of compressor cooling, fermentation heat peaking at 20 W on day 2.
 //! * **lager**: the same fridge in a cellar that swings ±2 °C a day; a

@@ -76,7 +76,7 @@ pub struct Ferment {
     pub duration_h: f64,
 }
 
-/// A plant file as written (DESIGN §5b). Unknown keys are refused.
+/// A plant file as written (docs/design.md §16). Unknown keys are refused.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlantFile {

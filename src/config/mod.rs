@@ -1,4 +1,4 @@
-//! The configuration (DESIGN §9): parse, don't validate.
+//! The configuration (docs/design.md §10): parse, don't validate.
 //!
 //! The file is read into the plain serde structs of `raw` (every default
 //! filled in; unknown keys are an error that names the key with its path,

@@ -1,4 +1,4 @@
-//! The config file as written (DESIGN §9): plain serde structs with every
+//! The config file as written (docs/design.md §10): plain serde structs with every
 //! default filled in, in the user's `units` and seconds. Nothing here is
 //! checked beyond JSON types and unknown keys; [`super::Config::from_raw`]
 //! turns this into the typed config with every bound applied.
@@ -141,7 +141,7 @@ impl RawPlug {
     }
 }
 
-/// The durations of the plug worker's algorithm (DESIGN §4), in seconds.
+/// The durations of the plug worker's algorithm (docs/design.md §6), in seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawPlugTiming {

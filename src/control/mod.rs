@@ -1,4 +1,4 @@
-//! The pure control core (DESIGN §5): what each plug should be, given the
+//! The pure control core (docs/design.md §4): what each plug should be, given the
 //! latest reading, what the plugs last reported and the time.
 //!
 //! `Controller` does no I/O and reads no clock: every input carries `now`,
@@ -125,10 +125,10 @@ pub(crate) struct Settings {
 /// How the thermostat demand is made (config `control.algorithm`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub(crate) enum Algorithm {
-    /// DESIGN §5: on at one limit, off at the other (or the midpoint).
+    /// docs/design.md §4: on at one limit, off at the other (or the midpoint).
     #[default]
     Hysteresis,
-    /// DESIGN §5b: a PID on the product sets the chamber setpoint, held by
+    /// docs/design.md §16: a PID on the product sets the chamber setpoint, held by
     /// on/off control on the chamber sensor ([`cascade`]).
     Cascade(CascadeSettings),
 }

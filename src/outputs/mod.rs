@@ -1,4 +1,4 @@
-//! What the service leaves for people and tools to read (DESIGN §7):
+//! What the service leaves for people and tools to read (docs/design.md §12):
 //! `readings.jsonl` (one line per cycle), `plug-events.jsonl` (one line per
 //! finished plug command), and the state file; `status` renders the state
 //! file for `kasa-thermostat status`.

@@ -1,4 +1,4 @@
-//! The state file (DESIGN §7): the service's current state, rewritten
+//! The state file (docs/design.md §12): the service's current state, rewritten
 //! atomically every cycle, read by `kasa-thermostat status` and by anything
 //! else that wants to know (a dashboard, a cron job).
 //!

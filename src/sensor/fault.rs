@@ -1,4 +1,4 @@
-//! What can go wrong with a DS18B20 (DESIGN §6), in words a user can act on.
+//! What can go wrong with a DS18B20 (docs/design.md §8), in words a user can act on.
 //!
 //! [`SensorFault`] is a rejected or failed reading: it travels from the sensor
 //! thread to the control thread, so it is `Clone` and carries its context as

@@ -1,4 +1,4 @@
-//! The `hal` backend: 1-wire bit-banged on a GPIO line, the way DESIGN §6 asks.
+//! The `hal` backend: 1-wire bit-banged on a GPIO line, the way docs/design.md §8 asks.
 //!
 //! The line is requested from the character device (`/dev/gpiochip0`) as an
 //! open-drain output through gpio-cdev, wrapped as linux-embedded-hal 0.3's

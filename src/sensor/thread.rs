@@ -1,4 +1,4 @@
-//! The sensor thread (DESIGN §2): reads every `interval`, classifies, and hands
+//! The sensor thread (docs/design.md §2): reads every `interval`, classifies, and hands
 //! the result to the control thread without ever blocking on it. With a
 //! chamber sensor (cascade control) it reads both, in turn, on the one bus,
 //! each with its own classifier and channel.

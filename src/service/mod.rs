@@ -1,4 +1,4 @@
-//! Threads and wiring (DESIGN §2): the sensor thread, one worker thread per
+//! Threads and wiring (docs/design.md §2): the sensor thread, one worker thread per
 //! plug and the control thread, joined by crossbeam channels.
 //!
 //! ```text
