@@ -265,20 +265,17 @@ fn hostile_conn(mut s: std::net::TcpStream, how: Hostility, first: bool, shared:
         } else {
             sysinfo_reply(shared.relay.load(Ordering::SeqCst))
         };
-        if s.write_all(&xor::frame(reply.to_string().as_bytes()))
-            .is_err()
-        {
-            return;
-        }
+        let mut out = xor::frame(reply.to_string().as_bytes());
         if how == Hostility::TrailingFrame {
-            // Sent at once, not 300 ms later: to the client it is the same
-            // thing, bytes waiting that answer nothing it is about to ask.
+            // Sent at once, in the same write as the reply, not 300 ms
+            // later: to the client it is the same thing (bytes waiting that
+            // answer nothing it is about to ask), and one write makes them
+            // arrive together however slowly the client runs (under qemu).
             let stale = sysinfo_reply(!shared.relay.load(Ordering::SeqCst));
-            if s.write_all(&xor::frame(stale.to_string().as_bytes()))
-                .is_err()
-            {
-                return;
-            }
+            out.extend_from_slice(&xor::frame(stale.to_string().as_bytes()));
+        }
+        if s.write_all(&out).is_err() {
+            return;
         }
     }
 }
