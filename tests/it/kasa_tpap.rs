@@ -24,6 +24,20 @@ use kasa_thermostat::Role;
 
 use crate::util::kasa::{creds, fast_timing, next_outcome, raw_peer, sim_with_account, USER};
 
+/// The worker's schedule for TPAP: `fast_timing`'s short sleeps, with
+/// budgets a PAKE handshake fits in when the test binary (client and
+/// simulated device both) runs under qemu-aarch64: about 0.1 s native in a
+/// debug build, several times that emulated. The budgets are ceilings, not
+/// waits, so a native run is as fast as before.
+fn tpap_timing() -> Timing {
+    Timing {
+        connect: Duration::from_secs(3),
+        before: Duration::from_secs(3),
+        after: Duration::from_secs(3),
+        ..fast_timing()
+    }
+}
+
 fn soon() -> Instant {
     Instant::now() + Duration::from_secs(5)
 }
@@ -154,8 +168,8 @@ fn the_worker_tries_a_refused_login_once_per_command() {
     let sim = sim_with_account(Model::Kp125mTpap, Some(Fault::BadAuth));
     let (tx, rx) = crossbeam_channel::unbounded();
     let t = target(sim.addr(), TransportKind::Tpap);
-    let dev = open_device(&t, &fast_timing(), Some(creds()));
-    let h = PlugHandle::spawn(t, fast_timing(), dev, tx).unwrap();
+    let dev = open_device(&t, &tpap_timing(), Some(creds()));
+    let h = PlugHandle::spawn(t, tpap_timing(), dev, tx).unwrap();
     let started = Instant::now();
     h.send(PlugCommand::Set {
         on: true,
@@ -252,8 +266,8 @@ fn a_sleepy_plug_is_woken_and_switched_in_the_same_command() {
         assert!(sim.state().asleep());
         let (tx, rx) = crossbeam_channel::unbounded();
         let t = target(sim.addr(), protocol);
-        let dev = open_device(&t, &fast_timing(), Some(creds()));
-        let h = PlugHandle::spawn(t, fast_timing(), dev, tx).unwrap();
+        let dev = open_device(&t, &tpap_timing(), Some(creds()));
+        let h = PlugHandle::spawn(t, tpap_timing(), dev, tx).unwrap();
         h.send(PlugCommand::Set {
             on: true,
             deadman: None,
