@@ -9,7 +9,7 @@
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
-//! | leaves | [`msg`], [`units`], [`error`], [`fsutil`] | the messages between threads; °C/°F; error chains; bounded file reads |
+//! | leaves | [`msg`], [`units`], [`error`], [`fsutil`], [`instance`] | the messages between threads; °C/°F; error chains; bounded file reads; instance names, their paths and the plug locks |
 //! | libraries | [`kasa`], [`sensor`], [`control`] | plugs (transports, devices, worker thread); the DS18B20 (backends, faults, thread); the pure decisions |
 //! | configuration | [`config`] | the JSON file, parsed into typed, bounded settings for the libraries |
 //! | service | [`outputs`], [`notify`], [`logging`], [`command`], [`web`], [`service`], [`demo`] | files people read; systemd; logs; overrides, reload and the control socket; the web page; threads and wiring; the demo |
@@ -40,6 +40,7 @@ pub mod datalog;
 pub mod demo;
 pub mod error;
 pub mod fsutil;
+pub mod instance;
 pub mod kasa;
 pub mod logging;
 pub mod msg;

@@ -30,6 +30,7 @@
 //! itself must be a regular file of at most 1 MiB.
 
 pub(crate) mod raw;
+mod instance;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -145,6 +146,11 @@ pub struct Config {
     pub control_socket: PathBuf,
     /// The web page, when configured.
     pub web: Option<WebSettings>,
+    /// The directory of the plug and sensor locks (`lock_dir`).
+    pub lock_dir: PathBuf,
+    /// The instance this config runs as (`run --instance NAME`), whose
+    /// name gave the path defaults; `None`: the single install.
+    pub instance: Option<crate::instance::Instance>,
     /// The file as written, with every default filled in.
     raw: RawConfig,
 }
@@ -492,10 +498,13 @@ impl Config {
             ));
         }
         let web = raw.web.as_ref().map(web_settings).transpose()?;
+        let lock_dir = path_key("lock_dir", &raw.lock_dir)?;
         Ok(Config {
             overrides_file,
             control_socket,
             web,
+            lock_dir,
+            instance: None,
             profile,
             profile_state_file: raw.profile_state_file.clone(),
             alerts,
