@@ -15,6 +15,7 @@
 
 pub mod args;
 mod flags;
+mod instances;
 mod look;
 mod plug;
 mod sensor;
