@@ -378,7 +378,7 @@ const RUN: Sub = Sub {
     after: "\
 Examples:
   kasa-thermostat run --config /etc/kasa-thermostat/config.json
-  kasa-thermostat run --instance fermenter     (the unit kasa-thermostat@fermenter)
+  kasa-thermostat run --instance fermenter    (kasa-thermostat@fermenter)
   kasa-thermostat run --simulate --speed 20
 
 The service stops on SIGTERM or SIGINT: every plug goes to its shutdown_state
@@ -420,12 +420,7 @@ const CHECK_CONFIG: Sub = Sub {
 Examples:
   kasa-thermostat check-config /etc/kasa-thermostat/config.json
   kasa-thermostat check-config --instance fermenter",
-    positionals: &[Positional::new(
-        "FILE",
-        "The config file (JSON).",
-        Complete::File,
-    )
-    .optional()],
+    positionals: &[Positional::new("FILE", "The config file (JSON).", Complete::File).optional()],
     flags: &[INSTANCE],
     ..LEAF
 };
@@ -734,9 +729,7 @@ const PLOT: Sub = Sub {
     name: "plot",
     summary: "Draw readings.jsonl as an SVG: temperature, limits, plug spans, stale and alarm \
               periods.",
-    usage: &[
-        "[--log-dir DIR | --readings FILE | --instance NAME] [--since WHEN] [--out FILE.svg]",
-    ],
+    usage: &["[--log-dir DIR | --readings FILE | --instance NAME] [--since WHEN] [--out FILE.svg]"],
     after: "\
 Examples:
   kasa-thermostat plot --since 24h --out /tmp/last-day.svg
@@ -1322,10 +1315,7 @@ mod tests {
         let Command::Status(a) = command(&["status"]) else {
             panic!()
         };
-        assert_eq!(
-            a.state_file,
-            None
-        );
+        assert_eq!(a.state_file, None);
         assert!(!a.json);
         let Command::Discover(a) = command(&["discover"]) else {
             panic!()
@@ -1516,7 +1506,10 @@ mod tests {
     #[test]
     fn the_rules_between_flags_hold() {
         for (args, want) in [
-            (&["run"][..], "run needs --config FILE, --instance NAME or --simulate"),
+            (
+                &["run"][..],
+                "run needs --config FILE, --instance NAME or --simulate",
+            ),
             (
                 &["run", "-c", "x", "--simulate"],
                 "--simulate cannot be used with --config",
@@ -1668,6 +1661,60 @@ mod tests {
     }
 
     #[test]
+    fn instance_names_are_checked_where_they_are_given() {
+        let Command::Status(a) = command(&["status", "brew"]) else {
+            panic!("status")
+        };
+        assert_eq!(
+            a.instance.map(|i| i.name().to_string()),
+            Some("brew".into())
+        );
+        let Command::Run(a) = command(&["run", "--instance", "keg", "-c", "k.json"]) else {
+            panic!("run")
+        };
+        assert_eq!(
+            (a.instance.unwrap().name(), a.config),
+            ("keg", Some(PathBuf::from("k.json")))
+        );
+        let Command::Report(a) = command(&["report", "--instance", "keg"]) else {
+            panic!("report")
+        };
+        assert_eq!(a.instance.unwrap().name(), "keg");
+        let Command::Plot(a) = command(&["plot", "--instance", "keg"]) else {
+            panic!("plot")
+        };
+        assert_eq!(a.instance.unwrap().name(), "keg");
+        let Command::Set(a) = command(&["set", "--instance", "keg", "--clear"]) else {
+            panic!("set")
+        };
+        assert_eq!(a.instance.unwrap().name(), "keg");
+        let Command::CheckConfig(a) = command(&["check-config", "--instance", "keg"]) else {
+            panic!("check-config")
+        };
+        assert_eq!((a.file, a.instance.unwrap().name()), (None, "keg"));
+        for bad in [
+            &["run", "--instance", "../x"][..],
+            &["status", "a b"],
+            &["report", "--instance", "config"],
+        ] {
+            let e = usage_error(bad);
+            assert!(
+                e.message.contains("instance name"),
+                "{bad:?}: {}",
+                e.message
+            );
+        }
+        assert!(usage_error(&["run", "--instance", "a", "--simulate"])
+            .message
+            .contains("cannot be used with"));
+        assert!(
+            usage_error(&["report", "--instance", "a", "--log-dir", "/l"])
+                .message
+                .contains("cannot be used with")
+        );
+    }
+
+    #[test]
     fn help_shows_defaults_and_hides_hidden_flags() {
         let text = help(&["simulate-plug", "--help"]);
         assert!(text.contains("[default: Simulated plug]"), "{text}");
@@ -1675,9 +1722,9 @@ mod tests {
         let text = help(&["plug", "--help"]);
         assert!(text.contains("[default: auto]"), "{text}");
         assert!(!text.contains("timing-scale"), "{text}");
-        let text = help(&["status", "--help"]);
+        let text = help(&["report", "--help"]);
         assert!(
-            text.contains("[default: /run/kasa-thermostat/state.json]"),
+            text.contains("[default: /var/log/kasa-thermostat]"),
             "{text}"
         );
     }

@@ -50,7 +50,10 @@ pub(crate) fn line(name: &str, state_file: &Path, now: SystemTime) -> String {
     let state = match StateFile::read(state_file) {
         Ok(s) => s,
         Err(_) if !state_file.exists() => {
-            return format!("{name:<20} stopped   (no state file {})", state_file.display());
+            return format!(
+                "{name:<20} stopped   (no state file {})",
+                state_file.display()
+            );
         }
         Err(e) => return format!("{name:<20} unknown   ({e})"),
     };
@@ -76,8 +79,16 @@ pub(crate) fn line(name: &str, state_file: &Path, now: SystemTime) -> String {
         state.mode,
         state.low_limit,
         state.high_limit,
-        if plugs.is_empty() { "no plug".to_string() } else { plugs.join(", ") },
-        state.alarm.as_ref().map(|a| format!(", ALARM {a}")).unwrap_or_default(),
+        if plugs.is_empty() {
+            "no plug".to_string()
+        } else {
+            plugs.join(", ")
+        },
+        state
+            .alarm
+            .as_ref()
+            .map(|a| format!(", ALARM {a}"))
+            .unwrap_or_default(),
         age
     )
 }
@@ -129,7 +140,10 @@ mod tests {
         std::fs::create_dir(&etc).unwrap();
         // Only the single install: the full status as before.
         std::fs::write(etc.join("config.json"), "{}").unwrap();
-        assert!(matches!(listing(&etc, SystemTime::now()).unwrap(), Listing::Single));
+        assert!(matches!(
+            listing(&etc, SystemTime::now()).unwrap(),
+            Listing::Single
+        ));
         assert!(matches!(
             listing(&dir.path().join("none"), SystemTime::now()).unwrap(),
             Listing::Single
@@ -144,9 +158,16 @@ mod tests {
             )
         };
         std::fs::write(etc.join("brew.json"), cfg(&state)).unwrap();
-        std::fs::write(etc.join("keg.json"), cfg(&dir.path().join("keg-state.json"))).unwrap();
+        std::fs::write(
+            etc.join("keg.json"),
+            cfg(&dir.path().join("keg-state.json")),
+        )
+        .unwrap();
         let now = SystemTime::now();
-        let unix = now.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64();
+        let unix = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
         let text = serde_json::json!({
             "updated": "2026-12-01T22:00:00Z", "updated_unix": unix - 4.0,
             "pid": std::process::id(), "units": "C", "mode": "heat",
@@ -163,13 +184,22 @@ mod tests {
         };
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3, "{out}");
-        assert!(lines[0].starts_with("(kasa-thermostat)") && lines[0].contains("stopped"), "{out}");
+        assert!(
+            lines[0].starts_with("(kasa-thermostat)") && lines[0].contains("stopped"),
+            "{out}"
+        );
         assert!(lines[1].starts_with("brew "), "{out}");
         assert!(
-            lines[1].contains("running") && lines[1].contains("19.2 °C, heat 18.0..20.0 °C, heater on")
+            lines[1].contains("running")
+                && lines[1].contains("19.2 °C, heat 18.0..20.0 °C, heater on")
                 && lines[1].contains("updated 4s ago"),
             "{out}"
         );
-        assert!(lines[2].starts_with("keg ") && lines[2].contains("stopped") && lines[2].contains("no state file"), "{out}");
+        assert!(
+            lines[2].starts_with("keg ")
+                && lines[2].contains("stopped")
+                && lines[2].contains("no state file"),
+            "{out}"
+        );
     }
 }

@@ -16,9 +16,7 @@ use crate::service::{self, Options, ServiceError};
 /// `kasa-thermostat run --config FILE | --simulate [--speed N]`.
 pub(crate) fn run(a: RunArgs) -> CmdResult {
     let result = match (a.simulate, a.config, a.instance) {
-        (true, _, _) => {
-            crate::demo::run(a.speed.unwrap_or(10.0), a.profile).map_err(|e| e.into())
-        }
+        (true, _, _) => crate::demo::run(a.speed.unwrap_or(10.0), a.profile).map_err(|e| e.into()),
         (false, Some(path), instance) => run_config(&path, instance.as_ref()),
         (false, None, Some(instance)) => run_config(&instance.config_file(), Some(&instance)),
         (false, None, None) => {
@@ -126,7 +124,9 @@ pub(crate) fn check_config(a: CheckConfigArgs) -> CmdResult {
 pub(crate) fn status(a: StatusArgs) -> CmdResult {
     let state_file = match (a.state_file, &a.instance) {
         (Some(f), _) => f,
-        (None, Some(i)) => super::instances::path_of(i, |c| c.state_file.clone(), |i| i.state_file()),
+        (None, Some(i)) => {
+            super::instances::path_of(i, |c| c.state_file.clone(), |i| i.state_file())
+        }
         (None, None) => {
             let etc = std::path::Path::new(crate::instance::ETC_DIR);
             match super::instances::listing(etc, SystemTime::now())? {
@@ -139,9 +139,7 @@ pub(crate) fn status(a: StatusArgs) -> CmdResult {
                         "several installs: `status --json` needs NAME or --state-file F".into(),
                     ))
                 }
-                super::instances::Listing::Single => {
-                    crate::config::raw::DEFAULT_STATE_FILE.into()
-                }
+                super::instances::Listing::Single => crate::config::raw::DEFAULT_STATE_FILE.into(),
             }
         }
     };

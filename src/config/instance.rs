@@ -76,10 +76,22 @@ mod tests {
         let c = Config::from_json_as(MIN, &keg).unwrap();
         assert_eq!(c.instance, Some(keg.clone()));
         assert_eq!(c.log_dir, PathBuf::from("/var/log/kasa-thermostat/keg"));
-        assert_eq!(c.state_file, PathBuf::from("/run/kasa-thermostat/keg/state.json"));
-        assert_eq!(c.control_socket, PathBuf::from("/run/kasa-thermostat/keg/control.sock"));
-        assert_eq!(c.profile_state_file, PathBuf::from("/var/lib/kasa-thermostat/keg/profile.json"));
-        assert_eq!(c.overrides_file, PathBuf::from("/var/lib/kasa-thermostat/keg/overrides.json"));
+        assert_eq!(
+            c.state_file,
+            PathBuf::from("/run/kasa-thermostat/keg/state.json")
+        );
+        assert_eq!(
+            c.control_socket,
+            PathBuf::from("/run/kasa-thermostat/keg/control.sock")
+        );
+        assert_eq!(
+            c.profile_state_file,
+            PathBuf::from("/var/lib/kasa-thermostat/keg/profile.json")
+        );
+        assert_eq!(
+            c.overrides_file,
+            PathBuf::from("/var/lib/kasa-thermostat/keg/overrides.json")
+        );
         // Shared by all instances, on purpose.
         assert_eq!(c.lock_dir, PathBuf::from("/run/kasa-thermostat/locks"));
         // The effective config shows them.
@@ -90,12 +102,18 @@ mod tests {
         let c = Config::from_json_as(set, &keg).unwrap();
         assert_eq!(c.state_file, PathBuf::from("/tmp/s.json"));
         assert_eq!(c.log_dir, PathBuf::from("/tmp/l"));
-        assert_eq!(c.control_socket, PathBuf::from("/run/kasa-thermostat/keg/control.sock"));
+        assert_eq!(
+            c.control_socket,
+            PathBuf::from("/run/kasa-thermostat/keg/control.sock")
+        );
 
         // The single install keeps its paths.
         let single = Config::from_json(MIN).unwrap();
         assert_eq!(single.instance, None);
-        assert_eq!(single.state_file, PathBuf::from("/run/kasa-thermostat/state.json"));
+        assert_eq!(
+            single.state_file,
+            PathBuf::from("/run/kasa-thermostat/state.json")
+        );
         assert_eq!(single.log_dir, PathBuf::from("/var/log/kasa-thermostat"));
     }
 
@@ -103,8 +121,15 @@ mod tests {
     fn a_bad_file_is_named_as_for_the_single_install() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("keg.json");
-        std::fs::write(&f, r#"{"mode": "heat", "heater": {"host": "10.0.0.5"}, "bogus": 1}"#).unwrap();
+        std::fs::write(
+            &f,
+            r#"{"mode": "heat", "heater": {"host": "10.0.0.5"}, "bogus": 1}"#,
+        )
+        .unwrap();
         let e = Config::load_as(&f, Some(&Instance::new("keg").unwrap())).unwrap_err();
-        assert!(e.to_string().contains("keg.json") && e.to_string().contains("bogus"), "{e}");
+        assert!(
+            e.to_string().contains("keg.json") && e.to_string().contains("bogus"),
+            "{e}"
+        );
     }
 }

@@ -29,8 +29,8 @@
 //! not an object are refused; a UTF-8 byte-order mark is skipped. The file
 //! itself must be a regular file of at most 1 MiB.
 
-pub(crate) mod raw;
 mod instance;
+pub(crate) mod raw;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

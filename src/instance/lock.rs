@@ -72,7 +72,10 @@ impl Resource {
             Resource::Plug { host, port, outlet } => format!(
                 "plug-{}-{port}{}",
                 host.to_ascii_lowercase(),
-                outlet.as_ref().map(|o| format!("-outlet-{o}")).unwrap_or_default()
+                outlet
+                    .as_ref()
+                    .map(|o| format!("-outlet-{o}"))
+                    .unwrap_or_default()
             ),
             Resource::Sensor { id } => format!("sensor-{}", id.to_ascii_lowercase()),
             Resource::GpioLine { chip, line } => format!("gpio-{}-{line}", chip.display()),
@@ -126,7 +129,7 @@ impl fmt::Display for LockError {
             } => write!(
                 f,
                 "{resource} is already driven by {holder}; one plug, one master: \
-                 configure another one or stop {holder}"
+                 configure this instance with another one, or stop that one first"
             ),
         }
     }
@@ -240,10 +243,18 @@ mod tests {
         let a = acquire(dir.path(), "kasa-thermostat@brew", &[plug(9999, None)]).unwrap();
         let e = acquire(dir.path(), "kasa-thermostat@keg", &[plug(9999, None)]).unwrap_err();
         let line = e.to_string();
-        assert!(line.contains("plug 127.0.0.1:9999 is already driven by kasa-thermostat@brew (pid "), "{line}");
+        assert!(
+            line.contains("plug 127.0.0.1:9999 is already driven by kasa-thermostat@brew (pid "),
+            "{line}"
+        );
         assert!(!line.contains('\n'));
         // Another port, another outlet: another plug.
-        let b = acquire(dir.path(), "kasa-thermostat@keg", &[plug(9998, None), plug(9999, Some("#1"))]).unwrap();
+        let b = acquire(
+            dir.path(),
+            "kasa-thermostat@keg",
+            &[plug(9998, None), plug(9999, Some("#1"))],
+        )
+        .unwrap();
         assert_eq!(b.resources().count(), 2);
         drop(a);
         let c = acquire(dir.path(), "kasa-thermostat@keg", &[plug(9999, None)]).unwrap();
@@ -259,30 +270,61 @@ mod tests {
         let _held = acquire(dir.path(), "kasa-thermostat", &[sensor.clone()]).unwrap();
         // plug-... sorts after sensor-... ? Resource order: Plug < Sensor, so
         // the plug is taken first, then the sensor is refused.
-        let e = acquire(dir.path(), "kasa-thermostat@b", &[sensor.clone(), plug(1, None)]).unwrap_err();
-        assert!(e.to_string().starts_with("sensor 28-aa is already driven by kasa-thermostat (pid"), "{e}");
+        let e = acquire(
+            dir.path(),
+            "kasa-thermostat@b",
+            &[sensor.clone(), plug(1, None)],
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("sensor 28-aa is already driven by kasa-thermostat (pid"),
+            "{e}"
+        );
         acquire(dir.path(), "kasa-thermostat@c", &[plug(1, None)]).expect("the plug was released");
     }
 
     #[test]
     fn a_gpio_line_is_one_process_s() {
         let dir = tempfile::tempdir().unwrap();
-        let line = Resource::GpioLine { chip: "/dev/gpiochip0".into(), line: 4 };
+        let line = Resource::GpioLine {
+            chip: "/dev/gpiochip0".into(),
+            line: 4,
+        };
         let _a = acquire(dir.path(), "kasa-thermostat@a", &[line.clone()]).unwrap();
         let e = acquire(dir.path(), "kasa-thermostat@b", &[line]).unwrap_err();
-        assert!(e.to_string().starts_with("GPIO line /dev/gpiochip0:4 is already driven by kasa-thermostat@a"), "{e}");
-        let other = Resource::GpioLine { chip: "/dev/gpiochip0".into(), line: 17 };
+        assert!(
+            e.to_string()
+                .starts_with("GPIO line /dev/gpiochip0:4 is already driven by kasa-thermostat@a"),
+            "{e}"
+        );
+        let other = Resource::GpioLine {
+            chip: "/dev/gpiochip0".into(),
+            line: 17,
+        };
         acquire(dir.path(), "kasa-thermostat@b", &[other]).unwrap();
     }
 
     #[test]
     fn file_names_are_safe_and_case_blind_for_hosts() {
-        let r = Resource::Plug { host: "Plug.LAN".into(), port: 80, outlet: Some("8006xx/01".into()) };
+        let r = Resource::Plug {
+            host: "Plug.LAN".into(),
+            port: 80,
+            outlet: Some("8006xx/01".into()),
+        };
         assert_eq!(r.file_name(), "plug-plug.lan-80-outlet-8006xx_01.lock");
-        let v6 = Resource::Plug { host: "fe80::1%eth0".into(), port: 9999, outlet: None };
+        let v6 = Resource::Plug {
+            host: "fe80::1%eth0".into(),
+            port: 9999,
+            outlet: None,
+        };
         assert_eq!(v6.file_name(), "plug-fe80__1_eth0-9999.lock");
         assert_eq!(
-            Resource::GpioLine { chip: "/dev/gpiochip4".into(), line: 4 }.file_name(),
+            Resource::GpioLine {
+                chip: "/dev/gpiochip4".into(),
+                line: 4
+            }
+            .file_name(),
             "gpio-_dev_gpiochip4-4.lock"
         );
     }
@@ -293,6 +335,10 @@ mod tests {
         let file = dir.path().join("f");
         std::fs::write(&file, "").unwrap();
         let e = acquire(&file.join("locks"), "x", &[plug(1, None)]).unwrap_err();
-        assert!(e.to_string().starts_with(&format!("lock {}", file.join("locks").display())), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("lock {}", file.join("locks").display())),
+            "{e}"
+        );
     }
 }

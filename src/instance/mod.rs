@@ -76,7 +76,9 @@ impl Instance {
             return Err(err("it must start with a letter or digit"));
         }
         if RESERVED.contains(&name) {
-            return Err(err("it is reserved (config.json is the single install, locks/ the locks)"));
+            return Err(err(
+                "it is reserved (config.json is the single install, locks/ the locks)",
+            ));
         }
         Ok(Instance(name.to_string()))
     }
@@ -221,7 +223,10 @@ mod tests {
             assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
         }
         let long = "y".repeat(MAX_NAME + 1);
-        assert!(Instance::new(&long).unwrap_err().reason.contains("33 characters"));
+        assert!(Instance::new(&long)
+            .unwrap_err()
+            .reason
+            .contains("33 characters"));
     }
 
     #[test]
@@ -230,10 +235,22 @@ mod tests {
         assert_eq!(i.config_file(), Path::new("/etc/kasa-thermostat/keg.json"));
         assert_eq!(i.unit(), "kasa-thermostat@keg");
         assert_eq!(i.log_dir(), Path::new("/var/log/kasa-thermostat/keg"));
-        assert_eq!(i.state_file(), Path::new("/run/kasa-thermostat/keg/state.json"));
-        assert_eq!(i.control_socket(), Path::new("/run/kasa-thermostat/keg/control.sock"));
-        assert_eq!(i.profile_state_file(), Path::new("/var/lib/kasa-thermostat/keg/profile.json"));
-        assert_eq!(i.overrides_file(), Path::new("/var/lib/kasa-thermostat/keg/overrides.json"));
+        assert_eq!(
+            i.state_file(),
+            Path::new("/run/kasa-thermostat/keg/state.json")
+        );
+        assert_eq!(
+            i.control_socket(),
+            Path::new("/run/kasa-thermostat/keg/control.sock")
+        );
+        assert_eq!(
+            i.profile_state_file(),
+            Path::new("/var/lib/kasa-thermostat/keg/profile.json")
+        );
+        assert_eq!(
+            i.overrides_file(),
+            Path::new("/var/lib/kasa-thermostat/keg/overrides.json")
+        );
         assert_eq!(i.alert_host("pi"), "pi/keg");
         assert_eq!(i.mqtt_topic_prefix("pi"), "kasa-thermostat/pi/keg");
         assert_eq!(unit_name(None), "kasa-thermostat");
@@ -243,12 +260,27 @@ mod tests {
     #[test]
     fn installed_lists_the_single_install_first_then_instances_by_name() {
         let dir = tempfile::tempdir().unwrap();
-        for f in ["keg.json", "config.json", "brew.json", "tplink-password", "bad name.json", "x.json.bak", "locks.json"] {
+        for f in [
+            "keg.json",
+            "config.json",
+            "brew.json",
+            "tplink-password",
+            "bad name.json",
+            "x.json.bak",
+            "locks.json",
+        ] {
             std::fs::write(dir.path().join(f), "{}").unwrap();
         }
         let got = installed(dir.path()).unwrap();
         let names: Vec<String> = got.iter().map(|i| unit_name(i.instance.as_ref())).collect();
-        assert_eq!(names, ["kasa-thermostat", "kasa-thermostat@brew", "kasa-thermostat@keg"]);
+        assert_eq!(
+            names,
+            [
+                "kasa-thermostat",
+                "kasa-thermostat@brew",
+                "kasa-thermostat@keg"
+            ]
+        );
         assert_eq!(got[1].config, dir.path().join("brew.json"));
     }
 }

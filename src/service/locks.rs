@@ -51,7 +51,11 @@ pub(crate) fn take(config: &Config) -> Result<Locks, ServiceError> {
     let names: Vec<String> = locks.resources().map(ToString::to_string).collect();
     info!(
         "{holder} holds {} in {}",
-        if names.is_empty() { "no lock".to_string() } else { names.join(", ") },
+        if names.is_empty() {
+            "no lock".to_string()
+        } else {
+            names.join(", ")
+        },
         config.lock_dir.display()
     );
     Ok(locks)
@@ -80,7 +84,10 @@ mod tests {
                 "GPIO line /dev/gpiochip0:17"
             ]
         );
-        let w1 = Config::from_json(r#"{"mode": "heat", "heater": {"host": "h"}, "sensor": {"id": "28-aa"}}"#).unwrap();
+        let w1 = Config::from_json(
+            r#"{"mode": "heat", "heater": {"host": "h"}, "sensor": {"id": "28-aa"}}"#,
+        )
+        .unwrap();
         let got: Vec<String> = resources(&w1).iter().map(ToString::to_string).collect();
         assert_eq!(got, ["plug h:9999", "sensor 28-aa"]);
     }

@@ -376,9 +376,11 @@ fn fish_value(c: Complete, root: &Sub) -> String {
         Complete::File => "-r -F".into(),
         Complete::Dir => "-x -a '(__fish_complete_directories)'".into(),
         Complete::Host => "-x -a '(__fish_print_hostnames)'".into(),
-        Complete::Instance => "-x -a '(for f in /etc/kasa-thermostat/*.json; basename $f .json; end \
+        Complete::Instance => {
+            "-x -a '(for f in /etc/kasa-thermostat/*.json; basename $f .json; end \
                                | string match -v config)'"
-            .into(),
+                .into()
+        }
         Complete::Choices(choices) => {
             let names: Vec<&str> = choices.iter().map(|c| c.name).collect();
             format!("-x -a {}", fish_quote(&names.join(" ")))
