@@ -1,6 +1,9 @@
 //! A config read for an instance (`run --instance NAME`): every path key the
 //! file leaves out defaults under NAME (`/run/kasa-thermostat/NAME/...`),
-//! so two chambers never share a file unless their configs say so.
+//! so two chambers never share a file unless their configs say so. A key
+//! that names the single install's own default (a config copied from
+//! `config.json`, or the example) means the same: the instance's default;
+//! two chambers writing one state file or one log is never what was meant.
 
 use std::path::Path;
 
@@ -39,26 +42,28 @@ impl Config {
     }
 }
 
-/// Fills the path keys `given` leaves out with `instance`'s.
+/// Fills the path keys `given` leaves out, or sets to the single install's
+/// default, with `instance`'s.
 fn apply_defaults(
     raw: &mut RawConfig,
     given: &serde_json::Map<String, serde_json::Value>,
     instance: &Instance,
 ) {
-    let absent = |key: &str| !given.contains_key(key);
-    if absent("log_dir") {
+    let single = RawConfig::default();
+    let own = |key: &str, now: &Path, single: &Path| !given.contains_key(key) || now == single;
+    if own("log_dir", &raw.log_dir, &single.log_dir) {
         raw.log_dir = instance.log_dir();
     }
-    if absent("state_file") {
+    if own("state_file", &raw.state_file, &single.state_file) {
         raw.state_file = instance.state_file();
     }
-    if absent("control_socket") {
+    if own("control_socket", &raw.control_socket, &single.control_socket) {
         raw.control_socket = instance.control_socket();
     }
-    if absent("profile_state_file") {
+    if own("profile_state_file", &raw.profile_state_file, &single.profile_state_file) {
         raw.profile_state_file = instance.profile_state_file();
     }
-    if absent("overrides_file") {
+    if own("overrides_file", &raw.overrides_file, &single.overrides_file) {
         raw.overrides_file = instance.overrides_file();
     }
 }
@@ -106,6 +111,17 @@ mod tests {
             c.control_socket,
             PathBuf::from("/run/kasa-thermostat/keg/control.sock")
         );
+
+        // The single install's own paths, as in a copied config.json or the
+        // example: the instance's.
+        let copied = r#"{"mode": "heat", "heater": {"host": "10.0.0.5"},
+            "log_dir": "/var/log/kasa-thermostat", "state_file": "/run/kasa-thermostat/state.json"}"#;
+        let c = Config::from_json_as(copied, &keg).unwrap();
+        assert_eq!(c.log_dir, PathBuf::from("/var/log/kasa-thermostat/keg"));
+        assert_eq!(c.state_file, PathBuf::from("/run/kasa-thermostat/keg/state.json"));
+        let example = include_str!("../../deploy/config.example.json");
+        let c = Config::from_json_as(example, &keg).unwrap();
+        assert_eq!(c.state_file, PathBuf::from("/run/kasa-thermostat/keg/state.json"));
 
         // The single install keeps its paths.
         let single = Config::from_json(MIN).unwrap();
