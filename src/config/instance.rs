@@ -57,13 +57,25 @@ fn apply_defaults(
     if own("state_file", &raw.state_file, &single.state_file) {
         raw.state_file = instance.state_file();
     }
-    if own("control_socket", &raw.control_socket, &single.control_socket) {
+    if own(
+        "control_socket",
+        &raw.control_socket,
+        &single.control_socket,
+    ) {
         raw.control_socket = instance.control_socket();
     }
-    if own("profile_state_file", &raw.profile_state_file, &single.profile_state_file) {
+    if own(
+        "profile_state_file",
+        &raw.profile_state_file,
+        &single.profile_state_file,
+    ) {
         raw.profile_state_file = instance.profile_state_file();
     }
-    if own("overrides_file", &raw.overrides_file, &single.overrides_file) {
+    if own(
+        "overrides_file",
+        &raw.overrides_file,
+        &single.overrides_file,
+    ) {
         raw.overrides_file = instance.overrides_file();
     }
 }
@@ -118,10 +130,16 @@ mod tests {
             "log_dir": "/var/log/kasa-thermostat", "state_file": "/run/kasa-thermostat/state.json"}"#;
         let c = Config::from_json_as(copied, &keg).unwrap();
         assert_eq!(c.log_dir, PathBuf::from("/var/log/kasa-thermostat/keg"));
-        assert_eq!(c.state_file, PathBuf::from("/run/kasa-thermostat/keg/state.json"));
+        assert_eq!(
+            c.state_file,
+            PathBuf::from("/run/kasa-thermostat/keg/state.json")
+        );
         let example = include_str!("../../deploy/config.example.json");
         let c = Config::from_json_as(example, &keg).unwrap();
-        assert_eq!(c.state_file, PathBuf::from("/run/kasa-thermostat/keg/state.json"));
+        assert_eq!(
+            c.state_file,
+            PathBuf::from("/run/kasa-thermostat/keg/state.json")
+        );
 
         // The single install keeps its paths.
         let single = Config::from_json(MIN).unwrap();
