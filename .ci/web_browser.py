@@ -4,7 +4,7 @@ protocol (stdlib + websocket-client): a wrong password, then the right one;
 reads the temperature off the dashboard; changes the mode and the limits
 through the controls and sees the service apply them in `kasa-thermostat
 status`; checks that the chart is drawn and the page's weight; saves a
-screenshot at a 390-px phone viewport.
+screenshot at a 390-px phone viewport and one at a 1280-px desktop.
 
 usage: web_browser.py DEVTOOLS_PORT URL PASSWORD BIN STATE_FILE SCREENSHOT
 """
@@ -147,4 +147,15 @@ shot = cdp("Page.captureScreenshot", format="png")
 with open(screenshot, "wb") as f:
     f.write(base64.b64decode(shot["data"]))
 print(f"web_browser: screenshot {screenshot} (390 x {height} CSS px)")
+
+# And a desktop's width, beside it.
+cdp("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
+time.sleep(0.3)
+js("document.querySelector('.tabs button[data-since=\"6h\"]').click(); true")
+wait_for("the chart at the desktop width", "(function(){var i=document.getElementById('chart'); return i.complete && i.naturalWidth > 500})()")
+desktop = screenshot.replace("phone", "desktop")
+shot = cdp("Page.captureScreenshot", format="png")
+with open(desktop, "wb") as f:
+    f.write(base64.b64decode(shot["data"]))
+print(f"web_browser: screenshot {desktop} (1280 x 900)")
 ws.close()

@@ -4,8 +4,9 @@
 # websocket-client in a venv) against `kasa-thermostat run --simulate`:
 # wrong password, right password, the temperature, mode and limits changed
 # through the controls and seen in `kasa-thermostat status`, the chart, the
-# page's weight, and a screenshot at a 390-px phone width in
-# target/web-phone.png. Fails when Chromium cannot be had.
+# page's weight, and screenshots at a 390-px phone width
+# (target/web-phone.png) and a 1280-px desktop (target/web-desktop.png).
+# Fails when Chromium cannot be had. About 70 s once Chromium is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GATE=web_browser
@@ -59,7 +60,10 @@ done
 URL=$(sed -n 's/^web page: \(http[^ ]*\)$/\1/p' "$SCRATCH/demo.out" | head -n1)
 PASSWORD=$(sed -n 's/^web page password: //p' "$SCRATCH/demo.out" | head -n1)
 DEMO_DIR=$(sed -n 's/^logs: \(.*\)\/kasa-thermostat.log,.*/\1/p' "$SCRATCH/demo.out" | head -n1)
-[ -n "$URL" ] && [ -n "$PASSWORD" ] && [ -n "$DEMO_DIR" ] || { cat "$SCRATCH/demo.out" >&2; fail "the demo printed no page address or password"; }
+if [ -z "$URL" ] || [ -z "$PASSWORD" ] || [ -z "$DEMO_DIR" ]; then
+    cat "$SCRATCH/demo.out" >&2
+    fail "the demo printed no page address or password"
+fi
 echo "$GATE: the demo serves $URL"
 
 PROFILE="$SCRATCH/chromium-profile"

@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use kasa_thermostat::datalog::{self, Zone};
+use kasa_thermostat::clock::{format_rfc3339, parse_rfc3339, Precision, Zone};
+use kasa_thermostat::history;
 use kasa_thermostat::plot::{plot, PlotOptions};
 use kasa_thermostat::report::{report, ReportOptions};
 
@@ -29,13 +30,13 @@ fn main() {
         .and_then(|d| d.parse().ok())
         .unwrap_or(2);
     std::fs::create_dir_all(&dir).expect("create the demo directory");
-    let start = datalog::parse_time("2026-11-26T21:00:00Z").unwrap();
+    let start = parse_rfc3339("2026-11-26T21:00:00Z").unwrap();
     let (readings, events) = simulate(start, days * 86_400, 10);
-    std::fs::write(dir.join(datalog::READINGS_FILE), readings).unwrap();
-    std::fs::write(dir.join(datalog::PLUG_EVENTS_FILE), events).unwrap();
+    std::fs::write(dir.join(history::READINGS_FILE), readings).unwrap();
+    std::fs::write(dir.join(history::PLUG_EVENTS_FILE), events).unwrap();
 
-    let mut opts = PlotOptions::new(dir.join(datalog::READINGS_FILE), dir.join("plot.svg"));
-    opts.zone = Zone::Local;
+    let mut opts = PlotOptions::new(dir.join(history::READINGS_FILE), dir.join("plot.svg"));
+    opts.zone = Zone::local_or_utc();
     let clock = Instant::now();
     match plot(&opts) {
         Ok(summary) => println!("{summary}\n(plot took {:.0} ms)", ms(clock)),
@@ -143,7 +144,7 @@ fn simulate(start: SystemTime, secs: u64, cycle: u64) -> (String, String) {
         let _ = writeln!(
             readings,
             r#"{{"time":"{}","temperature":{temp},"units":"C","mode":"heat_cool","low_limit":{low:.3},"high_limit":{high:.3},"reason":"demo","alarm":{},"sensor_stale":{stale},"heater":{{"desired":{heater},"verified":{},"state":"{}"}},"cooler":{{"desired":{cooler},"verified":{},"state":"{}"}}}}"#,
-            datalog::format_time(now),
+            format_rfc3339(now, Precision::Millis),
             if alarm_on { "\"high\"" } else { "null" },
             if heater_unknown {
                 "null".to_string()
@@ -197,7 +198,10 @@ fn simulate(start: SystemTime, secs: u64, cycle: u64) -> (String, String) {
             let _ = writeln!(
                 events,
                 r#"{{"time":"{}","role":"{role}","host":"10.0.0.{}:9999","action":"{action}","outcome":"{}","state":{},"attempts":{},"attempt_ms":[{attempt:.1}],"duration_ms":{duration:.1},"rssi":{},"error_kind":{},"error":{},"deadman":{deadman},"corrected":{corrected}}}"#,
-                datalog::format_time(now + Duration::from_millis(duration as u64)),
+                format_rfc3339(
+                    now + Duration::from_millis(duration as u64),
+                    Precision::Millis
+                ),
                 if role == "heater" { 5 } else { 6 },
                 if failed { "failed" } else { "ok" },
                 if failed {

@@ -154,7 +154,7 @@ pub(crate) fn run(speed: f64, profile: bool) -> Result<(), ServiceError> {
                 &p,
                 None,
                 time::OffsetDateTime::now_utc(),
-                &crate::profile::Zone::local().unwrap_or_else(|_| crate::profile::Zone::utc()),
+                &crate::clock::Zone::local_or_utc(),
                 config.units,
             )
         );

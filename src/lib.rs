@@ -9,11 +9,13 @@
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
-//! | leaves | [`msg`], [`units`], [`error`], [`fsutil`], [`instance`] | the messages between threads; °C/°F; error chains; bounded file reads; instance names, their paths and the plug locks |
+//! | leaves | [`msg`], [`units`], [`error`], [`fsutil`], [`clock`], [`instance`] | the messages between threads; °C/°F; error chains; bounded file reads; time (zone, RFC 3339, durations); instance names, their paths and the plug locks |
 //! | libraries | [`kasa`], [`sensor`], [`control`] | plugs (transports, devices, worker thread); the DS18B20 (backends, faults, thread); the pure decisions |
+//! | file formats | [`records`] | one serde struct per line of `readings.jsonl` and `plug-events.jsonl` |
 //! | configuration | [`config`] | the JSON file, parsed into typed, bounded settings for the libraries |
 //! | service | [`outputs`], [`notify`], [`logging`], [`command`], [`web`], [`service`], [`demo`] | files people read; systemd; logs; overrides, reload and the control socket; the web page; threads and wiring; the demo |
 //! | simulation | [`sim`] | simulated plugs on loopback (uses [`kasa`], which never uses it) |
+//! | reading back | [`history`], [`plot`], [`report`] | the data logs read back (liberal, streamed); the SVG plot; the report |
 //! | front | [`cli`] | every subcommand, help, exit codes |
 //!
 //! `kasa/` and `sensor/` know nothing of the config, the service or the
@@ -33,13 +35,14 @@
 
 pub mod alerts;
 pub mod cli;
+pub mod clock;
 pub mod command;
 pub mod config;
 pub mod control;
-pub mod datalog;
 pub mod demo;
 pub mod error;
 pub mod fsutil;
+pub mod history;
 pub mod instance;
 pub mod kasa;
 pub mod logging;
@@ -48,6 +51,7 @@ pub mod notify;
 pub mod outputs;
 pub mod plot;
 pub mod profile;
+pub mod records;
 pub mod report;
 pub mod sensor;
 pub mod service;

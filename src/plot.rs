@@ -25,15 +25,15 @@ use std::time::SystemTime;
 
 use std::fmt::Write as _;
 
-use crate::datalog::{
-    self, from_unix_secs, DataLogError, PlugState, ReadStats, Sample, Series, Zone,
-};
+use crate::clock::{format_rfc3339, from_unix_secs, Precision, Zone};
+use crate::history::{HistoryError, ReadStats, Sample, Series};
+use crate::records::PlugState;
 
 /// Why no plot was written.
 #[derive(Debug)]
 pub enum PlotError {
     /// The readings could not be read (see the cause).
-    Data(DataLogError),
+    Data(HistoryError),
     /// There is no reading in the range: try a longer `--since`.
     NoReadings {
         /// The readings file.
@@ -66,7 +66,7 @@ impl fmt::Display for PlotError {
                     write!(
                         f,
                         " since {} (try a longer --since, e.g. --since 7d)",
-                        datalog::format_time(*s)
+                        format_rfc3339(*s, Precision::Millis)
                     )?;
                 }
                 if *damaged > 0 {
@@ -93,8 +93,8 @@ impl std::error::Error for PlotError {
     }
 }
 
-impl From<DataLogError> for PlotError {
-    fn from(e: DataLogError) -> Self {
+impl From<HistoryError> for PlotError {
+    fn from(e: HistoryError) -> Self {
         PlotError::Data(e)
     }
 }
@@ -103,16 +103,16 @@ impl From<DataLogError> for PlotError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlotOptions {
     /// `readings.jsonl` (`--readings FILE`, or `--log-dir DIR` joined with
-    /// [`datalog::READINGS_FILE`]); its rotated copies are read as needed.
+    /// [`crate::history::READINGS_FILE`]); its rotated copies are read as needed.
     pub readings: PathBuf,
     /// The start of the range (`--since`, resolved with
-    /// `datalog::Since::resolve`); `None`: everything.
+    /// [`crate::clock::Since::resolve`]); `None`: everything.
     pub since: Option<SystemTime>,
     /// The end of the range (exclusive); `None`: up to the last line.
     pub until: Option<SystemTime>,
     /// Where the SVG goes (`--out`).
     pub out: PathBuf,
-    /// The zone of the time axis ([`Zone::Local`] for people).
+    /// The zone of the time axis ([`Zone::local_or_utc`] for people).
     pub zone: Zone,
     /// Width and height in pixels.
     pub size: (u32, u32),
@@ -130,7 +130,7 @@ impl PlotOptions {
             since: None,
             until: None,
             out,
-            zone: Zone::Local,
+            zone: Zone::local_or_utc(),
             size: DEFAULT_SIZE,
         }
     }
@@ -181,8 +181,8 @@ impl fmt::Display for PlotSummary {
             "wrote {}: {} readings, {} to {} ({})",
             self.out.display(),
             self.readings,
-            datalog::format_time(self.from),
-            datalog::format_time(self.to),
+            format_rfc3339(self.from, Precision::Millis),
+            format_rfc3339(self.to, Precision::Millis),
             self.zone
         )?;
         let damaged = self.stats.damaged_note();
@@ -359,7 +359,7 @@ fn time_ticks(t0: f64, t1: f64, zone: &Zone, max_ticks: usize) -> (Vec<f64>, f64
         .copied()
         .find(|s| span / s <= max_ticks as f64)
         .unwrap_or_else(|| (span / max_ticks as f64 / 86_400.0).ceil() * 86_400.0);
-    let offset = |t: f64| f64::from(zone.offset_at(from_unix_secs(t)).whole_seconds());
+    let offset = |t: f64| f64::from(zone.offset_secs(from_unix_secs(t)));
     // Align in local wall-clock seconds; days (and more) from local midnight.
     let align = step.min(86_400.0);
     let mut ticks = Vec::new();
@@ -505,6 +505,52 @@ fn legend_item_width(text: &str) -> f64 {
     22.0 + 6.0 + text.chars().count() as f64 * 7.0 + 20.0
 }
 
+/// Which plug state a sample holds for one lane.
+type StateOf = fn(&Sample) -> Option<PlugState>;
+
+/// A plug's lane under the chart: its name, its "on" colour, its "unknown"
+/// hatch, and where its state is in a sample.
+type Lane = (&'static str, &'static str, &'static str, StateOf);
+
+/// A legend entry: its swatch and its words.
+type LegendItem = (Swatch, String);
+
+/// Where everything is: the pixel layout, top to bottom title, temperature
+/// chart, lanes, time labels, legend; and the ranges the chart maps.
+struct Layout {
+    w: f64,
+    h: f64,
+    right: f64,
+    main_top: f64,
+    main_bottom: f64,
+    lanes_top: f64,
+    /// The bottom of the temperature chart and the lanes together.
+    chart_bottom: f64,
+    labels_y: f64,
+    legend_top: f64,
+    t0: f64,
+    t1: f64,
+    v0: f64,
+    v1: f64,
+}
+
+impl Layout {
+    fn x_of(&self, t: f64) -> f64 {
+        LEFT + (self.right - LEFT) * (t - self.t0) / (self.t1 - self.t0)
+    }
+
+    fn y_of(&self, v: f64) -> f64 {
+        self.main_bottom + (self.main_top - self.main_bottom) * (v - self.v0) / (self.v1 - self.v0)
+    }
+
+    /// The pixels of a span of time; short events (a few minutes in a week)
+    /// stay visible: at least 2 px.
+    fn span_x(&self, a: f64, b: f64) -> (f64, f64) {
+        let (xa, xb) = (self.x_of(a), self.x_of(b));
+        (xa, xb.max(xa + 2.0))
+    }
+}
+
 /// Draws `series` as an SVG of `size` pixels, times in `zone`. Returns the
 /// SVG text and where the temperature chart's data space is in it. (A
 /// series without samples draws an empty frame.)
@@ -514,53 +560,75 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
     let h = f64::from(size.1.max(300));
     let first_t = samples.first().map_or(0.0, |s| s.t);
     let last_t = samples.last().map_or(60.0, |s| s.t);
-    let (mut t0, mut t1) = (first_t, last_t);
-    if t1 - t0 < 60.0 {
-        // A few seconds of lines: show a minute (one line: in its middle).
-        if t1 == t0 {
-            t0 -= 30.0;
-        }
-        t1 = t0 + 60.0;
-    }
-    // The temperature range: the data and the limits, padded.
-    let mut lo = f64::INFINITY;
-    let mut hi = f64::NEG_INFINITY;
-    for s in samples {
-        for v in [s.temp, s.low, s.high].into_iter().flatten() {
-            lo = lo.min(v);
-            hi = hi.max(v);
-        }
-    }
-    if !lo.is_finite() {
-        (lo, hi) = (0.0, 1.0);
-    }
-    let pad = ((hi - lo) * 0.08).max(0.25);
-    let (v0, v1) = (lo - pad, hi + pad);
+    let lanes = plug_lanes(samples);
+    let stale_spans = spans(series, |s| s.stale.then_some(()));
+    let gap_spans = gaps(series);
+    let unit = series.units.symbol();
+    let items = legend_items(
+        series,
+        &lanes,
+        !stale_spans.is_empty(),
+        !gap_spans.is_empty(),
+    );
+    let legend_rows = legend_rows(items, w - RIGHT_MARGIN);
+    let layout = layout(series, (w, h), lanes.len(), legend_rows.len());
+    let frame = Frame {
+        x_px: (LEFT, layout.right),
+        y_px: (layout.main_bottom, layout.main_top),
+        t_range: (layout.t0, layout.t1),
+        y_range: (layout.v0, layout.v1),
+    };
+    let mut svg = Svg {
+        out: String::with_capacity(64 * 1024),
+    };
+    let title = format!(
+        "Temperature and plugs, {} – {} ({})",
+        title_time(first_t, zone),
+        title_time(last_t, zone),
+        zone.describe(from_unix_secs(last_t))
+    );
+    draw_head(&mut svg, &layout, &title);
+    draw_grid(&mut svg, &layout, zone, unit);
+    draw_shading(&mut svg, &layout, &gap_spans, &stale_spans);
+    let runs = runs(series);
+    draw_band(&mut svg, &layout, samples, &runs);
+    draw_temperature(&mut svg, &layout, samples, &runs);
+    draw_lanes(&mut svg, &layout, series, &lanes);
+    // The axes over the shading.
+    let l = &layout;
+    svg.line(LEFT, l.main_top, LEFT, l.chart_bottom, AXIS, 1.0);
+    svg.line(LEFT, l.chart_bottom, l.right, l.chart_bottom, AXIS, 1.0);
+    svg.line(LEFT, l.main_bottom, l.right, l.main_bottom, AXIS, 1.0);
+    draw_legend(&mut svg, &layout, &legend_rows);
+    svg.out.push_str("</svg>\n");
+    (svg.out, frame)
+}
 
-    type StateOf = fn(&Sample) -> Option<PlugState>;
-    let mut lanes: Vec<(&str, &'static str, &'static str, StateOf)> = Vec::new();
+/// A lane for each plug the lines mention.
+fn plug_lanes(samples: &[Sample]) -> Vec<Lane> {
+    let mut lanes: Vec<Lane> = Vec::new();
     if samples.iter().any(|s| s.heater.is_some()) {
         lanes.push(("heater", HEATER, HATCH_HEATER, |s| s.heater));
     }
     if samples.iter().any(|s| s.cooler.is_some()) {
         lanes.push(("cooler", COOLER, HATCH_COOLER, |s| s.cooler));
     }
-    let stale_spans = spans(series, |s| s.stale.then_some(()));
-    let alarm_present = samples.iter().any(|s| s.alarm.is_some());
-    let gap_spans = gaps(series);
-    let band_present = samples.iter().any(|s| s.low.is_some() && s.high.is_some());
-    let unit = series.units.symbol();
+    lanes
+}
 
-    // The legend: only what the plot shows, wrapped into rows.
+/// The legend: only what the plot shows.
+fn legend_items(series: &Series, lanes: &[Lane], stale: bool, gaps: bool) -> Vec<LegendItem> {
+    let samples = &series.samples;
+    let unit = series.units.symbol();
     let present = |f: StateOf, st: PlugState| samples.iter().any(|s| f(s) == Some(st));
-    let mut items: Vec<(Swatch, String)> = vec![(
+    let mut items: Vec<LegendItem> = vec![(
         Swatch::Line(TEMP_LINE, 2.0),
         format!("temperature ({unit})"),
     )];
-    if band_present {
+    if samples.iter().any(|s| s.low.is_some() && s.high.is_some()) {
         items.push((Swatch::Band, "low–high limits".into()));
     }
-    for (name, color, hatch, f) in &lanes {
+    for (name, color, hatch, f) in lanes {
         if present(*f, PlugState::On) {
             items.push((Swatch::Fill(color), format!("{name} on")));
         }
@@ -574,48 +642,93 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
     if !lanes.is_empty() {
         items.push((Swatch::Fill(LANE_OFF), "off".into()));
     }
-    if alarm_present {
+    if samples.iter().any(|s| s.alarm.is_some()) {
         items.push((Swatch::Line(ALARM, 4.0), "alarm".into()));
     }
-    if !stale_spans.is_empty() {
+    if stale {
         items.push((Swatch::Fill(STALE), "sensor stale".into()));
     }
-    if !gap_spans.is_empty() {
+    if gaps {
         items.push((Swatch::Fill(HATCH_NODATA), "no data".into()));
     }
-    let right = w - RIGHT_MARGIN;
-    let mut legend_rows: Vec<Vec<(Swatch, String)>> = vec![Vec::new()];
+    items
+}
+
+/// The legend's items wrapped into rows that fit between `LEFT` and `right`.
+fn legend_rows(items: Vec<LegendItem>, right: f64) -> Vec<Vec<LegendItem>> {
+    let mut rows: Vec<Vec<LegendItem>> = vec![Vec::new()];
     let mut used = 0.0;
     for item in items {
         let iw = legend_item_width(&item.1);
         if used + iw > right - LEFT && used > 0.0 {
-            legend_rows.push(Vec::new());
+            rows.push(Vec::new());
             used = 0.0;
         }
         used += iw;
-        legend_rows.last_mut().expect("a row").push(item);
+        rows.last_mut().expect("a row").push(item);
     }
+    rows
+}
 
-    // Layout, top to bottom: title, temperature chart, lanes, time labels,
-    // legend.
-    let legend_top = h - LEGEND_ROW_H * legend_rows.len() as f64 - 6.0;
+/// The time range (at least a minute), the temperature range (the data and
+/// the limits, padded) and the pixel layout for `lanes` lanes and
+/// `legend_rows` rows of legend.
+fn layout(series: &Series, (w, h): (f64, f64), lanes: usize, legend_rows: usize) -> Layout {
+    let samples = &series.samples;
+    let first_t = samples.first().map_or(0.0, |s| s.t);
+    let last_t = samples.last().map_or(60.0, |s| s.t);
+    let (mut t0, mut t1) = (first_t, last_t);
+    if t1 - t0 < 60.0 {
+        // A few seconds of lines: show a minute (one line: in its middle).
+        if t1 == t0 {
+            t0 -= 30.0;
+        }
+        t1 = t0 + 60.0;
+    }
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for s in samples {
+        for v in [s.temp, s.low, s.high].into_iter().flatten() {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(0.25);
+    let (v0, v1) = (lo - pad, hi + pad);
+    let legend_top = h - LEGEND_ROW_H * legend_rows as f64 - 6.0;
     let labels_y = legend_top - 16.0;
     let lanes_bottom = labels_y - 17.0;
-    let lanes_top = lanes_bottom - LANE_H * lanes.len() as f64;
+    let lanes_top = lanes_bottom - LANE_H * lanes as f64;
     let main_top = 44.0;
     let main_bottom = (lanes_top - 8.0).max(main_top + 100.0);
-    let frame = Frame {
-        x_px: (LEFT, right),
-        y_px: (main_bottom, main_top),
-        t_range: (t0, t1),
-        y_range: (v0, v1),
+    let chart_bottom = if lanes == 0 {
+        main_bottom
+    } else {
+        lanes_bottom
     };
-    let x_of = |t: f64| LEFT + (right - LEFT) * (t - t0) / (t1 - t0);
-    let y_of = |v: f64| main_bottom + (main_top - main_bottom) * (v - v0) / (v1 - v0);
+    Layout {
+        w,
+        h,
+        right: w - RIGHT_MARGIN,
+        main_top,
+        main_bottom,
+        lanes_top,
+        chart_bottom,
+        labels_y,
+        legend_top,
+        t0,
+        t1,
+        v0,
+        v1,
+    }
+}
 
-    let mut svg = Svg {
-        out: String::with_capacity(64 * 1024),
-    };
+/// The `<svg>` element, the hatch patterns, the white ground and the title.
+fn draw_head(svg: &mut Svg, l: &Layout, title: &str) {
+    let (w, h) = (l.w, l.h);
     let _ = writeln!(
         svg.out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">"#
@@ -629,39 +742,32 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
     }
     svg.out.push_str("</defs>\n");
     svg.rect(0.0, 0.0, w, h, "#FFFFFF", "");
-    let title = format!(
-        "Temperature and plugs, {} – {} ({})",
-        title_time(first_t, zone),
-        title_time(last_t, zone),
-        zone.describe(from_unix_secs(last_t))
-    );
     // A narrow picture (the web page on a phone) shrinks the title to fit:
     // about 0.56 em per character in the fonts named above.
     let fit = (w - 16.0) / (0.56 * title.chars().count() as f64);
     let title_size = (17.0f64).min((fit * 10.0).floor() / 10.0);
-    svg.text(w / 2.0, 26.0, "middle", title_size, &title, "");
+    svg.text(w / 2.0, 26.0, "middle", title_size, title, "");
+}
 
-    // Grid and axes.
-    let (ticks, step) = time_ticks(t0, t1, zone, (((right - LEFT) / 95.0) as usize).max(2));
-    let chart_bottom = if lanes.is_empty() {
-        main_bottom
-    } else {
-        lanes_bottom
-    };
+/// The grid, the time labels, the temperature labels and the axis title.
+fn draw_grid(svg: &mut Svg, l: &Layout, zone: &Zone, unit: &str) {
+    let right = l.right;
+    let (ticks, step) = time_ticks(l.t0, l.t1, zone, (((right - LEFT) / 95.0) as usize).max(2));
     for &t in &ticks {
-        let x = x_of(t);
-        svg.line(x, main_top, x, chart_bottom, GRID, 1.0);
-        svg.line(x, chart_bottom, x, chart_bottom + 4.0, AXIS, 1.0);
+        let x = l.x_of(t);
+        svg.line(x, l.main_top, x, l.chart_bottom, GRID, 1.0);
+        svg.line(x, l.chart_bottom, x, l.chart_bottom + 4.0, AXIS, 1.0);
         svg.text(
             x,
-            labels_y,
+            l.labels_y,
             "middle",
             FONT_SIZE,
             &tick_label(t, step, zone),
             "",
         );
     }
-    let vstep = value_step(v1 - v0, ((main_bottom - main_top) / 40.0).max(2.0));
+    let (v0, v1) = (l.v0, l.v1);
+    let vstep = value_step(v1 - v0, ((l.main_bottom - l.main_top) / 40.0).max(2.0));
     let decimals = if vstep >= 1.0 {
         0
     } else if vstep >= 0.1 {
@@ -671,7 +777,7 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
     };
     let mut v = (v0 / vstep).ceil() * vstep;
     while v <= v1 {
-        let y = y_of(v);
+        let y = l.y_of(v);
         svg.line(LEFT, y, right, y, GRID, 1.0);
         svg.line(LEFT - 4.0, y, LEFT, y, AXIS, 1.0);
         svg.text(
@@ -684,7 +790,7 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
         );
         v += vstep;
     }
-    let mid_y = (main_top + main_bottom) / 2.0;
+    let mid_y = (l.main_top + l.main_bottom) / 2.0;
     svg.text(
         18.0,
         mid_y,
@@ -693,44 +799,42 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
         &format!("temperature ({unit})"),
         &format!(r#" transform="rotate(-90 18 {mid_y:.1})""#),
     );
+}
 
-    // Short events (a few minutes in a week) stay visible: at least 2 px.
-    let span_x = |a: f64, b: f64| {
-        let (xa, xb) = (x_of(a), x_of(b));
-        (xa, xb.max(xa + 2.0))
-    };
-    // Data gaps and stale periods behind everything else.
-    for &(a, b) in &gap_spans {
-        let (xa, xb) = span_x(a, b);
+/// Data gaps and stale periods, behind everything else.
+fn draw_shading(svg: &mut Svg, l: &Layout, gap_spans: &[(f64, f64)], stale: &[(f64, f64, ())]) {
+    for &(a, b) in gap_spans {
+        let (xa, xb) = l.span_x(a, b);
         svg.rect(
             xa,
-            main_top,
+            l.main_top,
             xb,
-            chart_bottom,
+            l.chart_bottom,
             HATCH_NODATA,
             r#" class="nodata""#,
         );
     }
-    for &(a, b, ()) in &stale_spans {
-        let (xa, xb) = span_x(a, b);
+    for &(a, b, ()) in stale {
+        let (xa, xb) = l.span_x(a, b);
         let extra = r#" class="stale" fill-opacity="0.8""#;
-        svg.rect(xa, main_top, xb, main_bottom, STALE, extra);
+        svg.rect(xa, l.main_top, xb, l.main_bottom, STALE, extra);
     }
+}
 
-    // The band and its edges: straight between lines, so a profile's ramp is
-    // a slope (and a step takes one cycle, invisible at this scale).
-    let runs = runs(series);
-    for r in &runs {
+/// The band and its edges: straight between lines, so a profile's ramp is
+/// a slope (and a step takes one cycle, invisible at this scale).
+fn draw_band(svg: &mut Svg, l: &Layout, samples: &[Sample], runs: &[std::ops::Range<usize>]) {
+    for r in runs {
         let run = &samples[r.clone()];
         let upper: Vec<(f64, f64)> = run.iter().filter_map(|s| Some((s.t, s.high?))).collect();
         let lower: Vec<(f64, f64)> = run.iter().filter_map(|s| Some((s.t, s.low?))).collect();
         if upper.len() < 2 || lower.len() < 2 {
             continue;
         }
-        let tol = (v1 - v0) * 1e-4;
+        let tol = (l.v1 - l.v0) * 1e-4;
         let upper = simplify_collinear(&upper, tol);
         let lower = simplify_collinear(&lower, tol);
-        let map = |&(t, v): &(f64, f64)| (x_of(t), y_of(v));
+        let map = |&(t, v): &(f64, f64)| (l.x_of(t), l.y_of(v));
         svg.polygon(
             upper.iter().chain(lower.iter().rev()).map(map),
             BAND,
@@ -740,13 +844,20 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
         svg.polyline(upper.iter().map(map), BAND, 1.0, "high");
         svg.polyline(lower.iter().map(map), BAND, 1.0, "low");
     }
+}
 
-    // The temperature: one line per run of valid readings; the alarm parts
-    // again, thick and red, on top.
-    let cols = (right - LEFT) as usize;
+/// The temperature: one line per run of valid readings; the alarm parts
+/// again, thick and red, on top.
+fn draw_temperature(
+    svg: &mut Svg,
+    l: &Layout,
+    samples: &[Sample],
+    runs: &[std::ops::Range<usize>],
+) {
+    let cols = (l.right - LEFT) as usize;
     let mut alarm_runs: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut lines: Vec<Vec<(f64, f64)>> = Vec::new();
-    for r in &runs {
+    for r in runs {
         let mut line: Vec<(f64, f64)> = Vec::new();
         let mut alarm_line: Vec<(f64, f64)> = Vec::new();
         for s in &samples[r.clone()] {
@@ -781,14 +892,14 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
                 let _ = writeln!(
                     svg.out,
                     r#"<circle class="{class}" cx="{:.1}" cy="{:.1}" r="{width}" fill="{color}"/>"#,
-                    x_of(pts[0].0),
-                    y_of(pts[0].1)
+                    l.x_of(pts[0].0),
+                    l.y_of(pts[0].1)
                 );
             }
             _ => {
-                let pts = decimate(pts, t0, t1, cols);
+                let pts = decimate(pts, l.t0, l.t1, cols);
                 svg.polyline(
-                    pts.iter().map(|&(t, v)| (x_of(t), y_of(v))),
+                    pts.iter().map(|&(t, v)| (l.x_of(t), l.y_of(v))),
                     color,
                     width,
                     class,
@@ -796,10 +907,12 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
             }
         }
     }
+}
 
-    // The plug lanes, sharing the time axis.
+/// The plug lanes, sharing the time axis.
+fn draw_lanes(svg: &mut Svg, l: &Layout, series: &Series, lanes: &[Lane]) {
     for (i, (name, color, hatch, state)) in lanes.iter().enumerate() {
-        let top = lanes_top + LANE_H * i as f64 + 3.0;
+        let top = l.lanes_top + LANE_H * i as f64 + 3.0;
         let bottom = top + LANE_H - 6.0;
         svg.text(
             LEFT - 7.0,
@@ -817,21 +930,19 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
             };
             let extra = format!(r#" class="{name}-{class}""#);
             let (xa, xb) = if st == PlugState::Off {
-                (x_of(a), x_of(b))
+                (l.x_of(a), l.x_of(b))
             } else {
-                span_x(a, b)
+                l.span_x(a, b)
             };
             svg.rect(xa, top, xb, bottom, fill, &extra);
         }
     }
-    // The axes over the shading.
-    svg.line(LEFT, main_top, LEFT, chart_bottom, AXIS, 1.0);
-    svg.line(LEFT, chart_bottom, right, chart_bottom, AXIS, 1.0);
-    svg.line(LEFT, main_bottom, right, main_bottom, AXIS, 1.0);
+}
 
-    // The legend.
-    for (row_i, row) in legend_rows.iter().enumerate() {
-        let y = legend_top + LEGEND_ROW_H * row_i as f64 + 4.0;
+/// The legend, row by row.
+fn draw_legend(svg: &mut Svg, l: &Layout, rows: &[Vec<LegendItem>]) {
+    for (row_i, row) in rows.iter().enumerate() {
+        let y = l.legend_top + LEGEND_ROW_H * row_i as f64 + 4.0;
         let mut x = LEFT;
         for (swatch, text) in row {
             match swatch {
@@ -847,8 +958,6 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
             x += legend_item_width(text);
         }
     }
-    svg.out.push_str("</svg>\n");
-    (svg.out, frame)
 }
 
 /// Keeps only the points needed to draw `points` as straight segments
@@ -891,8 +1000,13 @@ fn simplify_collinear(points: &[(f64, f64)], tol: f64) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datalog::{parse_reading, parse_time, unix_secs, Reading};
-    use time::UtcOffset;
+    use crate::clock::{parse_rfc3339, unix_secs};
+    use crate::history::{self, parse_reading};
+    use crate::records::ReadingRecord;
+
+    fn parse_time(s: &str) -> Option<SystemTime> {
+        parse_rfc3339(s).ok()
+    }
 
     /// Tags balance: every `<x ...>` is closed by `</x>` in order, `<x/>`
     /// closes itself. Returns the root's name.
@@ -967,7 +1081,7 @@ mod tests {
             .collect()
     }
 
-    fn line(t: &str, temp: &str, limits: (f64, f64), heater: &str, extra: &str) -> Reading {
+    fn line(t: &str, temp: &str, limits: (f64, f64), heater: &str, extra: &str) -> ReadingRecord {
         parse_reading(&format!(
             r#"{{"time":"{t}","temperature":{temp},"units":"C","low_limit":{},"high_limit":{},"heater":{{"state":"{heater}"}}{extra}}}"#,
             limits.0, limits.1
@@ -985,7 +1099,7 @@ mod tests {
         let heater = [
             "off", "off", "on", "on", "on", "unknown", "off", "off", "off", "off",
         ];
-        let readings: Vec<Reading> = (0..10)
+        let readings: Vec<ReadingRecord> = (0..10)
             .map(|i| {
                 let t = format!("2026-11-28T21:00:{:02}.000Z", i * 5);
                 let limits = if i < 7 { (18.0, 20.0) } else { (19.0, 21.0) };
@@ -1010,7 +1124,7 @@ mod tests {
 
     #[test]
     fn the_svg_is_well_formed_and_holds_every_series() {
-        let (svg, _) = render_svg(&fixture(), &Zone::Utc, DEFAULT_SIZE);
+        let (svg, _) = render_svg(&fixture(), &Zone::utc(), DEFAULT_SIZE);
         assert_eq!(check_balanced(&svg), "svg");
         for want in [
             "class=\"temperature\"",
@@ -1038,7 +1152,7 @@ mod tests {
     #[test]
     fn each_reading_lands_on_its_point() {
         let series = fixture();
-        let (svg, frame) = render_svg(&series, &Zone::Utc, DEFAULT_SIZE);
+        let (svg, frame) = render_svg(&series, &Zone::utc(), DEFAULT_SIZE);
         let t0 = unix_secs(parse_time("2026-11-28T21:00:00Z").unwrap());
         assert_eq!(
             frame.t_range,
@@ -1075,7 +1189,7 @@ mod tests {
     #[test]
     fn plug_spans_cover_their_time_and_unknown_is_hatched() {
         let series = fixture();
-        let (svg, frame) = render_svg(&series, &Zone::Utc, DEFAULT_SIZE);
+        let (svg, frame) = render_svg(&series, &Zone::utc(), DEFAULT_SIZE);
         let t0 = unix_secs(parse_time("2026-11-28T21:00:00Z").unwrap());
         let x = |t: f64| map(&frame, t, 0.0).0;
         let on = rects(&svg, "heater-on");
@@ -1129,7 +1243,7 @@ mod tests {
             ));
         }
         let series = Series::from_readings(&readings);
-        let (svg, frame) = render_svg(&series, &Zone::Utc, DEFAULT_SIZE);
+        let (svg, frame) = render_svg(&series, &Zone::utc(), DEFAULT_SIZE);
         check_balanced(&svg);
         let t0 = unix_secs(parse_time("2026-11-28T21:00:00Z").unwrap());
         let x = |t: f64| map(&frame, t, 0.0).0;
@@ -1198,7 +1312,7 @@ mod tests {
 
     #[test]
     fn ticks_fall_on_local_hours_and_midnight_shows_the_date() {
-        let plus1 = Zone::Fixed(UtcOffset::from_hms(1, 0, 0).unwrap());
+        let plus1 = Zone::fixed(3600);
         // 20:10 to 02:50 UTC is 21:10 to 03:50 local.
         let t0 = unix_secs(parse_time("2026-11-28T20:10:00Z").unwrap());
         let t1 = unix_secs(parse_time("2026-11-29T02:50:00Z").unwrap());
@@ -1222,7 +1336,7 @@ mod tests {
     #[test]
     fn plot_writes_the_file_and_says_why_it_cannot() {
         let dir = tempfile::tempdir().unwrap();
-        let readings = dir.path().join(datalog::READINGS_FILE);
+        let readings = dir.path().join(history::READINGS_FILE);
         let text: String = (0..30)
             .map(|i| {
                 format!(
@@ -1235,7 +1349,7 @@ mod tests {
             + "torn{\n";
         fs::write(&readings, text).unwrap();
         let mut opts = PlotOptions::new(readings.clone(), dir.path().join("out.svg"));
-        opts.zone = Zone::Utc;
+        opts.zone = Zone::utc();
         let summary = plot(&opts).unwrap();
         assert_eq!(summary.readings, 30);
         assert_eq!(summary.stats.damaged, 1);

@@ -6,7 +6,7 @@
 //!
 //! How the figures are counted (the tests count the same way, separately):
 //! * **Time-weighting.** Each readings line's state lasts until the next line.
-//!   A gap longer than `datalog::GAP_FACTOR` times the median cycle is "no
+//!   A gap longer than `history::GAP_FACTOR` times the median cycle is "no
 //!   data" (the service was stopped), not a long-held state; the last line
 //!   lasts nothing. Percentages are of the time their subject was known.
 //! * **Within the limits**: time with a valid temperature `low <= T <= high`
@@ -33,10 +33,9 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::datalog::{
-    self, format_time, from_unix_secs, human_duration, read_events, sort_keys, unix_secs,
-    AlarmKind, DataLogError, Outcome, PlugEvent, PlugState, ReadStats, Sample, Series, Stamp, Zone,
-};
+use crate::clock::{format_rfc3339, from_unix_secs, human, unix_secs, Precision, Stamp, Zone};
+use crate::history::{self, read_events, sort_keys, HistoryError, ReadStats, Sample, Series};
+use crate::records::{Alarm, EventOutcome, EventRecord, PlugState};
 use crate::units::Units;
 
 /// Below this rssi (dBm, the median of a plug's pre-reads) the signal is
@@ -73,7 +72,7 @@ pub enum ReportError {
         log_dir: PathBuf,
     },
     /// A file could not be read (see the cause).
-    Data(DataLogError),
+    Data(HistoryError),
 }
 
 impl fmt::Display for ReportError {
@@ -82,8 +81,8 @@ impl fmt::Display for ReportError {
             ReportError::NoData { log_dir } => write!(
                 f,
                 "neither {} nor {} is in {}: point --log-dir at the service's log_dir",
-                datalog::READINGS_FILE,
-                datalog::PLUG_EVENTS_FILE,
+                history::READINGS_FILE,
+                history::PLUG_EVENTS_FILE,
                 log_dir.display()
             ),
             ReportError::Data(e) => write!(f, "cannot make the report: {e}"),
@@ -105,7 +104,7 @@ impl std::error::Error for ReportError {
 pub struct ReportOptions {
     /// The service's `log_dir` (`--log-dir`).
     pub log_dir: PathBuf,
-    /// The start (`--since`, resolved with `datalog::Since::resolve`);
+    /// The start (`--since`, resolved with [`crate::clock::Since::resolve`]);
     /// `None`: everything.
     pub since: Option<SystemTime>,
     /// The end (exclusive); `None`: up to the last line.
@@ -121,7 +120,7 @@ impl ReportOptions {
             log_dir,
             since: None,
             until: None,
-            zone: Zone::Local,
+            zone: Zone::local_or_utc(),
         }
     }
 }
@@ -154,7 +153,7 @@ pub struct Report {
     /// `plug-events.jsonl`.
     pub events: Source,
     /// The chamber, from the readings (`None`: no readings).
-    pub chamber: Option<Chamber>,
+    pub chamber: Option<ChamberSummary>,
     /// Each plug's health, from the events, by role.
     pub plugs: Vec<PlugHealth>,
     #[serde(skip)]
@@ -163,7 +162,7 @@ pub struct Report {
 
 /// How the chamber did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Chamber {
+pub struct ChamberSummary {
     /// The units of every temperature here (`C` or `F`).
     pub units: &'static str,
     /// Readings lines used.
@@ -225,7 +224,7 @@ pub struct Duty {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AlarmPeriod {
     /// `low` or `high`.
-    pub kind: AlarmKind,
+    pub kind: Alarm,
     /// Its first line.
     pub start: Stamp,
     /// The first line without it (or its last line, when the data ends).
@@ -337,17 +336,17 @@ pub struct PlugHealth {
 
 /// Reads the two files in the range and makes the report.
 pub fn report(opts: &ReportOptions) -> Result<Report, ReportError> {
-    let readings_path = opts.log_dir.join(datalog::READINGS_FILE);
-    let events_path = opts.log_dir.join(datalog::PLUG_EVENTS_FILE);
+    let readings_path = opts.log_dir.join(history::READINGS_FILE);
+    let events_path = opts.log_dir.join(history::PLUG_EVENTS_FILE);
     let series = match Series::load(&readings_path, opts.since, opts.until) {
         Ok(s) => Some(s),
-        Err(DataLogError::Missing { .. }) => None,
+        Err(HistoryError::Missing { .. }) => None,
         Err(e) => return Err(ReportError::Data(e)),
     };
-    let mut acc = EventsAcc::new(opts.zone);
+    let mut acc = EventsAcc::new(opts.zone.clone());
     let event_stats = match read_events(&events_path, opts.since, opts.until, |e| acc.add(e)) {
         Ok(s) => Some(s),
-        Err(DataLogError::Missing { .. }) => None,
+        Err(HistoryError::Missing { .. }) => None,
         Err(e) => return Err(ReportError::Data(e)),
     };
     if series.is_none() && event_stats.is_none() {
@@ -368,7 +367,7 @@ pub fn report(opts: &ReportOptions) -> Result<Report, ReportError> {
     if !events.found {
         events.stats.notes.push(format!(
             "{} not found: plug health needs a version that writes it",
-            datalog::PLUG_EVENTS_FILE
+            history::PLUG_EVENTS_FILE
         ));
     }
     Ok(build(
@@ -377,7 +376,7 @@ pub fn report(opts: &ReportOptions) -> Result<Report, ReportError> {
         readings,
         events,
         opts.since,
-        opts.zone,
+        opts.zone.clone(),
     ))
 }
 
@@ -425,7 +424,7 @@ fn pct(part: f64, whole: f64) -> f64 {
 }
 
 /// The chamber figures of a series (see the module doc for the rules).
-pub(crate) fn chamber_of(series: &Series) -> Chamber {
+pub(crate) fn chamber_of(series: &Series) -> ChamberSummary {
     let samples = &series.samples;
     let mut covered = 0.0;
     let mut no_data = 0.0;
@@ -522,7 +521,7 @@ pub(crate) fn chamber_of(series: &Series) -> Chamber {
                 .to_string(),
         );
     }
-    Chamber {
+    ChamberSummary {
         units: series.units.as_str(),
         readings: samples.len(),
         cycle_s: series.cycle_s,
@@ -559,8 +558,8 @@ fn alarm_periods(series: &Series) -> Vec<AlarmPeriod> {
             if let Some(t) = samples[j].temp {
                 extreme = Some(match (extreme, kind) {
                     (None, _) => t,
-                    (Some(e), AlarmKind::High) => e.max(t),
-                    (Some(e), AlarmKind::Low) => e.min(t),
+                    (Some(e), Alarm::High) => e.max(t),
+                    (Some(e), Alarm::Low) => e.min(t),
                 });
             }
             // The period goes on while the next line follows without a
@@ -626,7 +625,7 @@ impl EventsAcc {
         }
     }
 
-    fn add(&mut self, e: PlugEvent) {
+    fn add(&mut self, e: EventRecord) {
         let t = unix_secs(e.time);
         self.first = Some(self.first.map_or(t, |f| f.min(t)));
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
@@ -663,9 +662,9 @@ impl EventsAcc {
         let day = p.days.entry(date).or_default();
         day.0 += 1;
         match e.outcome {
-            Outcome::Ok => {
+            EventOutcome::Ok => {
                 p.ok += 1;
-                p.ok_by_attempt[(e.attempts.max(1) as usize - 1).min(2)] += 1;
+                p.ok_by_attempt[(e.attempts().max(1) as usize - 1).min(2)] += 1;
                 if e.is_switch() {
                     if let Some(d) = e.duration_ms {
                         p.switch_ms.push((d, 0));
@@ -675,7 +674,7 @@ impl EventsAcc {
                     keep_longest(&mut p.longest, start, t, n, false);
                 }
             }
-            Outcome::Failed => {
+            EventOutcome::Failed => {
                 p.failed += 1;
                 day.1 += 1;
                 let kind = e.error_kind.clone().unwrap_or_else(|| "unknown".into());
@@ -685,12 +684,13 @@ impl EventsAcc {
                     None => p.outage = Some((t, 1)),
                 }
             }
-            Outcome::Superseded => p.superseded += 1,
-            Outcome::Other => {}
+            EventOutcome::Superseded => p.superseded += 1,
+            EventOutcome::Other => {}
         }
+        // The reader keeps only -150..=0 dBm, so the casts are exact.
         if let Some(r) = e.rssi {
-            p.rssi.push((f64::from(r), 0));
-            p.rssi_last = Some(r);
+            p.rssi.push((r as f64, 0));
+            p.rssi_last = Some(r as i32);
         }
         if e.corrected {
             p.corrected += 1;
@@ -808,7 +808,8 @@ fn local(zone: &Zone, t: SystemTime) -> String {
     let dt = zone.datetime(t);
     let f =
         time::macros::format_description!("[day padding:none] [month repr:short] [hour]:[minute]");
-    dt.format(&f).unwrap_or_else(|_| format_time(t))
+    dt.format(&f)
+        .unwrap_or_else(|_| format_rfc3339(t, Precision::Millis))
 }
 
 fn ms(v: f64) -> String {
@@ -821,6 +822,21 @@ fn ms(v: f64) -> String {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let z = &self.display_zone;
+        self.write_header(f)?;
+        if let Some(c) = &self.chamber {
+            write_chamber(f, c, z)?;
+        }
+        for p in &self.plugs {
+            write_plug(f, p, z)?;
+        }
+        Ok(())
+    }
+}
+
+impl Report {
+    /// The range, the zone, and what reading each file found.
+    fn write_header(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let z = &self.display_zone;
         match (self.from, self.to) {
             (Some(a), Some(b)) => writeln!(
@@ -850,186 +866,196 @@ impl fmt::Display for Report {
                 writeln!(f, "  note: {n}")?;
             }
         }
-        if let Some(c) = &self.chamber {
-            let u = if c.units == "F" { Units::F } else { Units::C }.symbol();
-            writeln!(f, "\nChamber")?;
-            write!(
-                f,
-                "  data             {} readings every {} over {}",
-                c.readings,
-                human_duration(c.cycle_s),
-                human_duration(c.covered_s)
-            )?;
-            if c.no_data_s > 0.0 {
-                write!(f, " (no data for {})", human_duration(c.no_data_s))?;
-            }
-            writeln!(f)?;
-            match (c.within_limits_pct, c.below_pct, c.above_pct) {
-                (Some(w), Some(b), Some(a)) => writeln!(
-                    f,
-                    "  within limits    {w:.1} % of the time (below {b:.1} %, above {a:.1} %)"
-                )?,
-                _ => writeln!(f, "  within limits    unknown (the lines carry no limits)")?,
-            }
-            if let (Some(lo), Some(mean), Some(hi)) = (c.min, c.mean, c.max) {
-                writeln!(
-                    f,
-                    "  temperature      min {lo:.2}, mean {mean:.2}, max {hi:.2} {u}"
-                )?;
-            } else {
-                writeln!(f, "  temperature      no valid reading")?;
-            }
-            writeln!(
-                f,
-                "  sensor stale     {}",
-                if c.stale_s > 0.0 {
-                    human_duration(c.stale_s)
-                } else {
-                    "never".to_string()
-                }
-            )?;
-            for d in &c.duty {
-                write!(f, "  {:<16} on {:.1} %", d.role, d.on_pct)?;
-                if d.unknown_s > 0.0 {
-                    write!(f, ", unknown {:.1} %", d.unknown_pct)?;
-                }
-                writeln!(
-                    f,
-                    "; {} switches ({:.1} an hour)",
-                    d.switches, d.switches_per_hour
-                )?;
-            }
-            if c.alarms.is_empty() {
-                writeln!(f, "  alarms           none")?;
-            } else {
-                let total: f64 = c.alarms.iter().map(|a| a.duration_s).sum();
-                writeln!(
-                    f,
-                    "  alarms           {} ({} in all)",
-                    c.alarms.len(),
-                    human_duration(total)
-                )?;
-                for a in c.alarms.iter().take(10) {
-                    write!(
-                        f,
-                        "    {} {} for {}",
-                        a.kind.as_str(),
-                        local(z, a.start.0),
-                        human_duration(a.duration_s)
-                    )?;
-                    if let Some(e) = a.extreme {
-                        let word = if a.kind == AlarmKind::High {
-                            "max"
-                        } else {
-                            "min"
-                        };
-                        write!(f, " ({word} {e:.2} {u})")?;
-                    }
-                    writeln!(f)?;
-                }
-                if c.alarms.len() > 10 {
-                    writeln!(f, "    ... and {} more (see --json)", c.alarms.len() - 10)?;
-                }
-            }
-            for n in &c.notes {
-                writeln!(f, "  note: {n}")?;
-            }
-        }
-        for p in &self.plugs {
-            write!(f, "\nPlug {}", p.role)?;
-            if !p.hosts.is_empty() {
-                write!(f, " ({})", p.hosts.join(", "))?;
-            }
-            writeln!(f)?;
-            let actions: Vec<String> = p
-                .by_action
-                .iter()
-                .map(|(a, n)| format!("{a} {n}"))
-                .collect();
-            writeln!(
-                f,
-                "  commands         {} ({})",
-                p.commands,
-                actions.join(", ")
-            )?;
-            writeln!(
-                f,
-                "  succeeded        {}: {} on attempt 1, {} on attempt 2, {} on attempt 3+",
-                p.ok, p.ok_attempt_1, p.ok_attempt_2, p.ok_attempt_3_or_later
-            )?;
-            write!(f, "  failed           {}", p.failed)?;
-            if let Some(r) = p.failures_per_day {
-                write!(f, " ({r:.1} a day)")?;
-            }
-            if !p.failures_by_kind.is_empty() {
-                let kinds: Vec<String> = p
-                    .failures_by_kind
-                    .iter()
-                    .map(|(k, n)| format!("{k} {n}"))
-                    .collect();
-                write!(f, ": {}", kinds.join(", "))?;
-            }
-            writeln!(f)?;
-            if p.superseded > 0 {
-                writeln!(f, "  superseded       {}", p.superseded)?;
-            }
-            match &p.switch_latency_ms {
-                Some(l) => writeln!(
-                    f,
-                    "  switch latency   p50 {}, p90 {}, p99 {}, max {} ({} verified switches)",
-                    ms(l.p50),
-                    ms(l.p90),
-                    ms(l.p99),
-                    ms(l.max),
-                    l.count
-                )?,
-                None => writeln!(f, "  switch latency   no verified switch")?,
-            }
-            match &p.longest_outage {
-                Some(o) => writeln!(
-                    f,
-                    "  longest outage   {} from {} ({} failed commands{})",
-                    human_duration(o.duration_s),
-                    local(z, o.start.0),
-                    o.failed_commands,
-                    if o.ongoing { ", STILL FAILING" } else { "" }
-                )?,
-                None => writeln!(f, "  longest outage   none")?,
-            }
-            match &p.rssi {
-                Some(r) => writeln!(
-                    f,
-                    "  Wi-Fi signal     min {}, median {}, last {} dBm",
-                    r.min, r.median, r.last
-                )?,
-                None => writeln!(f, "  Wi-Fi signal     not reported")?,
-            }
-            writeln!(f, "  hand toggles     {} corrected", p.corrected)?;
-            write!(
-                f,
-                "  dead-man         {}",
-                p.deadman_last.as_deref().unwrap_or("not reported")
-            )?;
-            if p.deadman_unsupported > 0 {
-                write!(f, " (unsupported in {} commands)", p.deadman_unsupported)?;
-            }
-            writeln!(f)?;
-            for a in &p.advice {
-                writeln!(f, "  advice: {a}")?;
-            }
-        }
         Ok(())
     }
+}
+
+/// The chamber: data coverage, time within limits, temperatures, duty,
+/// alarms.
+fn write_chamber(f: &mut fmt::Formatter<'_>, c: &ChamberSummary, z: &Zone) -> fmt::Result {
+    let u = if c.units == "F" { Units::F } else { Units::C }.symbol();
+    writeln!(f, "\nChamber")?;
+    write!(
+        f,
+        "  data             {} readings every {} over {}",
+        c.readings,
+        human(c.cycle_s),
+        human(c.covered_s)
+    )?;
+    if c.no_data_s > 0.0 {
+        write!(f, " (no data for {})", human(c.no_data_s))?;
+    }
+    writeln!(f)?;
+    match (c.within_limits_pct, c.below_pct, c.above_pct) {
+        (Some(w), Some(b), Some(a)) => writeln!(
+            f,
+            "  within limits    {w:.1} % of the time (below {b:.1} %, above {a:.1} %)"
+        )?,
+        _ => writeln!(f, "  within limits    unknown (the lines carry no limits)")?,
+    }
+    if let (Some(lo), Some(mean), Some(hi)) = (c.min, c.mean, c.max) {
+        writeln!(
+            f,
+            "  temperature      min {lo:.2}, mean {mean:.2}, max {hi:.2} {u}"
+        )?;
+    } else {
+        writeln!(f, "  temperature      no valid reading")?;
+    }
+    writeln!(
+        f,
+        "  sensor stale     {}",
+        if c.stale_s > 0.0 {
+            human(c.stale_s)
+        } else {
+            "never".to_string()
+        }
+    )?;
+    for d in &c.duty {
+        write!(f, "  {:<16} on {:.1} %", d.role, d.on_pct)?;
+        if d.unknown_s > 0.0 {
+            write!(f, ", unknown {:.1} %", d.unknown_pct)?;
+        }
+        writeln!(
+            f,
+            "; {} switches ({:.1} an hour)",
+            d.switches, d.switches_per_hour
+        )?;
+    }
+    write_alarms(f, c, z, u)?;
+    for n in &c.notes {
+        writeln!(f, "  note: {n}")?;
+    }
+    Ok(())
+}
+
+/// The chamber's alarms, the first ten of them one a line.
+fn write_alarms(f: &mut fmt::Formatter<'_>, c: &ChamberSummary, z: &Zone, u: &str) -> fmt::Result {
+    if c.alarms.is_empty() {
+        writeln!(f, "  alarms           none")?;
+    } else {
+        let total: f64 = c.alarms.iter().map(|a| a.duration_s).sum();
+        writeln!(
+            f,
+            "  alarms           {} ({} in all)",
+            c.alarms.len(),
+            human(total)
+        )?;
+        for a in c.alarms.iter().take(10) {
+            write!(
+                f,
+                "    {} {} for {}",
+                a.kind.as_str(),
+                local(z, a.start.0),
+                human(a.duration_s)
+            )?;
+            if let Some(e) = a.extreme {
+                let word = if a.kind == Alarm::High { "max" } else { "min" };
+                write!(f, " ({word} {e:.2} {u})")?;
+            }
+            writeln!(f)?;
+        }
+        if c.alarms.len() > 10 {
+            writeln!(f, "    ... and {} more (see --json)", c.alarms.len() - 10)?;
+        }
+    }
+    Ok(())
+}
+
+/// One plug's health: commands, failures, latency, outages, signal, advice.
+fn write_plug(f: &mut fmt::Formatter<'_>, p: &PlugHealth, z: &Zone) -> fmt::Result {
+    write!(f, "\nPlug {}", p.role)?;
+    if !p.hosts.is_empty() {
+        write!(f, " ({})", p.hosts.join(", "))?;
+    }
+    writeln!(f)?;
+    let actions: Vec<String> = p
+        .by_action
+        .iter()
+        .map(|(a, n)| format!("{a} {n}"))
+        .collect();
+    writeln!(
+        f,
+        "  commands         {} ({})",
+        p.commands,
+        actions.join(", ")
+    )?;
+    writeln!(
+        f,
+        "  succeeded        {}: {} on attempt 1, {} on attempt 2, {} on attempt 3+",
+        p.ok, p.ok_attempt_1, p.ok_attempt_2, p.ok_attempt_3_or_later
+    )?;
+    write!(f, "  failed           {}", p.failed)?;
+    if let Some(r) = p.failures_per_day {
+        write!(f, " ({r:.1} a day)")?;
+    }
+    if !p.failures_by_kind.is_empty() {
+        let kinds: Vec<String> = p
+            .failures_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        write!(f, ": {}", kinds.join(", "))?;
+    }
+    writeln!(f)?;
+    if p.superseded > 0 {
+        writeln!(f, "  superseded       {}", p.superseded)?;
+    }
+    match &p.switch_latency_ms {
+        Some(l) => writeln!(
+            f,
+            "  switch latency   p50 {}, p90 {}, p99 {}, max {} ({} verified switches)",
+            ms(l.p50),
+            ms(l.p90),
+            ms(l.p99),
+            ms(l.max),
+            l.count
+        )?,
+        None => writeln!(f, "  switch latency   no verified switch")?,
+    }
+    match &p.longest_outage {
+        Some(o) => writeln!(
+            f,
+            "  longest outage   {} from {} ({} failed commands{})",
+            human(o.duration_s),
+            local(z, o.start.0),
+            o.failed_commands,
+            if o.ongoing { ", STILL FAILING" } else { "" }
+        )?,
+        None => writeln!(f, "  longest outage   none")?,
+    }
+    match &p.rssi {
+        Some(r) => writeln!(
+            f,
+            "  Wi-Fi signal     min {}, median {}, last {} dBm",
+            r.min, r.median, r.last
+        )?,
+        None => writeln!(f, "  Wi-Fi signal     not reported")?,
+    }
+    writeln!(f, "  hand toggles     {} corrected", p.corrected)?;
+    write!(
+        f,
+        "  dead-man         {}",
+        p.deadman_last.as_deref().unwrap_or("not reported")
+    )?;
+    if p.deadman_unsupported > 0 {
+        write!(f, " (unsupported in {} commands)", p.deadman_unsupported)?;
+    }
+    writeln!(f)?;
+    for a in &p.advice {
+        writeln!(f, "  advice: {a}")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datalog::{parse_reading, Reading};
+    use crate::history::parse_reading;
+    use crate::records::ReadingRecord;
 
     fn series(lines: &[(u32, &str, &str, &str)]) -> Series {
         // (second, temperature, heater, cooler) lines; alarm "high" above 21.
-        let readings: Vec<Reading> = lines
+        let readings: Vec<ReadingRecord> = lines
             .iter()
             .map(|(s, temp, h, c)| {
                 let alarm = if temp.parse::<f64>().is_ok_and(|t| t > 21.0) { "\"high\"" } else { "null" };

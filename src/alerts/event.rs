@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use crate::clock::{format_rfc3339, Precision};
 use crate::units::Units;
 use crate::Role;
 
@@ -490,7 +491,7 @@ impl Alert {
             plug_host: self.plug.as_ref().map(|(_, h)| one_line(h, 128)),
             host: one_line(host, 64),
             message: self.clean_message(),
-            time: rfc3339_utc(self.time),
+            time: format_rfc3339(self.time, Precision::Seconds),
         }
     }
 }
@@ -533,15 +534,6 @@ pub(crate) fn one_line(text: &str, max: usize) -> String {
         cut -= 1;
     }
     format!("{}…", &cleaned[..cut])
-}
-
-/// `2025-01-31T23:59:58Z`.
-pub fn rfc3339_utc(t: SystemTime) -> String {
-    let dt = time::OffsetDateTime::from(t);
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    dt.format(&format)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
 
 #[cfg(test)]

@@ -365,7 +365,8 @@ const INSTANCE: Flag = Flag::takes(
 )
 .complete(Complete::Instance);
 
-const SINCE_HELP: &str = "From when: 90m, 24h, 7d, 2w, a date (2026-11-20) or an RFC 3339 time.";
+const SINCE_HELP: &str =
+    "From when: a duration back (90m, 24h, 7d, 2w, 1d12h), a date (2026-11-20) or an RFC 3339 time.";
 
 const RUN: Sub = Sub {
     name: "run",

@@ -6,12 +6,12 @@ use std::time::SystemTime;
 
 use super::args::{AlertTestArgs, PlotArgs, ProfileArgs, ProfileCommand, ReportArgs};
 use super::{CliError, CmdResult, Message};
+use crate::clock::{Since, Zone};
 use crate::config::Config;
-use crate::datalog::{Since, Zone};
 
 fn since(text: &str) -> Result<SystemTime, CliError> {
     let s = Since::parse(text).map_err(|e| CliError::Usage(e.to_string()))?;
-    Ok(s.resolve(SystemTime::now(), &Zone::Local))
+    Ok(s.resolve(SystemTime::now(), &Zone::local_or_utc()))
 }
 
 /// `kasa-thermostat plot [--log-dir DIR | --readings FILE] [--since WHEN] [--out FILE.svg]`.
@@ -22,7 +22,7 @@ pub(crate) fn plot(a: PlotArgs) -> CmdResult {
     };
     let readings = a
         .readings
-        .unwrap_or_else(|| log_dir.join(crate::datalog::READINGS_FILE));
+        .unwrap_or_else(|| log_dir.join(crate::history::READINGS_FILE));
     let mut opts = crate::plot::PlotOptions::new(readings, a.out);
     opts.since = Some(since(&a.since)?);
     let summary = crate::plot::plot(&opts).map_err(CliError::failed)?;
@@ -81,9 +81,9 @@ pub(crate) fn profile(cmd: ProfileCommand) -> CmdResult {
         ))));
     };
     let now = time::OffsetDateTime::now_utc();
-    let zone = crate::profile::Zone::local().unwrap_or_else(|e| {
+    let zone = crate::clock::Zone::local().unwrap_or_else(|e| {
         eprintln!("warning: local time zone: {e}; showing UTC");
-        crate::profile::Zone::utc()
+        crate::clock::Zone::utc()
     });
     if restart {
         let text = crate::profile::restart_command(profile, &config.profile_state_file, now)

@@ -151,16 +151,17 @@ pub(crate) fn status(a: StatusArgs) -> CmdResult {
         let now = SystemTime::now();
         let mut text = status::render(&state, &state_file, now);
         if let Some(dir) = &state.log_dir {
-            let readings = dir.join(crate::outputs::READINGS_LOG);
-            if let Some(line) = crate::datalog::sparkline(&readings, Duration::from_secs(3600), now)
+            let readings = dir.join(crate::records::READINGS_FILE);
+            if let Some(line) = crate::history::sparkline(&readings, Duration::from_secs(3600), now)
             {
                 text.push_str(&format!("last hour    {line}\n"));
             }
-            let errors = crate::datalog::last_plug_errors(&dir.join(crate::outputs::EVENTS_LOG));
+            let errors =
+                crate::history::last_plug_errors(&dir.join(crate::records::PLUG_EVENTS_FILE));
             for (role, e) in errors {
                 text.push_str(&format!(
                     "{role:<12} last plug error {}{}: {}\n",
-                    crate::outputs::rfc3339(e.time),
+                    crate::clock::format_rfc3339(e.time, crate::clock::Precision::Millis),
                     if e.recovered {
                         " (works again since)"
                     } else {

@@ -324,161 +324,24 @@ impl Config {
     /// Checks every value of a raw config and builds the typed one; the
     /// first problem found is returned.
     pub fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
+        // Each step checks its part and names the key at fault; the order
+        // is the order in which a file's mistakes are reported.
         let u = raw.units;
-        let temp = |key: &str, v: f64| -> Result<f64, ConfigError> {
-            let c = u.to_c(v);
-            if !v.is_finite() || !(-55.0..=125.0).contains(&c) {
-                return Err(invalid(
-                    key,
-                    format!(
-                        "{v} is not a temperature a DS18B20 can read ({} to {} {})",
-                        fmt_num(u.from_c(-55.0)),
-                        fmt_num(u.from_c(125.0)),
-                        u.symbol()
-                    ),
-                ));
-            }
-            Ok(c)
-        };
-        let low_c = temp("low_limit", raw.low_limit)?;
-        let high_c = temp("high_limit", raw.high_limit)?;
-        if raw.low_limit >= raw.high_limit {
-            return Err(invalid(
-                "low_limit",
-                format!(
-                    "{} must be below high_limit ({})",
-                    raw.low_limit, raw.high_limit
-                ),
-            ));
-        }
+        let (low_c, high_c) = limits(&raw)?;
         let cycle = seconds("cycle_s", raw.cycle_s, CYCLE_RANGE_S.0, CYCLE_RANGE_S.1)?;
         let rate_limit = seconds("rate_limit_s", raw.rate_limit_s, 0.0, 3600.0)?;
         let switchover_delay = seconds("switchover_delay_s", raw.switchover_delay_s, 0.0, 3600.0)?;
         let reconcile = seconds("reconcile_s", raw.reconcile_s, 1.0, DAY_S)?;
-        let alarm_low_c = raw.alarm_low.map(|v| temp("alarm_low", v)).transpose()?;
-        let alarm_high_c = raw.alarm_high.map(|v| temp("alarm_high", v)).transpose()?;
-        if let (Some(lo), Some(hi)) = (raw.alarm_low, raw.alarm_high) {
-            if lo >= hi {
-                return Err(invalid(
-                    "alarm_low",
-                    format!("{lo} must be below alarm_high ({hi})"),
-                ));
-            }
-        }
+        let (alarm_low_c, alarm_high_c) = alarms(&raw)?;
         let sensor = sensor_settings(&raw.sensor, u)?;
-        let heater = raw
-            .heater
-            .as_ref()
-            .map(|p| plug_config("heater", Role::Heater, p, raw.cycle_s))
-            .transpose()?;
-        let cooler = raw
-            .cooler
-            .as_ref()
-            .map(|p| plug_config("cooler", Role::Cooler, p, raw.cycle_s))
-            .transpose()?;
-        if let (Some(h), Some(c)) = (&heater, &cooler) {
-            let (ht, ct) = (&h.target, &c.target);
-            if ht.host == ct.host && ht.port() == ct.port() && ht.outlet == ct.outlet {
-                return Err(invalid(
-                    "cooler.host",
-                    format!(
-                        "{} is the heater's plug too; heater and cooler need different plugs or outlets",
-                        ct.address()
-                    ),
-                ));
-            }
-            for (key, both) in [
-                ("fault_state", h.fault_state && c.fault_state),
-                ("shutdown_state", h.shutdown_state && c.shutdown_state),
-            ] {
-                if both {
-                    return Err(invalid(
-                        &format!("cooler.{key}"),
-                        "\"on\" for both heater and cooler would run them together; at most one may be on".to_string(),
-                    ));
-                }
-            }
-        }
-        let needs: &[(&str, bool)] = match raw.mode {
-            Mode::Off => &[],
-            Mode::Heat => &[("heater", heater.is_some())],
-            Mode::Cool => &[("cooler", cooler.is_some())],
-            Mode::HeatCool => &[("heater", heater.is_some()), ("cooler", cooler.is_some())],
-        };
-        for (plug, present) in needs {
-            if !present {
-                return Err(invalid(
-                    "mode",
-                    format!(
-                        "\"{}\" needs a `{plug}` plug, and none is configured",
-                        raw.mode
-                    ),
-                ));
-            }
-        }
+        let (heater, cooler) = plugs(&raw)?;
+        check_mode_has_plugs(raw.mode, heater.is_some(), cooler.is_some())?;
         let plug_timing = timing(&raw.plug_timing)?;
-        let log_level = match raw.log_level.as_str() {
-            "error" => LevelFilter::Error,
-            "warn" => LevelFilter::Warn,
-            "info" => LevelFilter::Info,
-            "debug" => LevelFilter::Debug,
-            "trace" => LevelFilter::Trace,
-            other => {
-                return Err(invalid(
-                    "log_level",
-                    format!("{other:?} is not one of {}", LOG_LEVELS.join(", ")),
-                ))
-            }
-        };
-        if raw.log_dir.as_os_str().is_empty() {
-            return Err(invalid("log_dir", "must name a directory".into()));
-        }
-        if raw.state_file.as_os_str().is_empty() || raw.state_file.file_name().is_none() {
-            return Err(invalid("state_file", "must name a file".into()));
-        }
-        if let Some(c) = &raw.credentials {
-            if c.username.trim().is_empty() {
-                return Err(invalid(
-                    "credentials.username",
-                    "must be the TP-Link account's e-mail address".into(),
-                ));
-            }
-            if c.password_file.as_os_str().is_empty() {
-                return Err(invalid(
-                    "credentials.password_file",
-                    "must name the file that holds the password".into(),
-                ));
-            }
-        }
-        let profile = raw
-            .profile
-            .as_ref()
-            .map(|p| crate::profile::Profile::from_raw(p, u))
-            .transpose()
-            .map_err(|e| match e {
-                crate::profile::ProfileError::Invalid { key, message } => ConfigError::Invalid {
-                    path: None,
-                    key,
-                    message,
-                },
-                other => invalid("profile", other.to_string()),
-            })?;
-        if profile.is_some()
-            && (raw.profile_state_file.as_os_str().is_empty()
-                || raw.profile_state_file.file_name().is_none())
-        {
-            return Err(invalid("profile_state_file", "must name a file".into()));
-        }
-        let alerts = raw
-            .alerts
-            .as_ref()
-            .map(crate::alerts::AlertSettings::from_raw)
-            .transpose()
-            .map_err(|e| ConfigError::Invalid {
-                path: None,
-                message: e.message(),
-                key: e.key,
-            })?;
+        let log_level = log_level(&raw.log_level)?;
+        check_paths(&raw)?;
+        check_credentials(&raw)?;
+        let profile = profile(&raw)?;
+        let alerts = alerts(&raw)?;
         let path_key = |key: &str, p: &Path| -> Result<PathBuf, ConfigError> {
             if p.as_os_str().is_empty() || p.file_name().is_none() {
                 return Err(invalid(key, "must name a file".into()));
@@ -571,7 +434,7 @@ impl Config {
             .worst_case(&crate::msg::PlugCommand::on(Some(Duration::from_secs(1))));
         crate::control::Settings {
             mode: self.mode,
-            limits: crate::control::Limits {
+            limits: crate::control::Band {
                 low_c: self.low_c,
                 high_c: self.high_c,
             },
@@ -769,6 +632,205 @@ fn web_settings(w: &RawWeb) -> Result<WebSettings, ConfigError> {
         read_only: w.read_only,
         demo: false,
     })
+}
+
+/// `v` in `u` as °C, within what a DS18B20 can read.
+fn temperature(u: Units, key: &str, v: f64) -> Result<f64, ConfigError> {
+    let c = u.to_c(v);
+    if !v.is_finite() || !(-55.0..=125.0).contains(&c) {
+        return Err(invalid(
+            key,
+            format!(
+                "{v} is not a temperature a DS18B20 can read ({} to {} {})",
+                fmt_num(u.from_c(-55.0)),
+                fmt_num(u.from_c(125.0)),
+                u.symbol()
+            ),
+        ));
+    }
+    Ok(c)
+}
+
+/// `low_limit` and `high_limit`, °C, the low one below the high one.
+fn limits(raw: &RawConfig) -> Result<(f64, f64), ConfigError> {
+    let low_c = temperature(raw.units, "low_limit", raw.low_limit)?;
+    let high_c = temperature(raw.units, "high_limit", raw.high_limit)?;
+    if raw.low_limit >= raw.high_limit {
+        return Err(invalid(
+            "low_limit",
+            format!(
+                "{} must be below high_limit ({})",
+                raw.low_limit, raw.high_limit
+            ),
+        ));
+    }
+    Ok((low_c, high_c))
+}
+
+/// `alarm_low` and `alarm_high`, °C, each optional, the low one below the
+/// high one.
+fn alarms(raw: &RawConfig) -> Result<(Option<f64>, Option<f64>), ConfigError> {
+    let u = raw.units;
+    let low = raw
+        .alarm_low
+        .map(|v| temperature(u, "alarm_low", v))
+        .transpose()?;
+    let high = raw
+        .alarm_high
+        .map(|v| temperature(u, "alarm_high", v))
+        .transpose()?;
+    if let (Some(lo), Some(hi)) = (raw.alarm_low, raw.alarm_high) {
+        if lo >= hi {
+            return Err(invalid(
+                "alarm_low",
+                format!("{lo} must be below alarm_high ({hi})"),
+            ));
+        }
+    }
+    Ok((low, high))
+}
+
+/// The heater and the cooler, each optional; two are never the same plug
+/// and never both on at a fault or a shutdown.
+fn plugs(raw: &RawConfig) -> Result<(Option<PlugConfig>, Option<PlugConfig>), ConfigError> {
+    let heater = raw
+        .heater
+        .as_ref()
+        .map(|p| plug_config("heater", Role::Heater, p, raw.cycle_s))
+        .transpose()?;
+    let cooler = raw
+        .cooler
+        .as_ref()
+        .map(|p| plug_config("cooler", Role::Cooler, p, raw.cycle_s))
+        .transpose()?;
+    if let (Some(h), Some(c)) = (&heater, &cooler) {
+        let (ht, ct) = (&h.target, &c.target);
+        if ht.host == ct.host && ht.port() == ct.port() && ht.outlet == ct.outlet {
+            return Err(invalid(
+                "cooler.host",
+                format!(
+                    "{} is the heater's plug too; heater and cooler need different plugs or outlets",
+                    ct.address()
+                ),
+            ));
+        }
+        for (key, both) in [
+            ("fault_state", h.fault_state && c.fault_state),
+            ("shutdown_state", h.shutdown_state && c.shutdown_state),
+        ] {
+            if both {
+                return Err(invalid(
+                    &format!("cooler.{key}"),
+                    "\"on\" for both heater and cooler would run them together; at most one may be on".to_string(),
+                ));
+            }
+        }
+    }
+    Ok((heater, cooler))
+}
+
+/// The mode's plugs are configured.
+fn check_mode_has_plugs(mode: Mode, heater: bool, cooler: bool) -> Result<(), ConfigError> {
+    let needs: &[(&str, bool)] = match mode {
+        Mode::Off => &[],
+        Mode::Heat => &[("heater", heater)],
+        Mode::Cool => &[("cooler", cooler)],
+        Mode::HeatCool => &[("heater", heater), ("cooler", cooler)],
+    };
+    for (plug, present) in needs {
+        if !present {
+            return Err(invalid(
+                "mode",
+                format!("\"{mode}\" needs a `{plug}` plug, and none is configured"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `log_level`, one of [`LOG_LEVELS`].
+fn log_level(name: &str) -> Result<LevelFilter, ConfigError> {
+    Ok(match name {
+        "error" => LevelFilter::Error,
+        "warn" => LevelFilter::Warn,
+        "info" => LevelFilter::Info,
+        "debug" => LevelFilter::Debug,
+        "trace" => LevelFilter::Trace,
+        other => {
+            return Err(invalid(
+                "log_level",
+                format!("{other:?} is not one of {}", LOG_LEVELS.join(", ")),
+            ))
+        }
+    })
+}
+
+/// `log_dir` names a directory and `state_file` a file.
+fn check_paths(raw: &RawConfig) -> Result<(), ConfigError> {
+    if raw.log_dir.as_os_str().is_empty() {
+        return Err(invalid("log_dir", "must name a directory".into()));
+    }
+    if raw.state_file.as_os_str().is_empty() || raw.state_file.file_name().is_none() {
+        return Err(invalid("state_file", "must name a file".into()));
+    }
+    Ok(())
+}
+
+/// `credentials`, when given, name an account and a password file.
+fn check_credentials(raw: &RawConfig) -> Result<(), ConfigError> {
+    if let Some(c) = &raw.credentials {
+        if c.username.trim().is_empty() {
+            return Err(invalid(
+                "credentials.username",
+                "must be the TP-Link account's e-mail address".into(),
+            ));
+        }
+        if c.password_file.as_os_str().is_empty() {
+            return Err(invalid(
+                "credentials.password_file",
+                "must name the file that holds the password".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `profile`, checked by [`crate::profile::Profile::from_raw`], and its
+/// `profile_state_file`.
+fn profile(raw: &RawConfig) -> Result<Option<crate::profile::Profile>, ConfigError> {
+    let profile = raw
+        .profile
+        .as_ref()
+        .map(|p| crate::profile::Profile::from_raw(p, raw.units))
+        .transpose()
+        .map_err(|e| match e {
+            crate::profile::ProfileError::Invalid { key, message } => ConfigError::Invalid {
+                path: None,
+                key,
+                message,
+            },
+            other => invalid("profile", other.to_string()),
+        })?;
+    if profile.is_some()
+        && (raw.profile_state_file.as_os_str().is_empty()
+            || raw.profile_state_file.file_name().is_none())
+    {
+        return Err(invalid("profile_state_file", "must name a file".into()));
+    }
+    Ok(profile)
+}
+
+/// `alerts`, checked by [`crate::alerts::AlertSettings::from_raw`].
+fn alerts(raw: &RawConfig) -> Result<Option<crate::alerts::AlertSettings>, ConfigError> {
+    raw.alerts
+        .as_ref()
+        .map(crate::alerts::AlertSettings::from_raw)
+        .transpose()
+        .map_err(|e| ConfigError::Invalid {
+            path: None,
+            message: e.message(),
+            key: e.key,
+        })
 }
 
 fn sensor_settings(s: &RawSensor, u: Units) -> Result<SensorSettings, ConfigError> {

@@ -269,3 +269,25 @@ fn paths_are_checked_for_what_they_must_be() {
         "{msg}"
     );
 }
+
+/// A profile step takes the one duration grammar (issue 16): weeks too, and
+/// combinations from the largest unit down.
+#[test]
+fn a_profile_step_of_2w_is_accepted() {
+    let c = Config::from_json(&format!(
+        r#"{{{HEATER}, "profile": {{"steps": [
+            {{"hold": "2w", "low": 18, "high": 20}},
+            {{"ramp": "1w3d", "to_low": 20, "to_high": 22}},
+            {{"hold": "1d12h", "low": 20, "high": 22}}]}}}}"#
+    ))
+    .unwrap();
+    let steps: Vec<u64> = c.profile.unwrap().steps().iter().map(|s| s.secs).collect();
+    assert_eq!(steps, [14 * 86_400, 10 * 86_400, 36 * 3600]);
+    let e = err(&format!(
+        r#"{{{HEATER}, "profile": {{"steps": [{{"hold": "2w1w", "low": 18, "high": 20}}]}}}}"#
+    ));
+    assert!(
+        e.contains("profile.steps[0].hold") && e.contains("largest to the smallest"),
+        "{e}"
+    );
+}

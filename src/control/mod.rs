@@ -50,7 +50,7 @@ use log::Level;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use plug::{Deadman, Phase, Plug, PlugSettings};
-pub(crate) use rules::Limits;
+pub use rules::Band;
 
 use crate::msg::{
     Completion, DeadmanKind, DeadmanReport, PlugCommand, PlugOutcome, PlugState, Role, SensorFault,
@@ -96,7 +96,7 @@ pub(crate) struct Settings {
     /// The control mode.
     pub mode: Mode,
     /// The limits (until a profile moves them).
-    pub limits: Limits,
+    pub limits: Band,
     /// Alarm below this, °C.
     pub alarm_low_c: Option<f64>,
     /// Alarm above this, °C.
@@ -202,7 +202,8 @@ impl Output {
 }
 
 /// Which alarm is active.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Alarm {
     /// Below `alarm_low`.
     Low,
@@ -283,7 +284,7 @@ pub struct Snapshot {
     /// The mode.
     pub mode: Mode,
     /// The limits in force.
-    pub limits: Limits,
+    pub limits: Band,
     /// The latest valid temperature, °C.
     pub temperature_c: Option<f64>,
     /// Its age.
@@ -389,14 +390,14 @@ impl Controller {
     }
 
     /// Moves the limits (a temperature profile); takes effect at the next tick.
-    pub(crate) fn set_limits(&mut self, limits: Limits) {
+    pub(crate) fn set_limits(&mut self, limits: Band) {
         self.s.limits = limits;
         self.held_off = false;
     }
 
     /// The limits from a profile: `None` holds every plug off (a profile
     /// that ended with `after_end: off`).
-    pub(crate) fn set_band(&mut self, band: Option<Limits>) {
+    pub(crate) fn set_band(&mut self, band: Option<Band>) {
         match band {
             Some(l) => self.set_limits(l),
             None => self.held_off = true,
@@ -416,7 +417,7 @@ impl Controller {
     }
 
     /// The limits in force.
-    pub(crate) fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Band {
         self.s.limits
     }
 

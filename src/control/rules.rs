@@ -5,13 +5,35 @@ use super::{on_off, Mode};
 use crate::msg::Role;
 use crate::units::Units;
 
-/// The limits in force, °C (fixed, or from a temperature profile).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
-    /// Lower limit.
+/// A pair of limits in °C, `low_c < high_c`: the limits in force (fixed,
+/// or from a temperature profile), and each step of a profile.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Band {
+    /// The low limit, °C.
     pub low_c: f64,
-    /// Upper limit.
+    /// The high limit, °C.
     pub high_c: f64,
+}
+
+impl Band {
+    /// The band `frac` of the way from `self` to `to` (0 = self, 1 = to).
+    pub(crate) fn lerp(self, to: Band, frac: f64) -> Band {
+        let frac = frac.clamp(0.0, 1.0);
+        Band {
+            low_c: self.low_c + (to.low_c - self.low_c) * frac,
+            high_c: self.high_c + (to.high_c - self.high_c) * frac,
+        }
+    }
+
+    /// `17.5..18.5 °C`, in `units`, one decimal.
+    pub(crate) fn display(self, units: Units) -> String {
+        format!(
+            "{:.1}..{:.1} {}",
+            units.from_c(self.low_c),
+            units.from_c(self.high_c),
+            units.symbol()
+        )
+    }
 }
 
 /// Whether `role` takes part in `mode`.
@@ -32,7 +54,7 @@ pub(crate) fn used(mode: Mode, role: Role) -> bool {
 pub(crate) fn demand(
     mode: Mode,
     role: Role,
-    limits: Limits,
+    limits: Band,
     t: f64,
     held: bool,
     units: Units,
@@ -74,7 +96,7 @@ pub(crate) fn demand(
 mod tests {
     use super::*;
 
-    const L: Limits = Limits {
+    const L: Band = Band {
         low_c: 18.0,
         high_c: 20.0,
     };

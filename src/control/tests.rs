@@ -362,7 +362,7 @@ fn moved_limits_apply_at_the_next_tick() {
     let mut w = World::new(r#","mode":"heat","cooler":null"#);
     w.cycle(10.0, 19.0);
     assert!(!w.on(H));
-    w.c.set_limits(Limits {
+    w.c.set_limits(Band {
         low_c: 19.5,
         high_c: 21.0,
     });

@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::Role;
 
 /// What is known about a plug's relay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PlugState {
     /// Read back on.

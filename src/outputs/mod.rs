@@ -26,11 +26,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use serde_json::{json, Value};
-
+use crate::clock::{format_rfc3339, Precision};
 use crate::config::Config;
 use crate::control::{DeadmanStatus, Snapshot};
-use crate::msg::{Completion, PlugOutcome};
+use crate::msg::{Completion, PlugOutcome, Role};
+use crate::records::{
+    EventOutcome, EventRecord, PlugRecord, ReadingRecord, PLUG_EVENTS_FILE, READINGS_FILE,
+};
 use crate::units::Units;
 
 pub(crate) use datalog::DataLog;
@@ -41,10 +43,6 @@ pub use state_file::{PlugEntry, StateFile, StateFileError};
 pub(crate) const MAIN_LOG: &str = "kasa-thermostat.log";
 /// Plug failures only, in `log_dir`.
 pub(crate) const ERRORS_LOG: &str = "kasa_errors.log";
-/// One JSON object per control cycle, in `log_dir`.
-pub(crate) const READINGS_LOG: &str = "readings.jsonl";
-/// One JSON object per finished plug command, in `log_dir`.
-pub(crate) const EVENTS_LOG: &str = "plug-events.jsonl";
 
 /// A file or directory the service needs could not be used.
 #[derive(Debug)]
@@ -94,15 +92,6 @@ pub(crate) fn open_append(key: &'static str, path: &Path) -> Result<File, Output
         .map_err(output_err(key, path))
 }
 
-/// Formats a wall-clock time as RFC 3339 UTC with milliseconds.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let dt = time::OffsetDateTime::from(t);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    dt.format(&format).unwrap_or_else(|_| "?".to_string())
-}
-
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -122,10 +111,10 @@ impl Outputs {
     /// Opens the data logs and checks that the state file's directory can be
     /// written, so a bad path fails at start, not silently later.
     pub fn open(config: &Config) -> Result<Outputs, OutputError> {
-        let readings_path = config.log_dir.join(READINGS_LOG);
+        let readings_path = config.log_dir.join(READINGS_FILE);
         let readings =
             DataLog::open(&readings_path).map_err(output_err("log_dir", &readings_path))?;
-        let events_path = config.log_dir.join(EVENTS_LOG);
+        let events_path = config.log_dir.join(PLUG_EVENTS_FILE);
         let events = DataLog::open(&events_path).map_err(output_err("log_dir", &events_path))?;
         let state_file = config.state_file.clone();
         let dir = match state_file.parent() {
@@ -267,7 +256,7 @@ pub fn state(
         .unwrap_or_default()
         .as_secs_f64();
     StateFile {
-        updated: rfc3339(now),
+        updated: format_rfc3339(now, Precision::Millis),
         updated_unix: round3(unix),
         pid: std::process::id(),
         units: u,
@@ -290,25 +279,26 @@ pub fn state(
 
 /// One line of `readings.jsonl`.
 pub(crate) fn reading_line(snap: &Snapshot, now: SystemTime, units: Units) -> String {
-    let mut doc = json!({
-        "time": rfc3339(now),
-        "temperature": snap.temperature_c.map(|t| round3(units.from_c(t))),
-        "units": units.as_str(),
-        "mode": snap.mode.as_str(),
-        "low_limit": round3(units.from_c(snap.limits.low_c)),
-        "high_limit": round3(units.from_c(snap.limits.high_c)),
-        "reason": snap.reason,
-        "alarm": snap.alarm.map(|a| a.as_str()),
-        "sensor_stale": snap.sensor_stale,
-    });
-    for p in &snap.plugs {
-        doc[p.role.as_str()] = json!({
-            "desired": p.desired,
-            "verified": p.state.known(),
-            "state": p.state.as_str(),
-        });
-    }
-    doc.to_string()
+    let plug = |role: Role| {
+        snap.plugs
+            .iter()
+            .find(|p| p.role == role)
+            .map(|p| PlugRecord::new(p.desired, p.state))
+    };
+    let record = ReadingRecord {
+        time: now,
+        temperature: snap.temperature_c.map(|t| round3(units.from_c(t))),
+        units: Some(units),
+        mode: Some(snap.mode.as_str().to_string()),
+        low_limit: Some(round3(units.from_c(snap.limits.low_c))),
+        high_limit: Some(round3(units.from_c(snap.limits.high_c))),
+        reason: Some(snap.reason.clone()),
+        alarm: snap.alarm,
+        sensor_stale: snap.sensor_stale,
+        heater: plug(Role::Heater),
+        cooler: plug(Role::Cooler),
+    };
+    serde_json::to_string(&record).unwrap_or_default()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -322,32 +312,32 @@ pub(crate) fn event_line(
     corrected: bool,
     now: SystemTime,
 ) -> String {
-    let (outcome, kind, error) = match &o.completion {
-        Completion::Done => ("ok", Value::Null, Value::Null),
-        Completion::Superseded => ("superseded", Value::Null, Value::Null),
+    let (outcome, error_kind, error) = match &o.completion {
+        Completion::Done => (EventOutcome::Ok, None, None),
+        Completion::Superseded => (EventOutcome::Superseded, None, None),
         Completion::Failed(f) => (
-            "failed",
-            Value::String(f.kind.as_str().into()),
-            Value::String(f.message.clone()),
+            EventOutcome::Failed,
+            Some(f.kind.as_str().to_string()),
+            Some(f.message.clone()),
         ),
     };
-    json!({
-        "time": rfc3339(now),
-        "role": o.role.as_str(),
-        "host": address,
-        "action": o.command.action(),
-        "outcome": outcome,
-        "state": o.state.map(|s| s.as_str()),
-        "attempts": o.attempts,
-        "attempt_ms": o.attempt_times.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
-        "duration_ms": ms(o.elapsed),
-        "rssi": o.rssi,
-        "error_kind": kind,
-        "error": error,
-        "deadman": o.deadman.as_ref().map(|d| d.as_str()),
-        "corrected": corrected,
-    })
-    .to_string()
+    let record = EventRecord {
+        time: now,
+        role: o.role.as_str().to_string(),
+        host: Some(address.to_string()),
+        action: o.command.action().to_string(),
+        outcome,
+        state: o.state,
+        attempts: Some(o.attempts),
+        attempt_ms: o.attempt_times.iter().map(|d| ms(*d)).collect(),
+        duration_ms: Some(ms(o.elapsed)),
+        rssi: o.rssi,
+        error_kind,
+        error,
+        deadman: o.deadman.as_ref().map(|d| d.as_str().to_string()),
+        corrected,
+    };
+    serde_json::to_string(&record).unwrap_or_default()
 }
 
 #[cfg(test)]

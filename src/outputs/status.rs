@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use super::StateFile;
+use crate::clock::human;
 use crate::control::Snapshot;
 use crate::msg::PlugState;
 use crate::units::Units;
@@ -49,7 +50,7 @@ pub(crate) fn render(state: &StateFile, path: &Path, now: SystemTime) -> String 
         "state file   {} (updated {}, {} ago)\n",
         path.display(),
         state.updated,
-        human(Duration::from_secs_f64(age))
+        human(age)
     ));
     if state.shutting_down {
         out.push_str("service      stopped (it wrote this state while shutting down)\n");
@@ -63,7 +64,7 @@ pub(crate) fn render(state: &StateFile, path: &Path, now: SystemTime) -> String 
             "{t:.2} {sym}{}",
             state
                 .reading_age_s
-                .map(|a| format!(" (read {} ago)", human(Duration::from_secs_f64(a))))
+                .map(|a| format!(" (read {} ago)", human(a)))
                 .unwrap_or_default()
         ),
         None => "no valid reading yet".to_string(),
@@ -95,17 +96,16 @@ pub(crate) fn render(state: &StateFile, path: &Path, now: SystemTime) -> String 
         };
         let mut line = format!("{role:<12} {shown} (wanted {})", word(p.desired));
         if let Some(s) = p.state_for_s {
-            line.push_str(&format!(" for {}", human(Duration::from_secs_f64(s))));
+            line.push_str(&format!(" for {}", human(s)));
         }
         if let Some(to) = p.switching {
             line.push_str(&format!(", switching {}", word(Some(to))));
         }
         line.push_str(&format!("  at {}", p.host));
         match (p.deadman.as_str(), p.deadman_remaining_s) {
-            ("armed", Some(r)) => line.push_str(&format!(
-                "  dead-man armed (off within {})",
-                human(Duration::from_secs_f64(r))
-            )),
+            ("armed", Some(r)) => {
+                line.push_str(&format!("  dead-man armed (off within {})", human(r)))
+            }
             ("unsupported", _) => line.push_str("  dead-man: unsupported"),
             ("unknown", _) => line.push_str("  dead-man: unknown"),
             _ => {}
@@ -136,18 +136,4 @@ pub(crate) fn render(state: &StateFile, path: &Path, now: SystemTime) -> String 
     }
     out.push_str(&format!("reason       {}\n", state.reason));
     out
-}
-
-/// `93 s` -> `1 min 33 s`, for people.
-pub(crate) fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if s < 60 {
-        format!("{:.0} s", d.as_secs_f64())
-    } else if s < 3600 {
-        format!("{} min {} s", s / 60, s % 60)
-    } else if s < 86_400 {
-        format!("{} h {} min", s / 3600, (s % 3600) / 60)
-    } else {
-        format!("{} d {} h", s / 86_400, (s % 86_400) / 3600)
-    }
 }

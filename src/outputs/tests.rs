@@ -1,13 +1,14 @@
 //! The data log lines, the state file and `status`.
 
 use super::*;
-use crate::control::{Limits, Mode, PlugSnapshot};
+use crate::control::{Band, Mode, PlugSnapshot};
 use crate::msg::{FailureKind, PlugCommand, PlugFailure, PlugState, Role};
+use serde_json::Value;
 
 fn snap() -> Snapshot {
     Snapshot {
         mode: Mode::Heat,
-        limits: Limits {
+        limits: Band {
             low_c: 18.0,
             high_c: 20.0,
         },
@@ -86,6 +87,32 @@ fn a_plug_event_line_has_every_field_report_reads() {
     assert_eq!(v["corrected"], false);
 }
 
+/// The lines keep the keys and value shapes that earlier versions wrote
+/// (with `json!`, keys in alphabetical order): the same keys, the same
+/// values, now with `time` first.
+#[test]
+fn the_lines_keep_the_keys_and_shapes_of_earlier_versions() {
+    let line = reading_line(&snap(), SystemTime::UNIX_EPOCH, Units::F);
+    let old = serde_json::json!({
+        "time": "1970-01-01T00:00:00.000Z", "temperature": 64.4, "units": "F",
+        "mode": "heat", "low_limit": 64.4, "high_limit": 68.0,
+        "reason": "18.00 °C <= 18.00 °C: heater on", "alarm": null, "sensor_stale": false,
+        "heater": {"desired": true, "verified": null, "state": "unknown"},
+    });
+    assert_eq!(serde_json::from_str::<Value>(&line).unwrap(), old);
+    assert!(
+        line.starts_with(r#"{"time":"1970-01-01T00:00:00.000Z","#),
+        "{line}"
+    );
+    // And what the writer writes, the reader reads back whole.
+    let back = crate::history::parse_reading(&line).unwrap();
+    assert_eq!(back.heater.unwrap().state(), PlugState::Unknown);
+    assert_eq!(back.temperature, Some(64.4));
+    let old_line = old.to_string();
+    assert!(old_line.starts_with(r#"{"alarm":null,"#), "{old_line}");
+    assert_eq!(crate::history::parse_reading(&old_line).unwrap(), back);
+}
+
 #[test]
 fn status_shows_what_a_person_needs() {
     let dir = tempfile::tempdir().unwrap();
@@ -102,7 +129,7 @@ fn status_shows_what_a_person_needs() {
     let now = SystemTime::now();
     out.write(&snap(), now, None);
     out.write(&snap(), now, None);
-    let lines = fs::read_to_string(config.log_dir.join(READINGS_LOG)).unwrap();
+    let lines = fs::read_to_string(config.log_dir.join(READINGS_FILE)).unwrap();
     assert_eq!(lines.lines().count(), 2);
     let state = StateFile::read(&config.state_file).unwrap();
     assert_eq!(state.plugs["heater"].host, "127.0.0.1:9");

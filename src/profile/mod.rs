@@ -8,7 +8,7 @@
 //!   (temperatures in °C, durations in seconds).
 //! * [`limits_at`] is the pure answer to "which limits are in force now?" from
 //!   the profile, its persisted start and the wall-clock time, in an injected
-//!   [`Zone`] so that DST is testable.
+//!   [`crate::clock::Zone`] so that DST is testable.
 //! * [`ProfileState`] is the small persisted file (`profile_state_file`) that
 //!   keeps the start instant and the profile's hash; [`resume`] decides at
 //!   start whether to resume, begin or start over; [`clock_check`] says whether
@@ -50,7 +50,8 @@
 //! # In the service
 //!
 //! ```no_run
-//! use kasa_thermostat::profile::{kernel_clock_synced, Profile, ProfileRunner, RawProfile, Zone};
+//! use kasa_thermostat::profile::{kernel_clock_synced, Profile, ProfileRunner, RawProfile};
+//! use kasa_thermostat::clock::Zone;
 //! use kasa_thermostat::units::Units;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let raw: RawProfile = serde_json::from_str(r#"{"steps": [{"hold": "1d", "low": 18, "high": 19}]}"#)?;
@@ -74,7 +75,6 @@
 //! # }
 //! ```
 
-mod duration;
 mod render;
 mod runner;
 mod schedule;
@@ -87,18 +87,47 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::clock::{format_duration, parse_duration, DurationError};
 use crate::units::Units;
 
-pub use duration::{format_duration, format_remaining, parse_duration, MAX_STEP_S};
+pub use crate::control::Band;
 pub use render::{render_plan, show_command, status_summary, ProfileStatus};
 pub use runner::{ProfileEvent, ProfileRunner, Tick};
-pub use schedule::{limits_at, Limits, Phase};
+pub use schedule::{limits_at, ProfilePhase, Scheduled};
 pub use state::{
     checkpoint_due, clock_check, kernel_clock_synced, load_state, restart, restart_command, resume,
     save_state, skip_command, Checkpoint, ClockVerdict, ProfileState, Resume, CHECKPOINT_STEP_C,
     CLOCK_FLOOR, STATE_FILE_MAX_BYTES,
 };
-pub use wall::{local_string, parse_rfc3339, rfc3339_utc, Zone, ZoneError};
+pub use wall::parse_instant;
+
+/// The longest step: a year. Longer is surely a typo (`400d` for `40d`).
+pub const MAX_STEP_S: u64 = 365 * 86_400;
+
+/// A step's duration in whole seconds, 1 s to [`MAX_STEP_S`], in the one
+/// duration grammar ([`crate::clock::parse_duration`]: `45s`, `90m`, `36h`,
+/// `4d`, `2w`, `1d12h`).
+pub fn step_secs(s: &str) -> Result<u64, String> {
+    let total = parse_duration(s).map_err(|e| match e {
+        DurationError::TooLong(_) => {
+            format!(
+                "{s:?} is too long; a step lasts at most {}",
+                format_duration(MAX_STEP_S)
+            )
+        }
+        e => e.to_string(),
+    })?;
+    if total == 0 {
+        return Err(format!("{s:?} is zero; a step lasts at least 1s"));
+    }
+    if total > MAX_STEP_S {
+        return Err(format!(
+            "{s:?} is too long; a step lasts at most {}",
+            format_duration(MAX_STEP_S)
+        ));
+    }
+    Ok(total)
+}
 
 /// The default `profile_state_file`.
 pub(crate) const DEFAULT_STATE_FILE: &str = "/var/lib/kasa-thermostat/profile.json";
@@ -193,42 +222,12 @@ pub enum Start {
     Daily(u32),
 }
 
-/// A pair of limits in °C, `low_c < high_c`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Band {
-    /// The low limit, °C.
-    pub low_c: f64,
-    /// The high limit, °C.
-    pub high_c: f64,
-}
-
-impl Band {
-    /// The band `frac` of the way from `self` to `to` (0 = self, 1 = to).
-    pub(crate) fn lerp(self, to: Band, frac: f64) -> Band {
-        let frac = frac.clamp(0.0, 1.0);
-        Band {
-            low_c: self.low_c + (to.low_c - self.low_c) * frac,
-            high_c: self.high_c + (to.high_c - self.high_c) * frac,
-        }
-    }
-
-    /// `17.5..18.5 °C`, in `units`, one decimal.
-    pub(crate) fn display(self, units: Units) -> String {
-        format!(
-            "{:.1}..{:.1} {}",
-            units.from_c(self.low_c),
-            units.from_c(self.high_c),
-            units.symbol()
-        )
-    }
-}
-
 /// Hold or ramp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StepKind {
     /// Fixed limits.
     Hold,
-    /// Limits moving linearly from the previous step's.
+    /// Scheduled moving linearly from the previous step's.
     Ramp,
 }
 
@@ -457,7 +456,7 @@ impl Profile {
                     (StepKind::Ramp, d, "to_low", "to_high", s.to_low, s.to_high)
                 }
             };
-            let secs = parse_duration(dur).map_err(|e| invalid(step_key(i, kind.as_str()), e))?;
+            let secs = step_secs(dur).map_err(|e| invalid(step_key(i, kind.as_str()), e))?;
             let missing = |k: &str| {
                 invalid(
                     step_key(i, k),
@@ -539,7 +538,7 @@ impl Profile {
         RawProfile {
             start: match self.start {
                 Start::Now => "now".to_string(),
-                Start::At(t) => rfc3339_utc(t),
+                Start::At(t) => crate::clock::format_rfc3339(t, crate::clock::Precision::Seconds),
                 Start::Daily(tod) => wall::time_of_day_string(tod),
             },
             repeat: self.is_daily().then_some(Repeat::Daily),
@@ -665,7 +664,7 @@ fn parse_start(s: &str, daily: bool) -> Result<Start, ProfileError> {
             ),
         ));
     }
-    parse_rfc3339(s)
+    parse_instant(s)
         .map(Start::At)
         .map_err(|e| invalid("profile.start", format!("{e}, or \"now\"")))
 }

@@ -7,16 +7,16 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::duration::{format_duration, format_remaining};
 use super::runner::Tick;
-use super::schedule::{limits_at, step_bounds, Phase};
+use super::schedule::{limits_at, step_bounds, ProfilePhase};
 use super::state::{load_state, ProfileState};
-use super::wall::{local_string, parse_rfc3339, rfc3339_utc, time_of_day_string, Zone};
+use super::wall::{parse_instant, time_of_day_string};
 use super::{AfterEnd, Profile, Start, StepKind};
+use crate::clock::{format_duration, format_rfc3339, human, local_string, Precision, Zone};
 use crate::units::Units;
 
 fn remaining(now: OffsetDateTime, then: OffsetDateTime) -> String {
-    format_remaining(u64::try_from((then - now).whole_seconds()).unwrap_or(0))
+    human((then - now).as_seconds_f64())
 }
 
 /// The plan for `kasa-thermostat profile show`: every step with its start
@@ -80,7 +80,7 @@ pub fn render_plan(
         "limits".into(),
     ]];
     let current = match limits.phase {
-        Phase::Step { index, .. } => Some(index),
+        ProfilePhase::Step { index, .. } => Some(index),
         _ => None,
     };
     for (i, step) in profile.steps().iter().enumerate() {
@@ -138,12 +138,12 @@ pub fn render_plan(
     }
     let last = profile.steps()[n - 1].to;
     match limits.phase {
-        Phase::Waiting { starts } => out.push_str(&format!(
+        ProfilePhase::Waiting { starts } => out.push_str(&format!(
             "now: waiting for the start (in {}), holding {}\n",
             remaining(now, starts),
             profile.steps()[0].from.display(units)
         )),
-        Phase::Ended { ended, .. } => out.push_str(&format!(
+        ProfilePhase::Ended { ended, .. } => out.push_str(&format!(
             "now: ended {} ago, {}\n",
             remaining(ended, now),
             match profile.after_end() {
@@ -151,7 +151,7 @@ pub fn render_plan(
                 AfterEnd::Off => "both plugs off".to_string(),
             }
         )),
-        Phase::Step { .. } => {}
+        ProfilePhase::Step { .. } => {}
     }
     if !profile.is_daily() {
         out.push_str(&match profile.after_end() {
@@ -205,11 +205,11 @@ impl ProfileStatus {
         let round = |c: f64| (units.from_c(c) * 100.0).round() / 100.0;
         let (phase, step) = match tick.limits.map(|l| l.phase) {
             None => ("clock_not_set", None),
-            Some(Phase::Waiting { .. }) => ("waiting", None),
-            Some(Phase::Step { index, ramp, .. }) => {
+            Some(ProfilePhase::Waiting { .. }) => ("waiting", None),
+            Some(ProfilePhase::Step { index, ramp, .. }) => {
                 (if ramp { "ramp" } else { "hold" }, Some(index))
             }
-            Some(Phase::Ended { .. }) => ("ended", None),
+            Some(ProfilePhase::Ended { .. }) => ("ended", None),
         };
         ProfileStatus {
             phase: phase.to_string(),
@@ -217,7 +217,10 @@ impl ProfileStatus {
             steps: profile.steps().len(),
             low: tick.band.map(|b| round(b.low_c)),
             high: tick.band.map(|b| round(b.high_c)),
-            next_change: tick.limits.and_then(|l| l.next_change()).map(rfc3339_utc),
+            next_change: tick
+                .limits
+                .and_then(|l| l.next_change())
+                .map(|t| format_rfc3339(t, Precision::Seconds)),
         }
     }
 }
@@ -232,7 +235,7 @@ pub fn status_summary(status: &ProfileStatus, now: OffsetDateTime, units: Units)
     let next = status
         .next_change
         .as_deref()
-        .and_then(|t| parse_rfc3339(t).ok())
+        .and_then(|t| parse_instant(t).ok())
         .map(|t| remaining(now, t));
     match (status.phase.as_str(), status.step, next) {
         ("hold" | "ramp", Some(i), next) => {

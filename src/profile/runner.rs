@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use super::schedule::{limits_at, Limits, Phase};
+use super::schedule::{limits_at, ProfilePhase, Scheduled};
 use super::state::{
     checkpoint_due, clock_check, load_state, resume, save_state, Checkpoint, ClockVerdict,
     ProfileState, Resume,
 };
-use super::wall::{local_string, rfc3339_utc, Zone};
 use super::{AfterEnd, Band, Profile, ProfileError};
+use crate::clock::{format_rfc3339, local_string, Precision, Zone};
 use crate::units::Units;
 
 /// Something for the service to log; `ProfileEvent::level` says how loud.
@@ -24,7 +24,7 @@ pub enum ProfileEvent {
     /// The profile began, resumed or started over (a changed profile).
     Started(Resume),
     /// A step began (or the profile is waiting for its start, or has ended).
-    Phase {
+    ProfilePhase {
         /// Text for the log: `step 2/4 began: ramp 2d ... (until ...)`.
         text: String,
     },
@@ -85,7 +85,7 @@ impl fmt::Display for ProfileEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProfileEvent::Started(r) => write!(f, "{r}"),
-            ProfileEvent::Phase { text } => f.write_str(text),
+            ProfileEvent::ProfilePhase { text } => f.write_str(text),
             ProfileEvent::ClockDoubted {
                 now,
                 floor,
@@ -97,8 +97,8 @@ impl fmt::Display for ProfileEvent {
                     f,
                     "the clock reads {}, earlier than {} ({why}): it is not set yet \
                      (no network time?); the profile is on hold, ",
-                    rfc3339_utc(*now),
-                    rfc3339_utc(*floor)
+                    format_rfc3339(*now, Precision::Seconds),
+                    format_rfc3339(*floor, Precision::Seconds)
                 )?;
                 match holding {
                     Some(b) => write!(f, "holding {}", b.display(*units)),
@@ -110,12 +110,12 @@ impl fmt::Display for ProfileEvent {
                 f,
                 "the clock is synchronized but the profile state file was written at {}, later \
                  than now: that clock ran ahead; going by the synchronized clock",
-                rfc3339_utc(*floor)
+                format_rfc3339(*floor, Precision::Seconds)
             ),
             ProfileEvent::RestartedByCommand { start } => write!(
                 f,
                 "profile restarted from the command line: step 1 begins {}",
-                rfc3339_utc(*start)
+                format_rfc3339(*start, Precision::Seconds)
             ),
             ProfileEvent::StateIgnored { reason } => write!(
                 f,
@@ -138,7 +138,7 @@ pub struct Tick {
     pub band: Option<Band>,
     /// Where the profile is; `None` while the clock is doubted (then `band`
     /// is the last persisted one).
-    pub limits: Option<Limits>,
+    pub limits: Option<Scheduled>,
     /// What to log, in order.
     pub events: Vec<ProfileEvent>,
 }
@@ -176,7 +176,7 @@ pub struct ProfileRunner {
     /// The running state, once resumed.
     state: Option<ProfileState>,
     stamp: Option<Stamp>,
-    last: Option<Limits>,
+    last: Option<Scheduled>,
     clock_doubted: bool,
     write_failing: bool,
 }
@@ -270,7 +270,7 @@ impl ProfileRunner {
         };
         let limits = limits_at(&self.profile, before.start, now, &self.zone);
         if self.last.is_none_or(|l| !l.same_phase(&limits)) {
-            events.push(ProfileEvent::Phase {
+            events.push(ProfileEvent::ProfilePhase {
                 text: phase_text(&self.profile, &limits, &self.zone, self.units),
             });
         }
@@ -361,21 +361,21 @@ impl ProfileRunner {
     }
 }
 
-fn phase_text(profile: &Profile, limits: &Limits, zone: &Zone, units: Units) -> String {
+fn phase_text(profile: &Profile, limits: &Scheduled, zone: &Zone, units: Units) -> String {
     let n = profile.steps().len();
     match limits.phase {
-        Phase::Waiting { starts } => format!(
+        ProfilePhase::Waiting { starts } => format!(
             "profile waits for its start at {}, holding {}",
             local_string(zone, starts, true),
             profile.steps()[0].from.display(units)
         ),
-        Phase::Step { index, ends, .. } => format!(
+        ProfilePhase::Step { index, ends, .. } => format!(
             "profile step {}/{n}: {} (until {})",
             index + 1,
             profile.steps()[index].describe(units),
             local_string(zone, ends, true)
         ),
-        Phase::Ended { after_end, ended } => match after_end {
+        ProfilePhase::Ended { after_end, ended } => match after_end {
             AfterEnd::HoldLast => format!(
                 "profile ended at {}, holding {}",
                 local_string(zone, ended, true),

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use time::{Date, OffsetDateTime};
 
-use super::wall::{add_secs, Zone};
+use super::wall::add_secs;
 use super::{AfterEnd, Band, Profile, Start, StepKind};
+use crate::clock::Zone;
 
 /// Where the profile is at an instant.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Phase {
+pub enum ProfilePhase {
     /// A one-off profile whose start is still ahead (a later start in the
     /// config, or a clock that went back): the first step's limits are held.
     Waiting {
@@ -39,59 +40,60 @@ pub enum Phase {
     },
 }
 
-impl Phase {
+impl ProfilePhase {
     #[cfg(test)]
     /// The current step's index, if inside a step.
     pub(crate) fn index(&self) -> Option<usize> {
         match self {
-            Phase::Step { index, .. } => Some(*index),
+            ProfilePhase::Step { index, .. } => Some(*index),
             _ => None,
         }
     }
 }
 
-/// The limits in force at an instant, from [`limits_at`].
+/// What the schedule says at an instant, from [`limits_at`]: the limits in
+/// force, where the profile is, and how long until the next change.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
+pub struct Scheduled {
     /// The limits to control to, °C; `None` when the profile has ended with
     /// `after_end: off`, meaning both plugs off.
     pub band: Option<Band>,
     /// Where the profile is.
-    pub phase: Phase,
+    pub phase: ProfilePhase,
     /// The time until the next step begins (or the profile starts); `None`
     /// once it has ended.
     pub to_next: Option<Duration>,
 }
 
-impl Limits {
+impl Scheduled {
     /// When the limits next change their course (a step boundary or the
     /// start); `None` after the end.
     pub(crate) fn next_change(&self) -> Option<OffsetDateTime> {
         match self.phase {
-            Phase::Waiting { starts } => Some(starts),
-            Phase::Step { ends, .. } => Some(ends),
-            Phase::Ended { .. } => None,
+            ProfilePhase::Waiting { starts } => Some(starts),
+            ProfilePhase::Step { ends, .. } => Some(ends),
+            ProfilePhase::Ended { .. } => None,
         }
     }
 
     /// The same phase (same step, or both waiting, or both ended), whatever
     /// the limits inside it: a change of this is a step change to log.
-    pub(crate) fn same_phase(&self, other: &Limits) -> bool {
+    pub(crate) fn same_phase(&self, other: &Scheduled) -> bool {
         match (self.phase, other.phase) {
-            (Phase::Waiting { .. }, Phase::Waiting { .. }) => true,
+            (ProfilePhase::Waiting { .. }, ProfilePhase::Waiting { .. }) => true,
             (
-                Phase::Step {
+                ProfilePhase::Step {
                     index: a,
                     started: sa,
                     ..
                 },
-                Phase::Step {
+                ProfilePhase::Step {
                     index: b,
                     started: sb,
                     ..
                 },
             ) => a == b && sa == sb,
-            (Phase::Ended { .. }, Phase::Ended { .. }) => true,
+            (ProfilePhase::Ended { .. }, ProfilePhase::Ended { .. }) => true,
             _ => false,
         }
     }
@@ -106,8 +108,8 @@ fn until(now: OffsetDateTime, then: OffsetDateTime) -> Duration {
 /// clock in `zone`). Pure and total: every instant has an answer.
 ///
 /// * One-off: the steps follow each other in real elapsed time from
-///   `start`. Before `start`: [`Phase::Waiting`] with the first step's
-///   limits. After the last step: [`Phase::Ended`], with the last limits
+///   `start`. Before `start`: [`ProfilePhase::Waiting`] with the first step's
+///   limits. After the last step: [`ProfilePhase::Ended`], with the last limits
 ///   (`hold_last`) or none (`off`).
 /// * Daily: step `k` begins each day at `start` + the lengths of the steps
 ///   before it, read on the local clock of `zone` (see `Zone::resolve` for
@@ -119,7 +121,7 @@ pub fn limits_at(
     start: OffsetDateTime,
     now: OffsetDateTime,
     zone: &Zone,
-) -> Limits {
+) -> Scheduled {
     match profile.start {
         Start::Daily(tod) => daily(profile, tod, now, zone),
         Start::Now | Start::At(_) => once(profile, start, now),
@@ -132,7 +134,7 @@ fn in_step(
     started: OffsetDateTime,
     ends: OffsetDateTime,
     now: OffsetDateTime,
-) -> Limits {
+) -> Scheduled {
     let step = &profile.steps[index];
     let band = match step.kind {
         StepKind::Hold => step.to,
@@ -146,9 +148,9 @@ fn in_step(
             step.from.lerp(step.to, frac)
         }
     };
-    Limits {
+    Scheduled {
         band: Some(band),
-        phase: Phase::Step {
+        phase: ProfilePhase::Step {
             index,
             ramp: step.kind == StepKind::Ramp,
             started,
@@ -158,12 +160,12 @@ fn in_step(
     }
 }
 
-fn once(profile: &Profile, start: OffsetDateTime, now: OffsetDateTime) -> Limits {
+fn once(profile: &Profile, start: OffsetDateTime, now: OffsetDateTime) -> Scheduled {
     let b = one_off_bounds(profile, start);
     if now < start {
-        return Limits {
+        return Scheduled {
             band: Some(profile.steps[0].from),
-            phase: Phase::Waiting { starts: start },
+            phase: ProfilePhase::Waiting { starts: start },
             to_next: Some(until(now, start)),
         };
     }
@@ -171,12 +173,12 @@ fn once(profile: &Profile, start: OffsetDateTime, now: OffsetDateTime) -> Limits
         return in_step(profile, i, b[i], b[i + 1], now);
     }
     let last = profile.steps[profile.steps.len() - 1].to;
-    Limits {
+    Scheduled {
         band: match profile.after_end {
             AfterEnd::HoldLast => Some(last),
             AfterEnd::Off => None,
         },
-        phase: Phase::Ended {
+        phase: ProfilePhase::Ended {
             after_end: profile.after_end,
             ended: b[profile.steps.len()],
         },
@@ -184,7 +186,7 @@ fn once(profile: &Profile, start: OffsetDateTime, now: OffsetDateTime) -> Limits
     }
 }
 
-fn daily(profile: &Profile, tod: u32, now: OffsetDateTime, zone: &Zone) -> Limits {
+fn daily(profile: &Profile, tod: u32, now: OffsetDateTime, zone: &Zone) -> Scheduled {
     let b = daily_cycle(profile, tod, now, zone);
     match (0..profile.steps.len()).find(|&i| b[i] <= now && now < b[i + 1]) {
         Some(i) => in_step(profile, i, b[i], b[i + 1], now),

@@ -23,9 +23,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::schedule::{Limits, Phase};
-use super::wall::{parse_rfc3339, rfc3339_utc};
+use super::schedule::{ProfilePhase, Scheduled};
+use super::wall::parse_instant;
 use super::{Band, Profile, ProfileError, Start};
+use crate::clock::{format_rfc3339, Precision};
 
 /// A state file larger than this is not ours (ours is a few hundred bytes).
 pub const STATE_FILE_MAX_BYTES: u64 = 64 * 1024;
@@ -70,11 +71,11 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// The checkpoint of `limits` at `now`.
-    pub(crate) fn of(limits: &Limits, now: OffsetDateTime) -> Checkpoint {
+    pub(crate) fn of(limits: &Scheduled, now: OffsetDateTime) -> Checkpoint {
         Checkpoint {
             at: whole_seconds(now),
             step: match limits.phase {
-                Phase::Step { index, .. } => Some(index),
+                ProfilePhase::Step { index, .. } => Some(index),
                 _ => None,
             },
             band: limits.band,
@@ -123,7 +124,7 @@ fn parse_state(text: &str) -> Result<ProfileState, String> {
             f.version
         ));
     }
-    let time = |key: &str, v: &str| parse_rfc3339(v).map_err(|e| format!("`{key}`: {e}"));
+    let time = |key: &str, v: &str| parse_instant(v).map_err(|e| format!("`{key}`: {e}"));
     if !f.profile_hash.starts_with("fnv1a64:") {
         return Err(format!(
             "`profile_hash` {:?} is not one this program writes",
@@ -163,11 +164,11 @@ fn parse_state(text: &str) -> Result<ProfileState, String> {
 fn state_text(state: &ProfileState) -> String {
     let f = StateFile {
         version: 1,
-        start: rfc3339_utc(state.start),
+        start: format_rfc3339(state.start, Precision::Seconds),
         profile_hash: state.profile_hash.clone(),
-        saved_at: rfc3339_utc(state.saved_at),
+        saved_at: format_rfc3339(state.saved_at, Precision::Seconds),
         checkpoint: state.checkpoint.map(|c| CheckpointFile {
-            at: rfc3339_utc(c.at),
+            at: format_rfc3339(c.at, Precision::Seconds),
             step: c.step,
             low_c: c.band.map(|b| b.low_c),
             high_c: c.band.map(|b| b.high_c),
@@ -310,14 +311,14 @@ impl Resume {
 impl std::fmt::Display for Resume {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Resume::New { start } => write!(f, "profile begins, start {}", rfc3339_utc(*start)),
+            Resume::New { start } => write!(f, "profile begins, start {}", format_rfc3339(*start, Precision::Seconds)),
             Resume::Resumed { start } => {
-                write!(f, "profile resumed, started {}", rfc3339_utc(*start))
+                write!(f, "profile resumed, started {}", format_rfc3339(*start, Precision::Seconds))
             }
             Resume::Changed { start, old_hash, new_hash } => write!(
                 f,
                 "profile changed in the config ({old_hash} -> {new_hash}): it starts over, start {}",
-                rfc3339_utc(*start)
+                format_rfc3339(*start, Precision::Seconds)
             ),
         }
     }
@@ -398,7 +399,7 @@ pub fn restart_command(
     save_state(path, &state)?;
     Ok(format!(
         "profile restarted: step 1 begins {} (written to {})",
-        rfc3339_utc(state.start),
+        format_rfc3339(state.start, Precision::Seconds),
         path.display()
     ))
 }
@@ -459,12 +460,12 @@ pub fn skip_command(
 
 /// Whether a new checkpoint is due: none yet, another step (or waiting /
 /// ended), plugs off vs. limits, or a limit moved by [`CHECKPOINT_STEP_C`].
-pub fn checkpoint_due(state: &ProfileState, limits: &Limits) -> bool {
+pub fn checkpoint_due(state: &ProfileState, limits: &Scheduled) -> bool {
     let Some(c) = state.checkpoint else {
         return true;
     };
     let step = match limits.phase {
-        Phase::Step { index, .. } => Some(index),
+        ProfilePhase::Step { index, .. } => Some(index),
         _ => None,
     };
     if c.step != step {

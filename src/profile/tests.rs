@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::clock::Zone;
 use time::macros::datetime;
 use time::OffsetDateTime;
 
@@ -932,7 +933,7 @@ fn a_daily_profile_covers_every_instant_of_a_year() {
     let mut first_steps = Vec::new();
     while t < end {
         let l = limits_at(&p, t, t, &z);
-        let Phase::Step {
+        let ProfilePhase::Step {
             index,
             started,
             ends,
@@ -986,7 +987,7 @@ fn render_plan_lists_every_step_and_marks_the_current_one() {
         "2026-12-05 08:00 CET",
         "2026-12-10 08:00 CET",
         "17.5..18.5 °C -> 20.5..21.5 °C",
-        "now 19.0..20.0 °C, next step in 1d 0h",
+        "now 19.0..20.0 °C, next step in 1 d 00 h",
         "after the end: hold 1.5..2.5 °C",
     ] {
         assert!(text.contains(want), "{want:?} missing from\n{text}");
@@ -1020,7 +1021,7 @@ fn render_plan_without_state_and_after_the_end() {
     let state = state_at(datetime!(2026-11-01 07:00 UTC), &off.hash());
     let text = render_plan(&off, Some(&state), now, &cet(), Units::C);
     assert!(
-        text.contains("now: ended 21d 0h ago, both plugs off"),
+        text.contains("now: ended 21 d 00 h ago, both plugs off"),
         "{text}"
     );
     assert!(!text.lines().any(|l| l.starts_with('>')), "{text}");
@@ -1031,7 +1032,7 @@ fn render_plan_without_state_and_after_the_end() {
     let text = render_plan(&later, None, now, &cet(), Units::C);
     assert!(text.contains("it starts 2026-12-24 18:00 CET"), "{text}");
     assert!(
-        text.contains("now: waiting for the start (in 23d 10h), holding 1.0..2.0 °C"),
+        text.contains("now: waiting for the start (in 23 d 10 h), holding 1.0..2.0 °C"),
         "{text}"
     );
 }
@@ -1053,7 +1054,7 @@ fn render_plan_shows_a_daily_cycle_on_the_local_clock() {
         "{text}"
     );
     assert!(
-        text.contains("now 20.0..22.0 °C, next step in 5h 30m"),
+        text.contains("now 20.0..22.0 °C, next step in 5 h 30 min"),
         "{text}"
     );
     assert!(!text.contains("after the end"), "{text}");
@@ -1071,7 +1072,7 @@ fn the_last_step_says_when_the_profile_ends() {
         Units::C,
     );
     assert!(
-        text.contains("now 11.0..12.0 °C, the profile ends in 12h 0m"),
+        text.contains("now 11.0..12.0 °C, the profile ends in 12 h 00 min"),
         "{text}"
     );
     let status = ProfileStatus {
@@ -1084,7 +1085,7 @@ fn the_last_step_says_when_the_profile_ends() {
     };
     assert_eq!(
         status_summary(&status, datetime!(2026-12-09 19:00 UTC), Units::C),
-        "profile step 4/4 (ramp), now 11.0..12.0 °C, next change in 12h 0m"
+        "profile step 4/4 (ramp), now 11.0..12.0 °C, next change in 12 h 00 min"
     );
 }
 
@@ -1106,7 +1107,7 @@ fn status_summary_says_step_limits_and_time_to_next() {
         serde_json::from_str(&serde_json::to_string(&status).unwrap()).unwrap();
     assert_eq!(
         status_summary(&status, now + time::Duration::hours(1), Units::C),
-        "profile step 2/4 (ramp), now 19.0..20.0 °C, next step in 23h 0m"
+        "profile step 2/4 (ramp), now 19.0..20.0 °C, next step in 23 h 00 min"
     );
     let ended = ProfileStatus {
         phase: "ended".into(),
@@ -1230,4 +1231,24 @@ fn extreme_starts_and_times_do_not_panic() {
     );
     let text = render_plan(&daily, None, end, &z, Units::C);
     assert!(text.contains("1. hold 1d"), "{text}");
+}
+
+#[test]
+fn a_step_lasts_one_second_to_a_year() {
+    assert_eq!(step_secs("1s"), Ok(1));
+    assert_eq!(step_secs("2w"), Ok(14 * 86_400));
+    assert_eq!(step_secs("365d"), Ok(MAX_STEP_S));
+    assert_eq!(step_secs("52w1d"), Ok(MAX_STEP_S));
+    for (text, want) in [
+        ("0s", "zero"),
+        ("0d0h", "zero"),
+        ("366d", "at most 365d"),
+        ("53w", "at most 365d"),
+        ("9999999999999999d", "at most 365d"),
+        ("99999999999999999999d", "at most 365d"),
+        ("36", "no unit after 36"),
+    ] {
+        let err = step_secs(text).unwrap_err();
+        assert!(err.contains(want), "{text:?}: {err}");
+    }
 }

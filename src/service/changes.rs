@@ -34,7 +34,7 @@ impl ControlLoop {
     }
 
     fn change(&mut self, source: Source, command: &Command) -> Reply {
-        let at = crate::outputs::rfc3339(SystemTime::now());
+        let at = crate::clock::format_rfc3339(SystemTime::now(), crate::clock::Precision::Millis);
         let touches_overrides = command.clear
             || command.mode.is_some()
             || command.low.is_some()
@@ -146,9 +146,6 @@ impl ControlLoop {
                 );
             }
         }
-        self.p.config = config;
-        self.p.overrides = overrides;
-        self.take_config();
         if changed.is_empty() {
             info!("reload: the config is valid; nothing changed");
         } else {
@@ -161,6 +158,9 @@ impl ControlLoop {
                     .join(", ")
             );
         }
+        self.p.config = config;
+        self.p.overrides = overrides;
+        self.take_config();
     }
 
     /// Gives the controller the config with the overrides applied.

@@ -14,7 +14,6 @@ use super::attention::{Attention, FINISH_WAIT};
 use super::{Options, ServiceError, SHUTDOWN_BUDGET};
 use crate::command::Overrides;
 use crate::config::Config;
-use crate::control::Limits;
 use crate::control::{Controller, Output};
 use crate::kasa::PlugHandle;
 use crate::msg::Request;
@@ -216,10 +215,7 @@ impl ControlLoop {
         for e in &tick.events {
             log::log!(target: "profile", e.level(), "{e}");
         }
-        self.p.controller.set_band(tick.band.map(|b| Limits {
-            low_c: b.low_c,
-            high_c: b.high_c,
-        }));
+        self.p.controller.set_band(tick.band);
         self.profile_status = Some(ProfileStatus::of(runner.profile(), &tick, self.p.units));
     }
 

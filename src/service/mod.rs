@@ -175,9 +175,9 @@ impl Service {
         let (overrides, effective) = changes::start_overrides(&config);
         let profile = match &config.profile {
             Some(p) => {
-                let zone = crate::profile::Zone::local().unwrap_or_else(|e| {
+                let zone = crate::clock::Zone::local().unwrap_or_else(|e| {
                     log::warn!("local time zone: {e}; the profile runs in UTC");
-                    crate::profile::Zone::utc()
+                    crate::clock::Zone::utc()
                 });
                 Some(
                     crate::profile::ProfileRunner::new(

@@ -8,9 +8,10 @@ use serde_json::{json, Value};
 use super::auth::{self, Auth, Gate};
 use super::http::{form_value, Handler, Request, Response};
 use super::Context;
-use crate::datalog::{Since, Zone};
+use crate::clock::{Since, Zone};
 use crate::msg::{Command, Source};
 use crate::outputs::StateFile;
+use crate::records::READINGS_FILE;
 
 const LOGIN_HTML: &str = include_str!("assets/login.html");
 const INDEX_HTML: &str = include_str!("assets/index.html");
@@ -35,6 +36,8 @@ pub(super) struct Site {
     auth: Auth,
     report: Mutex<Option<(Instant, String, Value)>>,
     alert_test: Mutex<()>,
+    /// The local zone, read once: of the chart's axis and of `since` dates.
+    zone: Zone,
 }
 
 impl Site {
@@ -44,6 +47,7 @@ impl Site {
             auth: Auth::new(password),
             report: Mutex::new(None),
             alert_test: Mutex::new(()),
+            zone: Zone::local_or_utc(),
         }
     }
 }
@@ -71,13 +75,14 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// `since` as asked (`6h`, `7d`, a date), or `default`.
-fn since(req: &Request, default: &str) -> Result<(String, SystemTime), Response> {
+/// `since` as asked (`6h`, `7d`, a date: the clock's one grammar), or
+/// `default`; a date is midnight in `zone`.
+fn since(req: &Request, default: &str, zone: &Zone) -> Result<(String, SystemTime), Response> {
     let text = req
         .query_param("since")
         .unwrap_or_else(|| default.to_string());
     let parsed = Since::parse(&text).map_err(|e| Response::error(400, e.to_string()))?;
-    Ok((text, parsed.resolve(SystemTime::now(), &Zone::Local)))
+    Ok((text, parsed.resolve(SystemTime::now(), zone)))
 }
 
 impl Handler for Site {
@@ -189,28 +194,18 @@ impl Site {
     }
 
     fn readings(&self, req: &Request) -> Response {
-        let (_, from) = match since(req, "6h") {
+        let (_, from) = match since(req, "6h", &self.zone) {
             Ok(s) => s,
             Err(r) => return r,
         };
-        let path = self.ctx.log_dir.join(crate::outputs::READINGS_LOG);
+        let path = self.ctx.log_dir.join(READINGS_FILE);
         let mut points = Vec::new();
-        let read = crate::datalog::read_readings(&path, Some(from), None, |r| {
-            points.push(json!({
-                "time": crate::outputs::rfc3339(r.time),
-                "temperature": r.temperature,
-                "low": r.low_limit,
-                "high": r.high_limit,
-                "mode": r.mode,
-                "heater": r.heater.map(|p| p.state.as_str()),
-                "cooler": r.cooler.map(|p| p.state.as_str()),
-            }));
-        });
+        let read = crate::history::read_readings(&path, Some(from), None, |r| points.push(r));
         if let Err(e) = read {
             return Response::error(503, e.to_string());
         }
         let step = points.len().div_ceil(MAX_POINTS).max(1);
-        let thinned: Vec<Value> = points.into_iter().step_by(step).collect();
+        let thinned: Vec<_> = points.into_iter().step_by(step).collect();
         Response::json(
             200,
             &json!({"units": self.ctx.units.as_str(), "readings": thinned}),
@@ -218,12 +213,12 @@ impl Site {
     }
 
     fn chart(&self, req: &Request) -> Response {
-        let (text, from) = match since(req, "24h") {
+        let (text, from) = match since(req, "24h", &self.zone) {
             Ok(s) => s,
             Err(r) => return r,
         };
-        let path = self.ctx.log_dir.join(crate::outputs::READINGS_LOG);
-        match crate::datalog::Series::load(&path, Some(from), None) {
+        let path = self.ctx.log_dir.join(READINGS_FILE);
+        match crate::history::Series::load(&path, Some(from), None) {
             Ok(series) if !series.samples.is_empty() => {
                 let w = req
                     .query_param("w")
@@ -231,7 +226,7 @@ impl Site {
                     .unwrap_or(CHART_WIDTH.0)
                     .clamp(CHART_WIDTH.1, CHART_WIDTH.2);
                 let h = (w * 11 / 20).max(300);
-                let (svg, _) = crate::plot::render_svg(&series, &Zone::Local, (w, h));
+                let (svg, _) = crate::plot::render_svg(&series, &self.zone, (w, h));
                 Response::new(200, "image/svg+xml", svg)
             }
             Ok(_) => Response::error(404, format!("no readings in the last {text} yet")),
@@ -240,7 +235,7 @@ impl Site {
     }
 
     fn report(&self, req: &Request) -> Response {
-        let (text, from) = match since(req, "7d") {
+        let (text, from) = match since(req, "7d", &self.zone) {
             Ok(s) => s,
             Err(r) => return r,
         };

@@ -682,3 +682,38 @@ fn check_config_applies_the_bounds() {
     let o = run(&["check-config", path.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// `--since` takes the one duration grammar (issue 16): `1d12h` reaches back
+/// 36 hours, so of lines 40 h, 30 h and 1 h old only the last two are used.
+#[test]
+fn since_takes_combined_durations_like_1d12h() {
+    use kasa_thermostat::clock::{format_rfc3339, parse_rfc3339, Precision};
+    use std::time::SystemTime;
+    let dir = tempfile::tempdir().unwrap();
+    let now = SystemTime::now();
+    let line = |hours_ago: u64, temp: f64| {
+        let t = now - Duration::from_secs(hours_ago * 3600);
+        format!(
+            r#"{{"time":"{}","temperature":{temp},"units":"C","mode":"heat","low_limit":18.0,"high_limit":20.0,"reason":"r","alarm":null,"sensor_stale":false}}"#,
+            format_rfc3339(t, Precision::Millis)
+        )
+    };
+    let text = [line(40, 10.0), line(30, 19.0), line(1, 19.5)].join("\n") + "\n";
+    fs::write(dir.path().join("readings.jsonl"), text).unwrap();
+    fs::write(dir.path().join("plug-events.jsonl"), "").unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = run(&["report", "--log-dir", d, "--since", "1d12h", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let since = parse_rfc3339(v["since"].as_str().unwrap()).unwrap();
+    let back = now.duration_since(since).unwrap().as_secs_f64();
+    assert!(
+        (back - 36.0 * 3600.0).abs() < 120.0,
+        "since is {back} s back"
+    );
+    assert_eq!(v["readings"]["used"], 2, "{v}");
+    // A bad combination is a usage error naming the flag.
+    let o = run(&["report", "--log-dir", d, "--since", "12h1d"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--since 12h1d"), "{}", stderr(&o));
+}

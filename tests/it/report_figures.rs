@@ -11,7 +11,12 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use kasa_thermostat::datalog::{self, format_time, parse_time, Zone};
+use kasa_thermostat::clock::{format_rfc3339, parse_rfc3339, Precision, Zone};
+use kasa_thermostat::history;
+
+fn format_time(t: SystemTime) -> String {
+    format_rfc3339(t, Precision::Millis)
+}
 use kasa_thermostat::report::{
     report, Report, ReportOptions, COMPRESSOR_ADVICE, WEAK_SIGNAL_ADVICE,
 };
@@ -61,7 +66,8 @@ struct Event {
 }
 
 fn secs(s: &str) -> f64 {
-    parse_time(s)
+    parse_rfc3339(s)
+        .ok()
         .unwrap()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
@@ -145,7 +151,7 @@ fn write_run(dir: &Path) -> (Vec<Line>, Vec<Event>) {
             text.push_str("\u{0}\u{0}\u{0}garbage\n");
         }
     }
-    std::fs::write(dir.join(datalog::READINGS_FILE), text).unwrap();
+    std::fs::write(dir.join(history::READINGS_FILE), text).unwrap();
 
     let mut events = Vec::new();
     let mut et = start + 3.0;
@@ -219,7 +225,7 @@ fn write_run(dir: &Path) -> (Vec<Line>, Vec<Event>) {
             text.push_str("not json\n");
         }
     }
-    std::fs::write(dir.join(datalog::PLUG_EVENTS_FILE), text).unwrap();
+    std::fs::write(dir.join(history::PLUG_EVENTS_FILE), text).unwrap();
     (lines, events)
 }
 
@@ -500,7 +506,7 @@ fn every_figure_matches_an_independent_count() {
     let dir = tempfile::tempdir().unwrap();
     let (lines, events) = write_run(dir.path());
     let mut opts = ReportOptions::new(dir.path().to_path_buf());
-    opts.zone = Zone::Utc;
+    opts.zone = Zone::utc();
     let r = report(&opts).unwrap();
 
     assert_eq!(r.readings.stats.used, lines.len() as u64);
@@ -553,7 +559,7 @@ fn since_counts_only_what_came_after() {
     // Inside the run, after the stale spell, before the stop.
     let since = lines[800].t - 1.0;
     let mut opts = ReportOptions::new(dir.path().to_path_buf());
-    opts.zone = Zone::Utc;
+    opts.zone = Zone::utc();
     opts.since = Some(time_of(since));
     let r = report(&opts).unwrap();
     let lines: Vec<Line> = lines.into_iter().filter(|l| l.t >= since).collect();
@@ -575,7 +581,7 @@ fn a_missing_file_is_a_note_and_both_missing_is_an_error() {
     let e = report(&ReportOptions::new(dir.path().to_path_buf())).unwrap_err();
     assert!(e.to_string().contains("--log-dir"), "{e}");
     write_run(dir.path());
-    std::fs::remove_file(dir.path().join(datalog::PLUG_EVENTS_FILE)).unwrap();
+    std::fs::remove_file(dir.path().join(history::PLUG_EVENTS_FILE)).unwrap();
     let r = report(&ReportOptions::new(dir.path().to_path_buf())).unwrap();
     assert!(r.plugs.is_empty() && r.chamber.is_some());
     assert!(r.to_string().contains("plug-events.jsonl not found"), "{r}");

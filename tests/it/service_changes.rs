@@ -166,8 +166,9 @@ fn sighup_applies_a_good_config_and_refuses_a_bad_one() {
     svc.signal(libc::SIGHUP);
     assert!(eventually(WAIT, || limits(&svc).1 == 22.0), "{}", svc.log());
     assert!(
-        svc.log()
-            .contains("reload: applied from the next cycle: `high_limit`"),
+        eventually(WAIT, || svc
+            .log()
+            .contains("reload: applied from the next cycle: `high_limit`")),
         "{}",
         svc.log()
     );

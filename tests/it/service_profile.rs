@@ -62,8 +62,13 @@ fn the_heater_follows_a_moving_band_hold_ramp_hold() {
         .iter()
         .take_while(|r| low(r) < 21.0)
         .all(|r| r["heater"]["desired"] != json!(true)));
-    let state = svc.state();
-    assert_eq!(state["profile"]["phase"], "hold", "{state}");
+    // The state file is rewritten just after the readings line (with an
+    // fsync): wait for it rather than race it.
+    assert!(
+        eventually(WAIT, || svc.state()["profile"]["phase"] == "hold"),
+        "{}",
+        svc.state()
+    );
     assert!(svc.stop().success());
 }
 

@@ -9,9 +9,8 @@
 
 #![allow(dead_code)]
 
-use kasa_thermostat::profile::{
-    format_duration, limits_at, local_string, parse_rfc3339, Phase, Profile, RawProfile, Zone,
-};
+use kasa_thermostat::clock::{format_duration, local_string, Zone};
+use kasa_thermostat::profile::{limits_at, parse_instant, Profile, ProfilePhase, RawProfile};
 use kasa_thermostat::units::Units;
 
 /// Central European time as a POSIX TZ rule.
@@ -388,13 +387,13 @@ pub fn evaluate(case: &Case) -> Outcome {
     let raw: RawProfile = serde_json::from_str(case.json).expect("the case's profile parses");
     let profile = Profile::from_raw(&raw, Units::C).expect("the case's profile is valid");
     let zone = Zone::posix(CET).expect("the CET rule parses");
-    let start = parse_rfc3339(case.start).expect("start");
-    let now = parse_rfc3339(case.now).expect("now");
+    let start = parse_instant(case.start).expect("start");
+    let now = parse_instant(case.now).expect("now");
     let limits = limits_at(&profile, start, now, &zone);
     let step = match limits.phase {
-        Phase::Waiting { .. } => "waiting".to_string(),
-        Phase::Ended { .. } => "ended".to_string(),
-        Phase::Step { index, ramp, .. } => {
+        ProfilePhase::Waiting { .. } => "waiting".to_string(),
+        ProfilePhase::Ended { .. } => "ended".to_string(),
+        ProfilePhase::Step { index, ramp, .. } => {
             format!("{} {}", index + 1, if ramp { "ramp" } else { "hold" })
         }
     };
