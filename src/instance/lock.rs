@@ -267,7 +267,7 @@ mod tests {
     fn all_or_none_a_refusal_releases_what_was_taken() {
         let dir = tempfile::tempdir().unwrap();
         let sensor = Resource::Sensor { id: "28-aa".into() };
-        let _held = acquire(dir.path(), "kasa-thermostat", &[sensor.clone()]).unwrap();
+        let _held = acquire(dir.path(), "kasa-thermostat", std::slice::from_ref(&sensor)).unwrap();
         // plug-... sorts after sensor-... ? Resource order: Plug < Sensor, so
         // the plug is taken first, then the sensor is refused.
         let e = acquire(
@@ -291,7 +291,7 @@ mod tests {
             chip: "/dev/gpiochip0".into(),
             line: 4,
         };
-        let _a = acquire(dir.path(), "kasa-thermostat@a", &[line.clone()]).unwrap();
+        let _a = acquire(dir.path(), "kasa-thermostat@a", std::slice::from_ref(&line)).unwrap();
         let e = acquire(dir.path(), "kasa-thermostat@b", &[line]).unwrap_err();
         assert!(
             e.to_string()

@@ -107,7 +107,7 @@ fn the_instance_template_differs_from_the_single_unit_only_in_its_paths() {
         "LogsDirectory=kasa-thermostat/%i",
         "StateDirectory=kasa-thermostat/%i",
         "RuntimeDirectory=kasa-thermostat/%i",
-        "ReadWritePaths=/var/log/kasa-thermostat/%i /var/lib/kasa-thermostat/%i /run/kasa-thermostat/locks",
+        "ReadWritePaths=/var/log/kasa-thermostat/%i /var/lib/kasa-thermostat/%i -/run/kasa-thermostat/locks",
     ] {
         assert!(template.iter().any(|l| l == want), "the template lacks {want}");
     }
