@@ -217,7 +217,7 @@ pub struct PlugArgs {
     pub child: Option<String>,
     /// A power strip's outlet by index, counted from 0 (the first outlet is 0).
     pub outlet: Option<usize>,
-    /// The protocol: auto (learn it), legacy (TCP 9999), klap or aes (HTTP 80).
+    /// The protocol: auto (learn it), legacy (TCP 9999), klap, aes or tpap (HTTP 80).
     pub protocol: TransportKind,
     /// TP-Link account for KLAP/AES plugs (else $KASA_USERNAME, else the devices' defaults).
     pub username: Option<String>,
@@ -257,25 +257,30 @@ pub struct SimulatePlugArgs {
     /// TCP and UDP address to serve on; port 0 picks a free one (printed on stdout).
     pub bind: SocketAddr,
     /// The simulated hardware: hs100, hs110, hs300 (legacy); hs100-klap (legacy JSON in
-    /// KLAP); p100, p110, p300, kp125m, ep40m (SMART in KLAP); p110-aes, ep25 (SMART in AES).
+    /// KLAP); p100, p110, p300, kp125m, ep40m (SMART in KLAP); p110-aes, ep25 (SMART in AES);
+    /// p110-tpap, kp125m-tpap (SMART in TPAP).
     pub model: Model,
     /// Serve a python-kasa recording (tests/fixtures/{iot,smart}/*.json of its sdist)
     /// instead of `model`, over the transport its discovery result names.
     pub fixture: Option<PathBuf>,
     /// Misbehave: blackhole, slow:MS, drop, garbage, err, stuck, lag:MS, flaky:N,
-    /// and for KLAP and AES devices badauth, expire:N, badsig.
+    /// for KLAP, AES and TPAP devices badauth, expire:N, badsig (KLAP, AES), badtag
+    /// (TPAP) and sleepy:S (refuse TCP until a UDP 20002 probe or S seconds).
     pub fault: Option<Fault>,
     /// The plug's name.
     pub alias: String,
     /// Emulate newer firmware: TCP 9999 refused, the UDP 20002 probe answered.
     pub klap_only: bool,
-    /// The TP-Link account a KLAP or AES device is bound to (else it takes the
+    /// The TP-Link account a KLAP, AES or TPAP device is bound to (else it takes the
     /// devices' published defaults, like a plug never bound to the cloud).
     pub username: Option<String>,
     /// The account's password (a test device: given on the command line).
     pub password: Option<String>,
     /// The device refuses countdown rules (to try a plug without a dead-man).
     pub no_countdown: bool,
+    /// TPAP models: `false` announces TPAP with `"tpap_preferred": false`
+    /// and speaks KLAP (as some KP125M units do).
+    pub tpap_preferred: bool,
     /// Append every relay change to FILE as a JSON line
     /// (`{"t_ms": UNIX_MS, "outlet": N|null, "on": BOOL}`), and an off for
     /// each outlet still on when it stops (its power goes with it).
@@ -496,6 +501,7 @@ const PROTOCOLS: &[Choice] = &[
     Choice::new("legacy", ""),
     Choice::new("klap", ""),
     Choice::new("aes", ""),
+    Choice::new("tpap", ""),
 ];
 
 const PLUG: Sub = Sub {
@@ -535,7 +541,7 @@ Examples:
         Flag::takes(
             "protocol",
             "P",
-            "The protocol: auto (learn it), legacy (TCP 9999), klap or aes (HTTP 80).",
+            "The protocol: auto (learn it), legacy (TCP 9999), klap, aes or tpap (HTTP 80).",
         )
         .default("auto")
         .complete(Complete::Choices(PROTOCOLS)),
@@ -623,7 +629,11 @@ const MODELS: &[Choice] = &[
     Choice::new("ep40m", ""),
     Choice::new("p110-aes", ""),
     Choice::new("ep25", ""),
+    Choice::new("p110-tpap", ""),
+    Choice::new("kp125m-tpap", ""),
 ];
+
+const BOOLS: &[Choice] = &[Choice::new("true", ""), Choice::new("false", "")];
 
 /// The faults completions offer: those without an argument (`slow:MS` and
 /// the like need a number typed).
@@ -636,6 +646,7 @@ const FAULTS: &[Choice] = &[
     Choice::new("badauth", ""),
     Choice::new("expire", ""),
     Choice::new("badsig", ""),
+    Choice::new("badtag", ""),
 ];
 
 const SIMULATE_PLUG: Sub = Sub {
@@ -662,7 +673,7 @@ Examples:
             "MODEL",
             "The simulated hardware: hs100, hs110, hs300 (legacy); hs100-klap (legacy JSON \
              in KLAP); p100, p110, p300, kp125m, ep40m (SMART in KLAP); p110-aes, ep25 \
-             (SMART in AES).",
+             (SMART in AES); p110-tpap, kp125m-tpap (SMART in TPAP).",
         )
         .default("hs100")
         .complete(Complete::Choices(MODELS)),
@@ -678,7 +689,9 @@ Examples:
             "fault",
             "KIND",
             "Misbehave: blackhole, slow:MS, drop, garbage, err, stuck, lag:MS, flaky:N, \
-             and for KLAP and AES devices badauth, expire:N, badsig.",
+             for KLAP, AES and TPAP devices badauth, expire:N, badsig (KLAP, AES), badtag \
+             (TPAP) and sleepy:S (refuse TCP until a UDP 20002 probe arrives or S seconds \
+             pass).",
         )
         .complete(Complete::Choices(FAULTS)),
         Flag::takes("alias", "NAME", "The plug's name.").default("Simulated plug"),
@@ -689,7 +702,7 @@ Examples:
         Flag::takes(
             "username",
             "U",
-            "The TP-Link account a KLAP or AES device is bound to (else it takes the \
+            "The TP-Link account a KLAP, AES or TPAP device is bound to (else it takes the \
              devices' published defaults, like a plug never bound to the cloud).",
         ),
         Flag::takes(
@@ -701,6 +714,14 @@ Examples:
             "no-countdown",
             "The device refuses countdown rules (to try a plug without a dead-man).",
         ),
+        Flag::takes(
+            "tpap-preferred",
+            "BOOL",
+            "TPAP models: false announces TPAP with \"tpap_preferred\": false and speaks \
+             KLAP (as some KP125M units do).",
+        )
+        .default("true")
+        .complete(Complete::Choices(BOOLS)),
         Flag::takes(
             "transitions",
             "FILE",
@@ -1000,6 +1021,7 @@ fn build(m: &Matches) -> Result<Command, UsageError> {
             username: m.value("username", text)?,
             password: m.value("password", text)?,
             no_countdown: m.on("no-countdown")?,
+            tpap_preferred: m.value_or_default("tpap-preferred", parse_bool)?,
             transitions: m.path("transitions")?,
         }),
         "plot" => Command::Plot(PlotArgs {
@@ -1136,6 +1158,14 @@ fn parse_scale(s: &str) -> Result<f64, String> {
 
 fn parse_protocol(s: &str) -> Result<TransportKind, String> {
     s.parse()
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
 }
 
 fn parse_model(s: &str) -> Result<Model, String> {

@@ -54,10 +54,14 @@ fn found_json(f: &Found) -> serde_json::Value {
         }),
         None => {
             let p = f.probe.clone().unwrap_or_default();
-            json!({
+            let mut v = json!({
                 "mac": p.mac, "device_id": p.device_id, "device_type": p.device_type,
                 "http_port": p.http_port, "login_version": p.lv,
-            })
+            });
+            if let Some(pref) = p.tpap_preferred {
+                v["tpap_preferred"] = json!(pref);
+            }
+            v
         }
     };
     v["host"] = json!(f.addr.ip().to_string());
@@ -186,9 +190,22 @@ pub(crate) fn plug(a: PlugArgs) -> CmdResult {
             return Ok(ExitCode::SUCCESS);
         }
     };
+    // The outlet's own name, as the app shows it (one more request on the
+    // same session; if it fails, the worker's command says why).
+    let alias = match &target.outlet {
+        Some(o) => device
+            .info(Instant::now() + timing.before)
+            .ok()
+            .and_then(|info| outlet_alias(&info, o)),
+        None => None,
+    };
     let name = match &target.outlet {
         Some(o) => format!("{} outlet {o}", target.address()),
         None => target.address(),
+    };
+    let shown = match &alias {
+        Some(a) => format!("{name} {a:?}"),
+        None => name.clone(),
     };
     let outlet_json = target.outlet.as_ref().map(ToString::to_string);
     let (tx, rx) = crossbeam_channel::bounded(1);
@@ -206,12 +223,12 @@ pub(crate) fn plug(a: PlugArgs) -> CmdResult {
             if a.json {
                 println!(
                     "{}",
-                    json!({"host": name, "outlet": outlet_json, "on": on,
+                    json!({"host": name, "outlet": outlet_json, "alias": alias, "on": on,
                            "verified": verified, "attempts": outcome.attempts})
                 );
             } else {
                 let what = if verified { " (verified)" } else { "" };
-                println!("{name}: {}{what}", if on { "on" } else { "off" });
+                println!("{shown}: {}{what}", if on { "on" } else { "off" });
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -239,6 +256,30 @@ pub(crate) fn plug(a: PlugArgs) -> CmdResult {
         _ => Err(CliError::failed(Message(format!(
             "{name}: no state in the answer"
         )))),
+    }
+}
+
+/// The alias of `outlet` in a strip's info: the legacy sysinfo's
+/// `children[].alias`, or the SMART `child_device_list[].nickname` (base64).
+fn outlet_alias(info: &serde_json::Value, outlet: &Outlet) -> Option<String> {
+    let (list, smart) = match info.get("children").and_then(|c| c.as_array()) {
+        Some(l) => (l, false),
+        None => (info.get("child_device_list")?.as_array()?, true),
+    };
+    let child = match outlet {
+        Outlet::Index(i) => list.get(*i)?,
+        Outlet::Id(id) => list.iter().find(|c| {
+            let cid = c
+                .get(if smart { "device_id" } else { "id" })
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            cid == id || (id.len() <= 2 && !id.is_empty() && cid.ends_with(id.as_str()))
+        })?,
+    };
+    if smart {
+        crate::kasa::smart::nickname(child)
+    } else {
+        child.get("alias")?.as_str().map(str::to_string)
     }
 }
 
@@ -290,6 +331,7 @@ pub(crate) fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
         },
         no_countdown: a.no_countdown,
         fixture,
+        tpap_preferred: a.tpap_preferred,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -13,10 +13,22 @@
 //!   AES). The login version (`lv`) comes from the 20002 answer when the
 //!   device gives one, else version 2 (every AES plug recorded with an `lv`
 //!   says 2);
+//! * `tpap`: TPAP over HTTP (port 80) with the SMART JSON: firmware 1.4.x of
+//!   Tapo and Kasa plugs. The handshake runs at once, so that a refused
+//!   login shows on the first request; a login the device refuses, or a
+//!   handshake it rejects, is one [`KasaError::Rejected`] line naming the
+//!   model, what it announced and the ways out;
 //! * `auto`: the UDP 20002 probe to the host (on 20002, and on the given
 //!   port, where a simulated plug listens) names the transport and the
-//!   family; without an answer, the legacy port is tried, then KLAP on 80.
+//!   family (TPAP, or KLAP when the device says `tpap_preferred: false`);
+//!   without an answer, the legacy port is tried, then KLAP on 80.
 //!   What was learned is logged once and kept for the life of the worker.
+//!
+//! **Sleepy plugs.** A P110 on 1.4.6 does not listen on port 80 after a
+//! power cut until it receives a discovery packet. So a refused connection
+//! to a KLAP, AES or TPAP device sends the 20002 probe to it at once,
+//! within the same deadline, and logs it: the worker's next attempt finds
+//! the port open.
 
 use std::time::{Duration, Instant};
 
@@ -31,8 +43,9 @@ use super::smart::SmartDevice;
 use super::transport::aes::{AesTransport, LoginVersion};
 use super::transport::klap::KlapTransport;
 use super::transport::net::resolve;
+use super::transport::tpap::TpapTransport;
 use super::transport::xor::XorTransport;
-use super::transport::TransportKind;
+use super::transport::{Transport as _, TransportKind};
 use super::worker::{PlugTarget, Timing};
 
 /// How long `auto` waits for an answer to the 20002 probe (a device on the
@@ -121,6 +134,69 @@ impl Lazy {
         )))
     }
 
+    /// TPAP on `port`, handshaking now; a refusal names what the device
+    /// announced (`info`, from the 20002 answer) and the ways out.
+    fn tpap(
+        &self,
+        port: u16,
+        info: Option<&ProbeInfo>,
+        deadline: Instant,
+    ) -> Result<Box<dyn Device>, KasaError> {
+        let mut t = TpapTransport::new(
+            &self.target.host,
+            port,
+            self.credentials.clone(),
+            self.connect,
+        );
+        match t.handshake(deadline) {
+            Ok(()) => Ok(Box::new(SmartDevice::new(
+                t,
+                TransportKind::Tpap,
+                self.target.outlet.clone(),
+            ))),
+            Err(e) if rejects(&e) => Err(KasaError::Rejected {
+                addr: t.address().to_string(),
+                model: info
+                    .map(|i| i.model.clone())
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| "device".into()),
+                announced: match (info, t.announce()) {
+                    (Some(i), _) => i.announced(),
+                    (None, Some(a)) => {
+                        format!("TPAP (TLS mode {}, passcode types {:?})", a.tls, a.pake)
+                    }
+                    (None, None) => "nothing (no 20002 answer)".into(),
+                },
+                source: Box::new(e),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The sleepy-plug wake-up: after a refused connection to a device
+    /// that speaks HTTP (KLAP, AES, TPAP), the 20002 probe, within `deadline`.
+    fn wake_if_refused<T>(&self, result: &Result<T, KasaError>, deadline: Instant) {
+        let Err(KasaError::Refused { addr, .. }) = result else {
+            return;
+        };
+        let http = match &self.inner {
+            Some(d) => d.transport_kind() != TransportKind::Legacy,
+            None => matches!(
+                self.target.transport,
+                TransportKind::Klap | TransportKind::Aes | TransportKind::Tpap
+            ),
+        };
+        if !http {
+            return;
+        }
+        let answered = self.probe(deadline).ok().flatten().is_some();
+        log::info!(
+            "{}: {addr} refused the connection; sent the UDP 20002 probe to wake it ({})",
+            self.target.label(),
+            if answered { "it answered" } else { "no answer" }
+        );
+    }
+
     /// The host's 20002 answer (on 20002 and on the given port), waiting at
     /// most [`PROBE_WAIT`] and never past `deadline`.
     fn probe(&self, deadline: Instant) -> Result<Option<ProbeInfo>, KasaError> {
@@ -164,6 +240,11 @@ impl Lazy {
                     _ => LoginVersion::V2,
                 };
                 self.aes(self.target.port(), lv, deadline)?
+            }
+            TransportKind::Tpap => {
+                // The 20002 answer names the model for a refusal's message.
+                let info = self.probe(deadline)?;
+                self.tpap(self.target.port(), info.as_ref(), deadline)?
             }
             TransportKind::Auto => self.auto(deadline)?,
         };
@@ -212,18 +293,52 @@ impl Lazy {
                 );
                 self.aes(port, LoginVersion::from_lv(info.lv), deadline)
             }
-            Some(info) => Err(KasaError::Unsupported {
-                addr: self.addr.clone(),
-                model: if info.model.is_empty() {
-                    "device".into()
-                } else {
+            Some(info) if info.is_tpap() && info.is_smart() => {
+                let port = self.target.port.or(info.http_port).unwrap_or(80);
+                if info.tpap_preferred == Some(false) {
+                    log::info!(
+                        "{label}: the 20002 probe says TPAP but not preferred, {} {}: using KLAP",
+                        info.device_type,
+                        info.model
+                    );
+                    let mut t = KlapTransport::new(
+                        &self.target.host,
+                        port,
+                        self.credentials.clone(),
+                        KlapVersion::V2,
+                        self.connect,
+                    );
+                    t.handshake(deadline)?;
+                    return Ok(self.over_klap(t));
+                }
+                log::info!(
+                    "{label}: the 20002 probe says {}, {} {}",
+                    info.announced(),
+                    info.device_type,
                     info.model
-                },
-                what: format!(
-                    "{} transport for {} devices in this build",
-                    info.scheme, info.device_type
-                ),
-            }),
+                );
+                self.tpap(port, Some(&info), deadline)
+            }
+            Some(info) => {
+                let model = if info.model.is_empty() {
+                    "device".to_string()
+                } else {
+                    info.model.clone()
+                };
+                Err(KasaError::Rejected {
+                    addr: self.addr.clone(),
+                    model: model.clone(),
+                    announced: info.announced(),
+                    source: Box::new(KasaError::Unsupported {
+                        addr: self.addr.clone(),
+                        model,
+                        what: format!(
+                            "{} transport for {} devices in this build",
+                            info.scheme, info.device_type
+                        ),
+                    }),
+                })
+            }
             None => {
                 // No answer: a legacy plug (port 9999 unless given), else
                 // KLAP on 80 for a device that does not answer the probe.
@@ -247,6 +362,19 @@ impl Lazy {
             }
         }
     }
+}
+
+/// Whether a failed TPAP handshake is the device saying no (a refused
+/// login, an error code, a status, an answer we cannot use), not the network.
+fn rejects(e: &KasaError) -> bool {
+    matches!(
+        e,
+        KasaError::Auth { .. }
+            | KasaError::Unsupported { .. }
+            | KasaError::Smart { .. }
+            | KasaError::HttpStatus { .. }
+            | KasaError::Tpap { .. }
+    )
 }
 
 /// `legacy JSON` or `SMART JSON`, for the log line.
@@ -275,11 +403,15 @@ impl Device for Lazy {
     }
 
     fn read(&mut self, deadline: Instant) -> Result<Status, KasaError> {
-        self.device(deadline)?.read(deadline)
+        let r = self.device(deadline).and_then(|d| d.read(deadline));
+        self.wake_if_refused(&r, deadline);
+        r
     }
 
     fn set(&mut self, on: bool, deadline: Instant) -> Result<(), KasaError> {
-        self.device(deadline)?.set(on, deadline)
+        let r = self.device(deadline).and_then(|d| d.set(on, deadline));
+        self.wake_if_refused(&r, deadline);
+        r
     }
 
     fn arm_deadman(

@@ -218,6 +218,30 @@ pub enum KasaError {
         /// What was wrong.
         detail: String,
     },
+    /// The TPAP session failed after discovery: a handshake answer this
+    /// build cannot use, a reply whose length, tag or sequence number is
+    /// wrong. The session is dropped, so the next request starts a fresh one.
+    Tpap {
+        /// `host:port`.
+        addr: String,
+        /// What was being done (`discover`, `pake_share`, the request).
+        op: String,
+        /// What was wrong.
+        source: super::transport::tpap::crypto::TpapError,
+    },
+    /// A device on new firmware would not let us in: it refused the TPAP
+    /// login, rejected the TPAP handshake, or announced a transport this
+    /// build does not speak. Says what it announced and the ways out.
+    Rejected {
+        /// `host:port`.
+        addr: String,
+        /// The model, as announced (`P110(EU)`), or `device`.
+        model: String,
+        /// What it announced (`TPAP (lv 2, HTTP port 80)`).
+        announced: String,
+        /// Why, with its own detail.
+        source: Box<KasaError>,
+    },
 }
 
 /// Why a reply could not be used. The client adds the peer's address.
@@ -359,6 +383,19 @@ pub enum AuthDetail {
         /// The user name tried (never the password).
         username: String,
     },
+    /// TPAP: the device answered `-2203` to the login (with its count of
+    /// failed and remaining attempts), or its confirmation proved it holds
+    /// another password (`confirm`).
+    Tpap {
+        /// The user name tried (never the password).
+        username: String,
+        /// `failedAttempts`.
+        failed: Option<i64>,
+        /// `remainAttempts`.
+        remaining: Option<i64>,
+        /// Refused by the device's confirmation, not by an error code.
+        confirm: bool,
+    },
     /// A SMART error code that means a refused login (`-1501`, `1111`...).
     Code {
         /// The code.
@@ -379,6 +416,20 @@ impl fmt::Display for AuthDetail {
                 "the handshake matches neither {username:?} with this password nor the published defaults"
             ),
             AuthDetail::Code { code, name } => write!(f, "error_code {code} ({name})"),
+            AuthDetail::Tpap { username, confirm: true, .. } => write!(
+                f,
+                "the device's confirmation shows it holds another password than {username:?}'s"
+            ),
+            AuthDetail::Tpap { username, failed, remaining, .. } => {
+                write!(f, "error_code -2203: the login of {username:?} was refused")?;
+                if let Some(n) = failed {
+                    write!(f, "; {n} failed attempts")?;
+                }
+                if let Some(n) = remaining {
+                    write!(f, ", {n} left before the device locks this client out")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -414,9 +465,10 @@ impl KasaError {
             KasaError::Mismatch { .. } => FailureKind::Mismatch,
             KasaError::NoTime { .. } => FailureKind::OutOfTime,
             KasaError::Io { .. } => FailureKind::Io,
-            KasaError::Http { .. } | KasaError::Klap { .. } | KasaError::Aes { .. } => {
-                FailureKind::BadReply
-            }
+            KasaError::Http { .. }
+            | KasaError::Klap { .. }
+            | KasaError::Aes { .. }
+            | KasaError::Tpap { .. } => FailureKind::BadReply,
             KasaError::HttpStatus { .. } => FailureKind::DeviceError,
             KasaError::Auth { .. } => FailureKind::Auth,
             KasaError::Smart { code, .. } if codes::is_unsupported(*code) => {
@@ -424,6 +476,7 @@ impl KasaError {
             }
             KasaError::Smart { .. } => FailureKind::DeviceError,
             KasaError::Unsupported { .. } => FailureKind::Unsupported,
+            KasaError::Rejected { source, .. } => source.kind(),
         }
     }
 
@@ -438,6 +491,7 @@ impl KasaError {
             KasaError::Auth { .. } | KasaError::Unsupported { .. } => true,
             KasaError::Smart { code, .. } => !codes::is_transient(*code),
             KasaError::Refused { klap_hint, .. } => *klap_hint,
+            KasaError::Rejected { source, .. } => source.is_permanent(),
             KasaError::WrongReply { repeated, .. } => *repeated,
             KasaError::Device { code, .. } => is_unsupported(*code),
             KasaError::BadReply { .. } | KasaError::Outlet { .. } | KasaError::NoTime { .. } => {
@@ -527,7 +581,7 @@ impl fmt::Display for KasaError {
             } => write!(
                 f,
                 "{addr}: connection refused, but the device answers the UDP 20002 probe ({}): \
-                 it speaks the newer {} protocol over HTTP (KLAP or AES, --protocol auto finds \
+                 it speaks the newer {} protocol over HTTP (KLAP, AES or TPAP, --protocol auto finds \
                  it; it needs the TP-Link credentials), not the legacy port 9999 protocol. In the \
                  Kasa app, turning on \"Third-Party Compatibility\" reopens port 9999 on some models",
                 scheme.as_deref().unwrap_or("unknown scheme"),
@@ -609,15 +663,15 @@ impl fmt::Display for KasaError {
             KasaError::Io { addr, op, .. } => write!(f, "{addr}: {op} failed"),
             KasaError::Http { addr, op, detail } => write!(
                 f,
-                "{addr}: {op}: malformed HTTP reply: {detail} (is this a KLAP or AES device, and the right port?)"
+                "{addr}: {op}: malformed HTTP reply: {detail} (is this a KLAP, AES or TPAP device, and the right port?)"
             ),
             KasaError::HttpStatus { addr, op, status } => write!(
                 f,
                 "{addr}: {op}: the device answered HTTP {status} ({})",
                 match status {
-                    404 => "nothing at that path: try another --protocol (legacy, klap, aes), or check the port",
+                    404 => "nothing at that path: try another --protocol (legacy, klap, aes, tpap), or check the port",
                     403 | 401 => "the session was refused even after a fresh handshake",
-                    _ => "is this a KLAP or AES device, and the right port?",
+                    _ => "is this a KLAP, AES or TPAP device, and the right port?",
                 }
             ),
             KasaError::Auth { addr, .. } => write!(
@@ -641,6 +695,35 @@ impl fmt::Display for KasaError {
                 f,
                 "{addr}: {op}: AES session failed: {detail} (a new session is started on the next try)"
             ),
+            KasaError::Rejected {
+                addr,
+                model,
+                announced,
+                source,
+            } => {
+                let app = "turn on \"Third-Party Compatibility\" in the Tapo/Kasa app so the plug \
+                           falls back to KLAP (after a firmware update, switch it off and on again)";
+                match source.as_ref() {
+                    KasaError::Auth { .. } => write!(
+                        f,
+                        "{addr}: {model} announced {announced} and refused the login: check the \
+                         TP-Link account (credentials.username and the password file, the account \
+                         of the Tapo/Kasa app), or {app}"
+                    ),
+                    KasaError::Unsupported { .. } => write!(
+                        f,
+                        "{addr}: {model} announced {announced}, which this build does not speak: {app}"
+                    ),
+                    _ => write!(
+                        f,
+                        "{addr}: {model} announced {announced} and rejected the TPAP handshake: {app}"
+                    ),
+                }
+            }
+            KasaError::Tpap { addr, op, source } => write!(
+                f,
+                "{addr}: {op}: TPAP session failed: {source} (a new session is started on the next try)"
+            ),
         }
     }
 }
@@ -653,6 +736,13 @@ impl std::error::Error for KasaError {
             | KasaError::Io { source, .. } => Some(source),
             KasaError::BadReply { source, .. } => Some(source),
             KasaError::Auth { source, .. } => Some(source),
+            KasaError::Tpap { source, .. } => Some(source),
+            // A refused login's detail (the device's counts) without
+            // repeating the address and the advice.
+            KasaError::Rejected { source, .. } => match source.as_ref() {
+                KasaError::Auth { source, .. } => Some(source),
+                other => Some(other),
+            },
             _ => None,
         }
     }

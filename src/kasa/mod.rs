@@ -6,8 +6,8 @@
 //! The layers, bottom up (a file uses only the layers below it):
 //!
 //! * [`transport`]: one JSON request to a device and its reply, whatever the
-//!   wire ([`transport::xor`] on the legacy TCP 9999, [`transport::klap`]
-//!   and [`transport::aes`] over [`transport::http`]; [`transport::net`]
+//!   wire ([`transport::xor`] on the legacy TCP 9999, [`transport::klap`],
+//!   [`transport::aes`] and [`transport::tpap`] over [`transport::http`]; [`transport::net`]
 //!   is the bounded connect they share);
 //! * the protocol families, what the JSON says: [`iot`] (the legacy JSON,
 //!   `SysInfo`) and [`smart`] (the SMART JSON of Tapo and newer Kasa, with

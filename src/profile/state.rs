@@ -567,3 +567,49 @@ pub fn kernel_clock_synced() -> Option<bool> {
 pub(super) fn parse_state_for_test(text: &str) -> Result<ProfileState, String> {
     parse_state(text)
 }
+
+#[cfg(test)]
+mod skip_tests {
+    use super::*;
+    use crate::units::Units;
+
+    fn profile() -> Profile {
+        let raw: super::super::RawProfile = serde_json::from_str(
+            r#"{"steps": [{"hold": "1h", "low": 18, "high": 19},
+                          {"hold": "2h", "low": 19, "high": 20},
+                          {"hold": "3h", "low": 20, "high": 21}]}"#,
+        )
+        .unwrap();
+        Profile::from_raw(&raw, Units::C).unwrap()
+    }
+
+    #[test]
+    fn skip_moves_the_start_so_the_next_step_begins_now_until_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profile.json");
+        let p = profile();
+        let t0 = time::macros::datetime!(2026-12-01 12:00 UTC);
+        let err = skip_command(&p, &path, t0).unwrap_err();
+        assert!(err.to_string().contains("has not started yet"), "{err}");
+        restart_command(&p, &path, t0).unwrap();
+        let now = t0 + time::Duration::minutes(10);
+        let line = skip_command(&p, &path, now).unwrap();
+        assert!(
+            line.starts_with("profile: skipped to step 2 of 3"),
+            "{line}"
+        );
+        let start = load_state(&path).unwrap().unwrap().start;
+        assert_eq!(start, now - time::Duration::hours(1));
+        let line = skip_command(&p, &path, now).unwrap();
+        assert!(
+            line.starts_with("profile: skipped to step 3 of 3"),
+            "{line}"
+        );
+        assert_eq!(
+            load_state(&path).unwrap().unwrap().start,
+            now - time::Duration::hours(3)
+        );
+        let err = skip_command(&p, &path, now).unwrap_err();
+        assert!(err.to_string().contains("last step"), "{err}");
+    }
+}

@@ -373,6 +373,7 @@ impl Fixture {
             Wire::Xor => "XOR port".to_string(),
             Wire::Klap => self.klap_version().to_string(),
             Wire::Aes => format!("AES login v{}", self.lv.unwrap_or(1)),
+            Wire::Tpap => "TPAP".to_string(),
         };
         format!(
             "{} ({}, {family} JSON over {wire}, {} relay{})",

@@ -9,6 +9,9 @@
 //!   v1, all answering the UDP 20002 probe with their `mgt_encrypt_schm`;
 //! * AES ("securePassthrough") devices over HTTP (`sim/aes.rs`): a Tapo P110
 //!   (EU) fw 1.2.3 and a Kasa EP25 (US) hw 2.6 with the SMART JSON;
+//! * TPAP devices over HTTP (`sim/tpap.rs`): the Tapo P110 and Kasa KP125M
+//!   on firmware 1.4.x, announcing `TPAP` in their 20002 answer (or, with
+//!   `tpap_preferred: false`, announcing it but speaking KLAP);
 //! * any device python-kasa recorded (`sim/fixture.rs`): a fixture JSON of
 //!   its test suite served over the transport its discovery result names,
 //!   with the relays live.
@@ -30,6 +33,7 @@ pub mod fixture;
 mod iot;
 mod klap;
 mod smart;
+mod tpap;
 
 use std::fmt;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -70,6 +74,12 @@ pub enum Model {
     P110Aes,
     /// Kasa EP25 (US) hw 2.6: SMART over AES (login v2), countdown and auto-off.
     Ep25,
+    /// Tapo P110 on firmware 1.4.x: SMART over TPAP (md5-crypt pre-hash,
+    /// AES-128-CCM), countdown and auto-off.
+    P110Tpap,
+    /// Kasa KP125M on firmware 1.4.1: SMART over TPAP (sha256-crypt
+    /// pre-hash, ChaCha20-Poly1305), countdown and auto-off.
+    Kp125mTpap,
 }
 
 /// How a model's TCP port speaks.
@@ -81,6 +91,8 @@ pub(crate) enum Wire {
     Klap,
     /// HTTP with AES "securePassthrough" (port 80 on real plugs).
     Aes,
+    /// HTTP with TPAP (port 80 on real plugs).
+    Tpap,
 }
 
 impl Wire {
@@ -90,13 +102,14 @@ impl Wire {
             Wire::Xor => "XOR",
             Wire::Klap => "KLAP",
             Wire::Aes => "AES",
+            Wire::Tpap => "TPAP",
         }
     }
 }
 
 impl Model {
     /// Every model, in the order `--model` lists them.
-    pub(crate) const ALL: [Model; 11] = [
+    pub(crate) const ALL: [Model; 13] = [
         Model::Hs100,
         Model::Hs110,
         Model::Hs300,
@@ -108,6 +121,8 @@ impl Model {
         Model::Hs100Klap,
         Model::P110Aes,
         Model::Ep25,
+        Model::P110Tpap,
+        Model::Kp125mTpap,
     ];
 
     /// The `--model` name.
@@ -124,6 +139,8 @@ impl Model {
             Model::Hs100Klap => "hs100-klap",
             Model::P110Aes => "p110-aes",
             Model::Ep25 => "ep25",
+            Model::P110Tpap => "p110-tpap",
+            Model::Kp125mTpap => "kp125m-tpap",
         }
     }
 
@@ -134,9 +151,9 @@ impl Model {
             Model::Hs110 => "HS110(EU)",
             Model::Hs300 => "HS300(US)",
             Model::P100 => "P100",
-            Model::P110 | Model::P110Aes => "P110",
+            Model::P110 | Model::P110Aes | Model::P110Tpap => "P110",
             Model::P300 => "P300",
-            Model::Kp125m => "KP125M",
+            Model::Kp125m | Model::Kp125mTpap => "KP125M",
             Model::Ep40m => "EP40M",
             Model::Ep25 => "EP25",
         }
@@ -150,8 +167,9 @@ impl Model {
             Model::P300 => "P300(EU)",
             Model::Kp125m => "KP125M(US)",
             Model::Ep40m => "EP40M(US)",
-            Model::P110Aes => "P110(EU)",
+            Model::P110Aes | Model::P110Tpap => "P110(EU)",
             Model::Ep25 => "EP25(US)",
+            Model::Kp125mTpap => "KP125M(US)",
             other => other.model_name(),
         }
     }
@@ -167,6 +185,8 @@ impl Model {
                 | Model::Ep40m
                 | Model::P110Aes
                 | Model::Ep25
+                | Model::P110Tpap
+                | Model::Kp125mTpap
         )
     }
 
@@ -174,6 +194,8 @@ impl Model {
     pub(crate) fn wire(self) -> Wire {
         if matches!(self, Model::P110Aes | Model::Ep25) {
             Wire::Aes
+        } else if matches!(self, Model::P110Tpap | Model::Kp125mTpap) {
+            Wire::Tpap
         } else if self.is_smart() || self == Model::Hs100Klap {
             Wire::Klap
         } else {
@@ -193,8 +215,10 @@ impl Model {
     /// `device_type` in discovery (`mic_type` in a legacy sysinfo).
     pub(crate) fn device_type(self) -> &'static str {
         match self {
-            Model::P100 | Model::P110 | Model::P300 | Model::P110Aes => "SMART.TAPOPLUG",
-            Model::Kp125m | Model::Ep40m | Model::Ep25 => "SMART.KASAPLUG",
+            Model::P100 | Model::P110 | Model::P300 | Model::P110Aes | Model::P110Tpap => {
+                "SMART.TAPOPLUG"
+            }
+            Model::Kp125m | Model::Ep40m | Model::Ep25 | Model::Kp125mTpap => "SMART.KASAPLUG",
             _ => "IOT.SMARTPLUGSWITCH",
         }
     }
@@ -204,7 +228,7 @@ impl Model {
     /// only one python-kasa's AES transport tries.
     pub fn default_credentials(self) -> Credentials {
         match self {
-            Model::P100 | Model::P110 | Model::P300 => default_for("TAPO"),
+            Model::P100 | Model::P110 | Model::P300 | Model::P110Tpap => default_for("TAPO"),
             _ if self.wire() == Wire::Aes => default_for("TAPO"),
             _ => default_for("KASA"),
         }
@@ -258,18 +282,26 @@ pub enum Fault {
     Lag(Duration),
     /// The first N requests (after the fault is set) are dropped without an answer.
     Flaky(u32),
-    /// KLAP and AES: the device holds other credentials than the configured
-    /// ones, so every handshake fails the client's check (KLAP) or every
-    /// login is refused with `-1501` (AES): a wrong password.
+    /// KLAP, AES and TPAP: the device holds other credentials than the
+    /// configured ones, so every handshake fails the client's check (KLAP) or
+    /// every login is refused with `-1501` (AES) or `-2203` with the failed
+    /// and remaining attempts (TPAP): a wrong password.
     BadAuth,
-    /// KLAP and AES: a session ends after this many requests, long before its
-    /// announced `TIMEOUT`; the device then answers 403 (KLAP) or
-    /// `error_code` 9999 SESSION_TIMEOUT (AES).
+    /// KLAP, AES and TPAP: a session ends after this many requests, long
+    /// before its announced `TIMEOUT`; the device then answers 403 (KLAP),
+    /// `error_code` 9999 SESSION_TIMEOUT (AES) or -40401, 9999 and -40413 in
+    /// turn (TPAP).
     Expire(u32),
     /// KLAP: every reply carries a corrupt signature. AES (which has no
     /// signature): every reply is encrypted with another key, so it does not
     /// decrypt (bad padding or garbage).
     BadSig,
+    /// TPAP: every reply's authentication tag is wrong.
+    BadTag,
+    /// KLAP, AES and TPAP models, from the start only: TCP connections are
+    /// refused until the device receives a UDP 20002 probe or this much time
+    /// passes (a P110 on 1.4.6 after a power cut).
+    Sleepy(Duration),
 }
 
 impl FromStr for Fault {
@@ -303,6 +335,13 @@ impl FromStr for Fault {
             }
             "badauth" => Ok(Fault::BadAuth),
             "badsig" => Ok(Fault::BadSig),
+            "badtag" => Ok(Fault::BadTag),
+            "sleepy" => {
+                let a = arg.ok_or("sleepy needs seconds, e.g. sleepy:600")?;
+                a.parse::<u64>()
+                    .map(|s| Fault::Sleepy(Duration::from_secs(s)))
+                    .map_err(|_| format!("sleepy:{a}: not a whole number of seconds"))
+            }
             "expire" => match arg {
                 None => Ok(Fault::Expire(2)),
                 Some(a) => match count(a)? {
@@ -312,7 +351,7 @@ impl FromStr for Fault {
             },
             _ => Err(
                 "expected blackhole, slow:MS, drop, garbage, err, stuck, lag:MS, flaky:N, \
-                 badauth, expire[:N] or badsig"
+                 badauth, expire[:N], badsig, badtag or sleepy:S"
                     .into(),
             ),
         }
@@ -343,6 +382,9 @@ pub struct SimOptions {
     /// Serve this python-kasa recording instead of `model` (its discovery
     /// result, if any, says which transport).
     pub fixture: Option<Arc<fixture::Fixture>>,
+    /// TPAP models: `false` announces TPAP with `"tpap_preferred": false`
+    /// and speaks KLAP, as some KP125M units do.
+    pub tpap_preferred: bool,
 }
 
 impl Default for SimOptions {
@@ -356,6 +398,7 @@ impl Default for SimOptions {
             credentials: None,
             no_countdown: false,
             fixture: None,
+            tpap_preferred: true,
         }
     }
 }
@@ -442,6 +485,8 @@ struct Inner {
     ids: u64,
     /// The recording served in place of `model`.
     fixture: Option<Arc<fixture::Fixture>>,
+    /// A TPAP model that prefers it (else it speaks KLAP).
+    tpap_preferred: bool,
 }
 
 struct Shared {
@@ -456,6 +501,21 @@ struct Shared {
     creds: Credentials,
     /// The account of the `badauth` fault.
     bad_creds: Credentials,
+    /// TPAP models: the device's record of the account, and of the
+    /// `badauth` fault's account.
+    tpap_accounts: Option<(tpap::Account, tpap::Account)>,
+    tpap_flavour: tpap::Flavour,
+    tpap: Mutex<tpap::Tpap>,
+    tpap_sessions: Mutex<klap::Sessions<tpap::Session>>,
+    /// The TCP port, which a TPAP device names in its `discover` answer.
+    port: u16,
+    /// The `sleepy` fault: the bound, not yet listening socket and when it
+    /// wakes by itself.
+    sleeper: Mutex<Option<(socket2::Socket, Instant)>>,
+    /// Accept threads started when a sleepy device wakes.
+    late_threads: Mutex<Vec<JoinHandle<()>>>,
+    /// 20002 probes received.
+    probes: AtomicU64,
     stop: AtomicBool,
     conns: Mutex<Vec<(TcpStream, JoinHandle<()>)>>,
 }
@@ -497,7 +557,15 @@ fn hex_id(seed: &str, digits: usize) -> String {
 impl SimPlug {
     /// Binds TCP (and UDP on the same port) and starts serving.
     pub fn start(opts: SimOptions) -> std::io::Result<SimPlug> {
-        let (listener, refusing, addr) = if opts.klap_only {
+        let wire_of_opts = opts
+            .fixture
+            .as_ref()
+            .map_or(opts.model.wire(), |f| f.wire());
+        let sleepy = match opts.fault {
+            Some(Fault::Sleepy(d)) if wire_of_opts != Wire::Xor => Some(d),
+            _ => None,
+        };
+        let (listener, refusing, addr) = if opts.klap_only || sleepy.is_some() {
             // A bound socket that never listens makes connects fail with
             // "refused", like a plug whose port 9999 is closed.
             let s = socket2::Socket::new(
@@ -571,6 +639,12 @@ impl SimPlug {
             None => opts.model.default_credentials(),
         });
         let bad = Credentials::new(format!("{}-other@example.com", device_id), "not-yours");
+        let flavour = if opts.model == Model::Kp125mTpap {
+            tpap::Flavour::Sha256CryptChaCha
+        } else {
+            tpap::Flavour::Md5CryptAes
+        };
+        let mac_copy = mac.clone();
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 model: opts.model,
@@ -596,11 +670,23 @@ impl SimPlug {
                 flaky_left,
                 ids: 0,
                 fixture: fx.clone(),
+                tpap_preferred: opts.tpap_preferred,
             }),
             klap: Mutex::new(klap::Sessions::default()),
             aes: Mutex::new(klap::Sessions::default()),
             auth: creds.auth_hash(version),
             bad_auth: bad.auth_hash(version),
+            tpap_accounts: (wire_of_opts == Wire::Tpap && opts.tpap_preferred).then(|| {
+                let mac_for = |c: &Credentials| tpap::Account::new(flavour, c, &mac_copy);
+                (mac_for(&creds), mac_for(&bad))
+            }),
+            tpap_flavour: flavour,
+            tpap: Mutex::new(tpap::Tpap::default()),
+            tpap_sessions: Mutex::new(klap::Sessions::default()),
+            port: addr.port(),
+            sleeper: Mutex::new(None),
+            late_threads: Mutex::new(Vec::new()),
+            probes: AtomicU64::new(0),
             creds,
             bad_creds: bad,
             stop: AtomicBool::new(false),
@@ -609,6 +695,13 @@ impl SimPlug {
         let state = SimState { shared };
         let port = addr.port();
         let mut threads = Vec::new();
+        let refusing = match (sleepy, refusing) {
+            (Some(d), Some(sock)) if !opts.klap_only => {
+                *lock_or_recover(&state.shared.sleeper) = Some((sock, Instant::now() + d));
+                None
+            }
+            (_, r) => r,
+        };
         if let Some(l) = listener {
             let st = state.clone();
             threads.push(
@@ -618,7 +711,7 @@ impl SimPlug {
             );
         }
         let st = state.clone();
-        let wire = fx.as_ref().map_or(opts.model.wire(), |f| f.wire());
+        let wire = wire_of_opts;
         let announce = opts.klap_only || wire != Wire::Xor;
         let legacy_udp = !opts.klap_only && wire == Wire::Xor;
         threads.push(
@@ -666,6 +759,10 @@ impl Drop for SimPlug {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        let late = std::mem::take(&mut *lock_or_recover(&self.state.shared.late_threads));
+        for t in late {
+            let _ = t.join();
+        }
         let conns = std::mem::take(&mut *lock_or_recover(&self.state.shared.conns));
         for (s, _) in &conns {
             let _ = s.shutdown(Shutdown::Both);
@@ -711,6 +808,7 @@ fn serve_connection(mut stream: TcpStream, state: SimState) {
         Wire::Xor => iot::serve(&mut stream, &state),
         Wire::Klap => klap::serve(&mut stream, &state),
         Wire::Aes => aes::serve(&mut stream, &state),
+        Wire::Tpap => tpap::serve(&mut stream, &state),
     }
     // The accept loop holds a clone of this socket (to unblock it at drop), so
     // dropping ours would not close the connection: shut it down explicitly.
@@ -723,7 +821,9 @@ fn udp_loop(sock: UdpSocket, state: SimState, announce: bool, legacy: bool) {
     let _ = sock.set_read_timeout(Some(Duration::from_millis(500)));
     let mut buf = vec![0u8; 4096];
     loop {
-        let Ok((len, from)) = sock.recv_from(&mut buf) else {
+        let received = sock.recv_from(&mut buf);
+        state.wake_if_due(false);
+        let Ok((len, from)) = received else {
             if state.shared.stop.load(Ordering::SeqCst) {
                 return;
             }
@@ -734,6 +834,8 @@ fn udp_loop(sock: UdpSocket, state: SimState, announce: bool, legacy: bool) {
         }
         let data = &buf[..len];
         if is_klap_probe(data) {
+            state.shared.probes.fetch_add(1, Ordering::Relaxed);
+            state.wake_if_due(true);
             if announce && state.lock().fault != Some(Fault::Blackhole) {
                 let _ = sock.send_to(&state.probe_reply(from), from);
             }
@@ -754,6 +856,55 @@ fn udp_loop(sock: UdpSocket, state: SimState, announce: bool, legacy: bool) {
 }
 
 impl SimState {
+    /// The `sleepy` fault: starts listening once a probe came (`probed`) or
+    /// the sleep is over. Connections before that were refused.
+    fn wake_if_due(&self, probed: bool) {
+        let mut sleeper = lock_or_recover(&self.shared.sleeper);
+        let due = sleeper
+            .as_ref()
+            .is_some_and(|(_, at)| probed || Instant::now() >= *at);
+        if !due || self.shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some((sock, _)) = sleeper.take() else {
+            return;
+        };
+        drop(sleeper);
+        if sock.listen(128).is_err() {
+            return;
+        }
+        let listener: TcpListener = sock.into();
+        let st = self.clone();
+        let port = self.shared.port;
+        if let Ok(h) = std::thread::Builder::new()
+            .name(format!("sim-accept-{port}"))
+            .spawn(move || accept_loop(listener, st))
+        {
+            lock_or_recover(&self.shared.late_threads).push(h);
+        }
+    }
+
+    /// Whether the `sleepy` fault still refuses connections.
+    pub fn asleep(&self) -> bool {
+        lock_or_recover(&self.shared.sleeper).is_some()
+    }
+
+    /// The number of UDP 20002 probes received.
+    pub fn probes(&self) -> u64 {
+        self.shared.probes.load(Ordering::Relaxed)
+    }
+
+    /// TPAP: forgets every session, as a restart would; the next request
+    /// on one is answered HTTP 401.
+    pub fn forget_tpap_sessions(&self) {
+        *lock_or_recover(&self.shared.tpap_sessions) = klap::Sessions::default();
+    }
+
+    /// TPAP: the failed logins the device has counted since the last good one.
+    pub fn failed_logins(&self) -> i64 {
+        lock_or_recover(&self.shared.tpap).failed
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         let mut g = lock_or_recover(&self.shared.inner);
         g.apply_due(Instant::now());
@@ -879,15 +1030,22 @@ impl SimState {
         if let Some(f) = &g.fixture {
             return probe_packet(&f.probe_answer(from));
         }
-        let wire = g.wire();
+        let wire = g.model.wire();
         let mut schm = json!({
             "is_support_https": false,
             // A legacy model with klap_only emulates KLAP firmware.
-            "encrypt_type": if wire == Wire::Aes { "AES" } else { "KLAP" },
+            "encrypt_type": match wire {
+                Wire::Aes => "AES",
+                Wire::Tpap => "TPAP",
+                _ => "KLAP",
+            },
             "http_port": 80,
         });
-        if wire == Wire::Aes || g.model.klap_version() == KlapVersion::V2 {
+        if matches!(wire, Wire::Aes | Wire::Tpap) || g.model.klap_version() == KlapVersion::V2 {
             schm["lv"] = json!(2);
+        }
+        if wire == Wire::Tpap && !g.tpap_preferred {
+            schm["tpap_preferred"] = json!(false);
         }
         let body = json!({
             "error_code": 0,
@@ -948,10 +1106,11 @@ impl Inner {
         }
     }
 
-    /// What its TCP port speaks.
+    /// What its TCP port speaks (KLAP for a TPAP model that does not prefer TPAP).
     fn wire(&self) -> Wire {
         match &self.fixture {
             Some(f) => f.wire(),
+            None if self.model.wire() == Wire::Tpap && !self.tpap_preferred => Wire::Klap,
             None => self.model.wire(),
         }
     }
@@ -1068,6 +1227,39 @@ mod tests {
         assert!("expire:0".parse::<Fault>().is_err());
         assert!("expire:x".parse::<Fault>().is_err());
         assert!("nonsense".parse::<Fault>().unwrap_err().contains("badsig"));
+        assert_eq!("badtag".parse::<Fault>(), Ok(Fault::BadTag));
+        assert_eq!(
+            "sleepy:600".parse::<Fault>(),
+            Ok(Fault::Sleepy(Duration::from_secs(600)))
+        );
+        assert!("sleepy".parse::<Fault>().unwrap_err().contains("seconds"));
+        assert!("sleepy:x".parse::<Fault>().is_err());
+        assert_eq!("kp125m-tpap".parse::<Model>(), Ok(Model::Kp125mTpap));
+    }
+
+    #[test]
+    fn tpap_models_announce_tpap() {
+        for (preferred, speaks) in [(true, Wire::Tpap), (false, Wire::Klap)] {
+            let sim = SimPlug::start(SimOptions {
+                model: Model::Kp125mTpap,
+                tpap_preferred: preferred,
+                ..SimOptions::default()
+            })
+            .unwrap();
+            let st = sim.state();
+            assert_eq!(st.lock().wire(), speaks);
+            let answer = st.probe_reply(sim.addr());
+            let info = crate::kasa::discovery::probe::parse_probe_reply(&answer).unwrap();
+            assert!(info.is_tpap(), "{info:?}");
+            assert_eq!(info.model, "KP125M(US)");
+            assert_eq!(
+                info.tpap_preferred,
+                (!preferred).then_some(false),
+                "{info:?}"
+            );
+        }
+        assert_eq!(Model::P110Tpap.device_type(), "SMART.TAPOPLUG");
+        assert!(Model::P110Tpap.is_smart());
     }
 
     #[test]

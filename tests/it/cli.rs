@@ -261,7 +261,7 @@ const COMPLETION_CASES: &[(&str, &str)] = &[
     ),
     (
         "kasa-thermostat plug 10.0.0.5 on --protocol ",
-        "aes auto klap legacy",
+        "aes auto klap legacy tpap",
     ),
     ("kasa-thermostat sensor ", "read scan"),
     ("kasa-thermostat completions ", "bash fish zsh"),

@@ -15,6 +15,7 @@ mod kasa_device;
 mod kasa_hostile;
 mod kasa_klap;
 mod kasa_protocol;
+mod kasa_tpap;
 mod kasa_worker;
 mod profile_table;
 mod report_figures;

@@ -43,7 +43,7 @@ impl Found {
         }
     }
 
-    /// Whether it needs TP-Link credentials (KLAP and AES do; legacy does not).
+    /// Whether it needs TP-Link credentials (KLAP, AES and TPAP do; legacy does not).
     pub(crate) fn needs_credentials(&self) -> bool {
         self.sysinfo.is_none() && self.probe.is_some()
     }

@@ -33,7 +33,7 @@ pub fn is_klap_probe(data: &[u8]) -> bool {
 /// What a newer device says about itself in its UDP 20002 answer.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub(crate) struct ProbeInfo {
-    /// The transport: `KLAP` or `AES` (`mgt_encrypt_schm.encrypt_type`).
+    /// The transport: `KLAP`, `AES` or `TPAP` (`mgt_encrypt_schm.encrypt_type`).
     pub scheme: String,
     /// The HTTP port of that transport (80 on real devices).
     pub http_port: Option<u16>,
@@ -48,9 +48,43 @@ pub(crate) struct ProbeInfo {
     /// The login version (`mgt_encrypt_schm.lv`): 2 on current firmware,
     /// absent on older AES firmware (AES login v1, KLAP v1 for IOT devices).
     pub lv: Option<u8>,
+    /// TPAP devices: `false` when the device announces TPAP but does not
+    /// prefer it (some KP125M units; KLAP works on those).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpap_preferred: Option<bool>,
+    /// `is_support_https`, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub https: Option<bool>,
 }
 
 impl ProbeInfo {
+    /// Whether it announces TPAP.
+    pub fn is_tpap(&self) -> bool {
+        self.scheme.eq_ignore_ascii_case("TPAP")
+    }
+
+    /// What it announced, for messages: `TPAP (lv 2, HTTP port 80)`.
+    pub fn announced(&self) -> String {
+        let mut out = self.scheme.clone();
+        let mut parts = Vec::new();
+        if let Some(lv) = self.lv {
+            parts.push(format!("lv {lv}"));
+        }
+        if let Some(p) = self.http_port {
+            parts.push(format!("HTTP port {p}"));
+        }
+        if self.https == Some(true) {
+            parts.push("HTTPS".into());
+        }
+        if self.tpap_preferred == Some(false) {
+            parts.push("tpap_preferred false".into());
+        }
+        if !parts.is_empty() {
+            out.push_str(&format!(" ({})", parts.join(", ")));
+        }
+        out
+    }
+
     /// Whether the device speaks the SMART JSON (not the legacy IOT JSON).
     pub fn is_smart(&self) -> bool {
         self.device_type.starts_with("SMART")
@@ -84,6 +118,13 @@ pub(crate) fn parse_probe_reply(data: &[u8]) -> Option<ProbeInfo> {
             .get("lv")
             .and_then(Value::as_u64)
             .and_then(|v| u8::try_from(v).ok()),
+        // Looked for beside encrypt_type and at the top of the result: the
+        // reports do not say where units put it.
+        tpap_preferred: schm
+            .get("tpap_preferred")
+            .or_else(|| result.get("tpap_preferred"))
+            .and_then(Value::as_bool),
+        https: schm.get("is_support_https").and_then(Value::as_bool),
     })
 }
 

@@ -2,13 +2,14 @@
 //! comes back, whatever the wire looks like.
 //!
 //! TP-Link devices speak two kinds of JSON (the legacy "IOT" requests of
-//! DESIGN §3 and the "SMART" requests of §3b) over three transports:
+//! DESIGN §3 and the "SMART" requests of §3b) over four transports:
 //!
 //! | transport | wire | used by |
 //! |---|---|---|
 //! | XOR (`xor`) | TCP 9999, 4-byte length + autokey XOR | legacy Kasa plugs |
 //! | KLAP (`klap`) | HTTP port 80, AES-128-CBC, seeds + auth hash | newer Kasa, Tapo |
 //! | AES (`aes`) | HTTP port 80, RSA handshake + `securePassthrough` | older Tapo firmware |
+//! | TPAP (`tpap`) | HTTP port 80, SPAKE2+ on P-256 + AES-CCM/ChaCha20-Poly1305 | firmware 1.4.x |
 //!
 //! A [`Transport`] moves one request and its reply, keeping whatever session
 //! it needs (a kept-open socket, a KLAP session with its sequence number, an
@@ -24,6 +25,7 @@ pub mod aes;
 pub mod http;
 pub mod klap;
 pub mod net;
+pub mod tpap;
 pub mod xor;
 
 use std::fmt;
@@ -63,7 +65,7 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 }
 
 /// Which transport reaches a plug (config `protocol`, CLI `--protocol`: the
-/// names `auto`, `legacy`, `klap` and `aes` are the contract).
+/// names `auto`, `legacy`, `klap`, `aes` and `tpap` are the contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum TransportKind {
     /// Learned at start: the UDP 20002 probe, then TCP 9999, then KLAP on 80.
@@ -75,6 +77,8 @@ pub enum TransportKind {
     Klap,
     /// The AES "securePassthrough" transport over HTTP (port 80).
     Aes,
+    /// TPAP over HTTP (port 80): firmware 1.4.x of Tapo and Kasa plugs.
+    Tpap,
 }
 
 impl TransportKind {
@@ -85,6 +89,7 @@ impl TransportKind {
             TransportKind::Legacy => "legacy",
             TransportKind::Klap => "klap",
             TransportKind::Aes => "aes",
+            TransportKind::Tpap => "tpap",
         }
     }
 
@@ -92,7 +97,7 @@ impl TransportKind {
     pub(crate) fn default_port(self) -> u16 {
         match self {
             TransportKind::Auto | TransportKind::Legacy => 9999,
-            TransportKind::Klap | TransportKind::Aes => 80,
+            TransportKind::Klap | TransportKind::Aes | TransportKind::Tpap => 80,
         }
     }
 }
@@ -111,8 +116,9 @@ impl FromStr for TransportKind {
             "legacy" => Ok(TransportKind::Legacy),
             "klap" => Ok(TransportKind::Klap),
             "aes" => Ok(TransportKind::Aes),
+            "tpap" => Ok(TransportKind::Tpap),
             other => Err(format!(
-                "{other:?} is not a protocol (auto, legacy, klap or aes)"
+                "{other:?} is not a protocol (auto, legacy, klap, aes or tpap)"
             )),
         }
     }

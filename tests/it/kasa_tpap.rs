@@ -1,0 +1,379 @@
+//! The TPAP transport end to end on loopback: `TpapTransport` and
+//! `SmartDevice` against the simulated P110 and KP125M on firmware 1.4.x,
+//! `open_device` choosing TPAP (or KLAP when the device does not prefer
+//! TPAP), a refused login as one line and no retry, session expiry, a bad
+//! tag, the dead-man, a sleepy plug woken by the 20002 probe, and a device
+//! that announces a TLS mode this build does not speak.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use kasa_thermostat::kasa::credentials::Credentials;
+use kasa_thermostat::kasa::device::{DeadmanKind, Device};
+use kasa_thermostat::kasa::smart::SmartDevice;
+use kasa_thermostat::kasa::transport::tpap::crypto::TpapError;
+use kasa_thermostat::kasa::transport::tpap::TpapTransport;
+use kasa_thermostat::kasa::transport::Transport;
+use kasa_thermostat::kasa::TransportKind;
+use kasa_thermostat::kasa::{open_device, KasaError, PlugHandle, PlugTarget, Timing};
+use kasa_thermostat::msg::{Completion, PlugCommand, PlugState};
+use kasa_thermostat::sim::{Fault, Model, SimOptions, SimPlug};
+use kasa_thermostat::Role;
+
+use crate::util::kasa::{creds, fast_timing, next_outcome, raw_peer, sim_with_account, USER};
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(5)
+}
+
+fn transport(addr: SocketAddr, c: Option<Credentials>) -> TpapTransport {
+    TpapTransport::new(
+        &addr.ip().to_string(),
+        addr.port(),
+        c,
+        Duration::from_secs(1),
+    )
+}
+
+fn device(sim: &SimPlug) -> SmartDevice<TpapTransport> {
+    SmartDevice::new(
+        transport(sim.addr(), Some(creds())),
+        TransportKind::Tpap,
+        None,
+    )
+}
+
+fn target(addr: SocketAddr, protocol: TransportKind) -> PlugTarget {
+    PlugTarget {
+        role: Role::Heater,
+        host: addr.ip().to_string(),
+        port: Some(addr.port()),
+        outlet: None,
+        transport: protocol,
+    }
+}
+
+#[test]
+fn tpap_plugs_switch_and_read_back() {
+    for (model, name) in [(Model::P110Tpap, "P110"), (Model::Kp125mTpap, "KP125M")] {
+        let sim = sim_with_account(model, None);
+        let st = sim.state();
+        let mut d = device(&sim);
+        let s = d.read(soon()).unwrap();
+        assert!(!s.on, "{name} starts off");
+        assert_eq!(s.model, name);
+        for want in [true, false, true] {
+            d.set(want, soon()).unwrap();
+            assert_eq!(st.relay(), want, "{name} on the device");
+            assert_eq!(d.read(soon()).unwrap().on, want, "{name} read back");
+        }
+        // One handshake for the whole exchange, on one connection.
+        assert_eq!(st.handshakes(), 1, "{name}");
+        assert_eq!(st.connections(), 1, "{name}");
+        assert_eq!(d.transport().handshakes(), 1);
+    }
+}
+
+#[test]
+fn open_device_chooses_tpap_from_the_probe_and_by_name() {
+    let sim = sim_with_account(Model::P110Tpap, None);
+    for protocol in [TransportKind::Auto, TransportKind::Tpap] {
+        let mut d = open_device(
+            &target(sim.addr(), protocol),
+            &Timing::default(),
+            Some(creds()),
+        );
+        d.set(true, soon()).unwrap();
+        assert_eq!(d.transport_kind(), TransportKind::Tpap, "{protocol:?}");
+        assert!(sim.state().relay());
+        d.set(false, soon()).unwrap();
+        assert!(!sim.state().relay());
+        assert!(!d.read(soon()).unwrap().on);
+    }
+}
+
+#[test]
+fn not_preferred_tpap_is_switched_over_klap() {
+    let sim = SimPlug::start(SimOptions {
+        model: Model::Kp125mTpap,
+        credentials: Some(creds()),
+        tpap_preferred: false,
+        ..SimOptions::default()
+    })
+    .unwrap();
+    let mut d = open_device(
+        &target(sim.addr(), TransportKind::Auto),
+        &Timing::default(),
+        Some(creds()),
+    );
+    d.set(true, soon()).unwrap();
+    assert_eq!(d.transport_kind(), TransportKind::Klap);
+    assert!(sim.state().relay());
+    d.set(false, soon()).unwrap();
+    assert!(!d.read(soon()).unwrap().on);
+}
+
+#[test]
+fn a_wrong_password_is_one_line_and_one_login() {
+    let sim = sim_with_account(Model::P110Tpap, None);
+    let wrong = Credentials::new(USER, "wrong");
+    let started = Instant::now();
+    let mut d = open_device(
+        &target(sim.addr(), TransportKind::Tpap),
+        &Timing::default(),
+        Some(wrong),
+    );
+    let err = d.read(soon()).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(err.is_permanent(), "{err:?}");
+    let line = kasa_thermostat::error::chain(&err);
+    for want in [
+        "P110(EU)",
+        "announced TPAP",
+        "refused the login",
+        "credentials.username",
+        "Third-Party Compatibility",
+        "off and on again",
+        "-2203",
+        "9 left",
+    ] {
+        assert!(line.contains(want), "{want:?} missing from {line}");
+    }
+    assert!(!line.contains('\n'), "{line}");
+    assert_eq!(
+        sim.state().failed_logins(),
+        1,
+        "one login, not plugp100's four"
+    );
+}
+
+#[test]
+fn the_worker_tries_a_refused_login_once_per_command() {
+    let sim = sim_with_account(Model::Kp125mTpap, Some(Fault::BadAuth));
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let t = target(sim.addr(), TransportKind::Tpap);
+    let dev = open_device(&t, &fast_timing(), Some(creds()));
+    let h = PlugHandle::spawn(t, fast_timing(), dev, tx).unwrap();
+    let started = Instant::now();
+    h.send(PlugCommand::Set {
+        on: true,
+        deadman: None,
+    });
+    let o = next_outcome(&rx);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(o.attempts, 1);
+    let f = o.failure().expect("must fail");
+    assert!(f.permanent);
+    assert!(f.message.contains("refused the login"), "{}", f.message);
+    assert_eq!(sim.state().failed_logins(), 1);
+    assert!(!sim.state().relay());
+}
+
+#[test]
+fn expired_sessions_are_renewed_transparently() {
+    let sim = sim_with_account(Model::P110Tpap, Some(Fault::Expire(2)));
+    let mut d = device(&sim);
+    for i in 0..6 {
+        d.set(i % 2 == 0, soon()).unwrap();
+        assert_eq!(d.read(soon()).unwrap().on, i % 2 == 0);
+    }
+    let hs = sim.state().handshakes();
+    // At least three expirations: each of the three ways the device says so
+    // (unsealed -40401, sealed 9999, unsealed -40413).
+    assert!(
+        hs >= 4,
+        "a session of 2 requests is renewed ({hs} handshakes)"
+    );
+    assert_eq!(d.transport().handshakes(), hs);
+}
+
+#[test]
+fn a_session_the_device_forgot_is_renewed_once() {
+    let sim = sim_with_account(Model::P110Tpap, None);
+    let mut d = device(&sim);
+    d.set(true, soon()).unwrap();
+    sim.state().forget_tpap_sessions();
+    // HTTP 401 on the forgotten session: one fresh handshake, same request.
+    assert!(d.read(soon()).unwrap().on);
+    assert_eq!(sim.state().handshakes(), 2);
+    assert_eq!(d.transport().handshakes(), 2);
+}
+
+#[test]
+fn a_bad_tag_is_a_clear_error_and_heals() {
+    let sim = sim_with_account(Model::Kp125mTpap, None);
+    let mut d = device(&sim);
+    d.read(soon()).unwrap();
+    sim.set_fault(Some(Fault::BadTag));
+    let err = d.read(soon()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            KasaError::Tpap {
+                source: TpapError::BadTag,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("authentication tag"), "{err}");
+    assert!(!err.is_permanent());
+    sim.set_fault(None);
+    assert!(!d.read(soon()).unwrap().on);
+}
+
+#[test]
+fn countdown_dead_man_over_tpap() {
+    let sim = sim_with_account(Model::P110Tpap, None);
+    let mut d = device(&sim);
+    let kind = d.arm_deadman(Duration::from_secs(600), soon()).unwrap();
+    assert!(matches!(kind, DeadmanKind::Countdown { .. }), "{kind:?}");
+    assert_eq!(sim.state().countdown_rules(None).len(), 1);
+    d.clear_deadman(soon()).unwrap();
+}
+
+#[test]
+fn a_sleepy_plug_is_woken_and_switched_in_the_same_command() {
+    for protocol in [TransportKind::Tpap, TransportKind::Klap] {
+        let model = if protocol == TransportKind::Tpap {
+            Model::P110Tpap
+        } else {
+            Model::P110
+        };
+        let sim = SimPlug::start(SimOptions {
+            model,
+            credentials: Some(creds()),
+            fault: Some(Fault::Sleepy(Duration::from_secs(600))),
+            ..SimOptions::default()
+        })
+        .unwrap();
+        assert!(sim.state().asleep());
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let t = target(sim.addr(), protocol);
+        let dev = open_device(&t, &fast_timing(), Some(creds()));
+        let h = PlugHandle::spawn(t, fast_timing(), dev, tx).unwrap();
+        h.send(PlugCommand::Set {
+            on: true,
+            deadman: None,
+        });
+        let o = next_outcome(&rx);
+        assert_eq!(
+            (o.completion.clone(), o.state),
+            (Completion::Done, Some(PlugState::On)),
+            "{protocol:?}: {o:?}"
+        );
+        // `tpap` probes before its first handshake (for the model a refusal
+        // names), which wakes the plug at once; `klap` meets the refused
+        // port first, probes, and the next attempt gets through.
+        if protocol == TransportKind::Klap {
+            assert!(o.attempts >= 2, "the first attempt was refused: {o:?}");
+        }
+        assert!(sim.state().probes() >= 1);
+        assert!(!sim.state().asleep());
+        assert!(sim.state().relay());
+    }
+}
+
+#[test]
+fn a_tls_mode_this_build_does_not_speak_is_named() {
+    let body = json!({"error_code": 0, "result": {"mac": "AA:BB:CC:DD:EE:FF",
+        "tpap": {"tls": 2, "port": 4433, "dac": true, "pake": [2]}}})
+    .to_string();
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (addr, _peer) = raw_peer(reply.into_bytes());
+    let mut d = open_device(
+        &target(addr, TransportKind::Tpap),
+        &Timing::default(),
+        Some(creds()),
+    );
+    let err = d.read(soon()).unwrap_err();
+    let line = kasa_thermostat::error::chain(&err);
+    for want in [
+        "TLS mode 2",
+        "4433",
+        "Third-Party Compatibility",
+        "does not speak",
+    ] {
+        assert!(line.contains(want), "{want:?} missing from {line}");
+    }
+    assert!(err.is_permanent());
+}
+
+#[test]
+fn a_device_that_is_not_tpap_fails_cleanly() {
+    // A KLAP plug asked for TPAP answers 404 at discover.
+    let sim = sim_with_account(Model::P110, None);
+    let mut t = transport(sim.addr(), Some(creds()));
+    let err = t
+        .request(&json!({"method": "get_device_info"}), soon())
+        .unwrap_err();
+    assert!(
+        matches!(err, KasaError::HttpStatus { status: 404, .. }),
+        "{err:?}"
+    );
+}
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = crate::util::bin()
+        .args(args)
+        .output()
+        .expect("run the binary");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_names_a_strip_outlet_and_counts_outlets_from_zero() {
+    let strip = crate::util::kasa::sim(Model::P300, None);
+    let addr = strip.addr().to_string();
+    let (ok, out, err) = run(&["plug", &addr, "on", "--outlet", "0", "--protocol", "klap"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        format!("{addr} outlet #0 \"Plug 1\": on (verified)")
+    );
+    assert!(strip.state().outlet(0));
+    let (ok, _, err) = run(&["plug", &addr, "on", "--outlet", "3", "--protocol", "klap"]);
+    assert!(!ok);
+    assert!(
+        err.contains("3 outlets") && err.contains("counted from 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_cli_switches_a_tpap_plug() {
+    let sim = sim_with_account(Model::P110Tpap, None);
+    let addr = sim.addr().to_string();
+    for (proto, action, want) in [("tpap", "on", true), ("auto", "off", false)] {
+        let out = crate::util::bin()
+            .args(["plug", &addr, action, "--protocol", proto, "--json"])
+            .env("KASA_USERNAME", USER)
+            .env("KASA_PASSWORD", crate::util::kasa::PASS)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_default();
+        assert_eq!(
+            v["on"],
+            json!(want),
+            "{proto}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(v["verified"], json!(true));
+        assert_eq!(sim.state().relay(), want);
+    }
+    let (ok, out, _) = run(&["discover", "--target", &addr, "--json", "--timeout", "0.5"]);
+    assert!(ok);
+    let list: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(list[0]["protocol"], json!("tpap"), "{out}");
+    assert_eq!(list[0]["credentials"], json!(true));
+}
