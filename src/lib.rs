@@ -13,7 +13,7 @@
 //! | libraries | [`kasa`], [`sensor`], [`control`] | plugs (transports, devices, worker thread); the DS18B20 (backends, faults, thread); the pure decisions |
 //! | file formats | [`records`] | one serde struct per line of `readings.jsonl` and `plug-events.jsonl` |
 //! | configuration | [`config`] | the JSON file, parsed into typed, bounded settings for the libraries |
-//! | service | [`outputs`], [`notify`], [`logging`], [`command`], [`web`], [`service`], [`demo`] | files people read; systemd; logs; overrides, reload and the control socket; the web page; threads and wiring; the demo |
+//! | service | [`outputs`], [`notify`], [`logging`], [`command`], [`web`], [`mqtt`], [`service`], [`demo`] | files people read; systemd; logs; overrides, reload and the control socket; the web page; Home Assistant over MQTT; threads and wiring; the demo |
 //! | simulation | [`sim`] | simulated plugs on loopback (uses [`kasa`], which never uses it) |
 //! | reading back | [`history`], [`plot`], [`report`] | the data logs read back (liberal, streamed); the SVG plot; the report |
 //! | front | [`cli`] | every subcommand, help, exit codes |
@@ -46,6 +46,7 @@ pub mod history;
 pub mod instance;
 pub mod kasa;
 pub mod logging;
+pub mod mqtt;
 pub mod msg;
 pub mod notify;
 pub mod outputs;

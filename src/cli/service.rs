@@ -111,6 +111,17 @@ pub(crate) fn check_config(a: CheckConfigArgs) -> CmdResult {
     if let Some(w) = config.password_file_warning() {
         eprintln!("warning: {w}");
     }
+    if let Some(m) = &config.mqtt {
+        // The broker password must be readable; it is never printed.
+        m.password().map_err(CliError::failed)?;
+        if let Some(w) = m
+            .password_file
+            .as_deref()
+            .and_then(|p| crate::config::password_file_warning("mqtt.password_file", p))
+        {
+            eprintln!("warning: {w}");
+        }
+    }
     let text = serde_json::to_string_pretty(config.effective()).map_err(CliError::failed)?;
     println!("{text}");
     for note in config.notes() {

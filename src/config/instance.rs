@@ -152,6 +152,30 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_s_mqtt_prefix_and_client_id_carry_its_name() {
+        let host = crate::config::mqtt_hostname();
+        let text =
+            r#"{"mode": "heat", "heater": {"host": "10.0.0.5"}, "mqtt": {"host": "127.0.0.1"}}"#;
+        let c = Config::from_json_as(text, &Instance::new("keg").unwrap()).unwrap();
+        let m = c.mqtt.as_ref().unwrap();
+        assert_eq!(m.topic_prefix, format!("kasa-thermostat/{host}/keg"));
+        assert_eq!(m.client_id, format!("kasa-thermostat-{host}-keg"));
+        let single = Config::from_json(text).unwrap();
+        let s = single.mqtt.as_ref().unwrap();
+        assert_eq!(s.topic_prefix, format!("kasa-thermostat/{host}"));
+        assert_eq!(s.client_id, format!("kasa-thermostat-{host}"));
+        // What the file sets stays.
+        let set = r#"{"mode": "heat", "heater": {"host": "10.0.0.5"},
+            "mqtt": {"host": "127.0.0.1", "topic_prefix": "brew/keg", "client_id": "k"}}"#;
+        let c = Config::from_json_as(set, &Instance::new("keg").unwrap()).unwrap();
+        let m = c.mqtt.as_ref().unwrap();
+        assert_eq!(
+            (m.topic_prefix.as_str(), m.client_id.as_str()),
+            ("brew/keg", "k")
+        );
+    }
+
+    #[test]
     fn a_bad_file_is_named_as_for_the_single_install() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("keg.json");

@@ -38,7 +38,9 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-pub use raw::{OnOff, RawConfig, RawCredentials, RawPlug, RawPlugTiming, RawSensor, RawWeb};
+pub use raw::{
+    OnOff, RawConfig, RawCredentials, RawMqtt, RawPlug, RawPlugTiming, RawSensor, RawWeb,
+};
 
 use crate::control::Mode;
 use crate::kasa::{Outlet, PlugTarget, Timing, TransportKind};
@@ -151,6 +153,8 @@ pub struct Config {
     /// The instance this config runs as (`run --instance NAME`), whose
     /// name gave the path defaults; `None`: the single install.
     pub instance: Option<crate::instance::Instance>,
+    /// The MQTT broker, when configured.
+    pub mqtt: Option<MqttSettings>,
     /// The file as written, with every default filled in.
     raw: RawConfig,
 }
@@ -361,8 +365,16 @@ impl Config {
             ));
         }
         let web = raw.web.as_ref().map(web_settings).transpose()?;
+        let mqtt = raw.mqtt.as_ref().map(mqtt_settings).transpose()?;
+        let mut raw = raw;
+        if let (Some(m), Some(r)) = (&mqtt, &mut raw.mqtt) {
+            // Print the defaults as they came out on this machine.
+            r.client_id = Some(m.client_id.clone());
+            r.topic_prefix = Some(m.topic_prefix.clone());
+        }
         let lock_dir = path_key("lock_dir", &raw.lock_dir)?;
         Ok(Config {
+            mqtt,
             overrides_file,
             control_socket,
             web,
@@ -631,6 +643,153 @@ fn web_settings(w: &RawWeb) -> Result<WebSettings, ConfigError> {
         password_file: w.password_file.clone(),
         read_only: w.read_only,
         demo: false,
+    })
+}
+
+/// The `mqtt` section, checked (see `crate::mqtt` for what it does).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttSettings {
+    /// The broker's host.
+    pub host: String,
+    /// The broker's port.
+    pub port: u16,
+    /// The broker account.
+    pub username: Option<String>,
+    /// The file holding its password.
+    pub password_file: Option<PathBuf>,
+    /// The client id.
+    pub client_id: String,
+    /// The prefix of the service's own topics.
+    pub topic_prefix: String,
+    /// Home Assistant's discovery prefix.
+    pub discovery_prefix: String,
+    /// The state is republished at least this often.
+    pub publish: Duration,
+}
+
+impl MqttSettings {
+    /// The password from `password_file`, if one is configured.
+    pub fn password(&self) -> Result<Option<String>, ConfigError> {
+        self.password_file
+            .as_deref()
+            .map(|p| read_password_for("mqtt.password_file", "the broker password", p))
+            .transpose()
+    }
+}
+
+/// This machine's host name reduced to what a client id and a topic level
+/// may hold (`[A-Za-z0-9_-]`), `localhost` when it has none.
+pub(crate) fn mqtt_hostname() -> String {
+    let name: String = crate::alerts::hostname()
+        .chars()
+        .take_while(|c| *c != '.')
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() || name == "?" {
+        "localhost".into()
+    } else {
+        name
+    }
+}
+
+/// Checks a topic prefix: a topic name of its own without wildcards, never
+/// empty or starting or ending with `/`.
+fn check_topic_prefix(key: &str, p: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| invalid(key, format!("{p:?} {why}"));
+    if p.is_empty() {
+        return Err(bad(
+            "is empty; it must be a topic like \"kasa-thermostat/pi\"",
+        ));
+    }
+    if p.len() > 200 {
+        return Err(bad("is longer than 200 bytes"));
+    }
+    if p.contains(['+', '#']) {
+        return Err(bad("holds a wildcard (+ or #); a prefix is a plain topic"));
+    }
+    if p.starts_with('/') || p.ends_with('/') || p.contains("//") {
+        return Err(bad("has an empty level (a leading, trailing or double /)"));
+    }
+    if p.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad("holds a space or a control character"));
+    }
+    Ok(p.to_string())
+}
+
+fn mqtt_settings(m: &RawMqtt) -> Result<MqttSettings, ConfigError> {
+    if !host_parses(&m.host) {
+        return Err(invalid(
+            "mqtt.host",
+            format!("{:?} is not an IP address or host name", m.host),
+        ));
+    }
+    if m.port == 0 {
+        return Err(invalid(
+            "mqtt.port",
+            "0 is not a TCP port (leave it out for 1883)".into(),
+        ));
+    }
+    if let Some(u) = &m.username {
+        if u.is_empty() || u.len() > 256 {
+            return Err(invalid(
+                "mqtt.username",
+                "must be the broker account's name (1 to 256 bytes), or left out".into(),
+            ));
+        }
+    }
+    match (&m.username, &m.password_file) {
+        (None, Some(_)) => {
+            return Err(invalid(
+                "mqtt.password_file",
+                "needs mqtt.username (MQTT 3.1.1 sends no password without a user name)".into(),
+            ))
+        }
+        (_, Some(p)) if p.as_os_str().is_empty() => {
+            return Err(invalid(
+                "mqtt.password_file",
+                "must name the file that holds the broker password".into(),
+            ))
+        }
+        _ => {}
+    }
+    let host = mqtt_hostname();
+    let client_id = m
+        .client_id
+        .clone()
+        .unwrap_or_else(|| format!("kasa-thermostat-{host}"));
+    let id_ok = !client_id.is_empty()
+        && client_id.len() <= 128
+        && client_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !id_ok {
+        return Err(invalid(
+            "mqtt.client_id",
+            format!("{client_id:?} is not a client id: 1 to 128 of A-Z a-z 0-9 - _ ."),
+        ));
+    }
+    let topic = m
+        .topic_prefix
+        .clone()
+        .unwrap_or_else(|| format!("kasa-thermostat/{host}"));
+    let topic_prefix = check_topic_prefix("mqtt.topic_prefix", &topic)?;
+    let discovery_prefix = check_topic_prefix("mqtt.discovery_prefix", &m.discovery_prefix)?;
+    let publish = seconds("mqtt.publish_s", m.publish_s, 1.0, 3600.0)?;
+    Ok(MqttSettings {
+        host: m.host.clone(),
+        port: m.port,
+        username: m.username.clone(),
+        password_file: m.password_file.clone(),
+        client_id,
+        topic_prefix,
+        discovery_prefix,
+        publish,
     })
 }
 

@@ -224,6 +224,50 @@ pub struct RawConfig {
     /// Where every instance on the machine keeps its plug and sensor locks
     /// (one directory for all of them: that is how they see each other).
     pub lock_dir: PathBuf,
+    /// The MQTT broker (Home Assistant); `null`: no MQTT.
+    pub mqtt: Option<RawMqtt>,
+}
+
+/// The `mqtt` section: the broker, and the topics under which the service
+/// publishes its state and takes commands (Home Assistant discovery).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMqtt {
+    /// The broker's host name or IP address.
+    pub host: String,
+    /// The broker's TCP port.
+    #[serde(default = "default_mqtt_port")]
+    pub port: u16,
+    /// The broker account, if it wants one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A file holding the broker account's password (needs `username`).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The MQTT client id; `null`: `kasa-thermostat-<hostname>`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Topics go under this; `null`: `kasa-thermostat/<hostname>`.
+    #[serde(default)]
+    pub topic_prefix: Option<String>,
+    /// Home Assistant's discovery prefix.
+    #[serde(default = "default_discovery_prefix")]
+    pub discovery_prefix: String,
+    /// The state is republished at least this often, seconds (at once on a change).
+    #[serde(default = "default_publish_s")]
+    pub publish_s: f64,
+}
+
+fn default_mqtt_port() -> u16 {
+    1883
+}
+
+fn default_discovery_prefix() -> String {
+    "homeassistant".to_string()
+}
+
+fn default_publish_s() -> f64 {
+    30.0
 }
 
 /// The `web` section: the page and its JSON API.
@@ -288,6 +332,7 @@ impl Default for RawConfig {
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
             web: None,
             lock_dir: PathBuf::from(crate::instance::DEFAULT_LOCK_DIR),
+            mqtt: None,
         }
     }
 }

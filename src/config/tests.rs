@@ -270,6 +270,99 @@ fn paths_are_checked_for_what_they_must_be() {
     );
 }
 
+#[test]
+fn mqtt_gets_its_defaults_from_the_host_name() {
+    let c = Config::from_json(&format!(r#"{{{HEATER},"mqtt":{{"host":"broker.lan"}}}}"#)).unwrap();
+    let m = c.mqtt.clone().unwrap();
+    let host = mqtt_hostname();
+    assert_eq!(m.port, 1883);
+    assert_eq!(m.client_id, format!("kasa-thermostat-{host}"));
+    assert_eq!(m.topic_prefix, format!("kasa-thermostat/{host}"));
+    assert_eq!(m.discovery_prefix, "homeassistant");
+    assert_eq!(m.publish, Duration::from_secs(30));
+    assert_eq!(m.password().unwrap(), None);
+    // check-config prints the defaults as they came out here, and they round-trip.
+    let printed = c.effective().mqtt.clone().unwrap();
+    assert_eq!(printed.client_id, Some(m.client_id.clone()));
+    let again = Config::from_json(&serde_json::to_string(c.effective()).unwrap()).unwrap();
+    assert_eq!(again, c);
+    assert!(mqtt_hostname()
+        .chars()
+        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'));
+}
+
+#[test]
+fn each_bad_mqtt_value_names_its_key() {
+    let cases: &[(&str, &[&str])] = &[
+        (r#"{"port":1883}"#, &["mqtt", "host"]),
+        (r#"{"host":"bad host"}"#, &["mqtt.host", "bad host"]),
+        (r#"{"host":"b","port":0}"#, &["mqtt.port", "1883"]),
+        (r#"{"host":"b","port":70000}"#, &["mqtt.port"]),
+        (
+            r#"{"host":"b","password_file":"/p"}"#,
+            &["mqtt.password_file", "mqtt.username"],
+        ),
+        (r#"{"host":"b","username":""}"#, &["mqtt.username"]),
+        (
+            r#"{"host":"b","client_id":"a b"}"#,
+            &["mqtt.client_id", "a b"],
+        ),
+        (
+            r#"{"host":"b","topic_prefix":"a/#"}"#,
+            &["mqtt.topic_prefix", "wildcard"],
+        ),
+        (
+            r#"{"host":"b","topic_prefix":"a/"}"#,
+            &["mqtt.topic_prefix", "empty level"],
+        ),
+        (
+            r#"{"host":"b","topic_prefix":""}"#,
+            &["mqtt.topic_prefix", "empty"],
+        ),
+        (
+            r#"{"host":"b","discovery_prefix":"/ha"}"#,
+            &["mqtt.discovery_prefix"],
+        ),
+        (
+            r#"{"host":"b","publish_s":0.5}"#,
+            &["mqtt.publish_s", "1 to 3600"],
+        ),
+        (r#"{"host":"b","publish_s":1e9}"#, &["mqtt.publish_s"]),
+        (r#"{"host":"b","qos":1}"#, &["mqtt", "unknown field `qos`"]),
+    ];
+    for (mqtt, words) in cases {
+        let msg = err(&format!(r#"{{{HEATER},"mqtt":{mqtt}}}"#));
+        for w in *words {
+            assert!(msg.contains(w), "{mqtt}: {msg:?} lacks {w:?}");
+        }
+    }
+}
+
+#[test]
+fn the_mqtt_password_is_read_from_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let text = format!(
+        r#"{{{HEATER},"mqtt":{{"host":"b","username":"u","password_file":{:?}}}}}"#,
+        file.to_str().unwrap()
+    );
+    let c = Config::from_json(&text).unwrap();
+    assert_eq!(
+        c.mqtt.as_ref().unwrap().password().unwrap().as_deref(),
+        Some("s3cret")
+    );
+    // The printed config names the file, never the password.
+    let printed = serde_json::to_string(c.effective()).unwrap();
+    assert!(!printed.contains("s3cret"));
+    std::fs::write(&file, "").unwrap();
+    let e = c.mqtt.unwrap().password().unwrap_err().to_string();
+    assert!(
+        e.contains("mqtt.password_file") && e.contains("empty"),
+        "{e}"
+    );
+}
+
 /// A profile step takes the one duration grammar (issue 16): weeks too, and
 /// combinations from the largest unit down.
 #[test]

@@ -186,6 +186,9 @@ impl ControlLoop {
         self.p
             .outputs
             .refresh_state(&snap, SystemTime::now(), self.profile_status.clone());
+        if let Some(m) = &self.p.mqtt {
+            m.state_changed();
+        }
     }
 }
 

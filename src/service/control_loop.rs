@@ -52,6 +52,8 @@ pub(super) struct Parts {
     pub commands: Receiver<Request>,
     /// Configs re-read on SIGHUP (already checked like `check-config`).
     pub reloads: Receiver<Box<Config>>,
+    /// Tells the MQTT thread that the state file changed (never blocks).
+    pub mqtt: Option<crate::mqtt::Wake>,
 }
 
 enum Event {
@@ -224,6 +226,9 @@ impl ControlLoop {
         self.p
             .outputs
             .write(&snap, SystemTime::now(), self.profile_status.clone());
+        if let Some(m) = &self.p.mqtt {
+            m.state_changed();
+        }
         if let Some(a) = &mut self.p.attention {
             a.cycle(&snap, now);
         }
@@ -252,6 +257,14 @@ impl ControlLoop {
             .outputs
             .plug_event(&outcome, &address, corrected, SystemTime::now());
         self.apply(out);
+        if let Some(m) = &self.p.mqtt {
+            // MQTT shows a plug's change at once, not a cycle later.
+            let snap = self.p.controller.snapshot(Instant::now());
+            self.p
+                .outputs
+                .refresh_state(&snap, SystemTime::now(), self.profile_status.clone());
+            m.state_changed();
+        }
     }
 
     fn apply(&mut self, out: Output) {

@@ -159,6 +159,7 @@ pub struct Service {
     reloads: Sender<Box<Config>>,
     socket: Option<SocketServer>,
     web: Option<crate::web::WebServer>,
+    mqtt: Option<crate::mqtt::MqttClient>,
 }
 
 impl Service {
@@ -284,6 +285,19 @@ impl Service {
                 }
             },
         };
+        let mqtt = match &config.mqtt {
+            None => None,
+            Some(m) => match crate::mqtt::MqttClient::start(
+                m,
+                crate::mqtt::Context::of(&config, commands.clone()),
+            ) {
+                Ok(client) => Some(client),
+                Err(e) => {
+                    error!("mqtt: {e} (control goes on)");
+                    None
+                }
+            },
+        };
         let mut outputs = outputs;
         outputs.set_overrides(overrides.lines(u));
         let (shutdown_tx, shutdown_rx) = crossbeam_channel::bounded(4);
@@ -305,6 +319,7 @@ impl Service {
                 overrides,
                 commands: commands_rx,
                 reloads: reloads_rx,
+                mqtt: mqtt.as_ref().map(|m| m.wake()),
             },
             sensor_handle,
         );
@@ -319,6 +334,7 @@ impl Service {
             reloads,
             socket,
             web,
+            mqtt,
         })
     }
 
@@ -354,7 +370,8 @@ impl Service {
             return Ok(());
         };
         let joined = handle.join();
-        // Nothing is left to answer commands.
+        // Nothing is left to answer commands; MQTT says `offline`.
+        self.mqtt.take();
         self.web.take();
         self.socket.take();
         match joined {
