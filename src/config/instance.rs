@@ -78,6 +78,18 @@ fn apply_defaults(
     ) {
         raw.overrides_file = instance.overrides_file();
     }
+    // Two clients with one id throw each other off the broker, and one
+    // prefix would mix two chambers' states (the Home Assistant node id
+    // comes from the client id).
+    if let Some(m) = raw.mqtt.as_mut() {
+        let host = super::mqtt_hostname();
+        if m.topic_prefix.is_none() {
+            m.topic_prefix = Some(instance.mqtt_topic_prefix(&host));
+        }
+        if m.client_id.is_none() {
+            m.client_id = Some(format!("kasa-thermostat-{host}-{}", instance.name()));
+        }
+    }
 }
 
 #[cfg(test)]
