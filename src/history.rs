@@ -548,6 +548,10 @@ pub(crate) struct Sample {
     pub heater: Option<PlugState>,
     /// The cooler's state (`None`: not configured).
     pub cooler: Option<PlugState>,
+    /// The chamber (air) temperature, cascade control.
+    pub chamber: Option<f64>,
+    /// The chamber setpoint, cascade control.
+    pub chamber_set: Option<f64>,
 }
 
 /// The readings in a time range, in one unit, oldest first, with the data
@@ -617,6 +621,8 @@ impl Series {
                     s.temp = s.temp.map(conv);
                     s.low = s.low.map(conv);
                     s.high = s.high.map(conv);
+                    s.chamber = s.chamber.map(conv);
+                    s.chamber_set = s.chamber_set.map(conv);
                 }
                 s
             })
@@ -665,6 +671,8 @@ fn to_sample(r: &ReadingRecord) -> Sample {
         stale: r.sensor_stale,
         heater: r.heater.map(|p| p.state()),
         cooler: r.cooler.map(|p| p.state()),
+        chamber: r.chamber_temperature,
+        chamber_set: r.chamber_setpoint,
     }
 }
 
@@ -1028,6 +1036,9 @@ mod tests {
             sensor_stale: false,
             heater: None,
             cooler: None,
+            chamber_temperature: Some(temp - 1.0),
+            chamber_setpoint: None,
+            chamber_stale: Some(false),
         };
         let s = Series::from_readings(&[
             mk("2026-11-28T21:00:10Z", 68.0, Units::F, None),

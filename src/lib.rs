@@ -16,6 +16,7 @@
 //! | service | [`outputs`], [`notify`], [`logging`], [`command`], [`web`], [`mqtt`], [`service`], [`demo`] | files people read; systemd; logs; overrides, reload and the control socket; the web page; Home Assistant over MQTT; threads and wiring; the demo |
 //! | simulation | [`sim`] | simulated plugs on loopback (uses [`kasa`], which never uses it) |
 //! | reading back | [`history`], [`plot`], [`report`] | the data logs read back (liberal, streamed); the SVG plot; the report |
+//! | bench | [`bench`](mod@bench) | the real controller in virtual time against a plant model (`bench-control`) |
 //! | front | [`cli`] | every subcommand, help, exit codes |
 //!
 //! `kasa/` and `sensor/` know nothing of the config, the service or the
@@ -30,10 +31,14 @@
 //! * **a third plug kind** (a humidifier, a fan): a [`msg::Role`], its config
 //!   key in [`config`], and its demand rule in `control::rules`;
 //! * **a setpoint schedule**: `control::Controller::set_limits` takes the
-//!   limits in force each cycle, from the service layer's wall clock.
+//!   limits in force each cycle, from the service layer's wall clock;
+//! * **a control algorithm**: a pure demand source beside
+//!   `control::cascade`, chosen by `control.algorithm`; every safety rule
+//!   stays on top of it; [`bench`](mod@bench) scores it against the others.
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod command;

@@ -1,4 +1,4 @@
-//! The logs (DESIGN §7): `kasa-thermostat.log` (everything at `log_level`),
+//! The logs (docs/design.md §12): `kasa-thermostat.log` (everything at `log_level`),
 //! `kasa_errors.log` (plug failures only, the `kasa_errors` target) and
 //! stderr (for journald), plus a panic hook that puts a dying thread's name
 //! and message into the log file, not only on stderr.

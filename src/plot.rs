@@ -239,6 +239,9 @@ pub fn plot(opts: &PlotOptions) -> Result<PlotSummary, PlotError> {
 // Colours: the heater warm, the cooler cool, both told apart in grey scale
 // by their lanes and labels; unknown states hatched.
 const TEMP_LINE: &str = "#1F3B73";
+/// Cascade control: the chamber (air) temperature and its setpoint.
+const CHAMBER_LINE: &str = "#8E44AD";
+const SETPOINT_LINE: &str = "#E67E22";
 const BAND: &str = "#2CA02C";
 const HEATER: &str = "#E4572E";
 const COOLER: &str = "#2E86DE";
@@ -445,6 +448,23 @@ impl Svg {
         self.out.push_str("\"/>\n");
     }
 
+    /// A dashed polyline (the chamber's lines, behind the product's).
+    fn dashed(
+        &mut self,
+        pts: impl Iterator<Item = (f64, f64)>,
+        stroke: &str,
+        width: f64,
+        dash: &str,
+        class: &str,
+    ) {
+        let _ = write!(
+            self.out,
+            r#"<polyline class="{class}" fill="none" stroke="{stroke}" stroke-width="{width}" stroke-dasharray="{dash}" stroke-linejoin="round" points=""#
+        );
+        self.points(pts);
+        self.out.push_str("\"/>\n");
+    }
+
     fn polygon(
         &mut self,
         pts: impl Iterator<Item = (f64, f64)>,
@@ -592,6 +612,7 @@ pub(crate) fn render_svg(series: &Series, zone: &Zone, size: (u32, u32)) -> (Str
     draw_shading(&mut svg, &layout, &gap_spans, &stale_spans);
     let runs = runs(series);
     draw_band(&mut svg, &layout, samples, &runs);
+    draw_chamber(&mut svg, &layout, samples, &runs);
     draw_temperature(&mut svg, &layout, samples, &runs);
     draw_lanes(&mut svg, &layout, series, &lanes);
     // The axes over the shading.
@@ -627,6 +648,15 @@ fn legend_items(series: &Series, lanes: &[Lane], stale: bool, gaps: bool) -> Vec
     )];
     if samples.iter().any(|s| s.low.is_some() && s.high.is_some()) {
         items.push((Swatch::Band, "low–high limits".into()));
+    }
+    if samples.iter().any(|s| s.chamber.is_some()) {
+        items.push((
+            Swatch::Line(CHAMBER_LINE, 1.5),
+            "chamber air (dashed)".into(),
+        ));
+    }
+    if samples.iter().any(|s| s.chamber_set.is_some()) {
+        items.push((Swatch::Line(SETPOINT_LINE, 1.5), "chamber setpoint".into()));
     }
     for (name, color, hatch, f) in lanes {
         if present(*f, PlugState::On) {
@@ -688,7 +718,10 @@ fn layout(series: &Series, (w, h): (f64, f64), lanes: usize, legend_rows: usize)
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
     for s in samples {
-        for v in [s.temp, s.low, s.high].into_iter().flatten() {
+        for v in [s.temp, s.low, s.high, s.chamber, s.chamber_set]
+            .into_iter()
+            .flatten()
+        {
             lo = lo.min(v);
             hi = hi.max(v);
         }
@@ -843,6 +876,40 @@ fn draw_band(svg: &mut Svg, l: &Layout, samples: &[Sample], runs: &[std::ops::Ra
         );
         svg.polyline(upper.iter().map(map), BAND, 1.0, "high");
         svg.polyline(lower.iter().map(map), BAND, 1.0, "low");
+    }
+}
+
+/// Cascade control's chamber air and setpoint, dashed, behind the product's
+/// line: one line per run of values.
+fn draw_chamber(svg: &mut Svg, l: &Layout, samples: &[Sample], runs: &[std::ops::Range<usize>]) {
+    let cols = (l.right - LEFT) as usize;
+    type ValueOf = fn(&Sample) -> Option<f64>;
+    let chamber_lines: [(ValueOf, &str, &str, &str); 2] = [
+        (|s| s.chamber_set, SETPOINT_LINE, "2 3", "chamber-setpoint"),
+        (|s| s.chamber, CHAMBER_LINE, "6 4", "chamber"),
+    ];
+    for (value, color, dash, class) in chamber_lines {
+        let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
+        for r in runs {
+            let mut line: Vec<(f64, f64)> = Vec::new();
+            for s in &samples[r.clone()] {
+                match value(s) {
+                    Some(v) => line.push((s.t, v)),
+                    None => pieces.push(std::mem::take(&mut line)),
+                }
+            }
+            pieces.push(line);
+        }
+        for line in pieces.iter().filter(|p| p.len() >= 2) {
+            let pts = decimate(line, l.t0, l.t1, cols);
+            svg.dashed(
+                pts.iter().map(|&(t, v)| (l.x_of(t), l.y_of(v))),
+                color,
+                1.5,
+                dash,
+                class,
+            );
+        }
     }
 }
 
@@ -1120,6 +1187,45 @@ mod tests {
             round(x0 + (x1 - x0) * (t - t0) / (t1 - t0)),
             round(y0 + (y1 - y0) * (v - v0) / (v1 - v0)),
         )
+    }
+
+    #[test]
+    fn the_chamber_air_and_setpoint_are_drawn_on_their_points() {
+        // Cascade lines: the air falls 0.5 a reading, the setpoint holds;
+        // the 5th line has no chamber reading (the air line breaks there).
+        let readings: Vec<ReadingRecord> = (0..10)
+            .map(|i| {
+                let air = if i == 4 {
+                    String::new()
+                } else {
+                    format!(r#","chamber_temperature":{}"#, 17.0 - 0.5 * f64::from(i))
+                };
+                line(
+                    &format!("2026-11-28T21:{:02}:{:02}Z", i / 6, (i % 6) * 10),
+                    "19.0",
+                    (18.5, 19.5),
+                    "off",
+                    &format!(r#"{air},"chamber_setpoint":14.25"#),
+                )
+            })
+            .collect();
+        let series = Series::from_readings(&readings);
+        let (svg, frame) = render_svg(&series, &Zone::utc(), DEFAULT_SIZE);
+        check_balanced(&svg);
+        let air = polylines(&svg, "chamber");
+        assert_eq!(air.len(), 2, "broken where the reading is missing");
+        let t0 = series.samples[0].t;
+        assert_eq!(air[0][0], map(&frame, t0, 17.0));
+        assert_eq!(*air[1].last().unwrap(), map(&frame, t0 + 90.0, 12.5));
+        let set = polylines(&svg, "chamber-setpoint");
+        assert_eq!(set.len(), 1);
+        assert!(set[0].iter().all(|p| p.1 == map(&frame, t0, 14.25).1));
+        // The range takes in the air's lowest point; the legend names both.
+        assert!(frame.y_range.0 < 12.5);
+        assert!(svg.contains("chamber air (dashed)") && svg.contains("chamber setpoint"));
+        // Without chamber data, neither appears.
+        let (plain, _) = render_svg(&fixture(), &Zone::utc(), DEFAULT_SIZE);
+        assert!(!plain.contains("chamber"));
     }
 
     #[test]

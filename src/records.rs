@@ -76,6 +76,30 @@ pub struct ReadingRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub cooler: Option<PlugRecord>,
+    /// Cascade control: the chamber (air) temperature in `units` (absent
+    /// without a chamber sensor, and in older lines).
+    #[serde(
+        default,
+        deserialize_with = "finite",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub chamber_temperature: Option<f64>,
+    /// Cascade control: the chamber setpoint in `units` (absent while the
+    /// cascade is not in charge).
+    #[serde(
+        default,
+        deserialize_with = "finite",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub chamber_setpoint: Option<f64>,
+    /// Cascade control: the chamber sensor is stale (hysteresis on the
+    /// product sensor); absent without a chamber sensor.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub chamber_stale: Option<bool>,
 }
 
 /// One plug's part of a [`ReadingRecord`].
@@ -287,6 +311,9 @@ mod tests {
             sensor_stale: false,
             heater: Some(PlugRecord::new(Some(true), PlugState::Unknown)),
             cooler: None,
+            chamber_temperature: None,
+            chamber_setpoint: None,
+            chamber_stale: None,
         };
         let line = serde_json::to_string(&r).unwrap();
         assert_eq!(
@@ -295,6 +322,24 @@ mod tests {
         );
         let back: ReadingRecord = serde_json::from_str(&line).unwrap();
         assert_eq!(back, r);
+        // Cascade control adds the chamber's keys at the end.
+        let cascade = ReadingRecord {
+            chamber_temperature: Some(14.5),
+            chamber_setpoint: Some(14.25),
+            chamber_stale: Some(false),
+            ..r
+        };
+        let line = serde_json::to_string(&cascade).unwrap();
+        assert!(
+            line.ends_with(
+                r#""chamber_temperature":14.5,"chamber_setpoint":14.25,"chamber_stale":false}"#
+            ),
+            "{line}"
+        );
+        assert_eq!(
+            serde_json::from_str::<ReadingRecord>(&line).unwrap(),
+            cascade
+        );
     }
 
     #[test]

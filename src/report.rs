@@ -191,12 +191,30 @@ pub struct ChamberSummary {
     pub mean: Option<f64>,
     /// Time with the sensor stale, s.
     pub stale_s: f64,
+    /// Cascade control: the chamber air's readings (absent without a
+    /// chamber sensor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub air: Option<Air>,
     /// Each plug's duty cycle.
     pub duty: Vec<Duty>,
     /// The alarm periods, oldest first.
     pub alarms: Vec<AlarmPeriod>,
     /// Advice (switching too often for a compressor, ...).
     pub notes: Vec<String>,
+}
+
+/// The chamber air under cascade control: its range and time-weighted
+/// mean, and its setpoint's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Air {
+    /// The lowest air reading.
+    pub min: f64,
+    /// The time-weighted mean air reading.
+    pub mean: f64,
+    /// The highest air reading.
+    pub max: f64,
+    /// The time-weighted mean chamber setpoint (`None`: cascade never in charge).
+    pub setpoint_mean: Option<f64>,
 }
 
 /// A plug's duty cycle, from the readings.
@@ -423,6 +441,35 @@ fn pct(part: f64, whole: f64) -> f64 {
     }
 }
 
+/// The chamber air's range and means, from the lines that carry it.
+fn air_of(series: &Series) -> Option<Air> {
+    let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+    let (mut sum, mut weight, mut set_sum, mut set_weight) = (0.0, 0.0, 0.0, 0.0);
+    for (i, s) in series.samples.iter().enumerate() {
+        let Some(a) = s.chamber else { continue };
+        min = min.min(a);
+        max = max.max(a);
+        if let Some(w) = series.weight(i) {
+            sum += a * w;
+            weight += w;
+            if let Some(set) = s.chamber_set {
+                set_sum += set * w;
+                set_weight += w;
+            }
+        }
+    }
+    min.is_finite().then(|| Air {
+        min,
+        max,
+        mean: if weight > 0.0 {
+            sum / weight
+        } else {
+            (min + max) / 2.0
+        },
+        setpoint_mean: (set_weight > 0.0).then(|| set_sum / set_weight),
+    })
+}
+
 /// The chamber figures of a series (see the module doc for the rules).
 pub(crate) fn chamber_of(series: &Series) -> ChamberSummary {
     let samples = &series.samples;
@@ -465,6 +512,7 @@ pub(crate) fn chamber_of(series: &Series) -> ChamberSummary {
         }
     }
     let limits_known = samples.iter().any(|s| s.low.is_some());
+    let air = air_of(series);
     let mut duty = Vec::new();
     let mut notes = Vec::new();
     type StateOf = fn(&Sample) -> Option<PlugState>;
@@ -536,6 +584,7 @@ pub(crate) fn chamber_of(series: &Series) -> ChamberSummary {
         max,
         mean: (valid > 0.0).then(|| weighted_sum / valid),
         stale_s: stale,
+        air,
         duty,
         alarms: alarm_periods(series),
         notes,
@@ -901,6 +950,17 @@ fn write_chamber(f: &mut fmt::Formatter<'_>, c: &ChamberSummary, z: &Zone) -> fm
     } else {
         writeln!(f, "  temperature      no valid reading")?;
     }
+    if let Some(a) = &c.air {
+        write!(
+            f,
+            "  chamber air      min {:.2}, mean {:.2}, max {:.2} {u}",
+            a.min, a.mean, a.max
+        )?;
+        match a.setpoint_mean {
+            Some(s) => writeln!(f, " (setpoint mean {s:.2} {u})")?,
+            None => writeln!(f)?,
+        }
+    }
     writeln!(
         f,
         "  sensor stale     {}",
@@ -1069,6 +1129,30 @@ mod tests {
             })
             .collect();
         Series::from_readings(&readings)
+    }
+
+    #[test]
+    fn the_chamber_air_is_reported_when_the_lines_carry_it() {
+        // Three lines 10 s apart: air 15, 16, 20 (the last has no weight);
+        // the setpoint only on the first two.
+        let lines = [
+            r#"{"time":"2026-11-28T00:00:00Z","temperature":19,"chamber_temperature":15,"chamber_setpoint":14}"#,
+            r#"{"time":"2026-11-28T00:00:10Z","temperature":19,"chamber_temperature":16,"chamber_setpoint":16}"#,
+            r#"{"time":"2026-11-28T00:00:20Z","temperature":19,"chamber_temperature":20}"#,
+        ];
+        let readings: Vec<ReadingRecord> =
+            lines.iter().map(|l| parse_reading(l).unwrap()).collect();
+        let c = chamber_of(&Series::from_readings(&readings));
+        let a = c.air.expect("air");
+        assert_eq!((a.min, a.max), (15.0, 20.0));
+        assert_eq!(a.mean, 15.5);
+        assert_eq!(a.setpoint_mean, Some(15.0));
+        // Older lines: no air at all.
+        let old = chamber_of(&series(&[
+            (0, "19", "off", "off"),
+            (10, "19", "off", "off"),
+        ]));
+        assert_eq!(old.air, None);
     }
 
     #[test]

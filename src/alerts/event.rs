@@ -32,6 +32,10 @@ pub enum AlertKind {
     DeadmanUnsupported,
     /// At shutdown a plug's `shutdown_state` could not be verified.
     ShutdownUnverified,
+    /// Cascade control: no valid chamber reading for `sensor.stale_after_s`;
+    /// control fell back to hysteresis on the product sensor (or, with
+    /// `recovered`, the chamber sensor reads again and cascade resumes).
+    ChamberSensorStale,
     /// The service started.
     ServiceStarted,
     /// The service is stopping.
@@ -44,7 +48,7 @@ pub enum AlertKind {
 
 impl AlertKind {
     /// Every kind, in the order of the documentation.
-    pub(crate) const ALL: [AlertKind; 12] = [
+    pub(crate) const ALL: [AlertKind; 13] = [
         AlertKind::AlarmHigh,
         AlertKind::AlarmLow,
         AlertKind::SensorStale,
@@ -53,6 +57,7 @@ impl AlertKind {
         AlertKind::PlugRecovered,
         AlertKind::DeadmanUnsupported,
         AlertKind::ShutdownUnverified,
+        AlertKind::ChamberSensorStale,
         AlertKind::ServiceStarted,
         AlertKind::ServiceStopping,
         AlertKind::Test,
@@ -70,6 +75,7 @@ impl AlertKind {
             AlertKind::PlugRecovered => "plug_recovered",
             AlertKind::DeadmanUnsupported => "deadman_unsupported",
             AlertKind::ShutdownUnverified => "shutdown_unverified",
+            AlertKind::ChamberSensorStale => "chamber_sensor_stale",
             AlertKind::ServiceStarted => "service_started",
             AlertKind::ServiceStopping => "service_stopping",
             AlertKind::Test => "test",
@@ -105,7 +111,9 @@ impl AlertKind {
             | AlertKind::SensorStale
             | AlertKind::PlugFailing
             | AlertKind::ShutdownUnverified => Severity::Critical,
-            AlertKind::DeadmanUnsupported | AlertKind::WebUnavailable => Severity::Warning,
+            AlertKind::DeadmanUnsupported
+            | AlertKind::ChamberSensorStale
+            | AlertKind::WebUnavailable => Severity::Warning,
             AlertKind::SensorRecovered
             | AlertKind::PlugRecovered
             | AlertKind::ServiceStarted
@@ -411,6 +419,23 @@ impl Alert {
             ),
         )
         .with_plug(role, host)
+    }
+
+    /// Cascade control lost its chamber sensor (`message` says since when and
+    /// the last fault) and holds the product by hysteresis; with `recovered`
+    /// (at `chamber_c`), cascade control resumes.
+    pub fn chamber_sensor_stale(message: &str, recovered: Option<(f64, Units)>) -> Alert {
+        match recovered {
+            Some((t_c, units)) => Alert::recovery(
+                AlertKind::ChamberSensorStale,
+                format!(
+                    "chamber sensor reads again ({}); cascade control resumes",
+                    temp(t_c, units)
+                ),
+            )
+            .with_temperature(t_c, units),
+            None => Alert::new(AlertKind::ChamberSensorStale, message.to_string()),
+        }
     }
 
     /// At shutdown the plug's `shutdown_state` could not be verified.

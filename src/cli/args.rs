@@ -40,6 +40,8 @@ pub enum Command {
     Plot(PlotArgs),
     /// Plug health and chamber figures from readings.jsonl and plug-events.jsonl.
     Report(ReportArgs),
+    /// Run the real controller in virtual time against plant models; score it.
+    BenchControl(BenchControlArgs),
     /// Run the config's alerts command once with a test event.
     AlertTest(AlertTestArgs),
     /// Show or restart the config's temperature profile.
@@ -63,6 +65,7 @@ impl Command {
             Command::SimulatePlug(_) => "simulate-plug",
             Command::Plot(_) => "plot",
             Command::Report(_) => "report",
+            Command::BenchControl(_) => "bench-control",
             Command::AlertTest(_) => "alert-test",
             Command::Profile(ProfileCommand::Show(_)) => "profile show",
             Command::Profile(ProfileCommand::Restart(_)) => "profile restart",
@@ -98,6 +101,21 @@ pub struct ReportArgs {
     pub since: String,
     /// Print JSON.
     pub json: bool,
+}
+
+/// `bench-control`.
+#[derive(Debug)]
+pub struct BenchControlArgs {
+    /// Plant files (none: the built-in plants).
+    pub plants: Vec<PathBuf>,
+    /// The algorithms to run (none: hysteresis, cascade and off).
+    pub algorithms: Vec<crate::bench::BenchAlgorithm>,
+    /// Days to run, instead of each plant's own.
+    pub days: Option<f64>,
+    /// Print JSON.
+    pub json: bool,
+    /// Write one CSV trace per run into this directory.
+    pub trace: Option<PathBuf>,
 }
 
 /// `set`.
@@ -334,6 +352,7 @@ pub(crate) static ROOT: Sub = Sub {
         SIMULATE_PLUG,
         PLOT,
         REPORT,
+        BENCH_CONTROL,
         ALERT_TEST,
         PROFILE,
         SET,
@@ -795,6 +814,62 @@ Examples:
     ..LEAF
 };
 
+const ALGORITHMS: &[Choice] = &[
+    Choice::new(
+        "hysteresis",
+        "On at one limit, off at the other (or the midpoint).",
+    ),
+    Choice::new(
+        "cascade",
+        "A PID on the product sets the chamber setpoint, held on/off.",
+    ),
+    Choice::new("off", "Both plugs off: the plant left to itself."),
+];
+
+const BENCH_CONTROL: Sub = Sub {
+    name: "bench-control",
+    summary: "Run the real controller in virtual time against plant models; score it.",
+    usage: &[
+        "[--plant FILE]... [--algorithm hysteresis|cascade|off]... [--days N] [--json] \
+              [--trace DIR]",
+    ],
+    after: "\
+Without --plant the built-in plants run (an ale fermenter, a lager with a cold
+crash, a reptile vivarium, a seed shelf); without --algorithm every algorithm.
+Scores are the product's deviation from the target midpoint after the plant's
+settle_h. The plant file format and equations are in README.md.
+
+Examples:
+  kasa-thermostat bench-control
+  kasa-thermostat bench-control --plant mine.json --algorithm cascade --json
+  kasa-thermostat bench-control --days 2 --trace /tmp/traces",
+    flags: &[
+        Flag::takes("plant", "FILE", "A plant file (JSON). Repeatable.")
+            .repeatable()
+            .complete(Complete::File),
+        Flag::takes(
+            "algorithm",
+            "ALGORITHM",
+            "hysteresis, cascade or off. Repeatable.",
+        )
+        .repeatable()
+        .complete(Complete::Choices(ALGORITHMS)),
+        Flag::takes(
+            "days",
+            "N",
+            "Days to run instead of each plant's own (above 0, at most 365).",
+        ),
+        JSON,
+        Flag::takes(
+            "trace",
+            "DIR",
+            "Write one CSV per run into DIR (PLANT-ALGORITHM.csv).",
+        )
+        .complete(Complete::Dir),
+    ],
+    ..LEAF
+};
+
 const ALERT_TEST: Sub = Sub {
     name: "alert-test",
     summary: "Run the config's alerts command once with a test event.",
@@ -1037,6 +1112,15 @@ fn build(m: &Matches) -> Result<Command, UsageError> {
             since: m.value_or_default("since", text)?,
             json: m.on("json")?,
         }),
+        "bench-control" => Command::BenchControl(BenchControlArgs {
+            plants: m.values("plant", |s| Ok(PathBuf::from(s)))?,
+            algorithms: m.values("algorithm", |s| {
+                choose(s, ALGORITHMS, &crate::bench::BenchAlgorithm::ALL)
+            })?,
+            days: m.value("days", parse_days)?,
+            json: m.on("json")?,
+            trace: m.path("trace")?,
+        }),
         "alert-test" => Command::AlertTest(AlertTestArgs {
             config: m.required_path("config")?,
         }),
@@ -1116,6 +1200,15 @@ fn parse_outlet(s: &str) -> Result<usize, String> {
 fn parse_bind(s: &str) -> Result<SocketAddr, String> {
     s.parse()
         .map_err(|_| format!("{s:?} is not ADDR:PORT (e.g. 127.0.0.1:0, [::1]:9999)"))
+}
+
+fn parse_days(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if v.is_finite() && v > 0.0 && v <= 365.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s} must be above 0 and at most 365"))
+    }
 }
 
 /// A temperature for `set`: a finite number (its range is the config's
@@ -1314,6 +1407,7 @@ mod tests {
         &["simulate-plug"],
         &["plot"],
         &["report"],
+        &["bench-control"],
         &["alert-test", "-c", "c.json"],
         &["profile", "show", "-c", "c.json"],
         &["profile", "restart", "--config", "c.json"],

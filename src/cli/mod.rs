@@ -14,6 +14,7 @@
 //! else; [`main`] prints the error once, with its causes, on one line.
 
 pub mod args;
+mod bench;
 mod flags;
 mod instances;
 mod look;
@@ -148,6 +149,7 @@ pub(crate) fn run(command: Command) -> CmdResult {
         Command::Sensor(a) => sensor::sensor(a),
         Command::Plot(a) => look::plot(a),
         Command::Report(a) => look::report(a),
+        Command::BenchControl(a) => bench::bench_control(a),
         Command::AlertTest(a) => look::alert_test(a),
         Command::Profile(p) => look::profile(p),
         Command::Set(a) => set::set(a),

@@ -78,6 +78,13 @@ fn apply_defaults(
     ) {
         raw.overrides_file = instance.overrides_file();
     }
+    if own(
+        "control_state_file",
+        &raw.control_state_file,
+        &single.control_state_file,
+    ) {
+        raw.control_state_file = instance.control_state_file();
+    }
     // Two clients with one id throw each other off the broker, and one
     // prefix would mix two chambers' states (the Home Assistant node id
     // comes from the client id).
@@ -120,6 +127,10 @@ mod tests {
         assert_eq!(
             c.overrides_file,
             PathBuf::from("/var/lib/kasa-thermostat/keg/overrides.json")
+        );
+        assert_eq!(
+            c.control_state_file,
+            PathBuf::from("/var/lib/kasa-thermostat/keg/control.json")
         );
         // Shared by all instances, on purpose.
         assert_eq!(c.lock_dir, PathBuf::from("/run/kasa-thermostat/locks"));

@@ -1,4 +1,4 @@
-//! The configuration (DESIGN §9): parse, don't validate.
+//! The configuration (docs/design.md §10): parse, don't validate.
 //!
 //! The file is read into the plain serde structs of `raw` (every default
 //! filled in; unknown keys are an error that names the key with its path,
@@ -29,6 +29,7 @@
 //! not an object are refused; a UTF-8 byte-order mark is skipped. The file
 //! itself must be a regular file of at most 1 MiB.
 
+pub(crate) mod control;
 mod instance;
 pub(crate) mod raw;
 
@@ -38,6 +39,7 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
+pub use control::{AlgorithmName, ChamberSettings, RawChamberSensor, RawControl};
 pub use raw::{
     OnOff, RawConfig, RawCredentials, RawMqtt, RawPlug, RawPlugTiming, RawSensor, RawWeb,
 };
@@ -140,6 +142,12 @@ pub struct Config {
     pub profile: Option<crate::profile::Profile>,
     /// Where the profile's start survives restarts.
     pub profile_state_file: PathBuf,
+    /// The chamber sensor (cascade control), when one is configured.
+    pub chamber: Option<ChamberSettings>,
+    /// What makes the demand.
+    pub(crate) algorithm: crate::control::Algorithm,
+    /// Where what cascade control learned survives restarts.
+    pub control_state_file: PathBuf,
     /// The alerts hook, when one is configured.
     pub alerts: Option<crate::alerts::AlertSettings>,
     /// Where changes made while running are kept (`overrides_file`).
@@ -338,6 +346,16 @@ impl Config {
         let reconcile = seconds("reconcile_s", raw.reconcile_s, 1.0, DAY_S)?;
         let (alarm_low_c, alarm_high_c) = alarms(&raw)?;
         let sensor = sensor_settings(&raw.sensor, u)?;
+        let (algorithm, chamber) =
+            control::control_settings(&raw.control, raw.chamber_sensor.as_ref(), &raw.sensor, u)?;
+        if raw.control.algorithm == AlgorithmName::Cascade
+            && (raw.control_state_file.as_os_str().is_empty()
+                || raw.control_state_file.file_name().is_none())
+        {
+            return Err(invalid("control_state_file", "must name a file".into()));
+        }
+        let mut raw = raw;
+        raw.control = raw.control.filled(u);
         let (heater, cooler) = plugs(&raw)?;
         check_mode_has_plugs(raw.mode, heater.is_some(), cooler.is_some())?;
         let plug_timing = timing(&raw.plug_timing)?;
@@ -366,7 +384,6 @@ impl Config {
         }
         let web = raw.web.as_ref().map(web_settings).transpose()?;
         let mqtt = raw.mqtt.as_ref().map(mqtt_settings).transpose()?;
-        let mut raw = raw;
         if let (Some(m), Some(r)) = (&mqtt, &mut raw.mqtt) {
             // Print the defaults as they came out on this machine.
             r.client_id = Some(m.client_id.clone());
@@ -374,6 +391,9 @@ impl Config {
         }
         let lock_dir = path_key("lock_dir", &raw.lock_dir)?;
         Ok(Config {
+            chamber,
+            algorithm,
+            control_state_file: raw.control_state_file.clone(),
             mqtt,
             overrides_file,
             control_socket,
@@ -459,6 +479,7 @@ impl Config {
             lost_after: worst + Duration::from_secs(10),
             units: self.units,
             plugs,
+            algorithm: self.algorithm,
         }
     }
 

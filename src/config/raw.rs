@@ -1,4 +1,4 @@
-//! The config file as written (DESIGN §9): plain serde structs with every
+//! The config file as written (docs/design.md §10): plain serde structs with every
 //! default filled in, in the user's `units` and seconds. Nothing here is
 //! checked beyond JSON types and unknown keys; [`super::Config::from_raw`]
 //! turns this into the typed config with every bound applied.
@@ -141,7 +141,7 @@ impl RawPlug {
     }
 }
 
-/// The durations of the plug worker's algorithm (DESIGN §4), in seconds.
+/// The durations of the plug worker's algorithm (docs/design.md §6), in seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawPlugTiming {
@@ -215,6 +215,12 @@ pub struct RawConfig {
     pub profile_state_file: PathBuf,
     /// A command to run when something needs a person.
     pub alerts: Option<crate::alerts::RawAlerts>,
+    /// A second sensor, in the chamber's air (cascade control).
+    pub chamber_sensor: Option<super::control::RawChamberSensor>,
+    /// Which algorithm makes the demand, and its tuning.
+    pub control: super::control::RawControl,
+    /// Where what cascade control learned survives restarts.
+    pub control_state_file: PathBuf,
     /// Changes made while running (web, `set`, MQTT), kept across restarts.
     pub overrides_file: PathBuf,
     /// The Unix socket `kasa-thermostat set` talks to.
@@ -328,6 +334,9 @@ impl Default for RawConfig {
             profile: None,
             profile_state_file: PathBuf::from(crate::profile::DEFAULT_STATE_FILE),
             alerts: None,
+            chamber_sensor: None,
+            control: super::control::RawControl::default(),
+            control_state_file: PathBuf::from(DEFAULT_CONTROL_STATE_FILE),
             overrides_file: PathBuf::from(DEFAULT_OVERRIDES_FILE),
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
             web: None,
@@ -336,3 +345,6 @@ impl Default for RawConfig {
         }
     }
 }
+
+/// The default `control_state_file`, next to the profile's.
+pub(crate) const DEFAULT_CONTROL_STATE_FILE: &str = "/var/lib/kasa-thermostat/control.json";

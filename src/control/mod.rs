@@ -1,4 +1,4 @@
-//! The pure control core (DESIGN §5): what each plug should be, given the
+//! The pure control core (docs/design.md §4): what each plug should be, given the
 //! latest reading, what the plugs last reported and the time.
 //!
 //! `Controller` does no I/O and reads no clock: every input carries `now`,
@@ -39,6 +39,7 @@
 //! Staleness is decided here and only here, from the time of the last valid
 //! reading.
 
+pub(crate) mod cascade;
 pub(crate) mod plug;
 pub(crate) mod rules;
 
@@ -49,6 +50,7 @@ use std::time::{Duration, Instant};
 use log::Level;
 use serde::{Deserialize, Serialize};
 
+pub(crate) use cascade::{Cascade, CascadeSettings, Learned};
 pub(crate) use plug::{Deadman, Phase, Plug, PlugSettings};
 pub use rules::Band;
 
@@ -116,6 +118,19 @@ pub(crate) struct Settings {
     pub units: Units,
     /// The configured plugs.
     pub plugs: BTreeMap<Role, PlugSettings>,
+    /// What makes the demand: hysteresis on the one sensor, or cascade.
+    pub algorithm: Algorithm,
+}
+
+/// How the thermostat demand is made (config `control.algorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) enum Algorithm {
+    /// docs/design.md §4: on at one limit, off at the other (or the midpoint).
+    #[default]
+    Hysteresis,
+    /// docs/design.md §16: a PID on the product sets the chamber setpoint, held by
+    /// on/off control on the chamber sensor ([`cascade`]).
+    Cascade(CascadeSettings),
 }
 
 /// A line for the log, decided by the controller and written by the service.
@@ -149,6 +164,17 @@ pub(crate) enum Notice {
     /// Valid readings are back.
     SensorRecovered {
         /// The temperature, °C.
+        celsius: f64,
+    },
+    /// Cascade: no valid chamber reading for `stale_after`; control fell
+    /// back to hysteresis on the product sensor.
+    ChamberStale {
+        /// The message, with the last fault.
+        message: String,
+    },
+    /// Cascade: valid chamber readings are back; cascade control resumes.
+    ChamberRecovered {
+        /// The chamber temperature, °C.
         celsius: f64,
     },
     /// A command to a plug failed; `consecutive` counts the failures in a row.
@@ -301,6 +327,8 @@ pub struct Snapshot {
     pub plugs: Vec<PlugSnapshot>,
     /// Shutting down.
     pub shutting_down: bool,
+    /// The chamber sensor and setpoint (cascade control).
+    pub chamber: ChamberView,
 }
 
 /// A plug that shutdown could not verify in its shutdown state.
@@ -332,6 +360,27 @@ pub(crate) struct Controller {
     shutdown_verified: std::collections::BTreeSet<Role>,
     /// Every plug held off (a profile ended with `after_end: off`).
     held_off: bool,
+    /// The latest valid chamber reading (cascade), °C.
+    chamber: Option<(f64, Instant)>,
+    /// The latest chamber sensor fault, cleared by a valid reading.
+    chamber_fault: Option<String>,
+    /// The chamber sensor is stale: hysteresis on the product sensor.
+    chamber_stale: bool,
+    /// The cascade, when `algorithm` is cascade.
+    cascade: Option<Cascade>,
+    /// The cascade's last decision (in charge this cycle), for the snapshot.
+    cascade_decision: Option<cascade::Decision>,
+}
+
+/// The chamber side of cascade control after a cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ChamberView {
+    /// The latest valid chamber reading, °C.
+    pub temperature_c: Option<f64>,
+    /// The chamber setpoint while the cascade is in charge, °C.
+    pub setpoint_c: Option<f64>,
+    /// The chamber sensor is stale (control fell back to hysteresis).
+    pub stale: bool,
 }
 
 pub(crate) fn on_off(on: bool) -> &'static str {
@@ -345,6 +394,8 @@ pub(crate) fn on_off(on: bool) -> &'static str {
 impl Controller {
     /// A controller for these settings. Call [`Controller::start`] first.
     pub fn new(settings: Settings) -> Controller {
+        let settings_algorithm = settings.algorithm;
+        let units = settings.units;
         let plugs = settings
             .plugs
             .iter()
@@ -363,7 +414,66 @@ impl Controller {
             shutdown_attempts: BTreeMap::new(),
             shutdown_verified: Default::default(),
             held_off: false,
+            chamber: None,
+            chamber_fault: None,
+            chamber_stale: false,
+            cascade: match settings_algorithm {
+                Algorithm::Cascade(c) => Some(Cascade::new(c, None, units)),
+                Algorithm::Hysteresis => None,
+            },
+            cascade_decision: None,
         }
+    }
+
+    /// What cascade control has learned (`None` under hysteresis).
+    pub(crate) fn learned(&self) -> Option<Learned> {
+        self.cascade.as_ref().map(Cascade::learned)
+    }
+
+    /// Starts cascade control from what an earlier run learned.
+    pub(crate) fn set_learned(&mut self, learned: Learned) {
+        if let Some(c) = &mut self.cascade {
+            *c = Cascade::new(*c.settings(), Some(learned), self.s.units);
+        }
+    }
+
+    /// The chamber side of cascade control.
+    pub(crate) fn chamber_view(&self) -> ChamberView {
+        ChamberView {
+            temperature_c: self.chamber.map(|(t, _)| t),
+            setpoint_c: self.cascade_decision.as_ref().map(|d| d.chamber_set_c),
+            stale: self.chamber_stale,
+        }
+    }
+
+    /// A valid chamber reading (offset applied), in °C.
+    pub(crate) fn on_chamber_reading(&mut self, now: Instant, celsius: f64) -> Output {
+        let mut out = Output::default();
+        if let Some(fault) = self.chamber_fault.take() {
+            out.event(
+                Level::Info,
+                format!(
+                    "chamber sensor reads again ({}) after: {fault}",
+                    self.temp(celsius)
+                ),
+            );
+        }
+        self.chamber = Some((celsius, now));
+        out
+    }
+
+    /// A rejected chamber reading. Only staleness changes anything.
+    pub(crate) fn on_chamber_fault(&mut self, _now: Instant, fault: &SensorFault) -> Output {
+        let mut out = Output::default();
+        let text = fault.to_string();
+        if self.chamber_fault.as_deref() != Some(text.as_str()) {
+            out.event(
+                Level::Warn,
+                format!("chamber sensor fault {}: {text}", fault.kind()),
+            );
+        }
+        self.chamber_fault = Some(text);
+        out
     }
 
     fn temp(&self, c: f64) -> String {
@@ -412,6 +522,15 @@ impl Controller {
             if let Some(p) = settings.plugs.get(role) {
                 plug.settings = p.clone();
             }
+        }
+        // A new algorithm or tuning: the cascade keeps what it learned.
+        if settings.algorithm != self.s.algorithm {
+            let learned = self.learned();
+            self.cascade = match settings.algorithm {
+                Algorithm::Cascade(c) => Some(Cascade::new(c, learned, settings.units)),
+                Algorithm::Hysteresis => None,
+            };
+            self.cascade_decision = None;
         }
         self.s = settings;
     }
@@ -650,6 +769,8 @@ impl Controller {
         }
         self.expire_lost(now, &mut out);
         self.update_stale(now, &mut out);
+        self.update_chamber_stale(now, &mut out);
+        self.cascade_decision = self.cascade_step(now, &mut out);
         let reason = self.decide(now, &mut out);
         if reason != self.reason {
             out.event(Level::Info, format!("decision: {reason}"));
@@ -804,6 +925,7 @@ impl Controller {
                 })
                 .collect(),
             shutting_down: self.shutdown.is_some(),
+            chamber: self.chamber_view(),
         }
     }
 
@@ -909,6 +1031,98 @@ impl Controller {
         self.stale = stale;
     }
 
+    /// Cascade only: a chamber sensor with no valid reading for
+    /// `stale_after` (or none since start) hands control to hysteresis on
+    /// the product sensor until it reads again.
+    fn update_chamber_stale(&mut self, now: Instant, out: &mut Output) {
+        if self.cascade.is_none() {
+            return;
+        }
+        let since = match (self.chamber, self.started_at) {
+            (Some((_, at)), _) => at,
+            (None, Some(start)) => start,
+            (None, None) => now,
+        };
+        let age = now.saturating_duration_since(since);
+        let stale = age > self.s.stale_after;
+        if stale && !self.chamber_stale {
+            let fault = self
+                .chamber_fault
+                .as_deref()
+                .map(|f| format!(" (last fault: {f})"))
+                .unwrap_or_default();
+            let message = format!(
+                "chamber sensor: no valid reading for {:.0} s{fault}; hysteresis on the product sensor until it reads again",
+                age.as_secs_f64()
+            );
+            out.event(Level::Error, message.clone());
+            out.notices.push(Notice::ChamberStale { message });
+        } else if !stale && self.chamber_stale {
+            out.event(
+                Level::Warn,
+                "chamber sensor recovered; cascade control resumes".to_string(),
+            );
+            if let Some((t, _)) = self.chamber {
+                out.notices.push(Notice::ChamberRecovered { celsius: t });
+            }
+            if let Some(c) = &mut self.cascade {
+                c.restart();
+            }
+        }
+        self.chamber_stale = stale;
+    }
+
+    /// Runs the cascade when it is in charge this cycle: configured, both
+    /// sensors fresh, the profile not ended. Otherwise `None` (the product
+    /// sensor's hysteresis or the fault state decides).
+    fn cascade_step(&mut self, now: Instant, out: &mut Output) -> Option<cascade::Decision> {
+        if self.stale || self.chamber_stale || self.held_off {
+            return None;
+        }
+        let (product, _) = self.reading?;
+        let (chamber, _) = self.chamber?;
+        let seen = |role: Role| {
+            self.plugs
+                .get(&role)
+                .filter(|_| rules::used(self.s.mode, role))
+                .map(Plug::maybe_on)
+        };
+        let input = cascade::Inputs {
+            product_c: product,
+            chamber_c: chamber,
+            target_c: (self.s.limits.low_c + self.s.limits.high_c) / 2.0,
+            heater_on: seen(Role::Heater),
+            cooler_on: seen(Role::Cooler),
+        };
+        let cascade = self.cascade.as_mut()?;
+        let mut d = cascade.update(now, &input);
+        if let Some(note) = cascade.take_note() {
+            out.event(Level::Info, note);
+        }
+        // Made once here: both plugs give the same reason.
+        d.why = self.cascade_reason(&d, product);
+        Some(d)
+    }
+
+    /// The cascade's reason: the setpoint and its terms, then the plugs
+    /// (`chamber setpoint 14.20 °C (product 19.40, target 19.00, P -2.0,
+    /// I -0.6, D -0.2); cooler on: predicted peak 14.9 above setpoint`).
+    fn cascade_reason(&self, d: &cascade::Decision, product: f64) -> String {
+        let u = self.s.units;
+        // + 0.0 turns a −0.0 into 0.0 ("D +0.0", not "D -0.0").
+        let delta = |c: f64| u.from_c(c) - u.from_c(0.0) + 0.0;
+        format!(
+            "chamber setpoint {} (product {:.2}, target {:.2}, P {:+.1}, I {:+.1}, D {:+.1}); {}",
+            self.temp(d.chamber_set_c),
+            u.from_c(product),
+            u.from_c((self.s.limits.low_c + self.s.limits.high_c) / 2.0),
+            delta(d.p),
+            delta(d.i),
+            delta(d.d),
+            d.why
+        )
+    }
+
     /// Reads each idle plug every `reconcile_s`, and an unknown one every cycle.
     fn reconcile(&mut self, now: Instant, out: &mut Output) {
         for (role, plug) in self.plugs.iter_mut() {
@@ -942,6 +1156,15 @@ impl Controller {
         let Some((t, _)) = self.reading else {
             return (None, "waiting for the first valid reading".into());
         };
+        if let Some(d) = &self.cascade_decision {
+            let want = rules::used(self.s.mode, role)
+                && match role {
+                    Role::Heater => d.heat,
+                    Role::Cooler => d.cool,
+                    Role::Manual => false,
+                };
+            return (Some(want), d.why.clone());
+        }
         let held = plug.demand.or(plug.state.known()).unwrap_or(false);
         let (want, why) = rules::demand(self.s.mode, role, self.s.limits, t, held, self.s.units);
         (Some(want), why)

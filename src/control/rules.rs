@@ -1,4 +1,4 @@
-//! The thermostat rule (DESIGN §5) as a pure function: what a plug's demand
+//! The thermostat rule (docs/design.md §4) as a pure function: what a plug's demand
 //! is for a temperature, with hysteresis, before min on/off and the interlock.
 
 use super::{on_off, Mode};

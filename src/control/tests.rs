@@ -63,13 +63,22 @@ impl World {
         World::with(config(extra), false, false)
     }
     fn with(config: Config, heater: bool, cooler: bool) -> World {
+        World::with_settings(config.control_settings(), heater, cooler)
+    }
+    /// The same config under cascade control (BrewPi's defaults).
+    fn cascade(extra: &str) -> World {
+        let mut s = config(extra).control_settings();
+        s.algorithm = Algorithm::Cascade(CascadeSettings::default());
+        World::with_settings(s, false, false)
+    }
+    fn with_settings(settings: Settings, heater: bool, cooler: bool) -> World {
         let t0 = Instant::now();
         let mut real = BTreeMap::new();
-        for (role, _) in config.plugs() {
+        for role in settings.plugs.keys().copied() {
             real.insert(role, if role == H { heater } else { cooler });
         }
         let mut w = World {
-            c: Controller::new(config.control_settings()),
+            c: Controller::new(settings),
             t0,
             now: t0,
             real,
@@ -125,6 +134,18 @@ impl World {
         let out = self.c.tick(self.now);
         self.run(out);
         self
+    }
+    fn chamber(&mut self, t: f64) -> &mut World {
+        let out = self.c.on_chamber_reading(self.now, t);
+        self.run(out);
+        self
+    }
+    /// Both sensors, then `tick`.
+    fn cycle2(&mut self, s: f64, product: f64, chamber: f64) -> &mut World {
+        self.at(s).reading(product).chamber(chamber).tick()
+    }
+    fn reason(&self) -> String {
+        self.c.snapshot(self.now).reason
     }
     /// `reading` then `tick`.
     fn cycle(&mut self, s: f64, t: f64) -> &mut World {
@@ -941,4 +962,114 @@ fn fahrenheit_limits_apply_in_celsius() {
     w.cycle(20.0, 17.9);
     assert!(w.on(H));
     assert!(w.c.snapshot(w.now).reason.contains("°F"));
+}
+
+// Cascade control: a demand source inside the same rules.
+
+#[test]
+fn cascade_sets_the_chamber_setpoint_and_says_why() {
+    let mut w = World::cascade("");
+    // Target 19.0; product 19.4: P = −2.0, setpoint 17.0; air 19.5 is
+    // above the idle band (18.0): cool.
+    w.cycle2(10.0, 19.4, 19.5);
+    assert!(w.on(C) && !w.on(H));
+    let why = w.reason();
+    assert!(
+        why.starts_with("chamber setpoint 17.00 °C (product 19.40, target 19.00, P -2.0, I +0.0, D +0.0); cooler on"),
+        "{why}"
+    );
+    let set = w.c.chamber_view().setpoint_c.unwrap();
+    assert!((set - 17.0).abs() < 1e-9, "{set}");
+    assert!(w.logged("decision: chamber setpoint 17.00 °C"));
+}
+
+#[test]
+fn stale_chamber_sensor_falls_back_to_hysteresis_and_recovers() {
+    let mut w = World::cascade("");
+    w.cycle2(10.0, 19.6, 19.0);
+    assert!(w.on(C), "cascade: setpoint 16.0, air 19.0: cool");
+    // The chamber sensor goes quiet; the product still reads.
+    for s in (20..=80).step_by(10) {
+        w.cycle(f64::from(s), 19.6);
+    }
+    assert!(w.c.chamber_view().stale);
+    assert_eq!(w.c.chamber_view().setpoint_c, None);
+    assert!(
+        w.notices
+            .iter()
+            .any(|n| matches!(n, Notice::ChamberStale { .. })),
+        "{:?}",
+        w.notices
+    );
+    assert!(w.logged("chamber sensor: no valid reading for"));
+    // Hysteresis on the product: 19.6 is between the limits; the cooler
+    // holds; at the low limit... the midpoint (heat_cool) it goes off.
+    assert!(w.reason().contains("between limits"), "{}", w.reason());
+    w.cycle(400.0, 19.0);
+    assert!(!w.on(C), "hysteresis: off at the midpoint");
+    // The chamber reads again: cascade control resumes.
+    w.cycle2(410.0, 19.0, 19.0);
+    assert!(w
+        .notices
+        .iter()
+        .any(|n| matches!(n, Notice::ChamberRecovered { celsius } if *celsius == 19.0)));
+    assert!(w.reason().starts_with("chamber setpoint"), "{}", w.reason());
+}
+
+#[test]
+fn cascade_with_a_stale_product_sensor_is_the_fault_state() {
+    let mut w = World::cascade("");
+    w.cycle2(10.0, 19.6, 19.0);
+    assert!(w.on(C));
+    // Only the chamber reads now: the product is stale after 60 s.
+    for s in (20..=300).step_by(10) {
+        w.at(f64::from(s)).chamber(19.0).tick();
+    }
+    assert!(!w.on(C) && !w.on(H), "fault state off");
+    assert!(w
+        .notices
+        .iter()
+        .any(|n| matches!(n, Notice::SensorStale { .. })));
+    assert_eq!(w.c.chamber_view().setpoint_c, None);
+}
+
+#[test]
+fn cascade_keeps_min_on_dead_time_and_the_interlock() {
+    // The plug's own min_on_s (600) outlasts the cascade's (180).
+    let mut w = World::cascade(
+        r#","switchover_delay_s":60,"cooler":{"host":"127.0.0.1","port":2,"deadman_s":0,"min_on_s":600}"#,
+    );
+    w.cycle2(10.0, 19.6, 19.5);
+    assert!(w.on(C));
+    // From 200 s the air is far below the setpoint (16.0): the cascade
+    // wants it off, min_on_s holds it.
+    for s in (20..=300).step_by(10) {
+        w.cycle2(f64::from(s), 19.6, if s < 200 { 19.0 } else { 14.0 });
+    }
+    assert!(w.on(C), "{}", w.reason());
+    assert!(w.reason().contains("min_on_s"), "{}", w.reason());
+    w.cycle2(620.0, 19.6, 14.0);
+    assert!(!w.on(C));
+    // Now the product is cold and the air too: heat is wanted, but the
+    // cascade's dead time (600 s after the cooler) holds it, then the
+    // watch for the cooler's peak (the air never comes back: its window,
+    // 1800 s).
+    let mut t = 620.0;
+    let mut heater_on_at = None;
+    while t < 2600.0 {
+        t += 10.0;
+        w.cycle2(t, 18.0, 12.0);
+        if t == 1000.0 {
+            assert!(w.reason().contains("dead time"), "{}", w.reason());
+        }
+        if t == 1500.0 {
+            assert!(w.reason().contains("peak"), "{}", w.reason());
+        }
+        if w.on(H) && heater_on_at.is_none() {
+            heater_on_at = Some(t);
+        }
+    }
+    let on_at = heater_on_at.expect("the heater comes on after the dead time");
+    assert!(on_at >= 620.0 + 1800.0, "heater on at {on_at}");
+    assert!(!w.both_on_seen);
 }

@@ -1,6 +1,6 @@
 //! TP-Link account credentials for the newer (KLAP, AES) plugs, the default
 //! credentials that plugs never bound to a cloud account accept, and the two
-//! KLAP auth hashes derived from them (DESIGN §3b).
+//! KLAP auth hashes derived from them (docs/design.md §7).
 //!
 //! The password is never printed: `Debug` shows the user name only, and
 //! nothing here implements `Display` for the password or the hashes.

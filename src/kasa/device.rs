@@ -1,7 +1,7 @@
 //! The device seam: what the plug worker needs of one plug (or one outlet of a
 //! strip), whatever protocol and transport it speaks.
 //!
-//! The worker algorithm of DESIGN §4 (pre-read, arm, switch, spacing,
+//! The worker algorithm of docs/design.md §6 (pre-read, arm, switch, spacing,
 //! read-back, three attempts) lives once, in `super::worker`, above this
 //! trait. Each protocol family implements it:
 //!

@@ -1,4 +1,4 @@
-//! The legacy "IOT" JSON protocol (DESIGN §3) as a [`Device`]: `get_sysinfo`,
+//! The legacy "IOT" JSON protocol (docs/design.md §7) as a [`Device`]: `get_sysinfo`,
 //! `set_relay_state` (with the child context for a strip outlet) and the
 //! `count_down` dead-man rule, over any [`Transport`] — the XOR transport on
 //! port 9999, or KLAP v1 for the newer firmware that closed that port.

@@ -15,7 +15,7 @@
 //!   transport;
 //! * on top: [`device`] (the seam the worker drives), [`connect`] (choosing
 //!   or learning the transport and family: [`open_device`]), `worker` (the
-//!   verified, retried algorithm of DESIGN §4, one thread per plug),
+//!   verified, retried algorithm of docs/design.md §6, one thread per plug),
 //!   [`discovery`] (UDP discovery and the 20002 probe), [`credentials`] and
 //!   `error` ([`KasaError`]).
 //!

@@ -1,4 +1,4 @@
-//! The plug worker (DESIGN §4): one thread per plug, so a dead heater plug
+//! The plug worker (docs/design.md §6): one thread per plug, so a dead heater plug
 //! never delays the cooler. It runs each [`PlugCommand`] with up to three
 //! attempts (sleeping 0, 1 and 2 s before them) and reports a [`PlugOutcome`].
 //!
@@ -50,7 +50,7 @@ use crate::msg::{
     Completion, DeadmanReport, FailureKind, PlugCommand, PlugFailure, PlugOutcome, PlugState, Role,
 };
 
-/// The durations of the worker's algorithm (DESIGN §4). Tests scale them
+/// The durations of the worker's algorithm (docs/design.md §6). Tests scale them
 /// down; the defaults are the real schedule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timing {

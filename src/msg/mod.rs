@@ -13,7 +13,7 @@ pub use plug::{
     Completion, DeadmanKind, DeadmanReport, FailureKind, PlugCommand, PlugFailure, PlugOutcome,
     PlugState,
 };
-pub use sensor::{Reading, SensorEvent, SensorFault};
+pub use sensor::{Probe, Reading, SensorEvent, SensorFault};
 
 use std::fmt;
 

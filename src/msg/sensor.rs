@@ -21,6 +21,28 @@ pub struct Reading {
 /// What a sensor thread sends: a reading, or why there is none.
 pub type SensorEvent = Result<Reading, SensorFault>;
 
+/// Which sensor an event is from. Each has its own channel from the sensor
+/// thread (both are read on one bus, in turn), so a reading of one never
+/// displaces the other's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Probe {
+    /// `sensor`: the product (the beer, the enclosure's hot spot): the
+    /// temperature that is held.
+    Product,
+    /// `chamber_sensor`: the air around it (cascade control).
+    Chamber,
+}
+
+impl Probe {
+    /// `sensor` or `chamber sensor`, as the logs name them.
+    pub fn label(self) -> &'static str {
+        match self {
+            Probe::Product => "sensor",
+            Probe::Chamber => "chamber sensor",
+        }
+    }
+}
+
 /// Why there is no valid reading this time.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SensorFault {

@@ -1,4 +1,4 @@
-//! What the service leaves for people and tools to read (DESIGN §7):
+//! What the service leaves for people and tools to read (docs/design.md §12):
 //! `readings.jsonl` (one line per cycle), `plug-events.jsonl` (one line per
 //! finished plug command), and the state file; `status` renders the state
 //! file for `kasa-thermostat status`.
@@ -273,6 +273,14 @@ pub fn state(
         plugs,
         profile,
         log_dir: None,
+        chamber: snap
+            .chamber
+            .temperature_c
+            .map(|t| state_file::ChamberEntry {
+                temperature: Some(round3(u.from_c(t))),
+                setpoint: snap.chamber.setpoint_c.map(|s| round3(u.from_c(s))),
+                stale: snap.chamber.stale,
+            }),
         overrides: Vec::new(),
     }
 }
@@ -297,6 +305,11 @@ pub(crate) fn reading_line(snap: &Snapshot, now: SystemTime, units: Units) -> St
         sensor_stale: snap.sensor_stale,
         heater: plug(Role::Heater),
         cooler: plug(Role::Cooler),
+        // Cascade control: the air and its setpoint (absent otherwise, so
+        // old readers and old files stay as they were).
+        chamber_temperature: snap.chamber.temperature_c.map(|t| round3(units.from_c(t))),
+        chamber_setpoint: snap.chamber.setpoint_c.map(|s| round3(units.from_c(s))),
+        chamber_stale: snap.chamber.temperature_c.map(|_| snap.chamber.stale),
     };
     serde_json::to_string(&record).unwrap_or_default()
 }

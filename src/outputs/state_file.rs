@@ -1,4 +1,4 @@
-//! The state file (DESIGN §7): the service's current state, rewritten
+//! The state file (docs/design.md §12): the service's current state, rewritten
 //! atomically every cycle, read by `kasa-thermostat status` and by anything
 //! else that wants to know (a dashboard, a cron job).
 //!
@@ -64,6 +64,22 @@ pub struct StateFile {
     /// with its source and time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<String>,
+    /// Cascade control: the chamber sensor and its setpoint (absent without
+    /// a chamber sensor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chamber: Option<ChamberEntry>,
+}
+
+/// The chamber side of cascade control in the state file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChamberEntry {
+    /// The latest valid chamber (air) reading.
+    pub temperature: Option<f64>,
+    /// The chamber setpoint while cascade control is in charge.
+    pub setpoint: Option<f64>,
+    /// No valid chamber reading for `sensor.stale_after_s`: hysteresis on the
+    /// product sensor.
+    pub stale: bool,
 }
 
 /// One plug in the state file.

@@ -70,6 +70,17 @@ pub(crate) fn render(state: &StateFile, path: &Path, now: SystemTime) -> String 
         None => "no valid reading yet".to_string(),
     };
     out.push_str(&format!("temperature  {temp}\n"));
+    if let Some(c) = &state.chamber {
+        let air = c
+            .temperature
+            .map_or("no valid reading".to_string(), |t| format!("{t:.2} {sym}"));
+        let how = match (c.stale, c.setpoint) {
+            (true, _) => "STALE: hysteresis on the product sensor".to_string(),
+            (false, Some(s)) => format!("setpoint {s:.2} {sym} (cascade)"),
+            (false, None) => "cascade not in charge".to_string(),
+        };
+        out.push_str(&format!("chamber      {air}, {how}\n"));
+    }
     out.push_str(&format!(
         "mode         {}  (limits {} .. {} {sym})\n",
         state.mode, state.low_limit, state.high_limit

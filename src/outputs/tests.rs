@@ -33,6 +33,7 @@ fn snap() -> Snapshot {
             },
         }],
         shutting_down: false,
+        chamber: Default::default(),
     }
 }
 

@@ -12,7 +12,7 @@ use super::*;
 
 const CET: &str = "CET-1CEST,M3.5.0,M10.5.0/3";
 
-const DESIGN_EXAMPLE: &str = r#"{ "start": "now", "after_end": "hold_last",
+const EXAMPLE_PROFILE: &str = r#"{ "start": "now", "after_end": "hold_last",
   "steps": [ { "hold": "4d", "low": 17.5, "high": 18.5 },
              { "ramp": "2d", "to_low": 20.5, "to_high": 21.5 },
              { "hold": "2d", "low": 20.5, "high": 21.5 },
@@ -41,7 +41,7 @@ fn invalid_of(json: &str, units: Units) -> (String, String) {
 
 #[test]
 fn the_design_example_parses_into_steps_with_ramp_origins() {
-    let p = profile(DESIGN_EXAMPLE);
+    let p = profile(EXAMPLE_PROFILE);
     assert_eq!(p.start(), Start::Now);
     assert_eq!(p.after_end(), AfterEnd::HoldLast);
     assert_eq!(p.total_secs(), 9 * 86_400);
@@ -296,8 +296,8 @@ fn nan_and_infinity_cannot_reach_the_profile() {
 #[test]
 fn to_raw_reads_back_to_the_same_profile() {
     for (json, units) in [
-        (DESIGN_EXAMPLE, Units::C),
-        (DESIGN_EXAMPLE, Units::F),
+        (EXAMPLE_PROFILE, Units::C),
+        (EXAMPLE_PROFILE, Units::F),
         (
             r#"{"start": "2026-12-01T08:00:00+01:00", "after_end": "off", "steps": [{"hold": "36h", "low": 1, "high": 2}]}"#,
             Units::C,
@@ -315,7 +315,7 @@ fn to_raw_reads_back_to_the_same_profile() {
         assert_eq!(again.start(), p.start());
         assert_eq!(again.after_end(), p.after_end());
     }
-    let back = profile(DESIGN_EXAMPLE).to_raw(Units::C);
+    let back = profile(EXAMPLE_PROFILE).to_raw(Units::C);
     assert_eq!(back.steps[0].hold.as_deref(), Some("4d"));
     assert_eq!(back.steps[1].to_high, Some(21.5));
 }
@@ -326,14 +326,14 @@ fn to_raw_reads_back_to_the_same_profile() {
 fn the_hash_is_fixed_across_builds() {
     // This value must never change: a changed hash restarts every running
     // profile after an upgrade.
-    assert_eq!(profile(DESIGN_EXAMPLE).hash(), "fnv1a64:91c8bc81d7aaabf5");
+    assert_eq!(profile(EXAMPLE_PROFILE).hash(), "fnv1a64:91c8bc81d7aaabf5");
     assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
     assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
 }
 
 #[test]
 fn the_hash_follows_the_schedule_not_the_formatting() {
-    let base = profile(DESIGN_EXAMPLE).hash();
+    let base = profile(EXAMPLE_PROFILE).hash();
     let same = [
         // Other formatting and key order.
         r#"{"steps":[{"low":17.5,"high":18.5,"hold":"4d"},{"to_high":21.5,"to_low":20.5,"ramp":"48h"},{"hold":"1d24h","low":20.5,"high":21.5},{"ramp":"24h","to_low":1.5,"to_high":2.5}]}"#,
@@ -500,7 +500,7 @@ fn a_write_to_an_impossible_place_is_an_error_naming_it() {
 
 #[test]
 fn resume_decides_new_resumed_or_changed() {
-    let p = profile(DESIGN_EXAMPLE);
+    let p = profile(EXAMPLE_PROFILE);
     let now = datetime!(2026-12-03 10:00:00.75 UTC);
 
     let (s, r) = resume(&p, None, now);
@@ -550,7 +550,7 @@ fn resume_decides_new_resumed_or_changed() {
 
 #[test]
 fn restart_starts_over_now_except_daily() {
-    let p = profile(DESIGN_EXAMPLE);
+    let p = profile(EXAMPLE_PROFILE);
     let now = datetime!(2026-12-05 12:00 UTC);
     let s = restart(&p, now).unwrap();
     assert_eq!(s.start, now);
@@ -568,7 +568,7 @@ fn restart_command_writes_over_a_damaged_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("profile.json");
     std::fs::write(&path, "garbage").unwrap();
-    let p = profile(DESIGN_EXAMPLE);
+    let p = profile(EXAMPLE_PROFILE);
     let line = restart_command(&p, &path, datetime!(2026-12-05 12:00 UTC)).unwrap();
     assert!(line.contains("2026-12-05T12:00:00Z"), "{line}");
     let s = load_state(&path).unwrap().unwrap();
@@ -644,7 +644,7 @@ fn kernel_clock_sync_is_readable() {
 
 #[test]
 fn checkpoints_follow_steps_and_ramp_movement() {
-    let p = profile(DESIGN_EXAMPLE);
+    let p = profile(EXAMPLE_PROFILE);
     let z = Zone::utc();
     let start = datetime!(2026-12-01 07:00 UTC);
     let at = |t| limits_at(&p, start, t, &z);
@@ -663,7 +663,7 @@ fn checkpoints_follow_steps_and_ramp_movement() {
     assert!(!checkpoint_due(&s, &at(datetime!(2026-12-05 10:59 UTC))));
     assert!(checkpoint_due(&s, &at(datetime!(2026-12-05 11:00 UTC))));
     // Ending with off is a change from limits.
-    let off = profile(&DESIGN_EXAMPLE.replace("hold_last", "off"));
+    let off = profile(&EXAMPLE_PROFILE.replace("hold_last", "off"));
     let ended = limits_at(&off, start, datetime!(2026-12-20 00:00 UTC), &z);
     s.checkpoint = Some(Checkpoint {
         at: start,
@@ -692,7 +692,7 @@ fn stored(dir: &Path) -> ProfileState {
 fn a_restart_mid_ramp_resumes_and_a_changed_profile_starts_over() {
     let dir = tempfile::tempdir().unwrap();
     let t0 = datetime!(2026-12-01 07:00 UTC);
-    let mut r = runner(dir.path(), DESIGN_EXAMPLE);
+    let mut r = runner(dir.path(), EXAMPLE_PROFILE);
     let tick = r.tick(t0, None);
     assert_eq!(
         tick.events[0],
@@ -711,7 +711,7 @@ fn a_restart_mid_ramp_resumes_and_a_changed_profile_starts_over() {
     let mid = datetime!(2026-12-06 07:00 UTC);
     let before = r.tick(mid, None);
     drop(r);
-    let mut r = runner(dir.path(), DESIGN_EXAMPLE);
+    let mut r = runner(dir.path(), EXAMPLE_PROFILE);
     let later = mid + time::Duration::hours(1);
     let after = r.tick(later, None);
     assert_eq!(
@@ -726,7 +726,7 @@ fn a_restart_mid_ramp_resumes_and_a_changed_profile_starts_over() {
     );
 
     // An edited profile starts over.
-    let edited = DESIGN_EXAMPLE.replace("\"2d\", \"to_low\": 20.5", "\"3d\", \"to_low\": 20.5");
+    let edited = EXAMPLE_PROFILE.replace("\"2d\", \"to_low\": 20.5", "\"3d\", \"to_low\": 20.5");
     let mut r = runner(dir.path(), &edited);
     let tick = r.tick(later, None);
     assert!(
@@ -748,7 +748,7 @@ fn the_state_file_is_written_only_when_something_changes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("profile.json");
     let t0 = datetime!(2026-12-01 07:00 UTC);
-    let mut r = runner(dir.path(), DESIGN_EXAMPLE);
+    let mut r = runner(dir.path(), EXAMPLE_PROFILE);
     r.tick(t0, None);
     let written = std::fs::read_to_string(&path).unwrap();
     // A day of 10-second cycles in the hold: no write.
@@ -770,14 +770,14 @@ fn the_state_file_is_written_only_when_something_changes() {
 fn a_wrong_clock_holds_the_last_persisted_limits_until_it_is_set() {
     let dir = tempfile::tempdir().unwrap();
     let t0 = datetime!(2026-12-01 07:00 UTC);
-    let mut r = runner(dir.path(), DESIGN_EXAMPLE);
+    let mut r = runner(dir.path(), EXAMPLE_PROFILE);
     r.tick(t0, None);
     let ramp_time = datetime!(2026-12-06 07:00 UTC);
     r.tick(ramp_time, None);
     drop(r);
 
     // Reboot without network time: the clock reads 1970.
-    let mut r = runner(dir.path(), DESIGN_EXAMPLE);
+    let mut r = runner(dir.path(), EXAMPLE_PROFILE);
     let tick = r.tick(datetime!(1970-01-01 00:01 UTC), Some(false));
     assert_eq!(tick.limits, None);
     let held = tick.band.unwrap();
@@ -800,7 +800,7 @@ fn a_wrong_clock_holds_the_last_persisted_limits_until_it_is_set() {
     assert!(tick.events.is_empty());
     assert!(r.state().is_none(), "nothing is started from a wrong clock");
     // An edited profile would start over: its first step is held meanwhile.
-    let edited = DESIGN_EXAMPLE.replace("17.5", "16.5");
+    let edited = EXAMPLE_PROFILE.replace("17.5", "16.5");
     let tick = runner(dir.path(), &edited).tick(datetime!(1970-01-01 00:01 UTC), None);
     assert_eq!(
         tick.band,
@@ -822,7 +822,7 @@ fn a_wrong_clock_holds_the_last_persisted_limits_until_it_is_set() {
 #[test]
 fn without_any_state_a_wrong_clock_holds_the_first_step() {
     let dir = tempfile::tempdir().unwrap();
-    let mut r = runner(dir.path(), DESIGN_EXAMPLE);
+    let mut r = runner(dir.path(), EXAMPLE_PROFILE);
     let tick = r.tick(datetime!(1970-01-01 00:01 UTC), None);
     assert_eq!(
         tick.band,
@@ -842,7 +842,7 @@ fn a_profile_restart_from_the_command_line_is_followed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("profile.json");
     let t0 = datetime!(2026-12-01 07:00 UTC);
-    let mut r = runner(dir.path(), DESIGN_EXAMPLE);
+    let mut r = runner(dir.path(), EXAMPLE_PROFILE);
     r.tick(t0, None);
     let t1 = datetime!(2026-12-06 07:00 UTC);
     assert_eq!(r.tick(t1, None).limits.unwrap().phase.index(), Some(1));
@@ -871,7 +871,7 @@ fn a_state_file_that_cannot_be_written_is_reported_once() {
     let link = dir.path().join("plain");
     std::os::unix::fs::symlink(dir.path().join("gone/away"), &link).unwrap();
     let mut r = ProfileRunner::new(
-        profile(DESIGN_EXAMPLE),
+        profile(EXAMPLE_PROFILE),
         &link.join("profile.json"),
         cet(),
         Units::C,
@@ -908,7 +908,7 @@ fn a_damaged_state_file_stops_the_runner_from_starting() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("profile.json"), "{").unwrap();
     let err = ProfileRunner::new(
-        profile(DESIGN_EXAMPLE),
+        profile(EXAMPLE_PROFILE),
         &dir.path().join("profile.json"),
         cet(),
         Units::C,
@@ -970,7 +970,7 @@ fn a_daily_profile_covers_every_instant_of_a_year() {
 
 #[test]
 fn render_plan_lists_every_step_and_marks_the_current_one() {
-    let p = profile(DESIGN_EXAMPLE);
+    let p = profile(EXAMPLE_PROFILE);
     let state = state_at(datetime!(2026-12-01 07:00 UTC), &p.hash());
     let now = datetime!(2026-12-06 07:00 UTC);
     let text = render_plan(&p, Some(&state), now, &cet(), Units::C);
@@ -1003,7 +1003,7 @@ fn render_plan_lists_every_step_and_marks_the_current_one() {
 
 #[test]
 fn render_plan_without_state_and_after_the_end() {
-    let p = profile(DESIGN_EXAMPLE);
+    let p = profile(EXAMPLE_PROFILE);
     let now = datetime!(2026-12-01 07:00 UTC);
     let text = render_plan(&p, None, now, &cet(), Units::C);
     assert!(text.contains("not yet run"), "{text}");
@@ -1017,7 +1017,7 @@ fn render_plan_without_state_and_after_the_end() {
     let text = render_plan(&p, Some(&other), now, &cet(), Units::C);
     assert!(text.contains("for another profile"), "{text}");
 
-    let off = profile(&DESIGN_EXAMPLE.replace("hold_last", "off"));
+    let off = profile(&EXAMPLE_PROFILE.replace("hold_last", "off"));
     let state = state_at(datetime!(2026-11-01 07:00 UTC), &off.hash());
     let text = render_plan(&off, Some(&state), now, &cet(), Units::C);
     assert!(
@@ -1062,7 +1062,7 @@ fn render_plan_shows_a_daily_cycle_on_the_local_clock() {
 
 #[test]
 fn the_last_step_says_when_the_profile_ends() {
-    let p = profile(DESIGN_EXAMPLE);
+    let p = profile(EXAMPLE_PROFILE);
     let state = state_at(datetime!(2026-12-01 07:00 UTC), &p.hash());
     let text = render_plan(
         &p,
@@ -1092,8 +1092,8 @@ fn the_last_step_says_when_the_profile_ends() {
 #[test]
 fn status_summary_says_step_limits_and_time_to_next() {
     let dir = tempfile::tempdir().unwrap();
-    let p = profile(DESIGN_EXAMPLE);
-    let mut r = runner(dir.path(), DESIGN_EXAMPLE);
+    let p = profile(EXAMPLE_PROFILE);
+    let mut r = runner(dir.path(), EXAMPLE_PROFILE);
     let t0 = datetime!(2026-12-01 07:00 UTC);
     r.tick(t0, None);
     let now = datetime!(2026-12-06 07:00 UTC);
@@ -1170,7 +1170,7 @@ fn the_demo_profile_is_compressed_by_the_speed() {
 fn profile_show_prints_the_plan_even_with_a_damaged_state_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("profile.json");
-    let p = profile(DESIGN_EXAMPLE);
+    let p = profile(EXAMPLE_PROFILE);
     let now = datetime!(2026-12-06 07:00 UTC);
     save_state(&path, &state_at(datetime!(2026-12-01 07:00 UTC), &p.hash())).unwrap();
     let text = show_command(&p, &path, now, &cet(), Units::C);

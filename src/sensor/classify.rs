@@ -1,4 +1,4 @@
-//! Fault classification shared by every backend (DESIGN §6): turns a
+//! Fault classification shared by every backend (docs/design.md §8): turns a
 //! [`RawReading`] into a [`Reading`] or says why it is not believable.
 //!
 //! Two DS18B20 values are ambiguous: 85.000 °C (the power-on scratchpad) and

@@ -1,4 +1,4 @@
-//! What can go wrong with a DS18B20 (DESIGN §6), in words a user can act on.
+//! What can go wrong with a DS18B20 (docs/design.md §8), in words a user can act on.
 //!
 //! [`SensorFault`] is a rejected or failed reading: it travels from the sensor
 //! thread to the control thread, so it is `Clone` and carries its context as
@@ -51,6 +51,12 @@ pub enum SensorError {
     /// The simulated backend needs the simulated plugs: build it with
     /// `simulated::Chamber`.
     SimulatedNeedsChamber,
+    /// `chamber_sensor` is not read on this backend yet: use the `w1`
+    /// backend (the kernel's driver reads several sensors on one line).
+    ChamberUnsupported {
+        /// The backend.
+        backend: &'static str,
+    },
 }
 
 impl fmt::Display for SensorError {
@@ -78,6 +84,11 @@ impl fmt::Display for SensorError {
             SensorError::Io { path, .. } => write!(f, "cannot list {path}"),
             SensorError::SimulatedNeedsChamber => f.write_str(
                 "the simulated sensor is built with simulated::Chamber, not sensor::open",
+            ),
+            SensorError::ChamberUnsupported { backend } => write!(
+                f,
+                "chamber_sensor is not read on the {backend} backend yet; use sensor.backend \"w1\" \
+                 (both sensors on the kernel's 1-wire line)"
             ),
         }
     }

@@ -1,4 +1,4 @@
-//! The `hal` backend: 1-wire bit-banged on a GPIO line, the way DESIGN §6 asks.
+//! The `hal` backend: 1-wire bit-banged on a GPIO line, the way docs/design.md §8 asks.
 //!
 //! The line is requested from the character device (`/dev/gpiochip0`) as an
 //! open-drain output through gpio-cdev, wrapped as linux-embedded-hal 0.3's
@@ -395,6 +395,127 @@ impl Drop for RealtimeGuard {
             }
         }
     }
+}
+
+/// One 1-wire line with several sensors on it, read in turn from one thread
+/// (the sensor thread): each [`LineProbe`] borrows the line for its read.
+/// A line can be requested from the kernel once only, so the product and
+/// the chamber sensor share this one.
+pub(crate) struct SharedLine<P, D> {
+    parts: Option<(OneWire<P>, D)>,
+    bus: String,
+    bits: u8,
+    realtime: bool,
+}
+
+/// One sensor on a [`SharedLine`].
+pub(crate) struct LineProbe<P, D> {
+    line: std::sync::Arc<std::sync::Mutex<SharedLine<P, D>>>,
+    id: String,
+}
+
+impl<P, E, D> Sensor for LineProbe<P, D>
+where
+    P: InputPin<Error = E> + OutputPin<Error = E> + Send,
+    E: Debug,
+    D: DelayUs<u16> + DelayMs<u16> + Send,
+{
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn read(&mut self) -> Result<RawReading, SensorFault> {
+        // A poisoned lock means a read panicked; the line is still usable.
+        let mut line = self
+            .line
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let bus = line.bus.clone();
+        let Some((wire, delay)) = line.parts.take() else {
+            return Err(SensorFault::Io {
+                path: bus,
+                message: "the 1-wire line was lost by an earlier failed read".into(),
+            });
+        };
+        // The id and resolution were checked at open, so this cannot fail
+        // (and give up the line); a failure is reported, not unwrapped.
+        match HalSensor::new(wire, delay, &bus, Some(&self.id), line.bits, line.realtime) {
+            Ok(mut sensor) => {
+                let result = sensor.read();
+                line.parts = Some(sensor.into_parts());
+                result
+            }
+            Err(e) => Err(SensorFault::Io {
+                path: bus,
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// Opens `ids` on one GPIO line at `bits` resolution: one sensor each, all
+/// sharing the line (read them from one thread).
+pub(crate) fn open_gpio_probes(
+    chip: &Path,
+    line: u32,
+    ids: &[&str],
+    bits: u8,
+) -> Result<Vec<Box<dyn Sensor>>, SensorError> {
+    if config_for_resolution(bits).is_none() {
+        return Err(SensorError::BadResolution { bits });
+    }
+    for id in ids {
+        match parse_rom_id(id) {
+            Some(rom) if rom & 0xFF == u64::from(FAMILY_DS18B20) => {}
+            _ => return Err(SensorError::BadId { id: id.to_string() }),
+        }
+    }
+    let (wire, bus) = open_gpio_bus(chip, line)?;
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(SharedLine {
+        parts: Some((wire, SpinDelay)),
+        bus,
+        bits,
+        realtime: true,
+    }));
+    Ok(ids
+        .iter()
+        .map(|id| {
+            Box::new(LineProbe {
+                line: shared.clone(),
+                id: id.to_string(),
+            }) as Box<dyn Sensor>
+        })
+        .collect())
+}
+
+#[cfg(any(test, feature = "testkit"))]
+/// The same over any line (the virtual bus in tests).
+pub fn probes_on<P, E, D>(
+    wire: OneWire<P>,
+    delay: D,
+    bus: &str,
+    ids: &[&str],
+    bits: u8,
+) -> Vec<Box<dyn Sensor>>
+where
+    P: InputPin<Error = E> + OutputPin<Error = E> + Send + 'static,
+    E: Debug + 'static,
+    D: DelayUs<u16> + DelayMs<u16> + Send + 'static,
+{
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(SharedLine {
+        parts: Some((wire, delay)),
+        bus: bus.to_string(),
+        bits,
+        realtime: false,
+    }));
+    ids.iter()
+        .map(|id| {
+            Box::new(LineProbe {
+                line: shared.clone(),
+                id: id.to_string(),
+            }) as Box<dyn Sensor>
+        })
+        .collect()
 }
 
 #[cfg(test)]

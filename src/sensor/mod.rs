@@ -1,4 +1,4 @@
-//! The DS18B20 sensor (DESIGN §6): backends, fault classification and the
+//! The DS18B20 sensor (docs/design.md §8): backends, fault classification and the
 //! sensor thread.
 //!
 //! A backend ([`Sensor`]) only talks to the hardware: it returns a
@@ -34,7 +34,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// Which backend reads the DS18B20 (DESIGN §6).
+/// Which backend reads the DS18B20 (docs/design.md §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Backend {
@@ -105,7 +105,7 @@ pub trait Sensor: Send {
 /// The DS18B20 family code: the `28` of `28-0316a2797aff`.
 pub(crate) const FAMILY_DS18B20: u8 = 0x28;
 
-/// How many times a read is retried after a CRC mismatch (DESIGN §6).
+/// How many times a read is retried after a CRC mismatch (docs/design.md §8).
 pub(crate) const CRC_RETRIES: u32 = 2;
 
 /// Decodes the temperature from a scratchpad: bytes 0 and 1 are a signed

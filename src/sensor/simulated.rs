@@ -15,6 +15,20 @@
 //! `speed` is stable. The plug states are sampled each time the model
 //! advances (every `temperature()` or sensor read). The sensor adds a little
 //! uniform noise and rounds to the DS18B20's 1/16 °C.
+//!
+//! With a `product` node (cascade control's second sensor) the chamber above
+//! is the air, and a product (the beer) of heat capacity `C_p` exchanges
+//! heat with it through `k_pa`:
+//!
+//! ```text
+//! C_p dTp/dt = k_pa (Ta - Tp)
+//! C   dTa/dt = k (ambient - Ta) + k_pa (Tp - Ta) + heater - cooler
+//! ```
+//!
+//! Each node is then advanced by its exact exponential with the other held
+//! constant, in sub-steps of a tenth of the faster time constant, which is
+//! stable at any step and close to the coupled solution. [`Chamber::sensor`]
+//! reads the air; [`Chamber::product_sensor`] reads the product.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -23,7 +37,7 @@ use super::{RawReading, Sensor, SensorFault};
 
 /// The chamber's physics; see the module documentation.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ChamberParams {
+pub struct ChamberParams {
     /// Temperature around the chamber, °C.
     pub ambient_c: f64,
     /// Temperature at the start, °C.
@@ -43,6 +57,28 @@ pub(crate) struct ChamberParams {
     pub ambient_swing_c: f64,
     /// The period of that swing, seconds of model time.
     pub ambient_period_s: f64,
+    /// A product in the air (cascade control's product sensor), if any.
+    pub product: Option<ProductNode>,
+}
+
+/// The product node of a two-node chamber.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProductNode {
+    /// Heat capacity of the product, J/°C.
+    pub thermal_mass_j_per_c: f64,
+    /// Product-to-air conductance, W/°C.
+    pub coupling_w_per_c: f64,
+}
+
+impl Default for ProductNode {
+    /// About 10 L of beer in a small fridge: a time constant of 8000 s of
+    /// model time to the air.
+    fn default() -> Self {
+        ProductNode {
+            thermal_mass_j_per_c: 40_000.0,
+            coupling_w_per_c: 5.0,
+        }
+    }
 }
 
 impl Default for ChamberParams {
@@ -59,6 +95,7 @@ impl Default for ChamberParams {
             noise_c: 0.03,
             ambient_swing_c: 0.0,
             ambient_period_s: 86_400.0,
+            product: None,
         }
     }
 }
@@ -105,6 +142,8 @@ struct Inner {
 
 struct State {
     celsius: f64,
+    /// The product node, °C (equal to the air without one).
+    product_c: f64,
     at: Instant,
     rng: u64,
     fault: Option<SensorFault>,
@@ -120,6 +159,8 @@ pub struct Chamber {
 
 /// The id the simulated sensor reports.
 pub(crate) const SIMULATED_ID: &str = "28-00000000beef";
+/// The id the simulated product sensor reports.
+pub(crate) const SIMULATED_PRODUCT_ID: &str = "28-00000000b0de";
 
 impl Chamber {
     /// A chamber whose model time runs `speed` times faster than real time,
@@ -132,6 +173,7 @@ impl Chamber {
         };
         let state = State {
             celsius: params.start_c,
+            product_c: params.start_c,
             at: Instant::now(),
             rng: 0x9E37_79B9_7F4A_7C15,
             fault: None,
@@ -161,12 +203,28 @@ impl Chamber {
         self.advance().fault = fault;
     }
 
-    /// A sensor in this chamber.
+    /// A sensor in this chamber('s air).
     pub(crate) fn sensor(&self) -> Box<dyn Sensor> {
         Box::new(SimulatedSensor {
             chamber: self.clone(),
             id: SIMULATED_ID.to_string(),
+            product: false,
         })
+    }
+
+    /// A sensor in the product (the air's temperature without a product node).
+    pub(crate) fn product_sensor(&self) -> Box<dyn Sensor> {
+        Box::new(SimulatedSensor {
+            chamber: self.clone(),
+            id: SIMULATED_PRODUCT_ID.to_string(),
+            product: true,
+        })
+    }
+
+    #[cfg(test)]
+    /// The product's true temperature now, °C.
+    pub(crate) fn product_temperature(&self) -> f64 {
+        self.advance().product_c
     }
 
     /// Brings the model up to now and returns its locked state.
@@ -189,10 +247,32 @@ impl Chamber {
         let eq = p.equilibrium_c(heater_on, cooler_on) - p.ambient_c + p.ambient_at(state.model_s);
         state.model_s += dt;
         let tau = p.tau_s();
-        if tau.is_finite() && tau > 0.0 {
-            state.celsius = eq + (state.celsius - eq) * (-dt / tau).exp();
-        } else {
-            state.celsius = eq;
+        match p.product {
+            None => {
+                if tau.is_finite() && tau > 0.0 {
+                    state.celsius = eq + (state.celsius - eq) * (-dt / tau).exp();
+                } else {
+                    state.celsius = eq;
+                }
+                state.product_c = state.celsius;
+            }
+            Some(n) => {
+                // The air sees the ambient (through k) and the product
+                // (through k_pa); the product sees the air.
+                let k = p.loss_w_per_c;
+                let kpa = n.coupling_w_per_c;
+                let tau_a = p.thermal_mass_j_per_c / (k + kpa);
+                let tau_p = n.thermal_mass_j_per_c / kpa;
+                let step = (tau_a.min(tau_p) / 10.0).max(1e-3);
+                let steps = (dt / step).ceil().clamp(1.0, 1e6);
+                let h = dt / steps;
+                for _ in 0..steps as u64 {
+                    let air_eq = (k * eq + kpa * state.product_c) / (k + kpa);
+                    state.celsius = air_eq + (state.celsius - air_eq) * (-h / tau_a).exp();
+                    state.product_c =
+                        state.celsius + (state.product_c - state.celsius) * (-h / tau_p).exp();
+                }
+            }
         }
         state
     }
@@ -212,6 +292,8 @@ fn next_unit(rng: &mut u64) -> f64 {
 struct SimulatedSensor {
     chamber: Chamber,
     id: String,
+    /// Reads the product node rather than the air.
+    product: bool,
 }
 
 impl Sensor for SimulatedSensor {
@@ -226,7 +308,12 @@ impl Sensor for SimulatedSensor {
             return Err(fault.clone());
         }
         let jitter = (next_unit(&mut state.rng) * 2.0 - 1.0) * noise;
-        let celsius = ((state.celsius + jitter) * 16.0).round() / 16.0;
+        let truth = if self.product {
+            state.product_c
+        } else {
+            state.celsius
+        };
+        let celsius = ((truth + jitter) * 16.0).round() / 16.0;
         Ok(RawReading {
             celsius,
             scratchpad: None,
@@ -247,6 +334,38 @@ mod tests {
         assert_eq!(p.equilibrium_c(true, false), 30.0);
         assert_eq!(p.equilibrium_c(false, true), 2.0);
         assert_eq!(p.tau_s(), 500.0);
+    }
+
+    #[test]
+    fn a_product_node_lags_the_air_and_settles_with_it() {
+        let params = ChamberParams {
+            product: Some(ProductNode::default()),
+            ..ChamberParams::default()
+        };
+        let chamber = Chamber::new(params, 1.0, Box::new(|| false), Box::new(|| true));
+        // Advance 2000 model seconds by hand: the air (tau 333 s) is most of
+        // the way to its balance, the product (tau 8000 s) far behind it.
+        {
+            let mut s = chamber.inner.state.lock().unwrap();
+            s.at -= std::time::Duration::from_secs(2000);
+        }
+        let (air, product) = (chamber.temperature(), chamber.product_temperature());
+        assert!(air < 8.0, "{air}");
+        assert!(product > air + 3.0 && product < 16.0, "{air} {product}");
+        {
+            let mut s = chamber.inner.state.lock().unwrap();
+            s.at -= std::time::Duration::from_secs(200_000);
+        }
+        // Both at the cooler's balance: 14 − 120/10 = 2 °C (no heat through the product).
+        let (air, product) = (chamber.temperature(), chamber.product_temperature());
+        assert!(
+            (air - 2.0).abs() < 0.01 && (product - 2.0).abs() < 0.01,
+            "{air} {product}"
+        );
+        let mut ps = chamber.product_sensor();
+        let r = ps.read().unwrap();
+        assert_eq!(r.sensor_id, SIMULATED_PRODUCT_ID);
+        assert!((r.celsius - 2.0).abs() < 0.1);
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! The sensor thread (DESIGN §2): reads every `interval`, classifies, and hands
-//! the result to the control thread without ever blocking on it.
+//! The sensor thread (docs/design.md §2): reads every `interval`, classifies, and hands
+//! the result to the control thread without ever blocking on it. With a
+//! chamber sensor (cascade control) it reads both, in turn, on the one bus,
+//! each with its own classifier and channel.
 //!
 //! The channel to the control thread is a `bounded(1)` slot that holds the
 //! latest event: before each send the thread pops whatever the control thread
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
 
 use super::{Classifier, Sensor, SensorEvent, SensorFault};
+use crate::msg::Probe;
 
 /// How long dropping the handle waits for a thread that is in the middle of a
 /// read: longer than a healthy 12-bit conversion (750 ms).
@@ -47,18 +50,36 @@ impl SensorHandle {
         tx: Sender<SensorEvent>,
         rx_for_overwrite: Receiver<SensorEvent>,
     ) -> std::io::Result<SensorHandle> {
+        let product = ProbeWorker::new(Probe::Product, sensor, classifier, tx, rx_for_overwrite);
+        SensorHandle::spawn_probes(vec![product], interval)
+    }
+
+    /// Spawns thread `sensor` reading the product sensor and then the
+    /// chamber sensor (one bus: never both at once) every `interval`; each
+    /// has its own latest-value channel. Returns the receivers, product first.
+    pub fn spawn_pair(
+        product: (Box<dyn Sensor>, Classifier),
+        chamber: (Box<dyn Sensor>, Classifier),
+        interval: Duration,
+    ) -> std::io::Result<(SensorHandle, Receiver<SensorEvent>, Receiver<SensorEvent>)> {
+        let (ptx, prx) = bounded(1);
+        let (ctx, crx) = bounded(1);
+        let probes = vec![
+            ProbeWorker::new(Probe::Product, product.0, product.1, ptx, prx.clone()),
+            ProbeWorker::new(Probe::Chamber, chamber.0, chamber.1, ctx, crx.clone()),
+        ];
+        let handle = SensorHandle::spawn_probes(probes, interval)?;
+        Ok((handle, prx, crx))
+    }
+
+    fn spawn_probes(probes: Vec<ProbeWorker>, interval: Duration) -> std::io::Result<SensorHandle> {
         let (stop_tx, stop_rx) = bounded(1);
         let (done_tx, done_rx) = bounded(0);
         let worker = Worker {
-            sensor,
-            classifier,
+            probes,
             interval,
             _done: done_tx,
-            tx,
-            rx_for_overwrite,
             stop: stop_rx,
-            last_kind: None,
-            repeats: 0,
         };
         let join = std::thread::Builder::new()
             .name("sensor".into())
@@ -137,19 +158,74 @@ enum Event {
 }
 
 struct Worker {
-    sensor: Box<dyn Sensor>,
-    classifier: Classifier,
+    /// The sensors on the bus, read in turn.
+    probes: Vec<ProbeWorker>,
     interval: Duration,
     /// Dropped when the thread ends, which tells the handle it is over.
     _done: Sender<()>,
+    stop: Receiver<()>,
+}
+
+/// One sensor on the bus and its channel to the control thread.
+struct ProbeWorker {
+    probe: Probe,
+    sensor: Box<dyn Sensor>,
+    classifier: Classifier,
     tx: Sender<SensorEvent>,
     rx_for_overwrite: Receiver<SensorEvent>,
-    stop: Receiver<()>,
     last_kind: Option<&'static str>,
     repeats: u64,
 }
 
+impl ProbeWorker {
+    fn new(
+        probe: Probe,
+        sensor: Box<dyn Sensor>,
+        classifier: Classifier,
+        tx: Sender<SensorEvent>,
+        rx_for_overwrite: Receiver<SensorEvent>,
+    ) -> ProbeWorker {
+        ProbeWorker {
+            probe,
+            sensor,
+            classifier,
+            tx,
+            rx_for_overwrite,
+            last_kind: None,
+            repeats: 0,
+        }
+    }
+
+    /// Reads, classifies and sends; `false` when the control thread is gone.
+    fn read_and_send(&mut self) -> bool {
+        let event = match self.sensor.read() {
+            Ok(raw) => self.classifier.classify(raw),
+            Err(fault) => Err(fault),
+        };
+        let event = match event {
+            Ok(reading) => {
+                self.note_ok();
+                Ok(reading)
+            }
+            Err(fault) => {
+                self.note_fault(&fault);
+                Err(fault)
+            }
+        };
+        self.send_latest(event)
+    }
+}
+
 impl Worker {
+    /// Waits until `deadline` or a stop; a disconnected stop channel (the
+    /// handle dropped) is a stop too.
+    fn next_event(&self, deadline: Instant) -> Event {
+        select! {
+            recv(self.stop) -> _ => Event::Shutdown,
+            recv(crossbeam_channel::at(deadline)) -> _ => Event::Tick,
+        }
+    }
+
     fn run(mut self) {
         let mut next = Instant::now();
         loop {
@@ -163,36 +239,17 @@ impl Worker {
             if next < now {
                 next = now + self.interval;
             }
-            let event = match self.sensor.read() {
-                Ok(raw) => self.classifier.classify(raw),
-                Err(fault) => Err(fault),
-            };
-            let event = match event {
-                Ok(reading) => {
-                    self.note_ok();
-                    Ok(reading)
+            for probe in self.probes.iter_mut() {
+                if !probe.read_and_send() {
+                    log::debug!("sensor thread: the control thread hung up; stopping");
+                    return;
                 }
-                Err(fault) => {
-                    self.note_fault(&fault);
-                    Err(fault)
-                }
-            };
-            if !self.send_latest(event) {
-                log::debug!("sensor thread: the control thread hung up; stopping");
-                return;
             }
         }
     }
+}
 
-    /// Waits until `deadline` or a stop; a disconnected stop channel (the
-    /// handle dropped) is a stop too.
-    fn next_event(&self, deadline: Instant) -> Event {
-        select! {
-            recv(self.stop) -> _ => Event::Shutdown,
-            recv(crossbeam_channel::at(deadline)) -> _ => Event::Tick,
-        }
-    }
-
+impl ProbeWorker {
     /// Replaces any event the control thread has not taken. Returns `false`
     /// when the control thread is gone.
     fn send_latest(&self, event: SensorEvent) -> bool {
@@ -209,7 +266,8 @@ impl Worker {
     fn note_ok(&mut self) {
         if let Some(kind) = self.last_kind.take() {
             log::info!(
-                "sensor {}: valid readings again after {} {kind} fault(s)",
+                "{} {}: valid readings again after {} {kind} fault(s)",
+                self.probe.label(),
                 self.sensor.id(),
                 self.repeats
             );
@@ -223,10 +281,15 @@ impl Worker {
         if self.last_kind == Some(fault.kind()) {
             self.repeats += 1;
             if self.repeats % 60 == 0 {
-                log::warn!("sensor fault {} (x{}): {fault}", fault.kind(), self.repeats);
+                log::warn!(
+                    "{} fault {} (x{}): {fault}",
+                    self.probe.label(),
+                    fault.kind(),
+                    self.repeats
+                );
             }
         } else {
-            log::warn!("sensor fault {}: {fault}", fault.kind());
+            log::warn!("{} fault {}: {fault}", self.probe.label(), fault.kind());
             self.last_kind = Some(fault.kind());
             self.repeats = 1;
         }

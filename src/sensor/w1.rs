@@ -1,7 +1,7 @@
 //! The `w1` backend: the kernel's w1-gpio driver (`dtoverlay=w1-gpio`) does
 //! the 1-wire timing and exposes each sensor as `<w1_root>/<id>/w1_slave`.
 //!
-//! The file has two lines (DESIGN §6):
+//! The file has two lines (docs/design.md §8):
 //!
 //! ```text
 //! 72 01 4b 46 7f ff 0e 10 57 : crc=57 YES

@@ -109,6 +109,13 @@ impl Attention {
                 Notice::DeadmanUnsupported { role, message } => {
                     Some(Alert::deadman_unsupported(*role, self.host(*role), message))
                 }
+                Notice::ChamberStale { message } => {
+                    Some(Alert::chamber_sensor_stale(message, None))
+                }
+                Notice::ChamberRecovered { celsius } => Some(Alert::chamber_sensor_stale(
+                    "",
+                    Some((*celsius, self.units)),
+                )),
             };
             if let Some(a) = alert {
                 self.alerter.send(a);

@@ -11,6 +11,7 @@ use crossbeam_channel::{never, select_biased, tick, Receiver};
 use log::{error, info, warn};
 
 use super::attention::{Attention, FINISH_WAIT};
+use super::learned::LearnedFile;
 use super::{Options, ServiceError, SHUTDOWN_BUDGET};
 use crate::command::Overrides;
 use crate::config::Config;
@@ -38,6 +39,10 @@ pub(super) struct Parts {
     pub plugs: BTreeMap<Role, PlugHandle>,
     pub addresses: BTreeMap<Role, String>,
     pub sensor_rx: Receiver<SensorEvent>,
+    /// The chamber sensor's events (`never()` without one).
+    pub chamber_rx: Receiver<SensorEvent>,
+    /// `control_state_file`, under cascade control.
+    pub learned: Option<LearnedFile>,
     pub outcome_rx: Receiver<PlugOutcome>,
     pub shutdown_rx: Receiver<()>,
     pub outputs: Outputs,
@@ -61,6 +66,7 @@ enum Event {
     Outcome(PlugOutcome),
     WorkersGone,
     Sensor(SensorEvent),
+    Chamber(SensorEvent),
     SensorGone,
     Tick,
     Watchdog,
@@ -103,6 +109,10 @@ impl ControlLoop {
             },
             recv(self.p.sensor_rx) -> msg => match msg {
                 Ok(e) => Event::Sensor(e),
+                Err(_) => Event::SensorGone,
+            },
+            recv(self.p.chamber_rx) -> msg => match msg {
+                Ok(e) => Event::Chamber(e),
                 Err(_) => Event::SensorGone,
             },
             recv(self.ticker) -> _ => Event::Tick,
@@ -150,6 +160,17 @@ impl ControlLoop {
                 }
                 Event::Sensor(Err(fault)) => {
                     let out = self.p.controller.on_sensor_fault(Instant::now(), &fault);
+                    self.apply(out);
+                }
+                Event::Chamber(Ok(reading)) => {
+                    let out = self
+                        .p
+                        .controller
+                        .on_chamber_reading(Instant::now(), reading.celsius);
+                    self.apply(out);
+                }
+                Event::Chamber(Err(fault)) => {
+                    let out = self.p.controller.on_chamber_fault(Instant::now(), &fault);
                     self.apply(out);
                 }
                 Event::SensorGone => return self.die("sensor"),
@@ -202,6 +223,9 @@ impl ControlLoop {
         self.profile_tick();
         let out = self.p.controller.tick(now);
         self.apply(out);
+        if let (Some(file), Some(l)) = (&mut self.p.learned, self.p.controller.learned()) {
+            file.update(l, now);
+        }
         self.write_state(now);
     }
 

@@ -32,6 +32,10 @@ pub(crate) fn resources(config: &Config) -> Vec<Resource> {
             if let Some(id) = &s.id {
                 out.push(Resource::Sensor { id: id.clone() });
             }
+            // The cascade's air sensor is a sensor like the other.
+            if let Some(c) = &config.chamber {
+                out.push(Resource::Sensor { id: c.id.clone() });
+            }
         }
     }
     if s.backend == Backend::Hal {
@@ -90,5 +94,15 @@ mod tests {
         .unwrap();
         let got: Vec<String> = resources(&w1).iter().map(ToString::to_string).collect();
         assert_eq!(got, ["plug h:9999", "sensor 28-aa"]);
+        let chamber = Config::from_json(
+            r#"{"mode": "heat", "heater": {"host": "h"}, "sensor": {"id": "28-aa"},
+                "chamber_sensor": {"id": "28-bb"}}"#,
+        )
+        .unwrap();
+        let got: Vec<String> = resources(&chamber)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(got, ["plug h:9999", "sensor 28-aa", "sensor 28-bb"]);
     }
 }

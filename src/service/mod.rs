@@ -1,4 +1,4 @@
-//! Threads and wiring (DESIGN §2): the sensor thread, one worker thread per
+//! Threads and wiring (docs/design.md §2): the sensor thread, one worker thread per
 //! plug and the control thread, joined by crossbeam channels.
 //!
 //! ```text
@@ -22,6 +22,7 @@
 mod attention;
 mod changes;
 mod control_loop;
+pub(crate) mod learned;
 mod locks;
 pub(crate) mod signals;
 
@@ -192,13 +193,39 @@ impl Service {
             }
             None => None,
         };
+        // hal: one line requested once, shared by the product and chamber
+        // sensors (read in turn by the sensor thread); simulated: one model
+        // with two nodes. Either opens the chamber sensor here.
+        let mut opened_chamber = None;
+        let sensor = match (sensor, &config.chamber) {
+            (None, Some(ch)) if config.sensor.options.backend == Backend::Hal => {
+                let o = &config.sensor.options;
+                let product_id = o.id.clone().unwrap_or_default();
+                let mut probes = sensor::hal::open_gpio_probes(
+                    &o.gpio_chip,
+                    o.gpio_line,
+                    &[&product_id, &ch.id],
+                    o.resolution_bits,
+                )
+                .map_err(ServiceError::Sensor)?;
+                opened_chamber = probes.pop();
+                Some(probes.remove(0))
+            }
+            (s, _) => s,
+        };
         let sensor = match sensor {
             Some(s) => s,
             None if config.sensor.options.backend == Backend::Simulated => {
                 let probes = Probes::default();
-                let chamber = probes.chamber();
+                let chamber = probes.chamber(config.chamber.is_some());
                 options.observers.push(Box::new(probes));
-                chamber
+                if config.chamber.is_some() {
+                    // Two nodes: `sensor` is the product, the chamber sensor the air.
+                    opened_chamber = Some(chamber.sensor());
+                    chamber.product_sensor()
+                } else {
+                    chamber.sensor()
+                }
             }
             None => sensor::open(&config.sensor.options).map_err(ServiceError::Sensor)?,
         };
@@ -213,9 +240,55 @@ impl Service {
             config.sensor.options.backend
         );
         let classifier = Classifier::new(config.sensor.offset_c, config.sensor.max_step_c);
-        let (sensor_handle, sensor_rx) =
-            SensorHandle::spawn_with_channel(sensor, classifier, config.sensor.interval)
-                .map_err(ServiceError::spawn("sensor"))?;
+        let (sensor_handle, sensor_rx, chamber_rx) = match &config.chamber {
+            None => {
+                let (h, rx) =
+                    SensorHandle::spawn_with_channel(sensor, classifier, config.sensor.interval)
+                        .map_err(ServiceError::spawn("sensor"))?;
+                (h, rx, crossbeam_channel::never())
+            }
+            Some(ch) => {
+                let chamber = match opened_chamber.take() {
+                    Some(c) => c,
+                    None => open_chamber(&config, ch)?,
+                };
+                info!("chamber sensor {} (cascade's air sensor)", chamber.id());
+                let chamber_classifier = Classifier::new(ch.offset_c, ch.max_step_c);
+                SensorHandle::spawn_pair(
+                    (sensor, classifier),
+                    (chamber, chamber_classifier),
+                    config.sensor.interval,
+                )
+                .map_err(ServiceError::spawn("sensor"))?
+            }
+        };
+        let mut controller = Controller::new(effective.control_settings());
+        let learned = match controller.learned() {
+            None => None,
+            Some(_) => {
+                let loaded = match learned::load(&config.control_state_file) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        log::warn!("control_state_file {e}; starting from the defaults");
+                        None
+                    }
+                };
+                if let Some(l) = loaded {
+                    info!(
+                        "cascade: learned values from {}: heat estimator {:.3}, cool estimator {:.3} °C/h, integral {:.2}",
+                        config.control_state_file.display(),
+                        l.heat_estimator,
+                        l.cool_estimator,
+                        l.integral
+                    );
+                    controller.set_learned(l);
+                }
+                Some(learned::LearnedFile::new(
+                    config.control_state_file.clone(),
+                    loaded,
+                ))
+            }
+        };
         let credentials = config.credentials().map_err(ServiceError::Config)?;
         if let Some(w) = config.password_file_warning() {
             log::warn!("{w}");
@@ -303,7 +376,9 @@ impl Service {
         let (shutdown_tx, shutdown_rx) = crossbeam_channel::bounded(4);
         let ctl = control_loop::ControlLoop::new(
             control_loop::Parts {
-                controller: Controller::new(effective.control_settings()),
+                controller,
+                learned,
+                chamber_rx,
                 units: u,
                 cycle: effective.cycle,
                 plugs,
@@ -412,15 +487,20 @@ struct Probes {
 }
 
 impl Probes {
-    fn chamber(&self) -> Box<dyn Sensor> {
+    /// A simulated chamber driven by the plugs; with `product`, a
+    /// two-node one (cascade control's product and air).
+    fn chamber(&self, product: bool) -> sensor::simulated::Chamber {
         let (h, c) = (self.heater.clone(), self.cooler.clone());
-        let chamber = sensor::simulated::Chamber::new(
-            sensor::simulated::ChamberParams::default(),
+        let params = sensor::simulated::ChamberParams {
+            product: product.then(sensor::simulated::ProductNode::default),
+            ..sensor::simulated::ChamberParams::default()
+        };
+        sensor::simulated::Chamber::new(
+            params,
             1.0,
             Box::new(move || h.load(Ordering::Relaxed)),
             Box::new(move || c.load(Ordering::Relaxed)),
-        );
-        chamber.sensor()
+        )
     }
 }
 
@@ -434,6 +514,27 @@ impl Observer for Probes {
             Role::Cooler => self.cooler.store(on, Ordering::Relaxed),
             Role::Manual => {}
         }
+    }
+}
+
+/// Opens the chamber sensor on the product sensor's backend and bus.
+fn open_chamber(
+    config: &Config,
+    ch: &crate::config::ChamberSettings,
+) -> Result<Box<dyn Sensor>, ServiceError> {
+    let mut options = config.sensor.options.clone();
+    options.id = Some(ch.id.clone());
+    match options.backend {
+        Backend::W1 => sensor::open(&options).map_err(ServiceError::Sensor),
+        // hal and simulated open both at once (above).
+        Backend::Hal | Backend::Simulated => Err(ServiceError::Sensor(
+            sensor::SensorError::ChamberUnsupported {
+                backend: match options.backend {
+                    Backend::Hal => "hal",
+                    _ => "simulated",
+                },
+            },
+        )),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The plug worker (DESIGN §4) against simulated plugs: every fault with its
+//! The plug worker (docs/design.md §6) against simulated plugs: every fault with its
 //! outcome and attempt count, unknown after an unverified switch, the dead-man
 //! armed before a switch-on, latest-wins queueing, supersede during retries,
 //! strip outlets, the dead-man rule, and one check of the real 0/1/2 s schedule.

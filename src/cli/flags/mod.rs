@@ -77,6 +77,8 @@ pub(crate) struct Flag {
     pub hidden: bool,
     /// How the value completes.
     pub complete: Complete,
+    /// May be given more than once (`--plant A --plant B`).
+    pub repeat: bool,
 }
 
 impl Flag {
@@ -90,6 +92,15 @@ impl Flag {
             default: None,
             hidden: false,
             complete: Complete::Nothing,
+            repeat: false,
+        }
+    }
+
+    /// May be given more than once; read with [`Matches::values`].
+    pub(crate) const fn repeatable(self) -> Flag {
+        Flag {
+            repeat: true,
+            ..self
         }
     }
 
@@ -292,8 +303,11 @@ pub(crate) enum Outcome {
 #[derive(Debug)]
 pub(crate) struct Matches {
     chain: Vec<&'static Sub>,
-    /// One slot per flag of the subcommand: `Some` when given (empty for a switch).
+    /// One slot per flag of the subcommand: `Some` when given (empty for a
+    /// switch; the first value of a repeatable flag).
     values: Vec<Option<OsString>>,
+    /// One slot per flag: every value of a repeatable flag, in order.
+    repeated: Vec<Vec<OsString>>,
     positionals: Vec<OsString>,
 }
 
@@ -363,6 +377,20 @@ impl Matches {
         value
             .map(|v| self.parse_as(&format!("--{}", flag.long), v, &parse))
             .transpose()
+    }
+
+    /// Every value of the repeatable `--long`, each parsed with `parse`, in order.
+    pub(crate) fn values<T>(
+        &self,
+        long: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, UsageError> {
+        let (flag, _) = self.slot(long)?;
+        let i = self.sub().flag_index(long).unwrap_or(0);
+        self.repeated[i]
+            .iter()
+            .map(|v| self.parse_as(&format!("--{}", flag.long), v, &parse))
+            .collect()
     }
 
     /// `--long`'s value parsed with `parse`, else its default parsed the same way.
@@ -570,6 +598,7 @@ fn help_command(root: &'static Sub, p: &mut lexopt::Parser) -> Result<Outcome, U
 fn parse_leaf(chain: Vec<&'static Sub>, p: &mut lexopt::Parser) -> Result<Outcome, UsageError> {
     let sub = chain[chain.len() - 1];
     let mut values: Vec<Option<OsString>> = vec![None; sub.flags.len()];
+    let mut repeated: Vec<Vec<OsString>> = vec![Vec::new(); sub.flags.len()];
     let mut positionals = Vec::new();
     while let Some(token) = next(p, &chain)? {
         let index = match token {
@@ -594,6 +623,12 @@ fn parse_leaf(chain: Vec<&'static Sub>, p: &mut lexopt::Parser) -> Result<Outcom
                 .ok_or_else(|| unknown_flag(&chain, &format!("-{c}")))?,
         };
         let flag = &sub.flags[index];
+        if flag.repeat {
+            let v = p.value().map_err(|e| lexopt_error(&chain, e))?;
+            values[index].get_or_insert_with(|| v.clone());
+            repeated[index].push(v);
+            continue;
+        }
         if values[index].is_some() {
             let message = format!("--{} is given twice", flag.long);
             return Err(UsageError::new(&chain, message));
@@ -617,6 +652,7 @@ fn parse_leaf(chain: Vec<&'static Sub>, p: &mut lexopt::Parser) -> Result<Outcom
     Ok(Outcome::Run(Matches {
         chain,
         values,
+        repeated,
         positionals,
     }))
 }

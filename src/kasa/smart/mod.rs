@@ -1,4 +1,4 @@
-//! The SMART JSON protocol of Tapo and newer Kasa devices (DESIGN §3b), as a
+//! The SMART JSON protocol of Tapo and newer Kasa devices (docs/design.md §7), as a
 //! [`Device`] over any [`Transport`] (KLAP v2 today, AES later).
 //!
 //! A request is `{"method": M, "params": P, "request_time_milis": T,
@@ -31,7 +31,7 @@
 //! # What switches a heater off when the Pi dies
 //!
 //! The dead-man is armed before the relay closes and re-armed while it is on
-//! (DESIGN §5); if the Pi, its power or the Wi-Fi dies, the device itself
+//! (docs/design.md §4); if the Pi, its power or the Wi-Fi dies, the device itself
 //! opens the relay when the dead-man runs out.
 //!
 //! | family | mechanism | granularity | can it be extended while on? |

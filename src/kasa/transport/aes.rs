@@ -1,4 +1,4 @@
-//! The AES ("securePassthrough") transport (DESIGN §3b): the older of the two
+//! The AES ("securePassthrough") transport (docs/design.md §7): the older of the two
 //! encrypted HTTP transports of Tapo and newer Kasa devices, announced in the
 //! UDP 20002 answer as `"encrypt_type": "AES"` (Tapo P110 EU fw 1.2.3, Kasa
 //! EP25 US hw 2.6, P100 before fw 1.4, several Kasa wall switches).

@@ -1,4 +1,4 @@
-//! The KLAP transport (DESIGN §3b): TP-Link's authenticated, encrypted
+//! The KLAP transport (docs/design.md §7): TP-Link's authenticated, encrypted
 //! request/reply over HTTP port 80, used by newer Kasa and by Tapo devices.
 //!
 //! A session is two round trips:

@@ -2,7 +2,7 @@
 //! comes back, whatever the wire looks like.
 //!
 //! TP-Link devices speak two kinds of JSON (the legacy "IOT" requests of
-//! DESIGN §3 and the "SMART" requests of §3b) over four transports:
+//! docs/design.md §7.2 and the "SMART" requests of §7.5) over four transports:
 //!
 //! | transport | wire | used by |
 //! |---|---|---|

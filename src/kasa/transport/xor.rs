@@ -1,4 +1,4 @@
-//! The legacy transport (DESIGN §3): TCP port 9999, each message a 4-byte
+//! The legacy transport (docs/design.md §7): TCP port 9999, each message a 4-byte
 //! big-endian length and the autokey-XOR payload. The codec and the framing
 //! ([`encrypt`], [`frame`], [`read_frame`]...) have no I/O and are tested on
 //! byte slices; UDP discovery and the simulated plug use them too.
@@ -61,7 +61,7 @@ pub fn decrypt(cipher: &[u8]) -> Vec<u8> {
 /// Encrypts `plain` and prefixes the 4-byte big-endian length, so header and
 /// body go out in one write (some plugs treat each TCP segment as a message).
 ///
-/// The test vector of DESIGN §3:
+/// The test vector of docs/design.md §7:
 ///
 /// ```
 /// use kasa_thermostat::kasa::transport::xor::{frame, unframe};

@@ -16,7 +16,7 @@ use kasa_thermostat::units::Units;
 /// Central European time as a POSIX TZ rule.
 pub const CET: &str = "CET-1CEST,M3.5.0,M10.5.0/3";
 
-/// The DESIGN §9 profile: primary, ramp, diacetyl rest, cold crash.
+/// The docs/design.md §10 profile: primary, ramp, diacetyl rest, cold crash.
 pub const FERMENT: &str = r#"{"start": "now", "after_end": "hold_last",
   "steps": [ { "hold": "4d", "low": 17.5, "high": 18.5 },
              { "ramp": "2d", "to_low": 20.5, "to_high": 21.5 },
