@@ -9,7 +9,12 @@
 # binary over ssh as a sudo user, and the script asserts what the unit
 # promises: Type=notify readiness, a switched plug, restart after SIGKILL, a
 # watchdog restart after SIGSTOP, a stop that leaves the plug verified off,
-# a logrotate snippet that logrotate accepts, and --uninstall.
+# a logrotate snippet that logrotate accepts, and --uninstall. Before that,
+# several chambers (issue 21): two instances (kasa-thermostat@brew, @keg)
+# beside the single install, each with its own plug, sensor and files; a
+# third with brew's plug refused at start naming the plug and brew; `status`
+# listing them; stopping the single install or uninstalling one instance
+# leaving the others running.
 #
 #   .ci/rehearse.sh          (root, or a user with sudo)
 #
@@ -159,6 +164,7 @@ root=$work/root
 nspawn_pid=""
 container_pid=""
 sim_pid=""
+extra_sims=()
 cgroups=()
 booted=0
 
@@ -169,10 +175,10 @@ cleanup() {
     set +e
     trap - EXIT INT TERM
     t=$EPOCHREALTIME
-    if [ -n "$sim_pid" ]; then
-        kill "$sim_pid" 2>/dev/null
-        wait "$sim_pid" 2>/dev/null
-    fi
+    for pid in $sim_pid "${extra_sims[@]}"; do
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
     if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
         # nspawn turns SIGTERM into a clean poweroff of the container.
         kill -TERM "$nspawn_pid"
@@ -362,6 +368,8 @@ diagnose() {
     as_root journalctl -u "$SVC" --no-pager -p info -n 60 2>&1 || true
     echo "---- boot log (last 10)"
     sed "s/\x1b\[[0-9;]*m//g" "$work/boot.log" 2>/dev/null | tail -n 10 || true
+    echo "---- journalctl -u kasa-thermostat@* (last 40)"
+    as_root journalctl -u 'kasa-thermostat@*' --no-pager -n 40 2>&1 || true
     echo "---- simulated plug"
     cat "$work/sim.err" 2>/dev/null || true
 }
@@ -590,6 +598,162 @@ ok "stopped in ${stop_s} s (TimeoutStopSec $(prop TimeoutStopUSec)): Result=$res
 ok "journal: $(grep -o 'shutdown: every plug verified.*' "$work/journal" | tail -n 1)"
 ok "$plug reads (from the host): $(plug_state)"
 timed "assert: stop leaves the plug off" "$t"
+
+# --- several chambers (issue 21) ------------------------------------------------------
+
+t=$EPOCHREALTIME
+step "two instances beside the single install: deploy.sh --instance brew, --instance keg"
+start_sim() { # NAME: starts a simulated plug on the host; its address lands in $work/simNAME.out
+    setpriv --pdeathsig TERM -- "$binary" simulate-plug --bind 127.0.0.1:0 >"$work/sim$1.out" 2>"$work/sim$1.err" &
+    extra_sims+=($!)
+}
+sim_address() { # NAME
+    for _ in $(seq 1 100); do
+        if [ -s "$work/sim$1.out" ]; then
+            head -n 1 "$work/sim$1.out"
+            return
+        fi
+        sleep 0.05
+    done
+    die "simulate-plug $1 did not print its address"
+}
+start_sim brew
+start_sim keg
+plug_brew=$(sim_address brew)
+plug_keg=$(sim_address keg)
+# Two more DS18B20s on the same w1 bus, one per instance.
+for id in 28-00000000000b 28-00000000000c; do
+    mkdir -p "$root$W1_ROOT/$id"
+    w1_text 15.0 >"$root$W1_ROOT/$id/w1_slave"
+done
+chmod -R a+rX "$root/srv/kasa-rehearsal"
+instance_config() { # SENSOR_ID PLUG: a config naming no path: every file is the instance's
+    cat <<EOF
+{
+  "mode": "heat", "low_limit": 18.0, "high_limit": 20.0,
+  "cycle_s": 2, "rate_limit_s": 2, "reconcile_s": 10,
+  "sensor": { "backend": "w1", "id": "$1", "w1_root": "$W1_ROOT", "interval_s": 1, "stale_after_s": 10 },
+  "heater": { "host": "127.0.0.1", "port": ${2##*:}, "deadman_s": 120 }
+}
+EOF
+}
+instance_config 28-00000000000b "$plug_brew" >"$work/brew.json"
+instance_config 28-00000000000c "$plug_keg" >"$work/keg.json"
+# A third chamber wired by mistake to brew's plug.
+instance_config 28-00000000000c "$plug_brew" >"$work/third.json"
+run_deploy --binary "$binary" --instance brew --config "$work/brew.json"
+run_deploy --binary "$binary" --instance keg --config "$work/keg.json"
+grep -q "kasa-thermostat@keg is running" "$work/deploy.out" || die "deploy --instance keg: $(tail -n 3 "$work/deploy.out")"
+as_root systemctl start "$SVC"
+iprop() { as_root systemctl show -p "$2" --value "$SVC@$1.service"; }
+instance_running() { [ "$(iprop "$1" ActiveState)/$(iprop "$1" SubState)" = active/running ]; }
+plug_of_is() { # ADDR on|off
+    "$binary" plug "$1" state --json | grep -q "\"on\":$([ "$2" = on ] && echo true || echo false)"
+}
+wait_for "the single install running again" 30 unit_running
+for name in brew keg; do
+    wait_for "$SVC@$name running" 30 instance_running "$name"
+done
+wait_for "brew's plug on" 30 plug_of_is "$plug_brew" on
+wait_for "keg's plug on" 30 plug_of_is "$plug_keg" on
+wait_for "the single install's plug on" 30 plug_is on
+ok "three installs running: $SVC (plug $plug), $SVC@brew (plug $plug_brew), $SVC@keg (plug $plug_keg)"
+timed "deploy.sh --instance x2 (fresh)" "$t"
+
+t=$EPOCHREALTIME
+step "each instance has its own files; the locks name their holders"
+for name in brew keg; do
+    as_root test -f "/run/kasa-thermostat/$name/state.json" || die "no /run/kasa-thermostat/$name/state.json"
+    as_root test -S "/run/kasa-thermostat/$name/control.sock" || die "no /run/kasa-thermostat/$name/control.sock"
+    as_root test -s "/var/log/kasa-thermostat/$name/readings.jsonl" || die "no /var/log/kasa-thermostat/$name/readings.jsonl"
+    as_root test -d "/var/lib/kasa-thermostat/$name" || die "no /var/lib/kasa-thermostat/$name"
+    perms=$(as_root stat -c '%a %U:%G' "/run/kasa-thermostat/$name")
+    [ "$perms" = "750 $SVC:$SVC" ] || die "/run/kasa-thermostat/$name is $perms"
+done
+as_root cat /run/kasa-thermostat/brew/state.json >"$work/brew-state.json"
+as_root cat /run/kasa-thermostat/keg/state.json >"$work/keg-state.json"
+grep -q "\"host\": *\"$plug_brew\"" "$work/brew-state.json" || die "brew's state file does not name its plug: $(head -c 300 "$work/brew-state.json")"
+grep -q "\"host\": *\"$plug_keg\"" "$work/keg-state.json" || die "keg's state file does not name its plug"
+as_root cat /var/log/kasa-thermostat/brew/kasa-thermostat.log >"$work/brew.log"
+as_root cat /var/log/kasa-thermostat/keg/kasa-thermostat.log >"$work/keg.log"
+if grep -q "$plug_keg" "$work/brew-state.json" "$work/brew.log"; then die "brew's files mention keg's plug"; fi
+if grep -q "$plug_brew" "$work/keg-state.json" "$work/keg.log"; then die "keg's files mention brew's plug"; fi
+# shellcheck disable=SC2016 # expanded by the container's shell
+as_root sh -c 'for f in /run/kasa-thermostat/locks/*.lock; do echo "${f##*/}: $(cat "$f")"; done' >"$work/locks.out"
+sed 's/^/    /' "$work/locks.out"
+grep -qF "plug-127.0.0.1-${plug_brew##*:}.lock: kasa-thermostat@brew (pid $(iprop brew MainPID))" "$work/locks.out" ||
+    die "no lock on brew's plug held by brew"
+grep -qF "plug-127.0.0.1-$plug_port.lock: kasa-thermostat (pid $(main_pid))" "$work/locks.out" ||
+    die "no lock on the single install's plug held by it"
+# As the deploying user (in the service's group): one line per install.
+listing=$("${ssh_cmd[@]}" "$login" "$SVC" status 2>&1) || die "status as $REMOTE_USER failed: $listing"
+awk '{ print "    " $0 }' <<<"$listing"
+[ "$(wc -l <<<"$listing")" = 3 ] || die "status lists $(wc -l <<<"$listing") lines, want 3"
+grep -q "^(kasa-thermostat) *running" <<<"$listing" || die "status: the single install is not running"
+grep -q "^brew *running .*heater on" <<<"$listing" || die "status: brew not running with its heater on"
+grep -q "^keg *running .*heater on" <<<"$listing" || die "status: keg not running with its heater on"
+one=$("${ssh_cmd[@]}" "$login" "$SVC" status keg 2>&1) || die "status keg failed: $one"
+grep -q "heater" <<<"$one" || die "status keg: $one"
+report=$("${ssh_cmd[@]}" "$login" "$SVC" report --instance brew --since 1h 2>&1) || die "report --instance brew failed: $report"
+ok "status keg: $(head -n 1 <<<"$one")"
+timed "assert: instances' files, locks, status" "$t"
+
+t=$EPOCHREALTIME
+step "a third instance with brew's plug is refused at start, naming the plug and brew"
+brew_pid=$(iprop brew MainPID)
+if env "${deploy_env[@]}" deploy/deploy.sh --binary "$binary" --instance third --config "$work/third.json" "$login" >"$work/deploy.out" 2>&1; then
+    die "deploy --instance third succeeded with brew's plug"
+fi
+want="plug $plug_brew is already driven by kasa-thermostat@brew (pid $brew_pid)"
+third_refused() {
+    as_root journalctl -u "$SVC@third" --no-pager -o cat >"$work/journal-third" && grep -qF "$want" "$work/journal-third"
+}
+wait_for "the refusal in $SVC@third's journal" 20 third_refused
+ok "journal: $(grep -F -m1 "$want" "$work/journal-third")"
+[ "$(iprop brew MainPID)" = "$brew_pid" ] || die "brew restarted while third was refused"
+plug_of_is "$plug_brew" on || die "brew's plug is not on after third's attempts"
+run_deploy --uninstall --instance third
+ok "brew untouched (pid $brew_pid, plug on); third uninstalled"
+timed "assert: a held plug is refused" "$t"
+
+t=$EPOCHREALTIME
+step "stopping the single install leaves the instances running"
+as_root systemctl stop "$SVC"
+wait_for "the single install's plug off" 20 plug_is off
+for name in brew keg; do
+    instance_running "$name" || die "$SVC@$name is not running after the single install stopped"
+    as_root test -S "/run/kasa-thermostat/$name/control.sock" || die "/run/kasa-thermostat/$name went with the single install"
+done
+as_root test -d /run/kasa-thermostat/locks || die "the locks went with the single install"
+keg_state_time() { as_root stat -c %Y /run/kasa-thermostat/keg/state.json; }
+before=$(keg_state_time)
+keg_state_moved() { [ "$(keg_state_time)" != "$before" ]; }
+wait_for "keg's state file rewritten" 10 keg_state_moved
+ok "brew and keg run on; their runtime directories and the locks stay"
+timed "assert: single stop spares instances" "$t"
+
+t=$EPOCHREALTIME
+step "deploy.sh --uninstall --instance brew leaves keg"
+run_deploy --uninstall --instance brew
+[ "$(iprop brew ActiveState)" = inactive ] || die "brew is $(iprop brew ActiveState) after its uninstall"
+wait_for "brew's plug off (its shutdown state)" 20 plug_of_is "$plug_brew" off
+instance_running keg || die "keg is not running after brew's uninstall"
+plug_of_is "$plug_keg" on || die "keg's plug is not on after brew's uninstall"
+as_root test -x /usr/local/bin/$SVC || die "the binary went while keg remains"
+as_root test -f /etc/kasa-thermostat/brew.json.removed || die "brew's config was not kept aside"
+if as_root test -e /run/kasa-thermostat/brew; then die "/run/kasa-thermostat/brew left after brew stopped"; fi
+as_root test -d /var/lib/kasa-thermostat/brew || die "brew's state directory was removed"
+listing=$("${ssh_cmd[@]}" "$login" "$SVC" status 2>&1) || die "status failed: $listing"
+if grep -q "^brew" <<<"$listing"; then die "status still lists brew: $listing"; fi
+grep -q "^keg *running" <<<"$listing" || die "status does not show keg running: $listing"
+ok "keg runs on (pid $(iprop keg MainPID)), brew's plug off; status: $(paste -sd'|' <<<"$listing")"
+run_deploy --uninstall --instance keg
+wait_for "keg's plug off" 20 plug_of_is "$plug_keg" off
+for f in "/etc/systemd/system/$SVC@.service" "/etc/systemd/system/$SVC.service.d"; do
+    if as_root test -e "$f"; then die "$f is still there after the last instance went"; fi
+done
+as_root test -x /usr/local/bin/$SVC || die "the binary went while the single install's unit remains"
+timed "assert: uninstall one instance" "$t"
 
 t=$EPOCHREALTIME
 step "deploy.sh --uninstall"

@@ -3,10 +3,14 @@
 # install it as a systemd service (docs/design.md §13).
 #
 #   deploy/deploy.sh [--target TRIPLE] [--config FILE] [--binary FILE]
-#                    [--dry-run] [--uninstall] USER@HOST
+#                    [--instance NAME] [--dry-run] [--uninstall] USER@HOST
 #
 # Idempotent: a second run upgrades the binary and restarts the service. An
-# existing /etc/kasa-thermostat/config.json is never overwritten. The new
+# existing /etc/kasa-thermostat/config.json is never overwritten. With
+# --instance NAME, the same for one chamber of several: the template unit
+# kasa-thermostat@.service runs /etc/kasa-thermostat/NAME.json as
+# kasa-thermostat@NAME (docs/design-instances.md); the binary, the template
+# and the logrotate snippet are shared, and go only with the last install. The new
 # binary checks the config on the Pi before anything is installed or
 # restarted. The remote part is one generated shell script run as
 # `ssh HOST sudo -n sh -s` (as `sh -s` when USER is root); --dry-run prints
@@ -22,7 +26,8 @@ readonly DEFAULT_TARGET=aarch64-unknown-linux-musl
 
 usage() {
     cat <<EOF
-usage: deploy/deploy.sh [--target TRIPLE] [--config FILE] [--binary FILE] [--dry-run] [--uninstall] USER@HOST
+usage: deploy/deploy.sh [--target TRIPLE] [--config FILE] [--binary FILE] [--instance NAME]
+                        [--dry-run] [--uninstall] USER@HOST
 
   --target TRIPLE  build for TRIPLE (default $DEFAULT_TARGET):
                      aarch64-unknown-linux-musl     Pi 3/4/5, 64-bit OS (static)
@@ -32,9 +37,14 @@ usage: deploy/deploy.sh [--target TRIPLE] [--config FILE] [--binary FILE] [--dry
   --config FILE    the config to install when the Pi has none yet
                    (default: deploy/config.example.json)
   --binary FILE    deploy this binary instead of building one
+  --instance NAME  one chamber of several: kasa-thermostat@NAME, with its config in
+                   /etc/kasa-thermostat/NAME.json (NAME: 1 to 32 of A-Z a-z 0-9 _ -,
+                   starting with a letter or digit; not "config" or "locks")
   --dry-run        print every command, the remote script included; change nothing
   --uninstall      stop and remove the service, binary, unit and logrotate
-                   snippet (keeps the config, logs, state and the user)
+                   snippet (keeps the config, logs, state and the user); with
+                   --instance, that instance only (its config kept as NAME.json.removed);
+                   the shared files stay while another install remains
 EOF
 }
 
@@ -51,6 +61,7 @@ config=""
 binary=""
 dry_run=0
 uninstall=0
+instance=""
 host=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -60,6 +71,8 @@ while [ $# -gt 0 ]; do
         --config=*) config=${1#*=}; shift ;;
         --binary) [ $# -ge 2 ] || die "--binary needs a value"; binary=$2; shift 2 ;;
         --binary=*) binary=${1#*=}; shift ;;
+        --instance) [ $# -ge 2 ] || die "--instance needs a value"; instance=$2; shift 2 ;;
+        --instance=*) instance=${1#*=}; shift ;;
         --dry-run) dry_run=1; shift ;;
         --uninstall) uninstall=1; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -68,6 +81,14 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$host" ] || { usage >&2; die "USER@HOST is required"; }
+# The binary checks the name too; this catches it before any build or ssh,
+# and keeps it safe to paste into the remote script.
+if [ -n "$instance" ]; then
+    if ! [[ $instance =~ ^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$ ]] ||
+        [ "$instance" = config ] || [ "$instance" = locks ]; then
+        die "--instance $instance: a name is 1 to 32 of A-Z a-z 0-9 _ -, starting with a letter or digit, not config or locks"
+    fi
+fi
 case "$host" in
     *@*) remote_user=${host%%@*} ;;
     *) remote_user=${USER:-$(id -un)} ;;
@@ -162,6 +183,7 @@ remote_script() {
     case "$operator" in [a-z_]*) ;; *) operator="" ;; esac
     case "$operator" in *[!a-z0-9_-]*) operator="" ;; esac
     printf 'OPERATOR=%s\n' "$operator"
+    printf 'INSTANCE=%s\n' "$instance"
     cat <<'EOF'
 set -eu
 STAGE=$1
@@ -169,6 +191,8 @@ case "$STAGE" in */kasa-thermostat-deploy.*) ;; *) echo "deploy: bad staging dir
 BIN=/usr/local/bin/kasa-thermostat
 ETC_DIR=/etc/kasa-thermostat
 UNIT=/etc/systemd/system/kasa-thermostat.service
+TEMPLATE=/etc/systemd/system/kasa-thermostat@.service
+DROPIN_DIR=/etc/systemd/system/kasa-thermostat.service.d
 LOGROTATE=/etc/logrotate.d/kasa-thermostat
 LOG_DIR=/var/log/kasa-thermostat
 STATE_DIR=/var/lib/kasa-thermostat
@@ -176,18 +200,62 @@ RUN_DIR=/run/kasa-thermostat
 SVC=kasa-thermostat
 trap 'rm -rf "$STAGE"' EXIT
 command -v systemctl >/dev/null 2>&1 || { echo "deploy: systemd is required on this host" >&2; exit 1; }
+if [ -n "$INSTANCE" ]; then
+    UNIT_NAME="$SVC@$INSTANCE.service"
+    CONFIG_FILE="$ETC_DIR/$INSTANCE.json"
+else
+    UNIT_NAME="$SVC.service"
+    CONFIG_FILE="$ETC_DIR/config.json"
+fi
+# The other instances' names (their configs), one a line; $1 is left out.
+other_instances() {
+    for f in "$ETC_DIR"/*.json; do
+        [ -e "$f" ] || continue
+        n=${f##*/}
+        n=${n%.json}
+        case "$n" in config | config.example | "$1") continue ;; esac
+        echo "$n"
+    done
+}
 EOF
     if [ "$uninstall" = 1 ]; then
         cat <<'EOF'
-if [ -f "$UNIT" ]; then
-    systemctl disable --now "$SVC.service" || true
+if [ -n "$INSTANCE" ]; then
+    if [ -f "$TEMPLATE" ]; then
+        systemctl disable --now "$UNIT_NAME" || true
+    fi
+    if [ -e "$CONFIG_FILE" ]; then
+        mv -f "$CONFIG_FILE" "$CONFIG_FILE.removed"
+        echo "deploy: kept its config as $CONFIG_FILE.removed (status no longer lists it)"
+    fi
+    OTHERS=$(other_instances "$INSTANCE")
+    if [ -z "$OTHERS" ]; then
+        rm -f "$TEMPLATE" "$DROPIN_DIR/instances.conf"
+        if [ -d "$DROPIN_DIR" ]; then rmdir "$DROPIN_DIR" 2>/dev/null || true; fi
+    fi
+    [ -n "$OTHERS" ] || [ -f "$UNIT" ] || rm -f "$LOGROTATE" "$BIN"
+    systemctl daemon-reload
+    systemctl reset-failed "$UNIT_NAME" 2>/dev/null || true
+    echo "deploy: removed $SVC@$INSTANCE"
+    echo "deploy: kept $LOG_DIR/$INSTANCE, $STATE_DIR/$INSTANCE and the user $SVC; remove them by hand if wanted:"
+    echo "  rm -rf $LOG_DIR/$INSTANCE $STATE_DIR/$INSTANCE"
+else
+    if [ -f "$UNIT" ]; then
+        systemctl disable --now "$SVC.service" || true
+    fi
+    rm -f "$UNIT"
+    [ -n "$(other_instances "")" ] || rm -f "$LOGROTATE" "$BIN"
+    systemctl daemon-reload
+    systemctl reset-failed "$SVC.service" 2>/dev/null || true
+    echo "deploy: removed $SVC (binary, unit, logrotate snippet)"
+    echo "deploy: kept $ETC_DIR, $LOG_DIR, $STATE_DIR and the user $SVC; remove them by hand if wanted:"
+    echo "  rm -rf $ETC_DIR $LOG_DIR $STATE_DIR && userdel $SVC"
 fi
-rm -f "$UNIT" "$LOGROTATE" "$BIN"
-systemctl daemon-reload
-systemctl reset-failed "$SVC.service" 2>/dev/null || true
-echo "deploy: removed $SVC (binary, unit, logrotate snippet)"
-echo "deploy: kept $ETC_DIR, $LOG_DIR, $STATE_DIR and the user $SVC; remove them by hand if wanted:"
-echo "  rm -rf $ETC_DIR $LOG_DIR $STATE_DIR && userdel $SVC"
+if [ -e "$BIN" ]; then
+    REMAIN=$(other_instances "$INSTANCE" | tr '\n' ' ')
+    if [ -f "$UNIT" ]; then REMAIN="$REMAIN$SVC"; fi
+    echo "deploy: kept $BIN, the template unit and the logrotate snippet: other installs remain: $REMAIN"
+fi
 EOF
         return
     fi
@@ -202,14 +270,15 @@ if ! "$BIN.new" --version >"$STAGE/version.out" 2>&1; then
     echo "deploy: the new binary does not run on this host ($(uname -m)); pick another --target" >&2
     exit 1
 fi
-if [ -e "$ETC_DIR/config.json" ]; then
-    CONFIG="$ETC_DIR/config.json"
+if [ -e "$CONFIG_FILE" ]; then
+    CONFIG="$CONFIG_FILE"
     NEW_CONFIG=0
 else
     CONFIG="$STAGE/config.json"
     NEW_CONFIG=1
 fi
-if ! "$BIN.new" check-config "$CONFIG" >"$STAGE/check-config.out" 2>&1; then
+# shellcheck disable=SC2086 # no instance: no words; else two
+if ! "$BIN.new" check-config "$CONFIG" ${INSTANCE:+--instance "$INSTANCE"} >"$STAGE/check-config.out" 2>&1; then
     cat "$STAGE/check-config.out" >&2
     rm -f "$BIN.new"
     echo "deploy: check-config rejected $CONFIG; nothing was installed or restarted" >&2
@@ -228,35 +297,53 @@ if [ -n "$OPERATOR" ] && [ "$OPERATOR" != root ] && id -u "$OPERATOR" >/dev/null
 fi
 install -d -m 0755 -o root -g root "$ETC_DIR"
 install -d -m 0750 -o "$SVC" -g "$SVC" "$LOG_DIR" "$STATE_DIR"
+if [ -n "$INSTANCE" ]; then
+    install -d -m 0750 -o "$SVC" -g "$SVC" "$LOG_DIR/$INSTANCE" "$STATE_DIR/$INSTANCE"
+fi
 # 3. The files. The binary is replaced by rename, so a running service keeps
 #    its old inode until the restart below.
 mv -f "$BIN.new" "$BIN"
 install -m 0644 -o root -g root "$STAGE/config.example.json" "$ETC_DIR/config.example.json"
 if [ "$NEW_CONFIG" = 1 ]; then
-    install -m 0640 -o root -g "$SVC" "$STAGE/config.json" "$ETC_DIR/config.json"
-    echo "deploy: installed $ETC_DIR/config.json; edit the sensor id and plug host, then: systemctl restart $SVC"
+    install -m 0640 -o root -g "$SVC" "$STAGE/config.json" "$CONFIG_FILE"
+    echo "deploy: installed $CONFIG_FILE; edit the sensor id and plug host, then: systemctl restart ${UNIT_NAME%.service}"
 else
-    echo "deploy: kept the existing $ETC_DIR/config.json"
+    echo "deploy: kept the existing $CONFIG_FILE"
 fi
-install -m 0644 -o root -g root "$STAGE/kasa-thermostat.service" "$UNIT"
+if [ -n "$INSTANCE" ]; then
+    install -m 0644 -o root -g root "$STAGE/kasa-thermostat@.service" "$TEMPLATE"
+else
+    install -m 0644 -o root -g root "$STAGE/kasa-thermostat.service" "$UNIT"
+fi
+if [ -n "$INSTANCE" ] || [ -n "$(other_instances "")" ]; then
+    # Instances live under /run/kasa-thermostat too (their runtime
+    # directories and the shared locks): stopping the single install must
+    # not remove that directory from under them.
+    install -d -m 0755 -o root -g root "$DROPIN_DIR"
+    install -m 0644 -o root -g root "$STAGE/instances.conf" "$DROPIN_DIR/instances.conf"
+fi
 install -m 0644 -o root -g root "$STAGE/logrotate" "$LOGROTATE"
 # 4. (Re)start. Type=notify: start/restart return once the service is ready.
 systemctl daemon-reload
-if systemctl is-active --quiet "$SVC.service"; then
-    systemctl enable "$SVC.service"
+if systemctl is-active --quiet "$UNIT_NAME"; then
+    systemctl enable "$UNIT_NAME"
     ACTION=restart
 else
     ACTION="enable --now"
 fi
 # shellcheck disable=SC2086 # ACTION is two words on purpose
-if ! systemctl $ACTION "$SVC.service"; then
-    systemctl --no-pager --lines=20 status "$SVC.service" || true
-    echo "deploy: $SVC did not start; see: journalctl -u $SVC -n 50" >&2
+if ! systemctl $ACTION "$UNIT_NAME"; then
+    systemctl --no-pager --lines=20 status "$UNIT_NAME" || true
+    echo "deploy: ${UNIT_NAME%.service} did not start; see: journalctl -u ${UNIT_NAME%.service} -n 50" >&2
     exit 1
 fi
-systemctl --no-pager --lines=5 status "$SVC.service" || true
+systemctl --no-pager --lines=5 status "$UNIT_NAME" || true
 "$BIN" --version
-echo "deploy: $SVC is running. Logs: journalctl -u $SVC -f, and $LOG_DIR/{kasa-thermostat.log,kasa_errors.log,readings.jsonl}; state: $SVC status --state-file $RUN_DIR/state.json"
+if [ -n "$INSTANCE" ]; then
+    echo "deploy: $SVC@$INSTANCE is running. Logs: journalctl -u $SVC@$INSTANCE -f, and $LOG_DIR/$INSTANCE/; state: $SVC status $INSTANCE"
+else
+    echo "deploy: $SVC is running. Logs: journalctl -u $SVC -f, and $LOG_DIR/{kasa-thermostat.log,kasa_errors.log,readings.jsonl}; state: $SVC status --state-file $RUN_DIR/state.json"
+fi
 EOF
 }
 
@@ -288,9 +375,11 @@ files=()
 if [ "$uninstall" = 0 ]; then
     run cp "$binary" "$local_stage/$SERVICE"
     run cp "$config" "$local_stage/config.json"
-    run cp "$here/config.example.json" "$here/kasa-thermostat.service" "$here/logrotate" "$local_stage/"
+    run cp "$here/config.example.json" "$here/kasa-thermostat.service" "$here/kasa-thermostat@.service" \
+        "$here/instances.conf" "$here/logrotate" "$local_stage/"
     files=("$local_stage/$SERVICE" "$local_stage/config.json" "$local_stage/config.example.json"
-        "$local_stage/kasa-thermostat.service" "$local_stage/logrotate")
+        "$local_stage/kasa-thermostat.service" "$local_stage/kasa-thermostat@.service"
+        "$local_stage/instances.conf" "$local_stage/logrotate")
 fi
 
 mktemp_cmd=(mktemp -d "/tmp/$SERVICE-deploy.XXXXXX")

@@ -9,7 +9,7 @@
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
-//! | leaves | [`msg`], [`units`], [`error`], [`fsutil`], [`clock`] | the messages between threads; °C/°F; error chains; bounded file reads; time (zone, RFC 3339, durations) |
+//! | leaves | [`msg`], [`units`], [`error`], [`fsutil`], [`clock`], [`instance`] | the messages between threads; °C/°F; error chains; bounded file reads; time (zone, RFC 3339, durations); instance names, their paths and the plug locks |
 //! | libraries | [`kasa`], [`sensor`], [`control`] | plugs (transports, devices, worker thread); the DS18B20 (backends, faults, thread); the pure decisions |
 //! | file formats | [`records`] | one serde struct per line of `readings.jsonl` and `plug-events.jsonl` |
 //! | configuration | [`config`] | the JSON file, parsed into typed, bounded settings for the libraries |
@@ -48,6 +48,7 @@ pub mod demo;
 pub mod error;
 pub mod fsutil;
 pub mod history;
+pub mod instance;
 pub mod kasa;
 pub mod logging;
 pub mod mqtt;

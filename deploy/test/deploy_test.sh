@@ -209,6 +209,105 @@ test_remote_script_is_posix_sh_and_shellcheck_clean() {
     deploy --dry-run --uninstall pi@fakepi || fail "dry run --uninstall failed"
     sed -n "/<<'SCRIPT'\$/,/^SCRIPT\$/p" "$FAKELOG/out" | sed '1d;$d' >"$FAKELOG/remote-un.sh"
     check "uninstall script parses with sh -n" sh -n "$FAKELOG/remote-un.sh"
+    local args
+    for args in "--instance brew" "--instance brew --uninstall"; do
+        # shellcheck disable=SC2086 # two or three words
+        deploy --dry-run $args pi@fakepi || fail "dry run $args failed"
+        sed -n "/<<'SCRIPT'\$/,/^SCRIPT\$/p" "$FAKELOG/out" | sed '1d;$d' >"$FAKELOG/remote-i.sh"
+        check "INSTANCE=brew in the script ($args)" grep -qx "INSTANCE=brew" "$FAKELOG/remote-i.sh"
+        check "script parses with sh -n ($args)" sh -n "$FAKELOG/remote-i.sh"
+        if [ "$args" = "--instance brew" ] && command -v shellcheck >/dev/null 2>&1; then
+            shellcheck -s sh "$FAKELOG/remote-i.sh" >"$FAKELOG/sc.out" 2>&1 || fail "shellcheck ($args): $(head -n 5 "$FAKELOG/sc.out")"
+        fi
+    done
+}
+
+# Two chambers beside the single install (issue 21): each instance has its
+# config, directories and unit; the single install is left as it was.
+test_instances_install_beside_the_single_one() {
+    deploy pi@fakepi || fail "single install failed"
+    local single_before
+    single_before=$(snapshot | grep -e 'etc/kasa-thermostat/config.json' -e 'kasa-thermostat.service ' -e 'var/lib/kasa-thermostat ')
+    deploy --instance brew pi@fakepi || fail "deploy --instance brew failed"
+    deploy --instance keg pi@fakepi || fail "deploy --instance keg failed"
+    local f name
+    for name in brew keg; do
+        for f in /etc/kasa-thermostat/$name.json:640:root:kasa-thermostat \
+            /var/log/kasa-thermostat/$name:750:kasa-thermostat:kasa-thermostat \
+            /var/lib/kasa-thermostat/$name:750:kasa-thermostat:kasa-thermostat; do
+            IFS=: read -r path mode owner group <<<"$f"
+            [ -e "$FAKEROOT$path" ] || { fail "$path missing"; continue; }
+            [ "$(mode_of "$path")" = "$mode" ] || fail "$path mode $(mode_of "$path"), want $mode"
+            [ "$(owner_of "$path")" = "$owner:$group" ] || fail "$path owner $(owner_of "$path"), want $owner:$group"
+        done
+        check "enable --now kasa-thermostat@$name" grep -qx "systemctl enable --now kasa-thermostat@$name.service" "$FAKELOG/systemctl.log"
+        check "kasa-thermostat@$name active" test -e "$FAKEROOT/run/fake-systemd/active.kasa-thermostat@$name.service"
+        check "its config checked as the instance" grep -q "check-config .* --instance $name\$" "$FAKELOG/binary.log"
+    done
+    check "the config of a new instance is the example" cmp "$FAKEROOT/etc/kasa-thermostat/brew.json" "$deploy_dir/config.example.json"
+    check "the template is the repo's" cmp "$FAKEROOT/etc/systemd/system/kasa-thermostat@.service" "$deploy_dir/kasa-thermostat@.service"
+    check "the single unit keeps /run/kasa-thermostat for the instances" \
+        cmp "$FAKEROOT/etc/systemd/system/kasa-thermostat.service.d/instances.conf" "$deploy_dir/instances.conf"
+    check "the single install still active" test -e "$FAKEROOT/run/fake-systemd/active"
+    check "says how to see it" grep -q "kasa-thermostat status keg" "$FAKELOG/out"
+    [ "$single_before" = "$(snapshot | grep -e 'etc/kasa-thermostat/config.json' -e 'kasa-thermostat.service ' -e 'var/lib/kasa-thermostat ')" ] ||
+        fail "installing instances changed the single install"
+    if grep -q "restart kasa-thermostat.service" "$FAKELOG/systemctl.log"; then fail "an instance deploy restarted the single install"; fi
+}
+
+test_instance_upgrade_is_idempotent() {
+    "$here/local-bin/cargo" build --target fixed
+    local bin=$CARGO_TARGET_DIR/fixed/release/kasa-thermostat
+    deploy --binary "$bin" --instance brew pi@fakepi || fail "first run failed"
+    local first
+    first=$(snapshot)
+    deploy --binary "$bin" --instance brew pi@fakepi || fail "second run failed"
+    [ "$first" = "$(snapshot)" ] || fail "a second run changed files: $(diff <(echo "$first") <(snapshot) | head -n 5)"
+    check "kept the config" grep -q "kept the existing $FAKEROOT/etc/kasa-thermostat/brew.json" "$FAKELOG/out"
+    check "restarted the instance" grep -qx "systemctl restart kasa-thermostat@brew.service" "$FAKELOG/systemctl.log"
+}
+
+test_uninstall_one_instance_leaves_the_others() {
+    deploy --instance brew pi@fakepi || fail "brew failed"
+    deploy --instance keg pi@fakepi || fail "keg failed"
+    deploy --uninstall --instance brew pi@fakepi || fail "uninstall brew failed"
+    check "disable --now brew" grep -qx "systemctl disable --now kasa-thermostat@brew.service" "$FAKELOG/systemctl.log"
+    check "brew stopped" test ! -e "$FAKEROOT/run/fake-systemd/active.kasa-thermostat@brew.service"
+    check "keg still active" test -e "$FAKEROOT/run/fake-systemd/active.kasa-thermostat@keg.service"
+    check "brew's config kept aside" test -e "$FAKEROOT/etc/kasa-thermostat/brew.json.removed"
+    check "brew's config no longer an install" test ! -e "$FAKEROOT/etc/kasa-thermostat/brew.json"
+    local p
+    for p in /usr/local/bin/kasa-thermostat /etc/systemd/system/kasa-thermostat@.service /etc/logrotate.d/kasa-thermostat \
+        /etc/kasa-thermostat/keg.json /var/log/kasa-thermostat/brew /var/lib/kasa-thermostat/brew; do
+        [ -e "$FAKEROOT$p" ] || fail "$p removed while keg remains"
+    done
+    check "says what it kept" grep -q "other installs remain: keg" "$FAKELOG/out"
+    if grep -q "disable.*keg" "$FAKELOG/systemctl.log"; then fail "keg was disabled"; fi
+    deploy --uninstall --instance keg pi@fakepi || fail "uninstall keg failed"
+    for p in /usr/local/bin/kasa-thermostat /etc/systemd/system/kasa-thermostat@.service /etc/logrotate.d/kasa-thermostat \
+        /etc/systemd/system/kasa-thermostat.service.d; do
+        [ ! -e "$FAKEROOT$p" ] || fail "$p still there after the last install went"
+    done
+    deploy --uninstall --instance keg pi@fakepi || fail "a second uninstall of keg failed"
+}
+
+test_single_uninstall_keeps_what_instances_need() {
+    deploy pi@fakepi || fail "single failed"
+    deploy --instance brew pi@fakepi || fail "brew failed"
+    deploy --uninstall pi@fakepi || fail "uninstall single failed"
+    check "single unit gone" test ! -e "$FAKEROOT/etc/systemd/system/kasa-thermostat.service"
+    check "binary kept for brew" test -e "$FAKEROOT/usr/local/bin/kasa-thermostat"
+    check "brew still active" test -e "$FAKEROOT/run/fake-systemd/active.kasa-thermostat@brew.service"
+}
+
+test_bad_instance_names_are_refused_before_anything() {
+    local bad
+    for bad in ../x "a b" config locks -x "$(printf 'x%.0s' {1..33})"; do
+        if deploy --instance "$bad" pi@fakepi; then fail "--instance '$bad' accepted"; fi
+        check "names the instance '$bad'" grep -qF -- "--instance $bad: a name is" "$FAKELOG/out"
+    done
+    [ ! -e "$FAKELOG/ssh.log" ] || fail "contacted the Pi after a bad name"
+    [ ! -e "$FAKELOG/cargo.log" ] || fail "built after a bad name"
 }
 
 test_bad_config_stops_before_anything_changes() {

@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::flags::{self, Choice, Complete, Flag, Matches, Positional, Rule, Sub, UsageError};
+use crate::instance::Instance;
 use crate::kasa::TransportKind;
 use crate::sim::{Fault, Model};
 
@@ -79,6 +80,8 @@ impl Command {
 pub struct PlotArgs {
     /// The service's log_dir (holding readings.jsonl).
     pub log_dir: PathBuf,
+    /// The instance whose log_dir to use instead.
+    pub instance: Option<Instance>,
     /// A readings.jsonl file to draw instead.
     pub readings: Option<PathBuf>,
     /// From when: 90m, 24h, 7d, 2w, a date (2026-11-20) or an RFC 3339 time.
@@ -92,6 +95,8 @@ pub struct PlotArgs {
 pub struct ReportArgs {
     /// The service's log_dir (holding readings.jsonl and plug-events.jsonl).
     pub log_dir: PathBuf,
+    /// The instance whose log_dir to use instead.
+    pub instance: Option<Instance>,
     /// From when: 90m, 24h, 7d, 2w, a date (2026-11-20) or an RFC 3339 time.
     pub since: String,
     /// Print JSON.
@@ -132,6 +137,8 @@ pub struct SetArgs {
     pub control_socket: Option<PathBuf>,
     /// The config naming the control socket.
     pub config: Option<PathBuf>,
+    /// The instance whose control socket to use.
+    pub instance: Option<Instance>,
 }
 
 /// `alert-test`.
@@ -168,20 +175,27 @@ pub struct RunArgs {
     pub speed: Option<f64>,
     /// Demo only: run a compressed temperature profile (a hold, a ramp, a step).
     pub profile: bool,
+    /// Run as this instance: its config and path defaults.
+    pub instance: Option<Instance>,
 }
 
 /// `check-config`.
 #[derive(Debug)]
 pub struct CheckConfigArgs {
-    /// The config file (JSON).
-    pub file: PathBuf,
+    /// The config file (JSON); with `instance` alone, the instance's.
+    pub file: Option<PathBuf>,
+    /// Check it as this instance's (its path defaults).
+    pub instance: Option<Instance>,
 }
 
 /// `status`.
 #[derive(Debug)]
 pub struct StatusArgs {
-    /// The state file (the config's `state_file`).
-    pub state_file: PathBuf,
+    /// The state file (the config's `state_file`); with neither it nor
+    /// `instance`, every install on the machine is listed.
+    pub state_file: Option<PathBuf>,
+    /// The one instance to show.
+    pub instance: Option<Instance>,
     /// Print the state file's JSON instead of the summary.
     pub json: bool,
 }
@@ -367,22 +381,36 @@ const CONFIG_FILE: Flag = Flag::takes("config", "FILE", "The config file (JSON).
 
 const JSON: Flag = Flag::switch("json", "Print JSON.");
 
+const INSTANCE: Flag = Flag::takes(
+    "instance",
+    "NAME",
+    "The instance kasa-thermostat@NAME: its config /etc/kasa-thermostat/NAME.json and its \
+     paths (/run, /var/lib and /var/log/kasa-thermostat/NAME).",
+)
+.complete(Complete::Instance);
+
 const SINCE_HELP: &str =
     "From when: a duration back (90m, 24h, 7d, 2w, 1d12h), a date (2026-11-20) or an RFC 3339 time.";
 
 const RUN: Sub = Sub {
     name: "run",
     summary: "Run the service (or, with --simulate, a demo on loopback).",
-    usage: &["--config FILE", "--simulate [--speed N] [--profile]"],
+    usage: &[
+        "--config FILE",
+        "--instance NAME [--config FILE]",
+        "--simulate [--speed N] [--profile]",
+    ],
     after: "\
 Examples:
   kasa-thermostat run --config /etc/kasa-thermostat/config.json
+  kasa-thermostat run --instance fermenter    (kasa-thermostat@fermenter)
   kasa-thermostat run --simulate --speed 20
 
 The service stops on SIGTERM or SIGINT: every plug goes to its shutdown_state
 within 15 s, and the exit status is 0 only if every plug was read back in it.",
     flags: &[
         CONFIG_FILE,
+        INSTANCE,
         Flag::switch(
             "simulate",
             "Run the demo: a simulated chamber and two simulated plugs on loopback.",
@@ -400,7 +428,9 @@ within 15 s, and the exit status is 0 only if every plug was read back in it.",
     rules: &[
         Rule::Requires("speed", "simulate"),
         Rule::Requires("profile", "simulate"),
-        Rule::OneOf(&["config", "simulate"]),
+        Rule::AnyOf(&["config", "instance", "simulate"]),
+        Rule::Exclusive(&["config", "simulate"]),
+        Rule::Exclusive(&["instance", "simulate"]),
     ],
     ..LEAF
 };
@@ -408,31 +438,41 @@ within 15 s, and the exit status is 0 only if every plug was read back in it.",
 const CHECK_CONFIG: Sub = Sub {
     name: "check-config",
     summary: "Check a config file and print the effective config (every default filled in).",
-    usage: &["FILE"],
+    usage: &["FILE", "[FILE] --instance NAME"],
     about: "A config that is wrong exits 1 with one line naming the file, the key, the \
-            value and what is allowed.",
+            value and what is allowed. With --instance, the paths default under NAME.",
     after: "\
 Examples:
-  kasa-thermostat check-config /etc/kasa-thermostat/config.json",
-    positionals: &[Positional::new(
-        "FILE",
-        "The config file (JSON).",
-        Complete::File,
-    )],
+  kasa-thermostat check-config /etc/kasa-thermostat/config.json
+  kasa-thermostat check-config --instance fermenter",
+    positionals: &[Positional::new("FILE", "The config file (JSON).", Complete::File).optional()],
+    flags: &[INSTANCE],
     ..LEAF
 };
 
 const STATUS: Sub = Sub {
     name: "status",
-    summary: "Show the running service's state file.",
-    usage: &["[--state-file F] [--json]"],
+    summary: "Show the running service's state file, or one line per install.",
+    usage: &["[NAME] [--json]", "--state-file F [--json]"],
+    about: "Without NAME or --state-file: the single install's full status when it is \
+            the only one, else one line for each install on the machine (the single one \
+            and every /etc/kasa-thermostat/NAME.json).",
+    after: "\
+Examples:
+  kasa-thermostat status
+  kasa-thermostat status fermenter",
+    positionals: &[Positional::new(
+        "NAME",
+        "The instance to show (kasa-thermostat@NAME).",
+        Complete::Instance,
+    )
+    .optional()],
     flags: &[
         Flag::takes(
             "state-file",
             "F",
             "The state file (the config's `state_file`).",
         )
-        .default(crate::config::raw::DEFAULT_STATE_FILE)
         .complete(Complete::File),
         Flag::switch(
             "json",
@@ -730,7 +770,7 @@ const PLOT: Sub = Sub {
     name: "plot",
     summary: "Draw readings.jsonl as an SVG: temperature, limits, plug spans, stale and alarm \
               periods.",
-    usage: &["[--log-dir DIR | --readings FILE] [--since WHEN] [--out FILE.svg]"],
+    usage: &["[--log-dir DIR | --readings FILE | --instance NAME] [--since WHEN] [--out FILE.svg]"],
     after: "\
 Examples:
   kasa-thermostat plot --since 24h --out /tmp/last-day.svg
@@ -746,28 +786,31 @@ Examples:
         .complete(Complete::Dir),
         Flag::takes("readings", "FILE", "A readings.jsonl file to draw instead.")
             .complete(Complete::File),
+        INSTANCE,
         Flag::takes("since", "WHEN", SINCE_HELP).default("24h"),
         Flag::takes("out", "FILE.svg", "The SVG to write.")
             .default("readings.svg")
             .complete(Complete::File),
     ],
-    rules: &[Rule::Exclusive(&["log-dir", "readings"])],
+    rules: &[Rule::Exclusive(&["log-dir", "readings", "instance"])],
     ..LEAF
 };
 
 const REPORT: Sub = Sub {
     name: "report",
     summary: "Plug health and chamber figures from readings.jsonl and plug-events.jsonl.",
-    usage: &["[--log-dir DIR] [--since WHEN] [--json]"],
+    usage: &["[--log-dir DIR | --instance NAME] [--since WHEN] [--json]"],
     after: "\
 Examples:
   kasa-thermostat report
-  kasa-thermostat report --since 2w --json",
+  kasa-thermostat report --instance fermenter --since 2w --json",
     flags: &[
         LOG_DIR,
+        INSTANCE,
         Flag::takes("since", "WHEN", SINCE_HELP).default("7d"),
         JSON,
     ],
+    rules: &[Rule::Exclusive(&["log-dir", "instance"])],
     ..LEAF
 };
 
@@ -889,7 +932,7 @@ const SET: Sub = Sub {
     summary: "Change the running service: mode, limits, overrides, profile.",
     usage: &[
         "[--mode M] [--low T] [--high T] [--clear] [--profile-restart|--profile-skip] \
-         [--control-socket PATH | --config FILE]",
+         [--control-socket PATH | --config FILE | --instance NAME]",
     ],
     about: "The change goes to the running service over its control socket and is \
             checked like the config; it is kept in overrides_file (so it survives a \
@@ -900,7 +943,8 @@ Examples:
   kasa-thermostat set --mode cool
   kasa-thermostat set --low 17.5 --high 18.5
   kasa-thermostat set --clear
-  kasa-thermostat set --profile-skip -c /etc/kasa-thermostat/config.json",
+  kasa-thermostat set --profile-skip -c /etc/kasa-thermostat/config.json
+  kasa-thermostat set --instance fermenter --mode heat",
     flags: &[
         Flag::takes("mode", "M", "The mode: off, heat, cool or heat_cool.")
             .complete(Complete::Choices(MODES)),
@@ -926,9 +970,10 @@ Examples:
         )
         .short('c')
         .complete(Complete::File),
+        INSTANCE,
     ],
     rules: &[
-        Rule::Exclusive(&["control-socket", "config"]),
+        Rule::Exclusive(&["control-socket", "config", "instance"]),
         Rule::Exclusive(&["profile-restart", "profile-skip"]),
     ],
     ..LEAF
@@ -1008,12 +1053,15 @@ fn build(m: &Matches) -> Result<Command, UsageError> {
             simulate: m.on("simulate")?,
             speed: m.value("speed", parse_speed)?,
             profile: m.on("profile")?,
+            instance: m.value("instance", parse_instance)?,
         }),
         "check-config" => Command::CheckConfig(CheckConfigArgs {
-            file: m.positional_path(0)?,
+            file: m.positional_opt(0, |s| Ok(PathBuf::from(s)))?,
+            instance: m.value("instance", parse_instance)?,
         }),
         "status" => Command::Status(StatusArgs {
-            state_file: m.path_or_default("state-file")?,
+            state_file: m.path("state-file")?,
+            instance: m.positional_opt(0, parse_instance)?,
             json: m.on("json")?,
         }),
         "discover" => Command::Discover(DiscoverArgs {
@@ -1053,12 +1101,14 @@ fn build(m: &Matches) -> Result<Command, UsageError> {
         }),
         "plot" => Command::Plot(PlotArgs {
             log_dir: m.path_or_default("log-dir")?,
+            instance: m.value("instance", parse_instance)?,
             readings: m.path("readings")?,
             since: m.value_or_default("since", text)?,
             out: m.path_or_default("out")?,
         }),
         "report" => Command::Report(ReportArgs {
             log_dir: m.path_or_default("log-dir")?,
+            instance: m.value("instance", parse_instance)?,
             since: m.value_or_default("since", text)?,
             json: m.on("json")?,
         }),
@@ -1093,6 +1143,7 @@ fn build(m: &Matches) -> Result<Command, UsageError> {
             profile_skip: m.on("profile-skip")?,
             control_socket: m.path("control-socket")?,
             config: m.path("config")?,
+            instance: m.value("instance", parse_instance)?,
         }),
         "completions" => Command::Completions(CompletionsArgs {
             shell: m.positional(0, |s| choose(s, SHELLS, &Shell::ALL))?,
@@ -1131,6 +1182,10 @@ fn choose<T: Copy>(s: &str, choices: &[Choice], values: &[T]) -> Result<T, Strin
             let names: Vec<&str> = choices.iter().map(|c| c.name).collect();
             format!("{s:?} is not {}", flags::or_list(&names))
         })
+}
+
+fn parse_instance(s: &str) -> Result<Instance, String> {
+    Instance::new(s).map_err(|e| e.to_string())
 }
 
 fn text(s: &str) -> Result<String, String> {
@@ -1385,10 +1440,7 @@ mod tests {
         let Command::Status(a) = command(&["status"]) else {
             panic!()
         };
-        assert_eq!(
-            a.state_file,
-            PathBuf::from("/run/kasa-thermostat/state.json")
-        );
+        assert_eq!(a.state_file, None);
         assert!(!a.json);
         let Command::Discover(a) = command(&["discover"]) else {
             panic!()
@@ -1553,7 +1605,7 @@ mod tests {
         let Command::Status(a) = command(&["status", "--state-file", "s", "--json"]) else {
             panic!()
         };
-        assert_eq!((a.state_file, a.json), (PathBuf::from("s"), true));
+        assert_eq!((a.state_file, a.json), (Some(PathBuf::from("s")), true));
         let Command::Profile(ProfileCommand::Restart(a)) =
             command(&["profile", "restart", "-c", "p.json"])
         else {
@@ -1563,7 +1615,7 @@ mod tests {
         let Command::CheckConfig(a) = command(&["check-config", "--", "-odd.json"]) else {
             panic!()
         };
-        assert_eq!(a.file, PathBuf::from("-odd.json"));
+        assert_eq!(a.file, Some(PathBuf::from("-odd.json")));
         for (name, shell) in [
             ("bash", Shell::Bash),
             ("zsh", Shell::Zsh),
@@ -1579,7 +1631,10 @@ mod tests {
     #[test]
     fn the_rules_between_flags_hold() {
         for (args, want) in [
-            (&["run"][..], "run needs --config FILE or --simulate"),
+            (
+                &["run"][..],
+                "run needs --config FILE, --instance NAME or --simulate",
+            ),
             (
                 &["run", "-c", "x", "--simulate"],
                 "--simulate cannot be used with --config",
@@ -1731,6 +1786,60 @@ mod tests {
     }
 
     #[test]
+    fn instance_names_are_checked_where_they_are_given() {
+        let Command::Status(a) = command(&["status", "brew"]) else {
+            panic!("status")
+        };
+        assert_eq!(
+            a.instance.map(|i| i.name().to_string()),
+            Some("brew".into())
+        );
+        let Command::Run(a) = command(&["run", "--instance", "keg", "-c", "k.json"]) else {
+            panic!("run")
+        };
+        assert_eq!(
+            (a.instance.unwrap().name(), a.config),
+            ("keg", Some(PathBuf::from("k.json")))
+        );
+        let Command::Report(a) = command(&["report", "--instance", "keg"]) else {
+            panic!("report")
+        };
+        assert_eq!(a.instance.unwrap().name(), "keg");
+        let Command::Plot(a) = command(&["plot", "--instance", "keg"]) else {
+            panic!("plot")
+        };
+        assert_eq!(a.instance.unwrap().name(), "keg");
+        let Command::Set(a) = command(&["set", "--instance", "keg", "--clear"]) else {
+            panic!("set")
+        };
+        assert_eq!(a.instance.unwrap().name(), "keg");
+        let Command::CheckConfig(a) = command(&["check-config", "--instance", "keg"]) else {
+            panic!("check-config")
+        };
+        assert_eq!((a.file, a.instance.unwrap().name()), (None, "keg"));
+        for bad in [
+            &["run", "--instance", "../x"][..],
+            &["status", "a b"],
+            &["report", "--instance", "config"],
+        ] {
+            let e = usage_error(bad);
+            assert!(
+                e.message.contains("instance name"),
+                "{bad:?}: {}",
+                e.message
+            );
+        }
+        assert!(usage_error(&["run", "--instance", "a", "--simulate"])
+            .message
+            .contains("cannot be used with"));
+        assert!(
+            usage_error(&["report", "--instance", "a", "--log-dir", "/l"])
+                .message
+                .contains("cannot be used with")
+        );
+    }
+
+    #[test]
     fn help_shows_defaults_and_hides_hidden_flags() {
         let text = help(&["simulate-plug", "--help"]);
         assert!(text.contains("[default: Simulated plug]"), "{text}");
@@ -1738,9 +1847,9 @@ mod tests {
         let text = help(&["plug", "--help"]);
         assert!(text.contains("[default: auto]"), "{text}");
         assert!(!text.contains("timing-scale"), "{text}");
-        let text = help(&["status", "--help"]);
+        let text = help(&["report", "--help"]);
         assert!(
-            text.contains("[default: /run/kasa-thermostat/state.json]"),
+            text.contains("[default: /var/log/kasa-thermostat]"),
             "{text}"
         );
     }
@@ -1801,7 +1910,7 @@ mod tests {
             }
             for rule in sub.rules {
                 let named: Vec<&str> = match *rule {
-                    Rule::Exclusive(set) | Rule::OneOf(set) => set.to_vec(),
+                    Rule::Exclusive(set) | Rule::AnyOf(set) => set.to_vec(),
                     Rule::Requires(a, b) => vec![a, b],
                     Rule::Required(a) => vec![a],
                 };

@@ -16,9 +16,13 @@ fn since(text: &str) -> Result<SystemTime, CliError> {
 
 /// `kasa-thermostat plot [--log-dir DIR | --readings FILE] [--since WHEN] [--out FILE.svg]`.
 pub(crate) fn plot(a: PlotArgs) -> CmdResult {
+    let log_dir = match &a.instance {
+        Some(i) => super::instances::path_of(i, |c| c.log_dir.clone(), |i| i.log_dir()),
+        None => a.log_dir,
+    };
     let readings = a
         .readings
-        .unwrap_or_else(|| a.log_dir.join(crate::history::READINGS_FILE));
+        .unwrap_or_else(|| log_dir.join(crate::history::READINGS_FILE));
     let mut opts = crate::plot::PlotOptions::new(readings, a.out);
     opts.since = Some(since(&a.since)?);
     let summary = crate::plot::plot(&opts).map_err(CliError::failed)?;
@@ -28,7 +32,11 @@ pub(crate) fn plot(a: PlotArgs) -> CmdResult {
 
 /// `kasa-thermostat report [--log-dir DIR] [--since WHEN] [--json]`.
 pub(crate) fn report(a: ReportArgs) -> CmdResult {
-    let mut opts = crate::report::ReportOptions::new(a.log_dir);
+    let log_dir = match &a.instance {
+        Some(i) => super::instances::path_of(i, |c| c.log_dir.clone(), |i| i.log_dir()),
+        None => a.log_dir,
+    };
+    let mut opts = crate::report::ReportOptions::new(log_dir);
     opts.since = Some(since(&a.since)?);
     let report = crate::report::report(&opts).map_err(CliError::failed)?;
     if a.json {

@@ -16,6 +16,7 @@
 pub mod args;
 mod bench;
 mod flags;
+mod instances;
 mod look;
 mod plug;
 mod sensor;

@@ -15,12 +15,13 @@ use crate::service::{self, Options, ServiceError};
 
 /// `kasa-thermostat run --config FILE | --simulate [--speed N]`.
 pub(crate) fn run(a: RunArgs) -> CmdResult {
-    let result = match (a.simulate, a.config) {
-        (true, _) => crate::demo::run(a.speed.unwrap_or(10.0), a.profile).map_err(|e| e.into()),
-        (false, Some(path)) => run_config(&path),
-        (false, None) => {
+    let result = match (a.simulate, a.config, a.instance) {
+        (true, _, _) => crate::demo::run(a.speed.unwrap_or(10.0), a.profile).map_err(|e| e.into()),
+        (false, Some(path), instance) => run_config(&path, instance.as_ref()),
+        (false, None, Some(instance)) => run_config(&instance.config_file(), Some(&instance)),
+        (false, None, None) => {
             return Err(CliError::Usage(
-                "run needs --config FILE (or --simulate for the demo)".into(),
+                "run needs --config FILE or --instance NAME (or --simulate for the demo)".into(),
             ))
         }
     };
@@ -52,8 +53,11 @@ impl std::error::Error for RunError {
     }
 }
 
-fn run_config(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let config = Config::load(path).map_err(RunError::Config)?;
+fn run_config(
+    path: &std::path::Path,
+    instance: Option<&crate::instance::Instance>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let config = Config::load_as(path, instance).map_err(RunError::Config)?;
     // Paths first: a bad log_dir or state_file is named before anything
     // (the log included) is created.
     config.check_paths().map_err(RunError::Config)?;
@@ -68,8 +72,9 @@ fn run_config(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error + 
         None
     });
     info!(
-        "kasa-thermostat {} starting with {}",
+        "kasa-thermostat {} starting as {} with {}",
         env!("CARGO_PKG_VERSION"),
+        crate::instance::unit_name(instance),
         path.display()
     );
     service::serve(
@@ -88,7 +93,16 @@ fn run_config(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error + 
 /// `kasa-thermostat check-config FILE`: prints the effective config (every
 /// default filled in) and exits 0, or prints the problem and exits 1.
 pub(crate) fn check_config(a: CheckConfigArgs) -> CmdResult {
-    let config = Config::load(&a.file).map_err(CliError::failed)?;
+    let file = match (&a.file, &a.instance) {
+        (Some(f), _) => f.clone(),
+        (None, Some(i)) => i.config_file(),
+        (None, None) => {
+            return Err(CliError::Usage(
+                "check-config needs FILE or --instance NAME".into(),
+            ))
+        }
+    };
+    let config = Config::load_as(&file, a.instance.as_ref()).map_err(CliError::failed)?;
     config.check_paths().map_err(CliError::failed)?;
     if config.credentials.is_some() {
         // The password must be readable; it is never printed.
@@ -113,19 +127,40 @@ pub(crate) fn check_config(a: CheckConfigArgs) -> CmdResult {
     for note in config.notes() {
         eprintln!("note: {note}");
     }
-    eprintln!("{}: the config is valid", a.file.display());
+    eprintln!("{}: the config is valid", file.display());
     Ok(ExitCode::SUCCESS)
 }
 
-/// `kasa-thermostat status [--state-file F] [--json]`.
+/// `kasa-thermostat status [NAME | --state-file F] [--json]`.
 pub(crate) fn status(a: StatusArgs) -> CmdResult {
-    let state = StateFile::read(&a.state_file).map_err(CliError::failed)?;
+    let state_file = match (a.state_file, &a.instance) {
+        (Some(f), _) => f,
+        (None, Some(i)) => {
+            super::instances::path_of(i, |c| c.state_file.clone(), |i| i.state_file())
+        }
+        (None, None) => {
+            let etc = std::path::Path::new(crate::instance::ETC_DIR);
+            match super::instances::listing(etc, SystemTime::now())? {
+                super::instances::Listing::Lines(text) if !a.json => {
+                    print!("{text}");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                super::instances::Listing::Lines(_) => {
+                    return Err(CliError::Usage(
+                        "several installs: `status --json` needs NAME or --state-file F".into(),
+                    ))
+                }
+                super::instances::Listing::Single => crate::config::raw::DEFAULT_STATE_FILE.into(),
+            }
+        }
+    };
+    let state = StateFile::read(&state_file).map_err(CliError::failed)?;
     if a.json {
         let text = serde_json::to_string_pretty(&state).map_err(CliError::failed)?;
         println!("{text}");
     } else {
         let now = SystemTime::now();
-        let mut text = status::render(&state, &a.state_file, now);
+        let mut text = status::render(&state, &state_file, now);
         if let Some(dir) = &state.log_dir {
             let readings = dir.join(crate::records::READINGS_FILE);
             if let Some(line) = crate::history::sparkline(&readings, Duration::from_secs(3600), now)

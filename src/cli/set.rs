@@ -28,14 +28,17 @@ pub(crate) fn set(a: SetArgs) -> CmdResult {
                 .into(),
         ));
     }
-    let socket = match (a.control_socket, a.config) {
-        (Some(path), _) => path,
-        (None, Some(file)) => {
-            Config::load(&file)
+    let socket = match (a.control_socket, a.config, a.instance) {
+        (Some(path), _, _) => path,
+        (None, Some(file), instance) => {
+            Config::load_as(&file, instance.as_ref())
                 .map_err(CliError::failed)?
                 .control_socket
         }
-        (None, None) => crate::config::raw::DEFAULT_CONTROL_SOCKET.into(),
+        (None, None, Some(i)) => {
+            super::instances::path_of(&i, |c| c.control_socket.clone(), |i| i.control_socket())
+        }
+        (None, None, None) => crate::config::raw::DEFAULT_CONTROL_SOCKET.into(),
     };
     let reply = crate::command::socket::send(&socket, &command).map_err(CliError::failed)?;
     if reply.ok {

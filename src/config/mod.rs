@@ -30,6 +30,7 @@
 //! itself must be a regular file of at most 1 MiB.
 
 pub(crate) mod control;
+mod instance;
 pub(crate) mod raw;
 
 use std::fmt;
@@ -155,6 +156,11 @@ pub struct Config {
     pub control_socket: PathBuf,
     /// The web page, when configured.
     pub web: Option<WebSettings>,
+    /// The directory of the plug and sensor locks (`lock_dir`).
+    pub lock_dir: PathBuf,
+    /// The instance this config runs as (`run --instance NAME`), whose
+    /// name gave the path defaults; `None`: the single install.
+    pub instance: Option<crate::instance::Instance>,
     /// The MQTT broker, when configured.
     pub mqtt: Option<MqttSettings>,
     /// The file as written, with every default filled in.
@@ -383,6 +389,7 @@ impl Config {
             r.client_id = Some(m.client_id.clone());
             r.topic_prefix = Some(m.topic_prefix.clone());
         }
+        let lock_dir = path_key("lock_dir", &raw.lock_dir)?;
         Ok(Config {
             chamber,
             algorithm,
@@ -391,6 +398,8 @@ impl Config {
             overrides_file,
             control_socket,
             web,
+            lock_dir,
+            instance: None,
             profile,
             profile_state_file: raw.profile_state_file.clone(),
             alerts,

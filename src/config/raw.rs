@@ -227,6 +227,9 @@ pub struct RawConfig {
     pub control_socket: PathBuf,
     /// The web page; `null`: nothing listens.
     pub web: Option<RawWeb>,
+    /// Where every instance on the machine keeps its plug and sensor locks
+    /// (one directory for all of them: that is how they see each other).
+    pub lock_dir: PathBuf,
     /// The MQTT broker (Home Assistant); `null`: no MQTT.
     pub mqtt: Option<RawMqtt>,
 }
@@ -337,6 +340,7 @@ impl Default for RawConfig {
             overrides_file: PathBuf::from(DEFAULT_OVERRIDES_FILE),
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
             web: None,
+            lock_dir: PathBuf::from(crate::instance::DEFAULT_LOCK_DIR),
             mqtt: None,
         }
     }

@@ -28,15 +28,17 @@ pub(super) struct Attention {
 }
 
 impl Attention {
-    /// Starts the alerts thread.
+    /// Starts the alerts thread; `host` labels every alert (the host name,
+    /// `HOST/NAME` for an instance).
     pub fn start(
         settings: AlertSettings,
+        host: String,
         units: Units,
         alarms: (Option<f64>, Option<f64>),
         addresses: BTreeMap<Role, String>,
     ) -> std::io::Result<Attention> {
         let failing_after = settings.plug_failing_cycles();
-        let alerter = Alerter::spawn(settings, crate::alerts::hostname())?;
+        let alerter = Alerter::spawn(settings, host)?;
         Ok(Attention {
             alerter,
             units,

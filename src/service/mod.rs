@@ -23,6 +23,7 @@ mod attention;
 mod changes;
 mod control_loop;
 pub(crate) mod learned;
+mod locks;
 pub(crate) mod signals;
 
 use std::collections::BTreeMap;
@@ -75,6 +76,9 @@ pub enum ServiceError {
         /// The panic message, if there was one.
         message: String,
     },
+    /// A plug, the sensor or its GPIO line is another instance's, or the
+    /// locks' directory cannot be used: the message says which and whose.
+    Lock(crate::instance::lock::LockError),
     /// Shutdown could not read back every plug in its shutdown state.
     ShutdownUnverified {
         /// Each plug not verified, with what is known of it.
@@ -90,6 +94,7 @@ impl fmt::Display for ServiceError {
             ServiceError::Output(e) => write!(f, "{e}"),
             ServiceError::Sensor(_) => write!(f, "cannot open the sensor"),
             ServiceError::Spawn { thread, .. } => write!(f, "cannot start thread {thread}"),
+            ServiceError::Lock(e) => write!(f, "{e}"),
             ServiceError::ThreadDied { thread, message } => write!(
                 f,
                 "thread {thread} died ({message}); stopping so that systemd restarts the service"
@@ -119,6 +124,7 @@ impl std::error::Error for ServiceError {
             ServiceError::Output(e) => Some(e),
             ServiceError::Sensor(e) => Some(e),
             ServiceError::Spawn { source, .. } => Some(source),
+            ServiceError::Lock(e) => e.source(),
             _ => None,
         }
     }
@@ -314,6 +320,10 @@ impl Service {
                 Some(
                     attention::Attention::start(
                         a.clone(),
+                        match &config.instance {
+                            Some(i) => i.alert_host(&crate::alerts::hostname()),
+                            None => crate::alerts::hostname(),
+                        },
                         u,
                         (config.alarm_low_c, config.alarm_high_c),
                         addresses.clone(),
@@ -537,8 +547,11 @@ pub(crate) fn serve(
     options: Options,
 ) -> Result<(), ServiceError> {
     let caught = signals::catch()?;
+    // Before anything is touched: one plug, one master (docs/design-instances.md).
+    let _locks = locks::take(&config)?;
+    let instance = config.instance.clone();
     let service = Service::start(config, sensor, options)?;
-    let reload = config_path.map(|p| (p.to_path_buf(), service.reload_sender()));
+    let reload = config_path.map(|p| (p.to_path_buf(), instance, service.reload_sender()));
     let signals = signals::forward(caught, service.shutdown_sender(), reload)?;
     let result = service.wait();
     signals.stop();

@@ -12,13 +12,14 @@ use std::path::{Path, PathBuf};
 
 use super::ServiceError;
 use crate::config::Config;
+use crate::instance::Instance;
 
 /// SIGHUP: reads and checks the config as `check-config` does; a valid one
 /// goes to the control thread, which refuses it when a key that needs a
 /// restart changed.
-fn reread(path: &Path, tx: &Sender<Box<Config>>) {
+fn reread(path: &Path, instance: Option<&Instance>, tx: &Sender<Box<Config>>) {
     info!("SIGHUP received: re-reading {}", path.display());
-    let config = Config::load(path).and_then(|c| c.check_paths().map(|()| c));
+    let config = Config::load_as(path, instance).and_then(|c| c.check_paths().map(|()| c));
     match config {
         Ok(c) => {
             if tx.try_send(Box::new(c)).is_err() {
@@ -60,7 +61,7 @@ pub(crate) fn catch() -> Result<Caught, ServiceError> {
 pub(crate) fn forward(
     caught: Caught,
     shutdown: Sender<()>,
-    reload: Option<(PathBuf, Sender<Box<Config>>)>,
+    reload: Option<(PathBuf, Option<Instance>, Sender<Box<Config>>)>,
 ) -> Result<SignalForwarder, ServiceError> {
     let Caught { mut signals } = caught;
     let handle = signals.handle();
@@ -70,7 +71,7 @@ pub(crate) fn forward(
             for sig in signals.forever() {
                 if sig == SIGHUP {
                     match &reload {
-                        Some((path, tx)) => reread(path, tx),
+                        Some((path, instance, tx)) => reread(path, instance.as_ref(), tx),
                         None => info!("SIGHUP received: no config file to re-read (the demo)"),
                     }
                     continue;

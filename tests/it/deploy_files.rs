@@ -61,3 +61,59 @@ fn seconds(lines: &[&str], key: &str) -> u64 {
         .parse()
         .unwrap_or_else(|_| panic!("{key}{value}: expected whole seconds"))
 }
+
+/// The template unit of an instance is the single unit but for what names
+/// the instance's files: a hardening line added to one and not the other
+/// fails here.
+#[test]
+fn the_instance_template_differs_from_the_single_unit_only_in_its_paths() {
+    let lines = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(deploy_file(name))
+            .unwrap()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    let (single, template) = (
+        lines("kasa-thermostat.service"),
+        lines("kasa-thermostat@.service"),
+    );
+    let per_instance = [
+        "Description",
+        "ExecStart",
+        "ExecStartPre",
+        "LogsDirectory",
+        "StateDirectory",
+        "RuntimeDirectory",
+        "ReadWritePaths",
+    ];
+    let key = |l: &str| l.split('=').next().unwrap().to_string();
+    for l in single.iter().filter(|l| !template.contains(l)) {
+        assert!(
+            per_instance.contains(&key(l).as_str()),
+            "only in the single unit: {l}"
+        );
+    }
+    for l in template.iter().filter(|l| !single.contains(l)) {
+        assert!(
+            per_instance.contains(&key(l).as_str()),
+            "only in the template: {l}"
+        );
+    }
+    for want in [
+        "ExecStart=/usr/local/bin/kasa-thermostat run --instance %i",
+        "LogsDirectory=kasa-thermostat/%i",
+        "StateDirectory=kasa-thermostat/%i",
+        "RuntimeDirectory=kasa-thermostat/%i",
+        "ReadWritePaths=/var/log/kasa-thermostat/%i /var/lib/kasa-thermostat/%i -/run/kasa-thermostat/locks",
+    ] {
+        assert!(template.iter().any(|l| l == want), "the template lacks {want}");
+    }
+    // The lock directory's default is where the template lets it write.
+    assert_eq!(
+        kasa_thermostat::instance::DEFAULT_LOCK_DIR,
+        "/run/kasa-thermostat/locks"
+    );
+}

@@ -8,6 +8,7 @@ mod profile_cases;
 mod alerts;
 mod cli;
 mod deploy_files;
+mod instances;
 mod kasa_aes;
 mod kasa_cli;
 mod kasa_device;

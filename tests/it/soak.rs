@@ -226,6 +226,7 @@ fn a_minute_of_random_faults_keeps_every_invariant() {
         "plug_timing": {"connect_s": 0.1, "before_s": 0.2, "after_s": 0.2, "spacing_s": 0.05,
                         "retry_sleeps_s": [0, 0.05, 0.1]},
         "log_dir": log_dir, "log_level": "debug", "state_file": state_file,
+        "lock_dir": dir.path().join("locks"),
     });
     let config_path = dir.path().join("config.json");
     fs::write(&config_path, config.to_string()).unwrap();

@@ -49,7 +49,7 @@ fn brief(help: &str) -> &str {
 fn excluded_with<'a>(sub: &'a Sub, flag: &'a Flag) -> Vec<&'a Flag> {
     let mut out = vec![flag];
     for rule in sub.rules {
-        if let Rule::Exclusive(set) | Rule::OneOf(set) = rule {
+        if let Rule::Exclusive(set) = rule {
             if set.contains(&flag.long) {
                 out.extend(set.iter().filter_map(|l| sub.flag(l)));
             }
@@ -104,6 +104,18 @@ _kasa_thermostat_hosts() {{
     COMPREPLY=($(compgen -A hostname -- "$cur"))
 }}
 
+_kasa_thermostat_instances() {{
+    local IFS=$'\n' f
+    local -a names=()
+    for f in /etc/kasa-thermostat/*.json; do
+        [[ -e $f ]] || continue
+        f=${{f##*/}}
+        f=${{f%.json}}
+        [[ $f == config ]] || names+=("$f")
+    done
+    COMPREPLY=($(compgen -W "${{names[*]}}" -- "$cur"))
+}}
+
 _kasa_thermostat() {{
     local cur=${{COMP_WORDS[COMP_CWORD]}} prev=
     ((COMP_CWORD > 0)) && prev=${{COMP_WORDS[COMP_CWORD-1]}}
@@ -144,6 +156,7 @@ fn bash_complete(c: Complete, root: &Sub) -> String {
         Complete::File => "_kasa_thermostat_files".into(),
         Complete::Dir => "_kasa_thermostat_dirs".into(),
         Complete::Host => "_kasa_thermostat_hosts".into(),
+        Complete::Instance => "_kasa_thermostat_instances".into(),
         Complete::Choices(choices) => {
             let names: Vec<&str> = choices.iter().map(|c| c.name).collect();
             format!("_kasa_thermostat_words \"{}\"", names.join(" "))
@@ -235,6 +248,9 @@ fn zsh_action(c: Complete, root: &Sub) -> String {
         Complete::File => "_files".into(),
         Complete::Dir => "_path_files -/".into(),
         Complete::Host => "_hosts".into(),
+        Complete::Instance => {
+            "{local -a n; n=(/etc/kasa-thermostat/*.json(N:t:r)); compadd -- ${n:#config}}".into()
+        }
         Complete::Choices(choices) => {
             let names: Vec<&str> = choices.iter().map(|c| c.name).collect();
             format!("({})", names.join(" "))
@@ -360,6 +376,11 @@ fn fish_value(c: Complete, root: &Sub) -> String {
         Complete::File => "-r -F".into(),
         Complete::Dir => "-x -a '(__fish_complete_directories)'".into(),
         Complete::Host => "-x -a '(__fish_print_hostnames)'".into(),
+        Complete::Instance => {
+            "-x -a '(for f in /etc/kasa-thermostat/*.json; basename $f .json; end \
+                               | string match -v config)'"
+                .into()
+        }
         Complete::Choices(choices) => {
             let names: Vec<&str> = choices.iter().map(|c| c.name).collect();
             format!("-x -a {}", fish_quote(&names.join(" ")))

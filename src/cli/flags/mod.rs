@@ -51,6 +51,8 @@ pub(crate) enum Complete {
     Dir,
     /// A host name.
     Host,
+    /// An instance name (each `/etc/kasa-thermostat/NAME.json` but `config`).
+    Instance,
     /// One of these.
     Choices(&'static [Choice]),
     /// The name of a subcommand (`help SUBCOMMAND`).
@@ -190,8 +192,8 @@ impl Positional {
 pub(crate) enum Rule {
     /// At most one of these.
     Exclusive(&'static [&'static str]),
-    /// Exactly one of these.
-    OneOf(&'static [&'static str]),
+    /// At least one of these (pair it with `Exclusive` for exactly one).
+    AnyOf(&'static [&'static str]),
     /// The first only together with the second.
     Requires(&'static str, &'static str),
     /// This one must be given.
@@ -406,9 +408,16 @@ impl Matches {
         }
     }
 
-    /// Positional `index` as a path.
-    pub(crate) fn positional_path(&self, index: usize) -> Result<PathBuf, UsageError> {
-        self.positional_os(index).map(PathBuf::from)
+    /// Optional positional `index` parsed with `parse`; `None` when left out.
+    pub(crate) fn positional_opt<T>(
+        &self,
+        index: usize,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, UsageError> {
+        if index >= self.positionals.len() {
+            return Ok(None);
+        }
+        self.positional(index, parse).map(Some)
     }
 
     /// Positional `index` parsed with `parse`.
@@ -671,15 +680,15 @@ fn check_rules(chain: &[&Sub], values: &[Option<OsString>]) -> Result<(), UsageE
     let fail = |message: String| Err(UsageError::new(chain, message));
     for rule in sub.rules {
         match *rule {
-            Rule::Exclusive(set) | Rule::OneOf(set) => {
+            Rule::Exclusive(set) | Rule::AnyOf(set) => {
                 let present: Vec<&str> = set.iter().copied().filter(|l| given(l)).collect();
-                if present.len() > 1 {
+                if present.len() > 1 && matches!(rule, Rule::Exclusive(_)) {
                     return fail(format!(
                         "--{} cannot be used with --{}",
                         present[1], present[0]
                     ));
                 }
-                if present.is_empty() && matches!(rule, Rule::OneOf(_)) {
+                if present.is_empty() && matches!(rule, Rule::AnyOf(_)) {
                     let names: Vec<String> = set.iter().map(|l| sub.show_flag(l)).collect();
                     let names: Vec<&str> = names.iter().map(String::as_str).collect();
                     return fail(format!("{} needs {}", sub.name, or_list(&names)));

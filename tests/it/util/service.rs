@@ -101,6 +101,7 @@ pub fn fast_config(dir: &Path, w1: &W1Tree) -> Value {
         "state_file": dir.join("lib/state.json"),
         "overrides_file": dir.join("lib/overrides.json"),
         "control_socket": dir.join("control.sock"),
+        "lock_dir": dir.join("locks"),
     })
 }
 
@@ -153,12 +154,19 @@ pub struct Running {
 impl Running {
     /// Writes `config` and starts `kasa-thermostat run --config`.
     pub fn start(dir: &Path, config: &Value) -> Running {
+        Running::start_with(dir, config, &[])
+    }
+
+    /// Writes `config` and starts `kasa-thermostat run --config` with `more`
+    /// arguments (`--instance NAME`).
+    pub fn start_with(dir: &Path, config: &Value, more: &[&str]) -> Running {
         let path = dir.join("config.json");
         fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
         let stderr = fs::File::create(dir.join("stderr.txt")).unwrap();
         let child = bin()
             .args(["run", "--config"])
             .arg(&path)
+            .args(more)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)

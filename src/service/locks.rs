@@ -1,0 +1,108 @@
+//! What an instance locks before it starts: each plug it drives, its sensor
+//! by id, and with the `hal` backend the GPIO line it bit-bangs (one process
+//! per line: two bit-bangers on one wire garble each other). Two instances
+//! reading two sensors on one kernel w1 bus is fine: the kernel serialises.
+
+use log::info;
+
+use super::ServiceError;
+use crate::config::Config;
+use crate::instance::lock::{self, Locks, Resource};
+use crate::kasa::Outlet;
+use crate::sensor::Backend;
+
+/// The things `config` drives, in a lockable spelling.
+pub(crate) fn resources(config: &Config) -> Vec<Resource> {
+    let mut out: Vec<Resource> = config
+        .plugs()
+        .into_iter()
+        .map(|(_, p)| Resource::Plug {
+            host: p.target.host.clone(),
+            port: p.target.port(),
+            outlet: p.target.outlet.as_ref().map(|o| match o {
+                Outlet::Index(i) => format!("#{i}"),
+                Outlet::Id(id) => id.clone(),
+            }),
+        })
+        .collect();
+    let s = &config.sensor.options;
+    match s.backend {
+        Backend::Simulated => {}
+        Backend::W1 | Backend::Hal => {
+            if let Some(id) = &s.id {
+                out.push(Resource::Sensor { id: id.clone() });
+            }
+            // The cascade's air sensor is a sensor like the other.
+            if let Some(c) = &config.chamber {
+                out.push(Resource::Sensor { id: c.id.clone() });
+            }
+        }
+    }
+    if s.backend == Backend::Hal {
+        out.push(Resource::GpioLine {
+            chip: s.gpio_chip.clone(),
+            line: s.gpio_line,
+        });
+    }
+    out
+}
+
+/// Takes the locks of `config` in its `lock_dir`, named for its instance.
+pub(crate) fn take(config: &Config) -> Result<Locks, ServiceError> {
+    let holder = crate::instance::unit_name(config.instance.as_ref());
+    let locks =
+        lock::acquire(&config.lock_dir, &holder, &resources(config)).map_err(ServiceError::Lock)?;
+    let names: Vec<String> = locks.resources().map(ToString::to_string).collect();
+    info!(
+        "{holder} holds {} in {}",
+        if names.is_empty() {
+            "no lock".to_string()
+        } else {
+            names.join(", ")
+        },
+        config.lock_dir.display()
+    );
+    Ok(locks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugs_the_sensor_and_a_hal_line_are_locked() {
+        let c = Config::from_json(
+            r#"{"mode": "heat_cool",
+                "heater": {"host": "10.0.0.5", "outlet": 1},
+                "cooler": {"host": "10.0.0.6", "protocol": "klap"},
+                "sensor": {"backend": "hal", "id": "28-0316a2797aff", "gpio_line": 17}}"#,
+        )
+        .unwrap();
+        let got: Vec<String> = resources(&c).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            [
+                "plug 10.0.0.5:9999 outlet #1",
+                "plug 10.0.0.6:80",
+                "sensor 28-0316a2797aff",
+                "GPIO line /dev/gpiochip0:17"
+            ]
+        );
+        let w1 = Config::from_json(
+            r#"{"mode": "heat", "heater": {"host": "h"}, "sensor": {"id": "28-aa"}}"#,
+        )
+        .unwrap();
+        let got: Vec<String> = resources(&w1).iter().map(ToString::to_string).collect();
+        assert_eq!(got, ["plug h:9999", "sensor 28-aa"]);
+        let chamber = Config::from_json(
+            r#"{"mode": "heat", "heater": {"host": "h"}, "sensor": {"id": "28-aa"},
+                "chamber_sensor": {"id": "28-bb"}}"#,
+        )
+        .unwrap();
+        let got: Vec<String> = resources(&chamber)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(got, ["plug h:9999", "sensor 28-aa", "sensor 28-bb"]);
+    }
+}
