@@ -31,28 +31,15 @@ use kasa_thermostat::kasa::transport::tpap::TpapTransport;
 use kasa_thermostat::kasa::transport::Transport;
 use kasa_thermostat::sim::{Model, SimOptions, SimPlug};
 
-fn thread_cpu() -> f64 {
-    // SAFETY: getrusage only writes into the zeroed struct we pass.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
-        return f64::NAN;
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
+mod common;
 
 /// Runs `f` `n` times; prints (wall, cpu) per run in µs.
 fn measure<E: std::fmt::Display>(
     what: &str,
     n: u64,
-    mut f: impl FnMut() -> Result<(), E>,
+    f: impl FnMut() -> Result<(), E>,
 ) -> Result<(), String> {
-    let (w0, c0) = (Instant::now(), thread_cpu());
-    for i in 0..n {
-        f().map_err(|e| format!("{what}, run {i}: {e}"))?;
-    }
-    let wall = w0.elapsed().as_secs_f64() * 1e6 / n as f64;
-    let cpu = (thread_cpu() - c0) * 1e6 / n as f64;
+    let (wall, cpu) = common::per_run(what, n, f)?;
     println!("ours     {what:<38} n={n:<6} wall_us={wall:>9.1} cpu_us={cpu:>9.1}");
     Ok(())
 }
