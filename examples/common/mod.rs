@@ -3,6 +3,9 @@
 
 use std::time::Instant;
 
+use kasa_thermostat::kasa::credentials::Credentials;
+use kasa_thermostat::sim::{Model, SimOptions, SimPlug};
+
 /// This thread's CPU time (user + system) in seconds, NaN when the kernel
 /// will not say. Per thread, so that a simulator running in the same
 /// process does not count.
@@ -30,4 +33,40 @@ pub fn per_run<E: std::fmt::Display>(
     let wall = w0.elapsed().as_secs_f64() * 1e6 / n as f64;
     let cpu = (thread_cpu() - c0) * 1e6 / n as f64;
     Ok((wall, cpu))
+}
+
+/// Where a benchmark runs, from its arguments `[HOST:PORT|sim] [N]`: the
+/// count (`default_n` when not given), the credentials, the simulated plug
+/// of `model` started here for `sim` (kept alive by the caller), and the
+/// host and port. A real device's credentials come from `KASA_USERNAME`
+/// and `KASA_PASSWORD`.
+pub fn bench_target(
+    args: &[String],
+    model: Model,
+    default_n: u64,
+) -> Result<(u64, Credentials, Option<SimPlug>, String, u16), String> {
+    let target = args.first().map(String::as_str).unwrap_or("sim");
+    let n: u64 = match args.get(1) {
+        Some(s) => s.parse().map_err(|_| format!("{s}: not a count"))?,
+        None => default_n,
+    };
+    if target == "sim" {
+        let creds = Credentials::new("bench@example.com", "bench password");
+        let sim = SimPlug::start(SimOptions {
+            model,
+            credentials: Some(creds.clone()),
+            ..SimOptions::default()
+        })
+        .map_err(|e| format!("cannot start the simulated P110: {e}"))?;
+        let a = sim.addr();
+        Ok((n, creds, Some(sim), a.ip().to_string(), a.port()))
+    } else {
+        let (h, p) = target.rsplit_once(':').ok_or("expected HOST:PORT or sim")?;
+        let p: u16 = p.parse().map_err(|_| format!("{p}: not a port"))?;
+        let creds = Credentials::new(
+            std::env::var("KASA_USERNAME").unwrap_or_default(),
+            std::env::var("KASA_PASSWORD").unwrap_or_default(),
+        );
+        Ok((n, creds, None, h.to_string(), p))
+    }
 }
