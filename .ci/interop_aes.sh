@@ -16,24 +16,9 @@ cd "$(dirname "$0")/.."
 export KASA_USERNAME="interop@example.com"
 export KASA_PASSWORD="aes interop secret"
 GATE=interop-aes
+PEER=python-kasa
 # shellcheck source=.ci/interop_common.sh
 source .ci/interop_common.sh
-
-start_sim() { # name simulate-plug-args... -> sets SIM_ADDR
-    local name="$1" out="$LOGDIR/sim-$1.out"
-    shift
-    "$BIN" simulate-plug --bind 127.0.0.1:0 "$@" \
-        --username "$KASA_USERNAME" --password "$KASA_PASSWORD" \
-        ${INTEROP_FAULT:+--fault "$INTEROP_FAULT"} \
-        >"$out" 2>"$LOGDIR/sim-$name.err" &
-    SIM_PIDS+=("$!")
-    for _ in $(seq 1 100); do
-        if [ -s "$out" ]; then SIM_ADDR="$(head -n1 "$out")"; return 0; fi
-        sleep 0.05
-    done
-    cat "$LOGDIR/sim-$name.err" >&2
-    fail "simulate-plug $* did not print its address"
-}
 
 kasa_cmd() { # port family args...
     local port="$1" family="$2"; shift 2
@@ -56,20 +41,6 @@ expect_kasa_state() { # True/False
     grep -q "Device state: $1" "$LOGDIR/kasa.out" \
         || { cat "$LOGDIR/kasa.out" >&2; fail "python-kasa does not read the device as $1"; }
     echo "  ok: python-kasa reads $1"
-}
-
-expect_ours() { # addr want protocol
-    local got
-    got="$("$BIN" plug "$1" state --json --protocol "$3")" || fail "our plug $1 state --protocol $3 failed"
-    echo "$got" | grep -q "\"on\":$2" || fail "after python-kasa's command, $1 reads $got, expected on=$2"
-    echo "  ok: ours (--protocol $3) reads $1 on=$2"
-}
-
-ours_switch() { # addr on|off protocol
-    local out
-    out="$("$BIN" plug "$1" "$2" --protocol "$3")" || fail "our plug $1 $2 --protocol $3 failed"
-    [ "$out" = "$1: $2 (verified)" ] || fail "our plug $1 $2 printed: $out"
-    echo "  ok: ours switched $1 $2 (--protocol $3)"
 }
 
 expect_auth_errors() { # addr family

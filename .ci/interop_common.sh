@@ -1,6 +1,9 @@
 # Shared by the interop gates (.ci/interop.sh, interop_klap.sh,
-# interop_aes.sh): python-kasa in a venv, our binary, a scratch directory and
-# the simulated plugs' cleanup. Source it with GATE set to the gate's name.
+# interop_aes.sh, interop_tpap.sh): python-kasa in a venv, our binary, a
+# scratch directory, the simulated plugs' cleanup, and the steps the AES and
+# TPAP gates share (start_sim, expect_ours, ours_switch; interop.sh and
+# interop_klap.sh define their own, with other arguments). Source it with GATE
+# set to the gate's name and PEER to the other client's name.
 # shellcheck shell=bash
 
 PYKASA_VERSION="${PYKASA_VERSION:-0.12.0}"
@@ -39,3 +42,35 @@ KASA="$VENV/bin/kasa"
 
 # --- our binary
 cargo build --quiet --bin kasa-thermostat
+
+# --- steps shared by the AES and TPAP gates
+# shellcheck disable=SC2034 # SIM_ADDR is read by the gates
+start_sim() { # name simulate-plug-args... -> sets SIM_ADDR
+    local name="$1" out="$LOGDIR/sim-$1.out"
+    shift
+    "$BIN" simulate-plug --bind 127.0.0.1:0 "$@" \
+        --username "$KASA_USERNAME" --password "$KASA_PASSWORD" \
+        ${INTEROP_FAULT:+--fault "$INTEROP_FAULT"} \
+        >"$out" 2>"$LOGDIR/sim-$name.err" &
+    SIM_PIDS+=("$!")
+    for _ in $(seq 1 100); do
+        if [ -s "$out" ]; then SIM_ADDR="$(head -n1 "$out")"; return 0; fi
+        sleep 0.05
+    done
+    cat "$LOGDIR/sim-$name.err" >&2
+    fail "simulate-plug $* did not print its address"
+}
+
+expect_ours() { # addr want protocol
+    local got
+    got="$("$BIN" plug "$1" state --json --protocol "$3")" || fail "our plug $1 state --protocol $3 failed"
+    echo "$got" | grep -q "\"on\":$2" || fail "after $PEER's command, $1 reads $got, expected on=$2"
+    echo "  ok: ours (--protocol $3) reads $1 on=$2"
+}
+
+ours_switch() { # addr on|off protocol
+    local out
+    out="$("$BIN" plug "$1" "$2" --protocol "$3")" || fail "our plug $1 $2 --protocol $3 failed"
+    [ "$out" = "$1: $2 (verified)" ] || fail "our plug $1 $2 printed: $out"
+    echo "  ok: ours switched $1 $2 (--protocol $3)"
+}

@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 export KASA_USERNAME="interop@example.com"
 export KASA_PASSWORD="tpap interop secret"
 GATE=interop-tpap
+PEER=plugp100
 PLUGP100_VERSION="${PLUGP100_VERSION:-6.0.2}"
 # shellcheck source=.ci/interop_common.sh
 source .ci/interop_common.sh
@@ -28,41 +29,11 @@ if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('plugp100
 fi
 "$PY" -c "import importlib.metadata as m; print('plugp100', m.version('plugp100'))"
 
-start_sim() { # name simulate-plug-args... -> sets SIM_ADDR
-    local name="$1" out="$LOGDIR/sim-$1.out"
-    shift
-    "$BIN" simulate-plug --bind 127.0.0.1:0 "$@" \
-        --username "$KASA_USERNAME" --password "$KASA_PASSWORD" \
-        ${INTEROP_FAULT:+--fault "$INTEROP_FAULT"} \
-        >"$out" 2>"$LOGDIR/sim-$name.err" &
-    SIM_PIDS+=("$!")
-    for _ in $(seq 1 100); do
-        if [ -s "$out" ]; then SIM_ADDR="$(head -n1 "$out")"; return 0; fi
-        sleep 0.05
-    done
-    cat "$LOGDIR/sim-$name.err" >&2
-    fail "simulate-plug $* did not print its address"
-}
-
 p100() { # mode addr [password] [n] -> stdout of plugp100_tpap.py
     local mode="$1" addr="$2" pw="${3:-$KASA_PASSWORD}" n="${4:-1}"
     echo "+ plugp100 $mode $addr" >&2
     timeout 60 "$PY" .ci/plugp100_tpap.py "$mode" "$addr" "$KASA_USERNAME" "$pw" "$n" \
         2>"$LOGDIR/p100.err" || { cat "$LOGDIR/p100.err" >&2; fail "plugp100 $mode against $addr failed"; }
-}
-
-expect_ours() { # addr want protocol
-    local got
-    got="$("$BIN" plug "$1" state --json --protocol "$3")" || fail "our plug $1 state --protocol $3 failed"
-    echo "$got" | grep -q "\"on\":$2" || fail "after plugp100's command, $1 reads $got, expected on=$2"
-    echo "  ok: ours (--protocol $3) reads $1 on=$2"
-}
-
-ours_switch() { # addr on|off protocol
-    local out
-    out="$("$BIN" plug "$1" "$2" --protocol "$3")" || fail "our plug $1 $2 --protocol $3 failed"
-    [ "$out" = "$1: $2 (verified)" ] || fail "our plug $1 $2 printed: $out"
-    echo "  ok: ours switched $1 $2 (--protocol $3)"
 }
 
 expect_p100() { # addr want(true|false)

@@ -25,34 +25,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use kasa_thermostat::kasa::credentials::Credentials;
 use kasa_thermostat::kasa::transport::tpap::crypto::{Sealer, SessionCipher, Suite};
 use kasa_thermostat::kasa::transport::tpap::TpapTransport;
 use kasa_thermostat::kasa::transport::Transport;
-use kasa_thermostat::sim::{Model, SimOptions, SimPlug};
+use kasa_thermostat::sim::Model;
 
-fn thread_cpu() -> f64 {
-    // SAFETY: getrusage only writes into the zeroed struct we pass.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
-        return f64::NAN;
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
+mod common;
 
 /// Runs `f` `n` times; prints (wall, cpu) per run in µs.
 fn measure<E: std::fmt::Display>(
     what: &str,
     n: u64,
-    mut f: impl FnMut() -> Result<(), E>,
+    f: impl FnMut() -> Result<(), E>,
 ) -> Result<(), String> {
-    let (w0, c0) = (Instant::now(), thread_cpu());
-    for i in 0..n {
-        f().map_err(|e| format!("{what}, run {i}: {e}"))?;
-    }
-    let wall = w0.elapsed().as_secs_f64() * 1e6 / n as f64;
-    let cpu = (thread_cpu() - c0) * 1e6 / n as f64;
+    let (wall, cpu) = common::per_run(what, n, f)?;
     println!("ours     {what:<38} n={n:<6} wall_us={wall:>9.1} cpu_us={cpu:>9.1}");
     Ok(())
 }
@@ -70,30 +56,7 @@ fn run() -> Result<(), String> {
         }
         None => None,
     };
-    let target = args.first().map(String::as_str).unwrap_or("sim");
-    let n: u64 = match args.get(1) {
-        Some(s) => s.parse().map_err(|_| format!("{s}: not a count"))?,
-        None => 200,
-    };
-    let (creds, _sim, host, port) = if target == "sim" {
-        let creds = Credentials::new("bench@example.com", "bench password");
-        let sim = SimPlug::start(SimOptions {
-            model: Model::P110Tpap,
-            credentials: Some(creds.clone()),
-            ..SimOptions::default()
-        })
-        .map_err(|e| format!("cannot start the simulated P110: {e}"))?;
-        let a = sim.addr();
-        (creds, Some(sim), a.ip().to_string(), a.port())
-    } else {
-        let (h, p) = target.rsplit_once(':').ok_or("expected HOST:PORT or sim")?;
-        let p: u16 = p.parse().map_err(|_| format!("{p}: not a port"))?;
-        let creds = Credentials::new(
-            std::env::var("KASA_USERNAME").unwrap_or_default(),
-            std::env::var("KASA_PASSWORD").unwrap_or_default(),
-        );
-        (creds, None, h.to_string(), p)
-    };
+    let (n, creds, _sim, host, port) = common::bench_target(&args, Model::P110Tpap, 200)?;
     let deadline = || Instant::now() + Duration::from_secs(5);
     let new_transport =
         || TpapTransport::new(&host, port, Some(creds.clone()), Duration::from_secs(3));

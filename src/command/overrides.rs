@@ -277,12 +277,7 @@ mod tests {
     use super::*;
     use crate::config::RawPlug;
 
-    fn base() -> RawConfig {
-        RawConfig {
-            heater: Some(RawPlug::new("10.0.0.5", None)),
-            ..RawConfig::default()
-        }
-    }
+    use crate::command::test_base as base;
 
     fn cmd(f: impl FnOnce(&mut Command)) -> Command {
         let mut c = Command::default();

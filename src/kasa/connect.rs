@@ -301,15 +301,7 @@ impl Lazy {
                         info.device_type,
                         info.model
                     );
-                    let mut t = KlapTransport::new(
-                        &self.target.host,
-                        port,
-                        self.credentials.clone(),
-                        KlapVersion::V2,
-                        self.connect,
-                    );
-                    t.handshake(deadline)?;
-                    return Ok(self.over_klap(t));
+                    return self.klap(port, deadline);
                 }
                 log::info!(
                     "{label}: the 20002 probe says {}, {} {}",

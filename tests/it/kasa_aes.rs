@@ -29,12 +29,8 @@ use kasa_thermostat::msg::Role;
 use kasa_thermostat::sim::fixture::Fixture;
 use kasa_thermostat::sim::{Fault, Model, SimOptions, SimPlug};
 
-use crate::util::kasa::{creds, sim_with_account, PASS, USER};
+use crate::util::kasa::{creds, sim_with_account, soon, toggle_and_read_back, PASS, USER};
 use crate::util::simulate_plug;
-
-fn soon() -> Instant {
-    Instant::now() + Duration::from_secs(5)
-}
 
 /// One RSA key for the tests that do not test key generation itself.
 fn key() -> Arc<KeyPair> {
@@ -181,10 +177,7 @@ fn unbound_devices_take_the_tapo_default() {
 fn expired_sessions_are_renewed_transparently() {
     let sim = sim_with_account(Model::P110Aes, Some(Fault::Expire(2)));
     let mut d = device(&sim);
-    for i in 0..6 {
-        d.set(i % 2 == 0, soon()).unwrap();
-        assert_eq!(d.read(soon()).unwrap().on, i % 2 == 0);
-    }
+    toggle_and_read_back(&mut d, 6);
     let hs = sim.state().handshakes();
     assert!(
         hs >= 3,

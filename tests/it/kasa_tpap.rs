@@ -22,7 +22,9 @@ use kasa_thermostat::msg::{Completion, PlugCommand, PlugState};
 use kasa_thermostat::sim::{Fault, Model, SimOptions, SimPlug};
 use kasa_thermostat::Role;
 
-use crate::util::kasa::{creds, fast_timing, next_outcome, raw_peer, sim_with_account, USER};
+use crate::util::kasa::{
+    creds, fast_timing, next_outcome, raw_peer, sim_with_account, soon, toggle_and_read_back, USER,
+};
 
 /// The worker's schedule for TPAP: `fast_timing`'s short sleeps, with
 /// budgets a PAKE handshake fits in when the test binary (client and
@@ -36,10 +38,6 @@ fn tpap_timing() -> Timing {
         after: Duration::from_secs(3),
         ..fast_timing()
     }
-}
-
-fn soon() -> Instant {
-    Instant::now() + Duration::from_secs(5)
 }
 
 fn transport(addr: SocketAddr, c: Option<Credentials>) -> TpapTransport {
@@ -189,10 +187,7 @@ fn the_worker_tries_a_refused_login_once_per_command() {
 fn expired_sessions_are_renewed_transparently() {
     let sim = sim_with_account(Model::P110Tpap, Some(Fault::Expire(2)));
     let mut d = device(&sim);
-    for i in 0..6 {
-        d.set(i % 2 == 0, soon()).unwrap();
-        assert_eq!(d.read(soon()).unwrap().on, i % 2 == 0);
-    }
+    toggle_and_read_back(&mut d, 6);
     let hs = sim.state().handshakes();
     // At least three expirations: each of the three ways the device says so
     // (unsealed -40401, sealed 9999, unsealed -40413).

@@ -65,8 +65,8 @@ use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
-use super::http::{BodyKind, HttpClient, Response};
-use super::{describe, Transport};
+use super::http::{distrust_on_err, BodyKind, HttpClient, Response};
+use super::{encode_request, Transport};
 use crate::kasa::credentials::{
     base64_decode, base64_encode, default_for, CredentialSource, Credentials,
 };
@@ -912,12 +912,7 @@ impl AesTransport {
         op: &str,
     ) -> Result<Value, KasaError> {
         let result = self.request_inner(inner, deadline, op);
-        if result.is_err() {
-            // Whatever failed, the session and socket are not trusted further.
-            self.session = None;
-            self.http.close();
-        }
-        result
+        distrust_on_err(result, &mut self.session, &mut self.http)
     }
 
     fn request_inner(
@@ -1006,11 +1001,7 @@ impl Transport for AesTransport {
     }
 
     fn request(&mut self, request: &Value, deadline: Instant) -> Result<Value, KasaError> {
-        let op = describe(request);
-        let body = serde_json::to_vec(request).map_err(|e| KasaError::BadFrame {
-            addr: self.addr(),
-            detail: format!("cannot encode {op}: {e}"),
-        })?;
+        let (op, body) = encode_request(self.http.address(), request)?;
         self.request_bytes(&body, deadline, &op)
     }
 

@@ -409,6 +409,33 @@ impl fmt::Debug for HttpClient {
     }
 }
 
+/// `r` when its status is 200, else the error naming `op` and the status.
+pub(crate) fn expect_ok(addr: &str, op: &str, r: Response) -> Result<Response, KasaError> {
+    if r.status == 200 {
+        Ok(r)
+    } else {
+        Err(KasaError::HttpStatus {
+            addr: addr.to_string(),
+            op: op.to_string(),
+            status: r.status,
+        })
+    }
+}
+
+/// Passes `result` on; when it is an error, drops `session` and closes
+/// `http`, because whatever failed, neither is trusted further.
+pub(crate) fn distrust_on_err<T, S>(
+    result: Result<T, KasaError>,
+    session: &mut Option<S>,
+    http: &mut HttpClient,
+) -> Result<T, KasaError> {
+    if result.is_err() {
+        *session = None;
+        http.close();
+    }
+    result
+}
+
 /// What went wrong on the wire, before it is named as a [`KasaError`].
 enum Failure {
     Kasa(KasaError),

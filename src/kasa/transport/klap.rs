@@ -55,8 +55,8 @@ use aes::cipher::{block_padding::Pkcs7, BlockModeDecrypt, BlockModeEncrypt, KeyI
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::http::{HttpClient, Response};
-use super::{describe, Transport};
+use super::http::{distrust_on_err, expect_ok, HttpClient};
+use super::{encode_request, Transport};
 use crate::kasa::credentials::{
     default_credentials, AuthHash, CredentialSource, Credentials, KlapVersion,
 };
@@ -483,12 +483,7 @@ impl KlapTransport {
         op: &str,
     ) -> Result<Vec<u8>, KasaError> {
         let result = self.request_inner(plain, deadline, op);
-        if result.is_err() {
-            // Whatever failed, the session and socket are not trusted further.
-            self.session = None;
-            self.http.close();
-        }
-        result
+        distrust_on_err(result, &mut self.session, &mut self.http)
     }
 
     fn request_inner(
@@ -589,29 +584,13 @@ fn no_session(addr: &str, op: &str) -> KasaError {
     }
 }
 
-fn expect_ok(addr: &str, op: &str, r: Response) -> Result<Response, KasaError> {
-    if r.status == 200 {
-        Ok(r)
-    } else {
-        Err(KasaError::HttpStatus {
-            addr: addr.to_string(),
-            op: op.to_string(),
-            status: r.status,
-        })
-    }
-}
-
 impl Transport for KlapTransport {
     fn address(&self) -> &str {
         self.http.address()
     }
 
     fn request(&mut self, request: &Value, deadline: Instant) -> Result<Value, KasaError> {
-        let op = describe(request);
-        let body = serde_json::to_vec(request).map_err(|e| KasaError::BadFrame {
-            addr: self.http.address().to_string(),
-            detail: format!("cannot encode {op}: {e}"),
-        })?;
+        let (op, body) = encode_request(self.http.address(), request)?;
         let plain = self.request_bytes(&body, deadline, &op)?;
         serde_json::from_slice(&plain).map_err(|e| KasaError::BadFrame {
             addr: self.http.address().to_string(),

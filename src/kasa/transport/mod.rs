@@ -167,6 +167,17 @@ pub fn describe(req: &Value) -> String {
     }
 }
 
+/// The name of `request` for messages and its JSON bytes, as the HTTP
+/// transports send them; an unencodable request is named against `addr`.
+pub(crate) fn encode_request(addr: &str, request: &Value) -> Result<(String, Vec<u8>), KasaError> {
+    let op = describe(request);
+    let body = serde_json::to_vec(request).map_err(|e| KasaError::BadFrame {
+        addr: addr.to_string(),
+        detail: format!("cannot encode {op}: {e}"),
+    })?;
+    Ok((op, body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

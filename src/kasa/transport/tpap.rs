@@ -44,8 +44,8 @@ use self::crypto::{
     client_keys, client_share, default_passcode, derive_secret, pre_hash, same, scalar_from_random,
     Exchange, Sealer, SessionCipher, Suite, TpapError, SHARE_LEN,
 };
-use super::http::{BodyKind, HttpClient, Response};
-use super::{describe, Transport};
+use super::http::{distrust_on_err, expect_ok, BodyKind, HttpClient};
+use super::{encode_request, Transport};
 use crate::kasa::credentials::{base64_decode, base64_encode, Credentials};
 use crate::kasa::error::{AuthDetail, KasaError};
 
@@ -621,12 +621,7 @@ impl TpapTransport {
         op: &str,
     ) -> Result<Value, KasaError> {
         let result = self.request_inner(plain, deadline, op);
-        if result.is_err() {
-            // Whatever failed, the session and socket are not trusted further.
-            self.session = None;
-            self.http.close();
-        }
-        result
+        distrust_on_err(result, &mut self.session, &mut self.http)
     }
 
     fn request_inner(
@@ -712,29 +707,13 @@ impl TpapTransport {
     }
 }
 
-fn expect_ok(addr: &str, op: &str, r: Response) -> Result<Response, KasaError> {
-    if r.status == 200 {
-        Ok(r)
-    } else {
-        Err(KasaError::HttpStatus {
-            addr: addr.to_string(),
-            op: op.to_string(),
-            status: r.status,
-        })
-    }
-}
-
 impl Transport for TpapTransport {
     fn address(&self) -> &str {
         self.http.address()
     }
 
     fn request(&mut self, request: &Value, deadline: Instant) -> Result<Value, KasaError> {
-        let op = describe(request);
-        let body = serde_json::to_vec(request).map_err(|e| KasaError::BadFrame {
-            addr: self.http.address().to_string(),
-            detail: format!("cannot encode {op}: {e}"),
-        })?;
+        let (op, body) = encode_request(self.http.address(), request)?;
         self.request_value(&body, deadline, &op)
     }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use kasa_thermostat::kasa::credentials::Credentials;
+use kasa_thermostat::kasa::device::Device;
 use kasa_thermostat::kasa::{Outlet, PlugHandle, PlugTarget, Timing, TransportKind};
 use kasa_thermostat::msg::{Completion, PlugOutcome, PlugState};
 use kasa_thermostat::sim::{Fault, Model, SimOptions, SimPlug};
@@ -21,6 +22,21 @@ pub fn fast_timing() -> Timing {
         before: Duration::from_millis(250),
         after: Duration::from_millis(250),
         ..Timing::default().scaled(0.01)
+    }
+}
+
+/// A deadline for one request on loopback: generous, since a busy CI
+/// machine is slow, yet bounded so that a hang fails the test.
+pub fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(5)
+}
+
+/// Switches `d` on and off `n` times, each time reading back the state it
+/// was just given: enough requests to outlive short sessions.
+pub fn toggle_and_read_back(d: &mut impl Device, n: usize) {
+    for i in 0..n {
+        d.set(i % 2 == 0, soon()).unwrap();
+        assert_eq!(d.read(soon()).unwrap().on, i % 2 == 0);
     }
 }
 
