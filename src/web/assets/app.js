@@ -108,9 +108,15 @@
     }).catch(function () {});
   }
 
+  var chartRetry = null;
   function chart() {
     var img = $("chart");
-    img.onerror = function () { text("chart-note", "no readings in the last " + since + " yet"); };
+    // A service that has just started has no readings yet: try again in a
+    // few seconds rather than at the next 30 s refresh.
+    img.onerror = function () {
+      text("chart-note", "no readings in the last " + since + " yet");
+      if (!chartRetry) chartRetry = setTimeout(function () { chartRetry = null; chart(); }, 3000);
+    };
     img.onload = function () { text("chart-note", ""); };
     var w = Math.round(img.parentNode.clientWidth || 900);
     img.src = "/chart.svg?since=" + since + "&w=" + w + "&t=" + Date.now();
