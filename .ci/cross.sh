@@ -125,7 +125,14 @@ done
 step "cargo test --target $MUSL (under qemu-aarch64, see .cargo/config.toml)"
 test_start=$SECONDS
 # Tests that spawn the binary put the emulator in front (no binfmt_misc here).
-KASA_THERMOSTAT_TEST_RUNNER=qemu-aarch64 cargo test --locked --target "$MUSL"
+# Three CLI tests are left to the native run (`cargo test`, first in .ci/run):
+# they spawn the binary and a simulated plug, both through the emulator, with
+# the plug schedule scaled to 1 % (a 60 ms budget per request), shorter than an
+# emulated process takes to answer. Everything else runs here.
+KASA_THERMOSTAT_TEST_RUNNER=qemu-aarch64 cargo test --locked --target "$MUSL" -- \
+    --skip kasa_cli::simulate_plug_lag_fault_makes_plug_on_fail_unknown \
+    --skip kasa_cli::unverified_switch_fails_with_one_line \
+    --skip kasa_cli::simulate_plug_serves_until_sigterm
 test_time=$((SECONDS - test_start))
 
 # --- scripts, unit, deploy ------------------------------------------------------
