@@ -6,6 +6,17 @@
 //! the plugs speak the real protocol with the real retry and read-back timing,
 //! so what scrolls by is what the service does with real plugs.
 
+/// `println!` that survives a closed stdout (`run --simulate | head`): the
+/// lines are for a watching human, and the chamber must go on (and its
+/// plugs end off) whether anyone still reads them or not; `println!` would
+/// panic the control thread that calls the observer.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -84,12 +95,12 @@ struct Echo {
 
 impl Observer for Echo {
     fn cycle(&mut self, snap: &Snapshot) {
-        println!("{}", echo_line(snap, self.units));
+        say!("{}", echo_line(snap, self.units));
     }
 
     fn outcome(&mut self, o: &PlugOutcome) {
         if let (Some(on), true) = (o.command.set_to(), o.is_done()) {
-            println!(
+            say!(
                 "{:>8}  {} switched {} (verified, attempt {})",
                 clock(),
                 o.role,
@@ -148,7 +159,7 @@ pub(crate) fn run(speed: f64, profile: bool) -> Result<(), ServiceError> {
     let mut config = demo_config(&heater, &cooler, &dir, speed);
     if profile {
         let p = crate::profile::demo_profile(speed).map_err(ServiceError::Profile)?;
-        println!(
+        say!(
             "{}",
             crate::profile::render_plan(
                 &p,
@@ -184,7 +195,7 @@ pub(crate) fn run(speed: f64, profile: bool) -> Result<(), ServiceError> {
         Box::new(move || h.relay()),
         Box::new(move || c.relay()),
     );
-    println!(
+    say!(
         "kasa-thermostat demo: a simulated chamber ({speed}x time) held at 18..20 °C in heat_cool mode\n\
          heater plug 127.0.0.1:{} and cooler plug 127.0.0.1:{} speak the real Kasa protocol \
          (try: kasa-thermostat plug 127.0.0.1:{} state)\n\
@@ -206,7 +217,7 @@ pub(crate) fn run(speed: f64, profile: bool) -> Result<(), ServiceError> {
         })],
     };
     let result = service::serve(config, None, Some(chamber.sensor()), options);
-    println!(
+    say!(
         "demo stopped: heater {}, cooler {}",
         if heater.state().relay() { "ON" } else { "off" },
         if cooler.state().relay() { "ON" } else { "off" }

@@ -40,9 +40,9 @@ pub(crate) fn bench_control(a: BenchControlArgs) -> CmdResult {
     }
     if a.json {
         let text = serde_json::to_string_pretty(&results).map_err(CliError::failed)?;
-        println!("{text}");
+        outln!("{text}");
     } else {
-        print!("{}", bench::table(&results));
+        out!("{}", bench::table(&results));
     }
     Ok(ExitCode::SUCCESS)
 }

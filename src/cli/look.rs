@@ -26,7 +26,7 @@ pub(crate) fn plot(a: PlotArgs) -> CmdResult {
     let mut opts = crate::plot::PlotOptions::new(readings, a.out);
     opts.since = Some(since(&a.since)?);
     let summary = crate::plot::plot(&opts).map_err(CliError::failed)?;
-    println!("{summary}");
+    outln!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -41,9 +41,9 @@ pub(crate) fn report(a: ReportArgs) -> CmdResult {
     let report = crate::report::report(&opts).map_err(CliError::failed)?;
     if a.json {
         let text = serde_json::to_string_pretty(&report).map_err(CliError::failed)?;
-        println!("{text}");
+        outln!("{text}");
     } else {
-        print!("{report}");
+        out!("{report}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -60,7 +60,7 @@ pub(crate) fn alert_test(a: AlertTestArgs) -> CmdResult {
     };
     match crate::alerts::send_test(settings) {
         Ok(outcome) => {
-            println!("alert-test: {outcome}");
+            outln!("alert-test: {outcome}");
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => Err(CliError::failed(e)),
@@ -88,9 +88,9 @@ pub(crate) fn profile(cmd: ProfileCommand) -> CmdResult {
     if restart {
         let text = crate::profile::restart_command(profile, &config.profile_state_file, now)
             .map_err(CliError::failed)?;
-        println!("{text}");
+        outln!("{text}");
     } else {
-        print!(
+        out!(
             "{}",
             crate::profile::show_command(
                 profile,

@@ -13,6 +13,23 @@
 //! for outcomes that are not errors and `Err(CliError)` for everything
 //! else; [`main`] prints the error once, with its causes, on one line.
 
+/// `print!` for subcommands: a reader that went away (`status | grep -q`,
+/// `report | head`) ends the command quietly with exit code 0, as in
+/// ripgrep, instead of the panic `print!` gives; other write errors fail it.
+/// Needs a function returning `Result<_, CliError>`.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*))?
+    };
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
 pub mod args;
 mod bench;
 mod flags;
@@ -39,6 +56,9 @@ pub(crate) enum CliError {
     Usage(String),
     /// The command ran and failed; the error names what failed (exit code 1).
     Failed(Box<dyn StdError + Send + Sync + 'static>),
+    /// Whoever read stdout has gone away (`| head`): nothing to say and
+    /// nobody to say it to (exit code 0, no message).
+    StdoutClosed,
 }
 
 impl CliError {
@@ -52,6 +72,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => ExitCode::from(2),
             CliError::Failed(_) => ExitCode::from(1),
+            CliError::StdoutClosed => ExitCode::SUCCESS,
         }
     }
 
@@ -60,6 +81,7 @@ impl CliError {
         match self {
             CliError::Usage(msg) => format!("{msg}\n(see {PROGRAM} --help)"),
             CliError::Failed(err) => crate::error::chain(err.as_ref()),
+            CliError::StdoutClosed => "stdout closed".into(),
         }
     }
 }
@@ -69,6 +91,7 @@ impl fmt::Display for CliError {
         match self {
             CliError::Usage(msg) => f.write_str(msg),
             CliError::Failed(err) => fmt::Display::fmt(err, f),
+            CliError::StdoutClosed => f.write_str("stdout closed"),
         }
     }
 }
@@ -76,7 +99,7 @@ impl fmt::Display for CliError {
 impl StdError for CliError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            CliError::Usage(_) => None,
+            CliError::Usage(_) | CliError::StdoutClosed => None,
             CliError::Failed(err) => Some(err.as_ref()),
         }
     }
@@ -118,6 +141,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     let name = command.name();
     match run(command) {
         Ok(code) => code,
+        Err(CliError::StdoutClosed) => ExitCode::SUCCESS,
         Err(CliError::Usage(msg)) => {
             eprintln!("{PROGRAM}: {msg}\n(see {PROGRAM} {name} --help)");
             ExitCode::from(2)
@@ -135,6 +159,18 @@ fn print(text: &str) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     ExitCode::SUCCESS
+}
+
+/// What [`out!`] calls: writes and flushes stdout (a pipe must see each
+/// line as it is written, e.g. `sensor read` in a loop).
+pub(crate) fn write_out(args: fmt::Arguments<'_>) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| out.flush())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => CliError::StdoutClosed,
+            _ => CliError::failed(Message(format!("cannot write to stdout: {e}"))),
+        })
 }
 
 /// Runs one parsed subcommand.

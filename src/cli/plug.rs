@@ -32,9 +32,9 @@ pub(crate) fn discover(a: DiscoverArgs) -> CmdResult {
         .map_err(CliError::failed)?;
     if a.json {
         let list: Vec<_> = found.iter().map(found_json).collect();
-        println!("{}", serde_json::Value::Array(list));
+        outln!("{}", serde_json::Value::Array(list));
     } else {
-        print!("{}", discovery_table(&found));
+        out!("{}", discovery_table(&found));
         if found.is_empty() {
             eprintln!("no device answered on {target} within {} s", a.timeout);
         }
@@ -186,7 +186,7 @@ pub(crate) fn plug(a: PlugArgs) -> CmdResult {
             } else {
                 serde_json::to_string_pretty(&info)
             };
-            println!("{}", text.map_err(CliError::failed)?);
+            outln!("{}", text.map_err(CliError::failed)?);
             return Ok(ExitCode::SUCCESS);
         }
     };
@@ -221,14 +221,14 @@ pub(crate) fn plug(a: PlugArgs) -> CmdResult {
     match (&outcome.completion, outcome.state.and_then(|s| s.known())) {
         (Completion::Done, Some(on)) => {
             if a.json {
-                println!(
+                outln!(
                     "{}",
                     json!({"host": name, "outlet": outlet_json, "alias": alias, "on": on,
                            "verified": verified, "attempts": outcome.attempts})
                 );
             } else {
                 let what = if verified { " (verified)" } else { "" };
-                println!("{shown}: {}{what}", if on { "on" } else { "off" });
+                outln!("{shown}: {}{what}", if on { "on" } else { "off" });
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -350,14 +350,14 @@ pub(crate) fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
     let sim = SimPlug::start(opts).map_err(|e| {
         CliError::failed(Message(format!("simulate-plug: cannot bind {bind}: {e}")))
     })?;
-    println!("{}", sim.addr());
+    // stdout may be a pipe read by a script waiting for the address (and
+    // flushed for it); a script that has read it and closed the pipe still
+    // wants the plug served.
+    let _ = super::write_out(format_args!("{}\n", sim.addr()));
     eprintln!(
         "simulated {what} on {} (tcp and udp); Ctrl-C stops it",
         sim.addr()
     );
-    // stdout may be a pipe read by a script waiting for the address.
-    use std::io::Write as _;
-    let _ = std::io::stdout().flush();
     let state = sim.state();
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(20));

@@ -87,7 +87,7 @@ fn scan(cfg: &SensorOptions) -> CmdResult {
         return Err(none_found(bus));
     }
     for id in ids {
-        println!("{id}");
+        outln!("{id}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -110,7 +110,7 @@ fn read(setup: &Setup) -> CmdResult {
     for (id, result) in ids.iter().zip(results) {
         let mut classifier = Classifier::new(setup.offset_c, setup.max_step_c);
         match result.and_then(|raw| classifier.classify(raw)) {
-            Ok(reading) => println!(
+            Ok(reading) => outln!(
                 "{id} {:.3} {}",
                 units.from_c(reading.celsius),
                 units.symbol()

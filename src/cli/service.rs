@@ -123,7 +123,7 @@ pub(crate) fn check_config(a: CheckConfigArgs) -> CmdResult {
         }
     }
     let text = serde_json::to_string_pretty(config.effective()).map_err(CliError::failed)?;
-    println!("{text}");
+    outln!("{text}");
     for note in config.notes() {
         eprintln!("note: {note}");
     }
@@ -142,7 +142,7 @@ pub(crate) fn status(a: StatusArgs) -> CmdResult {
             let etc = std::path::Path::new(crate::instance::ETC_DIR);
             match super::instances::listing(etc, SystemTime::now())? {
                 super::instances::Listing::Lines(text) if !a.json => {
-                    print!("{text}");
+                    out!("{text}");
                     return Ok(ExitCode::SUCCESS);
                 }
                 super::instances::Listing::Lines(_) => {
@@ -157,7 +157,7 @@ pub(crate) fn status(a: StatusArgs) -> CmdResult {
     let state = StateFile::read(&state_file).map_err(CliError::failed)?;
     if a.json {
         let text = serde_json::to_string_pretty(&state).map_err(CliError::failed)?;
-        println!("{text}");
+        outln!("{text}");
     } else {
         let now = SystemTime::now();
         let mut text = status::render(&state, &state_file, now);
@@ -182,7 +182,7 @@ pub(crate) fn status(a: StatusArgs) -> CmdResult {
                 ));
             }
         }
-        print!("{text}");
+        out!("{text}");
     }
     Ok(ExitCode::SUCCESS)
 }

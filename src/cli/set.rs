@@ -42,7 +42,7 @@ pub(crate) fn set(a: SetArgs) -> CmdResult {
     };
     let reply = crate::command::socket::send(&socket, &command).map_err(CliError::failed)?;
     if reply.ok {
-        println!("{}", reply.message);
+        outln!("{}", reply.message);
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("{}: refused: {}", super::flags::PROGRAM, reply.message);

@@ -150,7 +150,9 @@ impl WebServer {
             }
         );
         if settings.demo {
-            println!("web page: http://{addr}/");
+            // Demo only; a closed stdout must not stop the page.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout().lock(), "web page: http://{addr}/");
         }
         Ok(WebServer { server })
     }

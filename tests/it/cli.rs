@@ -522,6 +522,34 @@ fn status_shows_a_good_state_file_and_says_unknown() {
     assert_eq!(v["plugs"]["heater"]["state"], "unknown");
 }
 
+/// `status | grep -q`, `report | head`: a reader that stops early is not a
+/// failure of the command (exit 0, no panic on stderr). The pipe is closed
+/// before the child writes, so its first write meets EPIPE every time.
+#[test]
+fn a_closed_stdout_ends_status_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    fs::write(&path, good_state().to_string()).unwrap();
+    let p = path.to_str().unwrap();
+    for args in [
+        vec!["status", "--state-file", p],
+        vec!["status", "--state-file", p, "--json"],
+    ] {
+        let mut child = bin()
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the binary");
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn status_on_a_damaged_or_foreign_state_file_says_so_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
