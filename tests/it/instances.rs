@@ -120,6 +120,26 @@ fn two_instances_keep_to_their_own_files_and_plugs_and_a_third_is_refused_naming
         "the refused instance touched the plug"
     );
     assert!(plug_a.state().relay());
+    // The same plug by name (`localhost` from /etc/hosts) is the same plug.
+    let mut by_name = Rig::new(15.0)
+        .plug("heater", &plug_a)
+        .with("lock_dir", json!(locks.path()));
+    by_name.config["heater"]["host"] = json!("localhost");
+    let mut d = Running::start_with(
+        by_name.dir.path(),
+        &by_name.config,
+        &["--instance", "named"],
+    );
+    assert!(!d.wait(START).success());
+    let err = d.stderr();
+    assert!(
+        err.contains(&format!(
+            "plug {} is already driven by kasa-thermostat@brew",
+            plug_a.addr()
+        )),
+        "{err}"
+    );
+    assert_eq!(plug_a.state().connections(), before);
 
     // brew stops: its lock goes with it, and the third may start.
     assert!(a.stop().success(), "{}", a.log());
