@@ -50,6 +50,9 @@ pub struct Context {
     pub roles: Vec<Role>,
     /// Whether a profile is configured.
     pub has_profile: bool,
+    /// The instance's name (`run --instance NAME`), shown in the device's
+    /// name so two chambers on one Pi read apart in Home Assistant.
+    pub instance: Option<String>,
 }
 
 impl Context {
@@ -61,6 +64,7 @@ impl Context {
             units: config.units,
             roles: config.plugs().into_iter().map(|(r, _)| r).collect(),
             has_profile: config.profile.is_some(),
+            instance: config.instance.as_ref().map(|i| i.name().to_string()),
         }
     }
 }
@@ -142,7 +146,10 @@ impl MqttClient {
             prefix: settings.topic_prefix.clone(),
             discovery_prefix: settings.discovery_prefix.clone(),
             node_id: topics::node_id(&settings.client_id),
-            device_name: format!("kasa-thermostat {}", crate::config::mqtt_hostname()),
+            device_name: topics::device_name(
+                &crate::config::mqtt_hostname(),
+                ctx.instance.as_deref(),
+            ),
             roles: ctx.roles.clone(),
             units: ctx.units,
             has_profile: ctx.has_profile,

@@ -60,6 +60,7 @@ fn client(listener: &TcpListener) -> (MqttClient, Receiver<Request>, tempfile::T
         units: Units::C,
         roles: vec![Role::Heater],
         has_profile: false,
+        instance: None,
     };
     let port = listener.local_addr().unwrap().port();
     let c = MqttClient::start_with(&settings(port), ctx, fast()).unwrap();
@@ -281,6 +282,7 @@ fn a_broker_that_is_not_there_costs_the_control_thread_nothing() {
         units: Units::C,
         roles: vec![],
         has_profile: false,
+        instance: None,
     };
     let c = MqttClient::start_with(&settings(port), ctx, fast()).unwrap();
     assert_wake_is_instant(&c);

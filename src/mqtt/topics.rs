@@ -263,6 +263,16 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// The device's name in Home Assistant: `kasa-thermostat HOST`, and the
+/// instance's name after it when there is one (`kasa-thermostat pi keg`), so
+/// two chambers on one Pi are told apart by more than their node ids.
+pub fn device_name(host: &str, instance: Option<&str>) -> String {
+    match instance {
+        Some(name) => format!("kasa-thermostat {host} {name}"),
+        None => format!("kasa-thermostat {host}"),
+    }
+}
+
 /// Home Assistant's `node_id` from the client id: `[A-Za-z0-9_-]` only.
 pub fn node_id(client_id: &str) -> String {
     client_id
@@ -724,6 +734,12 @@ mod tests {
         );
         assert_eq!(n.incoming("other/topic", b"x", false), Incoming::Ignore);
         assert_eq!(n.subscriptions(), ["kt/pi/set/+", "homeassistant/status"]);
+    }
+
+    #[test]
+    fn an_instance_names_its_device() {
+        assert_eq!(device_name("pi", None), "kasa-thermostat pi");
+        assert_eq!(device_name("pi", Some("keg")), "kasa-thermostat pi keg");
     }
 
     #[test]
