@@ -555,3 +555,52 @@ fn a_reply_ended_by_the_connection_closing_is_read() {
     );
     peer.join().unwrap();
 }
+
+/// A transport answering from a script and recording the methods sent.
+struct Scripted {
+    replies: Vec<serde_json::Value>,
+    sent: Vec<String>,
+}
+
+impl Transport for Scripted {
+    fn address(&self) -> &str {
+        "scripted:80"
+    }
+    fn request(
+        &mut self,
+        r: &serde_json::Value,
+        _: Instant,
+    ) -> Result<serde_json::Value, KasaError> {
+        self.sent
+            .push(r["method"].as_str().unwrap_or_default().to_string());
+        Ok(if self.replies.is_empty() {
+            json!({"error_code": 0})
+        } else {
+            self.replies.remove(0)
+        })
+    }
+    fn close(&mut self) {}
+}
+
+#[test]
+fn a_device_that_refuses_batches_with_a_params_error_is_asked_one_by_one() {
+    // plugp100 never sends multipleRequest: a server modelled on it may
+    // answer it with -1008 (or -1), sealed or not.
+    for code in [-1008, -1] {
+        let t = Scripted {
+            replies: vec![
+                json!({ "error_code": code }),
+                json!({"error_code": 0, "result": {"component_list": [{"id": "device", "ver_code": 2}]}}),
+                json!({"error_code": 0, "result": {"device_on": true, "model": "P110"}}),
+            ],
+            sent: Vec::new(),
+        };
+        let mut d = SmartDevice::new(t, TransportKind::Tpap, None);
+        assert!(d.read(soon()).unwrap().on, "code {code}");
+        assert_eq!(
+            d.transport().sent,
+            ["multipleRequest", "component_nego", "get_device_info"],
+            "code {code}"
+        );
+    }
+}
