@@ -260,6 +260,44 @@ fn crypt_strings_match_passlib() {
 }
 
 #[test]
+fn pre_hash_takes_plugp100s_other_kinds() {
+    // Values printed by plugp100 6.0.2's `_build_credentials`.
+    let sha = |name: serde_json::Value| json!({"type": "password_sha_with_salt", "params": {"sha_name": name, "sha_salt": "TmFDbC00Mg=="}});
+    assert_eq!(
+        pre_hash(Some(&sha(json!(0))), "u@example.com", "pw secret", MAC).unwrap(),
+        "5945460db959e3b12bcc90d3c4c40917f16d8728e8aa6d58f16119ed2ee9a545"
+    );
+    assert_eq!(
+        pre_hash(Some(&sha(json!("1"))), "u@example.com", "pw secret", MAC).unwrap(),
+        "7aa24ce8e7f0ac11002faf25445a64516cead9caa16f1e993b45b7008a322c0e"
+    );
+    let authkey = |tmp: &str, dict: &str| json!({"type": "Password_AuthKey", "params": {"authkey_tmpkey": tmp, "authkey_dictionary": dict}});
+    assert_eq!(
+        pre_hash(
+            Some(&authkey("tmpKEY123456789", "RzECl3s8mN0vQb")),
+            "u",
+            "pw secret",
+            MAC
+        )
+        .unwrap(),
+        "lQ0RlEvCzCEzR3l"
+    );
+    assert_eq!(
+        pre_hash(Some(&authkey("abc", "XYZW")), "u", "long password", MAC).unwrap(),
+        "YYYXWWZXXXXYW"
+    );
+    let bad_salt =
+        json!({"type": "password_sha_with_salt", "params": {"sha_name": 0, "sha_salt": "***"}});
+    assert!(matches!(
+        pre_hash(Some(&bad_salt), "u", "p", MAC),
+        Err(TpapError::BadField {
+            field: "sha_salt",
+            ..
+        })
+    ));
+}
+
+#[test]
 fn pre_hash_refuses_what_it_does_not_know() {
     let unknown = json!({"type": "password_authkey", "params": {}});
     assert!(matches!(
