@@ -556,6 +556,47 @@ fn a_reply_ended_by_the_connection_closing_is_read() {
     peer.join().unwrap();
 }
 
+/// A server standing in for a plug (aiohttp's `StreamResponse`, a Python
+/// `http.server` writing as it goes) may send its reply in chunks, over a
+/// connection kept open: it is read whole, at its last chunk, not the deadline.
+#[test]
+fn a_chunked_reply_is_read_whole() {
+    let body = json!({"error_code": 0, "result": {"mac": "AA:BB:CC:DD:EE:FF",
+        "tpap": {"tls": 1, "port": 4433, "pake": [2]}}})
+    .to_string();
+    let (a, b) = body.split_at(body.len() / 2);
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{a}\r\n{:x};note=1\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    // The peer keeps the connection open until the client closes it.
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        if let Ok((mut s, _)) = l.accept() {
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(reply.as_bytes());
+            while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+        }
+    });
+    let mut t = transport(addr, Some(creds()));
+    let started = Instant::now();
+    let err = t.handshake(soon()).unwrap_err();
+    let line = kasa_thermostat::error::chain(&err);
+    assert!(line.contains("TLS mode 1"), "{line}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(t);
+    peer.join().unwrap();
+}
+
 /// A transport answering from a script and recording the methods sent.
 struct Scripted {
     replies: Vec<serde_json::Value>,
