@@ -623,10 +623,26 @@ impl Transport for Scripted {
     fn close(&mut self) {}
 }
 
+/// plugp100 never sends `multipleRequest`, so neither do we over TPAP: a
+/// server modelled on it may not know the method at all.
+#[test]
+fn over_tpap_requests_go_one_by_one() {
+    let t = Scripted {
+        replies: vec![
+            json!({"error_code": 0, "result": {"component_list": [{"id": "device", "ver_code": 2}]}}),
+            json!({"error_code": 0, "result": {"device_on": true, "model": "P110"}}),
+        ],
+        sent: Vec::new(),
+    };
+    let mut d = SmartDevice::new(t, TransportKind::Tpap, None);
+    assert!(d.read(soon()).unwrap().on);
+    assert_eq!(d.transport().sent, ["component_nego", "get_device_info"]);
+}
+
 #[test]
 fn a_device_that_refuses_batches_with_a_params_error_is_asked_one_by_one() {
-    // plugp100 never sends multipleRequest: a server modelled on it may
-    // answer it with -1008 (or -1), sealed or not.
+    // A device (over KLAP here; a SMART server made after plugp100, which
+    // never batches) may answer multipleRequest with -1008 (or -1).
     for code in [-1008, -1] {
         let t = Scripted {
             replies: vec![
@@ -636,7 +652,7 @@ fn a_device_that_refuses_batches_with_a_params_error_is_asked_one_by_one() {
             ],
             sent: Vec::new(),
         };
-        let mut d = SmartDevice::new(t, TransportKind::Tpap, None);
+        let mut d = SmartDevice::new(t, TransportKind::Klap, None);
         assert!(d.read(soon()).unwrap().on, "code {code}");
         assert_eq!(
             d.transport().sent,

@@ -232,7 +232,11 @@ impl<T: Transport> SmartDevice<T> {
             kind,
             outlet,
             terminal_uuid: new_terminal_uuid(),
-            batch: true,
+            // TPAP: plugp100, the one client its devices are known to serve,
+            // never batches, so a server made to its measure may not know
+            // `multipleRequest` and answer it with any code. One request
+            // more at connect is cheaper than a refusal we did not foresee.
+            batch: kind != TransportKind::Tpap,
             components: None,
             model: String::new(),
             child: None,
