@@ -1,10 +1,10 @@
 //! The command-line engine, after ripgrep's `flags/`: every subcommand is
 //! declared once, as a [`Sub`] (its name, summary, usage, positionals, flags
 //! with their help and defaults, and the rules between flags; the types are
-//! in [`decl`]), and that one
-//! declaration drives the parsing (over `lexopt`, in [`parse`]), the help
-//! ([`help`]) and the shell completions ([`complete`]). So a flag cannot be
-//! parsed but missing from the help, or documented but not completed.
+//! in [`decl`]), and that one declaration drives the parsing (over `lexopt`,
+//! in [`parse`]), the help ([`help`]) and the shell completions
+//! ([`complete`]). So a flag cannot be parsed but missing from the help, or
+//! documented but not completed.
 //!
 //! What the flags *mean* (the declarations themselves, the `*Args` structs
 //! and the value parsers) lives in `args.rs`; this module knows no flag by
