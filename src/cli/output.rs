@@ -1,5 +1,5 @@
-//! What subcommands print on stdout: [`out!`] and [`outln!`] (over
-//! [`write_out`]) for their output, and [`print`] for help, the version and
+//! What subcommands print on stdout: `out!` and `outln!` (over
+//! [`write_out`]) for their output, and [`print()`] for help, the version and
 //! completion scripts. A reader that went away is never a panic.
 
 use std::fmt;
@@ -18,7 +18,7 @@ macro_rules! out {
     };
 }
 
-/// [`out!`] with a newline.
+/// `out!` with a newline.
 macro_rules! outln {
     ($($arg:tt)*) => {
         $crate::cli::output::write_out(format_args!("{}\n", format_args!($($arg)*)))?
@@ -33,7 +33,7 @@ pub(super) fn print(text: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// What [`out!`] calls: writes and flushes stdout (a pipe must see each
+/// What `out!` calls: writes and flushes stdout (a pipe must see each
 /// line as it is written, e.g. `sensor read` in a loop).
 pub(crate) fn write_out(args: fmt::Arguments<'_>) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
