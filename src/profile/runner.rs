@@ -14,7 +14,9 @@ use super::state::{
     checkpoint_due, clock_check, load_state, resume, save_state, Checkpoint, ClockVerdict,
     ProfileState, Resume,
 };
-use super::{AfterEnd, Band, Profile, ProfileError};
+use super::definition::{AfterEnd, Profile};
+use super::error::ProfileError;
+use crate::control::Band;
 use crate::clock::{format_rfc3339, local_string, Precision, Zone};
 use crate::units::Units;
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 use time::{Date, OffsetDateTime};
 
 use super::wall::add_secs;
-use super::{AfterEnd, Band, Profile, Start, StepKind};
+use super::definition::{AfterEnd, Profile, Start, StepKind};
+use crate::control::Band;
 use crate::clock::Zone;
 
 /// Where the profile is at an instant.

@@ -25,7 +25,9 @@ use time::OffsetDateTime;
 
 use super::schedule::{ProfilePhase, Scheduled};
 use super::wall::parse_instant;
-use super::{Band, Profile, ProfileError, Start};
+use super::definition::{Profile, Start};
+use super::error::ProfileError;
+use crate::control::Band;
 use crate::clock::{format_rfc3339, Precision};
 
 /// A state file larger than this is not ours (ours is a few hundred bytes).
@@ -574,7 +576,7 @@ mod skip_tests {
     use crate::units::Units;
 
     fn profile() -> Profile {
-        let raw: super::super::RawProfile = serde_json::from_str(
+        let raw: crate::profile::definition::RawProfile = serde_json::from_str(
             r#"{"steps": [{"hold": "1h", "low": 18, "high": 19},
                           {"hold": "2h", "low": 19, "high": 20},
                           {"hold": "3h", "low": 20, "high": 21}]}"#,
