@@ -50,10 +50,10 @@ use std::time::{Duration, Instant};
 use log::Level;
 
 pub(crate) use cascade::{Cascade, CascadeSettings, Learned};
-pub(crate) use plug::{Deadman, Phase, Plug, PlugSettings};
 pub use mode::Mode;
-pub use rules::Band;
+pub(crate) use plug::{Deadman, Phase, Plug, PlugSettings};
 use rules::on_off;
+pub use rules::Band;
 
 use crate::msg::{
     Completion, DeadmanKind, DeadmanReport, PlugCommand, PlugOutcome, PlugState, Role, SensorFault,

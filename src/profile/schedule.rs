@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use time::{Date, OffsetDateTime};
 
-use super::wall::add_secs;
 use super::definition::{AfterEnd, Profile, Start, StepKind};
-use crate::control::Band;
+use super::wall::add_secs;
 use crate::clock::Zone;
+use crate::control::Band;
 
 /// Where the profile is at an instant.
 #[derive(Debug, Clone, Copy, PartialEq)]

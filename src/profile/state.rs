@@ -23,12 +23,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::schedule::{ProfilePhase, Scheduled};
-use super::wall::parse_instant;
 use super::definition::{Profile, Start};
 use super::error::ProfileError;
-use crate::control::Band;
+use super::schedule::{ProfilePhase, Scheduled};
+use super::wall::parse_instant;
 use crate::clock::{format_rfc3339, Precision};
+use crate::control::Band;
 
 /// A state file larger than this is not ours (ours is a few hundred bytes).
 pub const STATE_FILE_MAX_BYTES: u64 = 64 * 1024;

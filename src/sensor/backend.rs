@@ -7,7 +7,6 @@
 use super::fault::SensorError;
 use crate::msg::SensorFault;
 
-
 /// What a backend returns before classification: the temperature as decoded
 /// plus the raw scratchpad when the backend has it (w1 and hal do), so the
 /// classifier can tell the 85 °C power-on value from a real 85 °C.

@@ -31,10 +31,10 @@ use linux_embedded_hal::CdevPin;
 use one_wire_bus::crc::crc8;
 use one_wire_bus::{Address, OneWire, OneWireError};
 
-use super::delay::SpinDelay;
-use super::fault::hex_bytes;
 use super::backend::{pick_one, RawReading, Sensor};
+use super::delay::SpinDelay;
 use super::ds18b20::{config_for_resolution, decode_celsius, CRC_RETRIES, FAMILY_DS18B20};
+use super::fault::hex_bytes;
 use super::fault::SensorError;
 use crate::msg::SensorFault;
 

@@ -83,9 +83,9 @@ impl Default for SensorOptions {
 pub use crate::msg::{Reading, SensorEvent, SensorFault};
 
 pub use backend::{RawReading, Sensor};
+pub(crate) use ds18b20::conversion_time_us;
 #[cfg(any(test, feature = "testkit"))]
 pub use ds18b20::scratchpad_for;
-pub(crate) use ds18b20::conversion_time_us;
 
 /// Opens the backend named in the config (`hal` or `w1`). The `simulated`
 /// backend is built by the caller with `simulated::Chamber`, because it

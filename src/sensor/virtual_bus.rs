@@ -608,8 +608,8 @@ impl DelayMs<u16> for VirtualDelay {
 /// checked scratchpad) of a 21.5 °C sensor among two succeeds when every pin
 /// call costs `latency`.
 pub fn full_read_works_with_latency(latency: Duration) -> bool {
-    use super::hal::{parse_rom_id, HalSensor};
     use super::backend::Sensor;
+    use super::hal::{parse_rom_id, HalSensor};
 
     let bus = VirtualBus::new();
     let (Some(a), Some(b)) = (

@@ -16,9 +16,9 @@ use std::fmt;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use super::fault::hex_bytes;
 use super::backend::{pick_one, RawReading, Sensor};
 use super::ds18b20::CRC_RETRIES;
+use super::fault::hex_bytes;
 use super::fault::SensorError;
 use crate::msg::SensorFault;
 
