@@ -18,7 +18,7 @@
 //!   water) under a dome (3 kJ/K of air and plastic), in a room at 18 ± 3 °C.
 
 use super::plant::PlantFile;
-use super::BenchError;
+use super::error::BenchError;
 
 /// The built-in plant files, by name.
 pub const PLANTS: [(&str, &str); 4] = [
