@@ -13,6 +13,9 @@
 //! are the three `libc` calls below (`fcntl`, `poll`, `kill`). The
 //! hand-written `posix_spawnp` this replaced kept 12 more `unsafe` blocks to
 //! save a few KiB of the static binary (docs/design.md §11, §13.1).
+//!
+//! [`AlertError`] lives here, with what fails: a hook that cannot be
+//! started or that fails; `mod.rs` re-exports it.
 
 use std::error::Error as StdError;
 use std::fmt;

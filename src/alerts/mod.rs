@@ -33,7 +33,6 @@ mod gate;
 pub mod hook;
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

@@ -44,8 +44,8 @@ use crate::profile::{limits_at, Profile};
 use crate::units::Units;
 
 pub use error::BenchError;
-pub use plant::{PlantFile, MAX_LATENCY_S};
 use plant::{sensor_reading, Model, State};
+pub use plant::{PlantFile, MAX_LATENCY_S};
 
 /// The control cycle of every bench run, s (the service's default `cycle_s`).
 pub const CYCLE_S: f64 = 10.0;

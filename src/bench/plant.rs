@@ -233,12 +233,7 @@ impl PlantFile {
             }
         }
         range("sensor_noise_c", self.sensor_noise_c, 0.0, 5.0)?;
-        range(
-            "plug_latency_s",
-            self.plug_latency_s,
-            0.0,
-            MAX_LATENCY_S,
-        )?;
+        range("plug_latency_s", self.plug_latency_s, 0.0, MAX_LATENCY_S)?;
         range("plug_failure_rate", self.plug_failure_rate, 0.0, 0.5)?;
         match (self.low, self.high, &self.profile) {
             (Some(lo), Some(hi), None) => {
