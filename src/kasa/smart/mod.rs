@@ -399,8 +399,10 @@ impl<T: Transport> SmartDevice<T> {
                         }
                     }
                     // Devices that cannot take a batch (python-kasa saw
-                    // these on P100): ask one by one from now on.
-                    Call::Code(c @ (-1003 | -1002 | -1001 | 1200)) => {
+                    // these on P100; a TPAP server modelled on plugp100,
+                    // which never batches, may answer -1008 or -1): ask one
+                    // by one from now on.
+                    Call::Code(c @ (-1003 | -1002 | -1001 | -1008 | -1 | 1200)) => {
                         log::info!(
                             "{}: multipleRequest refused ({c} {}); sending single requests",
                             self.addr(),
