@@ -13,15 +13,17 @@
 //! are the three `libc` calls below (`fcntl`, `poll`, `kill`). The
 //! hand-written `posix_spawnp` this replaced kept 12 more `unsafe` blocks to
 //! save a few KiB of the static binary (docs/design.md §11, §13.1).
+//!
+//! [`AlertError`] lives here, with what fails: a hook that cannot be
+//! started or that fails; `mod.rs` re-exports it.
 
+use std::error::Error as StdError;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-
-use super::AlertError;
 
 /// Bytes of the hook's stdout and of its stderr kept (the last ones).
 pub const TAIL_BYTES: usize = 2048;
@@ -32,6 +34,61 @@ const TICK: Duration = Duration::from_millis(20);
 const DRAIN_GRACE: Duration = Duration::from_millis(200);
 /// How long to wait for a killed child to be reaped before giving up on it.
 const REAP_LIMIT: Duration = Duration::from_secs(2);
+
+/// Why an alert could not be delivered.
+#[derive(Debug)]
+pub enum AlertError {
+    /// The hook's program is missing or not executable: install it, or fix
+    /// `alerts.command[0]`.
+    Program {
+        /// `alerts.command[0]`.
+        program: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The hook could not be started (fork/exec failed).
+    Spawn {
+        /// The command, as a shell-like string.
+        command: String,
+        /// The cause from the OS.
+        source: io::Error,
+    },
+    /// The hook ran but failed (non-zero exit, signal, timeout): its stderr
+    /// tail says why; fix the command or the service it talks to.
+    Failed(Box<HookOutcome>),
+}
+
+impl fmt::Display for AlertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AlertError::Program { program, reason } => write!(
+                f,
+                "alert hook program `{program}` {reason}; install it or fix alerts.command[0]"
+            ),
+            AlertError::Spawn { command, source } => write!(
+                f,
+                "cannot start the alert hook `{command}`: {source}; check alerts.command"
+            ),
+            AlertError::Failed(o) => {
+                write!(f, "the alert hook failed: {o}")?;
+                let err = o.stderr_line(300);
+                if !err.is_empty() {
+                    write!(f, "; stderr: {err}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl StdError for AlertError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            AlertError::Spawn { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
 
 /// How the hook ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

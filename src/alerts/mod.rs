@@ -33,8 +33,6 @@ mod gate;
 pub mod hook;
 
 use std::collections::VecDeque;
-use std::error::Error as StdError;
-use std::fmt;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -48,65 +46,10 @@ pub use config::{
 };
 pub use event::{Alert, AlertKind, KindSet, Severity, UnknownKind, MAX_MESSAGE_BYTES};
 pub(crate) use gate::{Gate, Verdict};
-pub use hook::{HookEnd, HookOutcome};
+pub use hook::{AlertError, HookEnd, HookOutcome};
 
 /// Events the queue between [`Alerter::send`] and the `alerts` thread holds.
 pub(crate) const QUEUE_CAPACITY: usize = 64;
-
-/// Why an alert could not be delivered.
-#[derive(Debug)]
-pub enum AlertError {
-    /// The hook's program is missing or not executable: install it, or fix
-    /// `alerts.command[0]`.
-    Program {
-        /// `alerts.command[0]`.
-        program: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The hook could not be started (fork/exec failed).
-    Spawn {
-        /// The command, as a shell-like string.
-        command: String,
-        /// The cause from the OS.
-        source: io::Error,
-    },
-    /// The hook ran but failed (non-zero exit, signal, timeout): its stderr
-    /// tail says why; fix the command or the service it talks to.
-    Failed(Box<HookOutcome>),
-}
-
-impl fmt::Display for AlertError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AlertError::Program { program, reason } => write!(
-                f,
-                "alert hook program `{program}` {reason}; install it or fix alerts.command[0]"
-            ),
-            AlertError::Spawn { command, source } => write!(
-                f,
-                "cannot start the alert hook `{command}`: {source}; check alerts.command"
-            ),
-            AlertError::Failed(o) => {
-                write!(f, "the alert hook failed: {o}")?;
-                let err = o.stderr_line(300);
-                if !err.is_empty() {
-                    write!(f, "; stderr: {err}")?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-impl StdError for AlertError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match self {
-            AlertError::Spawn { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
 
 /// The machine's host name (the label alerts carry), or `kasa-thermostat`
 /// when it cannot be read.

@@ -17,8 +17,8 @@
 //! * **seed shelf**: a heat mat (20 W, slow) under seed trays (3 kg as
 //!   water) under a dome (3 kJ/K of air and plastic), in a room at 18 ± 3 °C.
 
+use super::error::BenchError;
 use super::plant::PlantFile;
-use super::BenchError;
 
 /// The built-in plant files, by name.
 pub const PLANTS: [(&str, &str); 4] = [

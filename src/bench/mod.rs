@@ -12,6 +12,7 @@
 //!
 //! * [`plant`]: the plant file and its physics.
 //! * [`builtin`]: the plants used when none is given.
+//! * `error`: [`BenchError`], what went wrong (a leaf the others share).
 //! * this module: the run, the scores, the table and the trace.
 //!
 //! Scores are over the run after `settle_h` (product deviation from the
@@ -19,6 +20,7 @@
 //! `min_off_violations` count the whole run, as safety does.
 
 pub mod builtin;
+mod error;
 pub mod plant;
 
 use std::collections::BTreeMap;
@@ -41,13 +43,12 @@ use crate::msg::{
 use crate::profile::{limits_at, Profile};
 use crate::units::Units;
 
-pub use plant::PlantFile;
+pub use error::BenchError;
 use plant::{sensor_reading, Model, State};
+pub use plant::{PlantFile, MAX_LATENCY_S};
 
 /// The control cycle of every bench run, s (the service's default `cycle_s`).
 pub const CYCLE_S: f64 = 10.0;
-/// The longest `plug_latency_s`: an answer arrives within the cycle.
-pub const MAX_LATENCY_S: f64 = 5.0;
 /// The plug settings of every bench run: compressor protection as BrewPi's
 /// (`min_on_s` 180, `min_off_s` 300), the heat↔cool dead time as
 /// `switchover_delay_s` 600, and a dead-man of 120 s.
@@ -58,38 +59,6 @@ pub const MIN_OFF_S: u64 = 300;
 pub const SWITCHOVER_S: u64 = 600;
 /// See [`MIN_ON_S`].
 pub const DEADMAN_S: u64 = 120;
-
-/// What went wrong, and what to do about it.
-#[derive(Debug)]
-pub enum BenchError {
-    /// A plant file cannot be used: fix the key the message names.
-    Plant {
-        /// The file (or the built-in plant's name).
-        file: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The trace could not be written: check the directory.
-    Trace {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        error: std::io::Error,
-    },
-}
-
-impl fmt::Display for BenchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BenchError::Plant { file, message } => write!(f, "plant {file}: {message}"),
-            BenchError::Trace { path, error } => {
-                write!(f, "cannot write the trace {}: {error}", path.display())
-            }
-        }
-    }
-}
-
-impl std::error::Error for BenchError {}
 
 /// The algorithm of one run (`--algorithm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

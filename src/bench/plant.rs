@@ -25,8 +25,11 @@ use serde::Deserialize;
 
 use crate::profile::RawProfile;
 
-use super::BenchError;
+use super::error::BenchError;
 
+/// The longest `plug_latency_s`: an answer arrives within the bench's
+/// 10 s control cycle (`CYCLE_S`).
+pub const MAX_LATENCY_S: f64 = 5.0;
 /// Specific heat of the product (water), J/(kg·K).
 pub const WATER_J_PER_KG_K: f64 = 4186.0;
 /// The DS18B20's resolution at 12 bits, °C.
@@ -230,12 +233,7 @@ impl PlantFile {
             }
         }
         range("sensor_noise_c", self.sensor_noise_c, 0.0, 5.0)?;
-        range(
-            "plug_latency_s",
-            self.plug_latency_s,
-            0.0,
-            super::MAX_LATENCY_S,
-        )?;
+        range("plug_latency_s", self.plug_latency_s, 0.0, MAX_LATENCY_S)?;
         range("plug_failure_rate", self.plug_failure_rate, 0.0, 0.5)?;
         match (self.low, self.high, &self.profile) {
             (Some(lo), Some(hi), None) => {

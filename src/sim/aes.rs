@@ -16,8 +16,9 @@ use std::net::TcpStream;
 
 use serde_json::{json, Value};
 
+use super::fault::Fault;
 use super::klap::{answer_json, delay, handshake_fault, random16, serve_http, Answer};
-use super::{lock_or_recover, Fault, SimState};
+use super::state::{lock_or_recover, SimState};
 use crate::kasa::credentials::Credentials;
 use crate::kasa::transport::aes::{self, AesCipher};
 use crate::kasa::transport::http::{self, RequestHead};

@@ -26,8 +26,9 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 
 use super::iot::err;
+use super::model::Wire;
 use super::smart::reply;
-use super::{Inner, Wire};
+use super::state::Inner;
 use crate::kasa::credentials::{
     base64_decode, base64_encode, default_for, Credentials, KlapVersion,
 };

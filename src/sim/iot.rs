@@ -10,7 +10,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use super::{hex_id, Fault, Inner, Model, Rule, SimState};
+use super::fault::Fault;
+use super::model::Model;
+use super::state::{hex_id, Inner, Rule, SimState};
 use crate::kasa::transport::xor;
 
 /// Serves XOR-framed requests on one connection until it closes.

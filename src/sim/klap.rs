@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::{iot, lock_or_recover, smart, Fault, SimState};
+use super::fault::Fault;
+use super::state::{lock_or_recover, SimState};
+use super::{iot, smart};
 use crate::kasa::transport::http::{self, RequestHead, MAX_HEAD};
 use crate::kasa::transport::klap::{handshake1_hash, handshake2_hash, KlapCipher, SEED_LEN};
 

@@ -27,17 +27,24 @@
 //! stamped with the instant they were due, so no timer thread is needed and
 //! tests stay exact. Faults (`SimOptions::fault`, [`SimPlug::set_fault`])
 //! make it misbehave the ways real plugs and Wi-Fi do.
+//!
+//! Files: `model.rs` (the hardware), `fault.rs` (the faults) and `state.rs`
+//! (the live state and what the servers keep) are what the servers use;
+//! this file starts a plug, accepts its connections, hands each to its
+//! server and answers UDP, and is used by none of them.
 
 mod aes;
+mod fault;
 pub mod fixture;
 mod iot;
 mod klap;
+mod model;
 mod smart;
+mod state;
 mod tpap;
 
 use std::fmt;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -45,317 +52,26 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::kasa::credentials::{default_for, AuthHash, Credentials, KlapVersion};
+use crate::kasa::credentials::{Credentials, KlapVersion};
 use crate::kasa::discovery::probe::is_klap_probe;
 use crate::kasa::transport::xor;
 
-/// The simulated hardware.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Model {
-    /// A single plug, `HS100(UK)`, legacy protocol on TCP.
-    Hs100,
-    /// A single plug with an energy meter, `HS110(EU)`.
-    Hs110,
-    /// A six-outlet strip with a meter per outlet, `HS300(US)`.
-    Hs300,
-    /// Tapo P100 (fw 1.4): SMART over KLAP v2, countdown only.
-    P100,
-    /// Tapo P110: SMART over KLAP v2, countdown and auto-off.
-    P110,
-    /// Tapo P300 three-outlet strip: SMART over KLAP v2, outlets with countdown and auto-off.
-    P300,
-    /// Kasa KP125M: SMART over KLAP v2, countdown and auto-off.
-    Kp125m,
-    /// Kasa EP40M two-outlet outdoor strip: SMART over KLAP v2, outlets with countdown.
-    Ep40m,
-    /// Kasa HS100(UK) hw 4.1: the legacy JSON inside KLAP v1.
-    Hs100Klap,
-    /// Tapo P110 (EU) fw 1.2.3: SMART over AES (login v2), countdown and auto-off.
-    P110Aes,
-    /// Kasa EP25 (US) hw 2.6: SMART over AES (login v2), countdown and auto-off.
-    Ep25,
-    /// Tapo P110 on firmware 1.4.x: SMART over TPAP (md5-crypt pre-hash,
-    /// AES-128-CCM), countdown and auto-off.
-    P110Tpap,
-    /// Kasa KP125M on firmware 1.4.1: SMART over TPAP (sha256-crypt
-    /// pre-hash, ChaCha20-Poly1305), countdown and auto-off.
-    Kp125mTpap,
-}
+pub use fault::Fault;
+pub use model::Model;
+use model::Wire;
+use state::{hex_id, lock_or_recover, AutoOff, Inner, OutletState, ServerState, Servers, Shared};
+pub use state::{SimState, Transition};
 
-/// How a model's TCP port speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wire {
-    /// 4-byte length + XOR autokey (port 9999 on real plugs).
-    Xor,
-    /// HTTP with KLAP (port 80 on real plugs).
-    Klap,
-    /// HTTP with AES "securePassthrough" (port 80 on real plugs).
-    Aes,
-    /// HTTP with TPAP (port 80 on real plugs).
-    Tpap,
-}
-
-impl Wire {
-    /// The `encrypt_type` of the 20002 answer (`XOR` for the legacy port).
-    pub(crate) fn scheme(self) -> &'static str {
-        match self {
-            Wire::Xor => "XOR",
-            Wire::Klap => "KLAP",
-            Wire::Aes => "AES",
-            Wire::Tpap => "TPAP",
-        }
-    }
-}
-
-impl Model {
-    /// Every model, in the order `--model` lists them.
-    pub(crate) const ALL: [Model; 13] = [
-        Model::Hs100,
-        Model::Hs110,
-        Model::Hs300,
-        Model::P100,
-        Model::P110,
-        Model::P300,
-        Model::Kp125m,
-        Model::Ep40m,
-        Model::Hs100Klap,
-        Model::P110Aes,
-        Model::Ep25,
-        Model::P110Tpap,
-        Model::Kp125mTpap,
-    ];
-
-    /// The `--model` name.
-    pub(crate) fn cli_name(self) -> &'static str {
-        match self {
-            Model::Hs100 => "hs100",
-            Model::Hs110 => "hs110",
-            Model::Hs300 => "hs300",
-            Model::P100 => "p100",
-            Model::P110 => "p110",
-            Model::P300 => "p300",
-            Model::Kp125m => "kp125m",
-            Model::Ep40m => "ep40m",
-            Model::Hs100Klap => "hs100-klap",
-            Model::P110Aes => "p110-aes",
-            Model::Ep25 => "ep25",
-            Model::P110Tpap => "p110-tpap",
-            Model::Kp125mTpap => "kp125m-tpap",
-        }
-    }
-
-    /// The model string in the sysinfo or device info.
-    pub fn model_name(self) -> &'static str {
-        match self {
-            Model::Hs100 | Model::Hs100Klap => "HS100(UK)",
-            Model::Hs110 => "HS110(EU)",
-            Model::Hs300 => "HS300(US)",
-            Model::P100 => "P100",
-            Model::P110 | Model::P110Aes | Model::P110Tpap => "P110",
-            Model::P300 => "P300",
-            Model::Kp125m | Model::Kp125mTpap => "KP125M",
-            Model::Ep40m => "EP40M",
-            Model::Ep25 => "EP25",
-        }
-    }
-
-    /// The model with its region, as the 20002 discovery answer names it.
-    pub(crate) fn discovery_model(self) -> &'static str {
-        match self {
-            Model::P100 => "P100(US)",
-            Model::P110 => "P110(UK)",
-            Model::P300 => "P300(EU)",
-            Model::Kp125m => "KP125M(US)",
-            Model::Ep40m => "EP40M(US)",
-            Model::P110Aes | Model::P110Tpap => "P110(EU)",
-            Model::Ep25 => "EP25(US)",
-            Model::Kp125mTpap => "KP125M(US)",
-            other => other.model_name(),
-        }
-    }
-
-    /// Whether it speaks the SMART JSON (otherwise the legacy JSON).
-    pub fn is_smart(self) -> bool {
-        matches!(
-            self,
-            Model::P100
-                | Model::P110
-                | Model::P300
-                | Model::Kp125m
-                | Model::Ep40m
-                | Model::P110Aes
-                | Model::Ep25
-                | Model::P110Tpap
-                | Model::Kp125mTpap
-        )
-    }
-
-    /// What its TCP port speaks.
-    pub(crate) fn wire(self) -> Wire {
-        if matches!(self, Model::P110Aes | Model::Ep25) {
-            Wire::Aes
-        } else if matches!(self, Model::P110Tpap | Model::Kp125mTpap) {
-            Wire::Tpap
-        } else if self.is_smart() || self == Model::Hs100Klap {
-            Wire::Klap
-        } else {
-            Wire::Xor
-        }
-    }
-
-    /// The KLAP hash version of a KLAP model.
-    pub(crate) fn klap_version(self) -> KlapVersion {
-        if self.is_smart() {
-            KlapVersion::V2
-        } else {
-            KlapVersion::V1
-        }
-    }
-
-    /// `device_type` in discovery (`mic_type` in a legacy sysinfo).
-    pub(crate) fn device_type(self) -> &'static str {
-        match self {
-            Model::P100 | Model::P110 | Model::P300 | Model::P110Aes | Model::P110Tpap => {
-                "SMART.TAPOPLUG"
-            }
-            Model::Kp125m | Model::Ep40m | Model::Ep25 | Model::Kp125mTpap => "SMART.KASAPLUG",
-            _ => "IOT.SMARTPLUGSWITCH",
-        }
-    }
-
-    /// The credentials the device accepts when never bound to an account.
-    /// AES devices take the `TAPO` default whatever their brand: it is the
-    /// only one python-kasa's AES transport tries.
-    pub fn default_credentials(self) -> Credentials {
-        match self {
-            Model::P100 | Model::P110 | Model::P300 | Model::P110Tpap => default_for("TAPO"),
-            _ if self.wire() == Wire::Aes => default_for("TAPO"),
-            _ => default_for("KASA"),
-        }
-    }
-
-    fn outlets(self) -> usize {
-        match self {
-            Model::Hs300 => 6,
-            Model::P300 => 3,
-            Model::Ep40m => 2,
-            _ => 1,
-        }
-    }
-
-    fn has_emeter(self) -> bool {
-        matches!(self, Model::Hs110 | Model::Hs300)
-    }
-}
-
-impl FromStr for Model {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Model, String> {
-        let s = s.to_ascii_lowercase();
-        Model::ALL
-            .into_iter()
-            .find(|m| m.cli_name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Model::ALL.iter().map(|m| m.cli_name()).collect();
-                format!("expected one of {}", names.join(", "))
-            })
-    }
-}
-
-/// A way to misbehave.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault {
-    /// Accepts connections and requests, never answers.
-    Blackhole,
-    /// Answers after this delay.
-    Slow(Duration),
-    /// Closes the connection in the middle of the reply.
-    Drop,
-    /// Answers a well-framed reply that is not JSON (on KLAP: correctly
-    /// encrypted and signed).
-    Garbage,
-    /// Answers `err_code` -1 (`error_code` -1 on SMART) to every method.
-    Err,
-    /// Acknowledges a switch but the relay does not move.
-    Stuck,
-    /// The relay moves this long after a switch is acknowledged.
-    Lag(Duration),
-    /// The first N requests (after the fault is set) are dropped without an answer.
-    Flaky(u32),
-    /// KLAP, AES and TPAP: the device holds other credentials than the
-    /// configured ones, so every handshake fails the client's check (KLAP) or
-    /// every login is refused with `-1501` (AES) or `-2203` with the failed
-    /// and remaining attempts (TPAP): a wrong password.
-    BadAuth,
-    /// KLAP, AES and TPAP: a session ends after this many requests, long
-    /// before its announced `TIMEOUT`; the device then answers 403 (KLAP),
-    /// `error_code` 9999 SESSION_TIMEOUT (AES) or -40401, 9999 and -40413 in
-    /// turn (TPAP).
-    Expire(u32),
-    /// KLAP: every reply carries a corrupt signature. AES (which has no
-    /// signature): every reply is encrypted with another key, so it does not
-    /// decrypt (bad padding or garbage).
-    BadSig,
-    /// TPAP: every reply's authentication tag is wrong.
-    BadTag,
-    /// KLAP, AES and TPAP models, from the start only: TCP connections are
-    /// refused until the device receives a UDP 20002 probe or this much time
-    /// passes (a P110 on 1.4.6 after a power cut).
-    Sleepy(Duration),
-}
-
-impl FromStr for Fault {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Fault, String> {
-        let (kind, arg) = match s.split_once(':') {
-            Some((k, a)) => (k, Some(a)),
-            None => (s, None),
-        };
-        let ms = |a: Option<&str>| -> Result<Duration, String> {
-            let a = a.ok_or_else(|| format!("{kind} needs milliseconds, e.g. {kind}:500"))?;
-            a.parse::<u64>()
-                .map(Duration::from_millis)
-                .map_err(|_| format!("{kind}:{a}: not a whole number of milliseconds"))
-        };
-        let count = |a: &str| {
-            a.parse::<u32>()
-                .map_err(|_| format!("{kind}:{a}: not a whole number"))
-        };
-        match kind {
-            "blackhole" => Ok(Fault::Blackhole),
-            "slow" => Ok(Fault::Slow(ms(arg)?)),
-            "drop" => Ok(Fault::Drop),
-            "garbage" => Ok(Fault::Garbage),
-            "err" => Ok(Fault::Err),
-            "stuck" => Ok(Fault::Stuck),
-            "lag" => Ok(Fault::Lag(ms(arg)?)),
-            "flaky" => {
-                let a = arg.ok_or("flaky needs a count, e.g. flaky:2")?;
-                count(a).map(Fault::Flaky)
-            }
-            "badauth" => Ok(Fault::BadAuth),
-            "badsig" => Ok(Fault::BadSig),
-            "badtag" => Ok(Fault::BadTag),
-            "sleepy" => {
-                let a = arg.ok_or("sleepy needs seconds, e.g. sleepy:600")?;
-                a.parse::<u64>()
-                    .map(|s| Fault::Sleepy(Duration::from_secs(s)))
-                    .map_err(|_| format!("sleepy:{a}: not a whole number of seconds"))
-            }
-            "expire" => match arg {
-                None => Ok(Fault::Expire(2)),
-                Some(a) => match count(a)? {
-                    0 => Err("expire:0: a session must last at least one request".into()),
-                    n => Ok(Fault::Expire(n)),
-                },
-            },
-            _ => Err(
-                "expected blackhole, slow:MS, drop, garbage, err, stuck, lag:MS, flaky:N, \
-                 badauth, expire[:N], badsig, badtag or sleepy:S"
-                    .into(),
-            ),
-        }
-    }
+// What the plug's state holds of its servers, by type (see `state.rs`:
+// it cannot name these itself without an import circle).
+impl ServerState for Servers {
+    type KlapSessions = klap::Sessions<klap::Session>;
+    type AesSessions = klap::Sessions<aes::Session>;
+    type TpapAccount = tpap::Account;
+    type TpapFlavour = tpap::Flavour;
+    type Tpap = tpap::Tpap;
+    type TpapSessions = klap::Sessions<tpap::Session>;
+    type Fixture = fixture::Fixture;
 }
 
 /// How to start a simulated plug.
@@ -403,129 +119,6 @@ impl Default for SimOptions {
     }
 }
 
-/// A real relay change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transition {
-    /// When it happened (or was due, for countdowns, auto-off and lag).
-    pub at: Instant,
-    /// The strip outlet, `None` on a single plug.
-    pub outlet: Option<usize>,
-    /// The new state.
-    pub on: bool,
-}
-
-/// A countdown rule (legacy `count_down` or SMART `countdown`).
-#[derive(Debug, Clone)]
-struct Rule {
-    id: String,
-    name: String,
-    enable: bool,
-    delay: u32,
-    act: bool,
-    armed: Instant,
-}
-
-impl Rule {
-    fn due(&self) -> Instant {
-        self.armed + Duration::from_secs(u64::from(self.delay))
-    }
-
-    fn remain(&self, now: Instant) -> u64 {
-        if self.enable {
-            self.due().saturating_duration_since(now).as_secs()
-        } else {
-            0
-        }
-    }
-}
-
-/// SMART `auto_off`: the relay opens `delay_min` after it closed.
-#[derive(Debug, Clone, Copy)]
-struct AutoOff {
-    enable: bool,
-    delay_min: u32,
-    /// When it was last enabled: a timer runs from the later of this and the switch-on.
-    since: Instant,
-}
-
-impl AutoOff {
-    fn due(&self, on_since: Option<Instant>) -> Option<Instant> {
-        let start = on_since?.max(self.since);
-        self.enable
-            .then(|| start + Duration::from_secs(u64::from(self.delay_min) * 60))
-    }
-}
-
-#[derive(Debug)]
-struct OutletState {
-    alias: String,
-    on: bool,
-    on_since: Option<Instant>,
-    rule: Option<Rule>,
-    auto_off: AutoOff,
-    pending: Option<(Instant, bool)>,
-}
-
-struct Inner {
-    model: Model,
-    alias: String,
-    device_id: String,
-    mac: String,
-    led_off: bool,
-    no_countdown: bool,
-    outlets: Vec<OutletState>,
-    transitions: Vec<Transition>,
-    set_requests: Vec<Instant>,
-    request_times: Vec<Instant>,
-    requests: u64,
-    connections: u64,
-    handshakes: u64,
-    fault: Option<Fault>,
-    flaky_left: u32,
-    ids: u64,
-    /// The recording served in place of `model`.
-    fixture: Option<Arc<fixture::Fixture>>,
-    /// A TPAP model that prefers it (else it speaks KLAP).
-    tpap_preferred: bool,
-}
-
-struct Shared {
-    inner: Mutex<Inner>,
-    klap: Mutex<klap::Sessions<klap::Session>>,
-    aes: Mutex<klap::Sessions<aes::Session>>,
-    /// The auth hash the device holds (KLAP models).
-    auth: AuthHash,
-    /// The auth hash of the `badauth` fault: credentials no client has.
-    bad_auth: AuthHash,
-    /// The account the device holds (AES models check logins against it).
-    creds: Credentials,
-    /// The account of the `badauth` fault.
-    bad_creds: Credentials,
-    /// TPAP models: the device's record of the account, and of the
-    /// `badauth` fault's account.
-    tpap_accounts: Option<(tpap::Account, tpap::Account)>,
-    tpap_flavour: tpap::Flavour,
-    tpap: Mutex<tpap::Tpap>,
-    tpap_sessions: Mutex<klap::Sessions<tpap::Session>>,
-    /// The TCP port, which a TPAP device names in its `discover` answer.
-    port: u16,
-    /// The `sleepy` fault: the bound, not yet listening socket and when it
-    /// wakes by itself.
-    sleeper: Mutex<Option<(socket2::Socket, Instant)>>,
-    /// Accept threads started when a sleepy device wakes.
-    late_threads: Mutex<Vec<JoinHandle<()>>>,
-    /// 20002 probes received.
-    probes: AtomicU64,
-    stop: AtomicBool,
-    conns: Mutex<Vec<(TcpStream, JoinHandle<()>)>>,
-}
-
-/// A cheap, shareable view of a simulated plug, with controls.
-#[derive(Clone)]
-pub struct SimState {
-    shared: Arc<Shared>,
-}
-
 /// A running simulated plug; dropping it stops its threads.
 pub struct SimPlug {
     addr: SocketAddr,
@@ -536,23 +129,6 @@ pub struct SimPlug {
 }
 
 static SERIAL: AtomicU64 = AtomicU64::new(0);
-
-/// Hex digits that differ per simulated plug (FNV-1a, stretched).
-fn hex_id(seed: &str, digits: usize) -> String {
-    let mut out = String::new();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut round = 0u8;
-    while out.len() < digits {
-        for b in seed.bytes().chain([round]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        out.push_str(&format!("{h:016X}"));
-        round += 1;
-    }
-    out.truncate(digits);
-    out
-}
 
 impl SimPlug {
     /// Binds TCP (and UDP on the same port) and starts serving.
@@ -771,11 +347,6 @@ impl Drop for SimPlug {
             let _ = t.join();
         }
     }
-}
-
-fn lock_or_recover<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A test that panicked while holding the lock must not cascade into others.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn accept_loop(listener: TcpListener, state: SimState) {
@@ -1093,116 +664,6 @@ fn probe_packet(body: &Value) -> Vec<u8> {
     pkt
 }
 
-impl Inner {
-    fn is_strip(&self) -> bool {
-        self.outlets.len() > 1
-    }
-
-    /// Whether it answers the SMART JSON (else the legacy JSON).
-    fn is_smart(&self) -> bool {
-        match &self.fixture {
-            Some(f) => f.is_smart(),
-            None => self.model.is_smart(),
-        }
-    }
-
-    /// What its TCP port speaks (KLAP for a TPAP model that does not prefer TPAP).
-    fn wire(&self) -> Wire {
-        match &self.fixture {
-            Some(f) => f.wire(),
-            None if self.model.wire() == Wire::Tpap && !self.tpap_preferred => Wire::Klap,
-            None => self.model.wire(),
-        }
-    }
-
-    /// Its KLAP hash version.
-    fn klap_version(&self) -> KlapVersion {
-        match &self.fixture {
-            Some(f) => f.klap_version(),
-            None => self.model.klap_version(),
-        }
-    }
-
-    fn switch(&mut self, index: usize, on: bool, at: Instant) {
-        let strip = self.is_strip();
-        let o = &mut self.outlets[index];
-        if o.on != on {
-            o.on = on;
-            o.on_since = on.then_some(at);
-            self.transitions.push(Transition {
-                at,
-                outlet: strip.then_some(index),
-                on,
-            });
-        }
-    }
-
-    /// A switch request as the device handles it, faults included.
-    fn command(&mut self, index: usize, on: bool, now: Instant) {
-        match self.fault {
-            Some(Fault::Stuck) => {}
-            Some(Fault::Lag(d)) => {
-                // A repeated command does not restart a move already under way.
-                let p = &mut self.outlets[index].pending;
-                if !matches!(p, Some((_, want)) if *want == on) {
-                    *p = Some((now + d, on));
-                }
-            }
-            _ => self.switch(index, on, now),
-        }
-    }
-
-    /// Runs what fell due, in time order per outlet: lagging relay moves,
-    /// countdown rules and auto-off.
-    fn apply_due(&mut self, now: Instant) {
-        for i in 0..self.outlets.len() {
-            // Each step may make the next one due (an auto-off after a lagged
-            // switch-on), so loop until nothing is left before `now`.
-            for _ in 0..8 {
-                let o = &self.outlets[i];
-                let lag = o.pending.filter(|(due, _)| *due <= now);
-                let rule = o
-                    .rule
-                    .as_ref()
-                    .filter(|r| r.enable && r.due() <= now)
-                    .map(|r| (r.due(), r.act));
-                let auto = o.auto_off.due(o.on_since).filter(|due| o.on && *due <= now);
-                let next = [
-                    lag.map(|(t, on)| (t, 0, on)),
-                    rule.map(|(t, on)| (t, 1, on)),
-                    auto.map(|t| (t, 2, false)),
-                ]
-                .into_iter()
-                .flatten()
-                .min_by_key(|(t, k, _)| (*t, *k));
-                let Some((at, kind, on)) = next else { break };
-                match kind {
-                    0 => self.outlets[i].pending = None,
-                    // Like a real plug: the rule stays in the table, disabled.
-                    1 => {
-                        if let Some(r) = self.outlets[i].rule.as_mut() {
-                            r.enable = false;
-                        }
-                    }
-                    _ => {}
-                }
-                self.switch(i, on, at);
-            }
-        }
-    }
-
-    fn on_time(&self, o: &OutletState, now: Instant) -> u64 {
-        o.on_since
-            .map(|t| now.saturating_duration_since(t).as_secs())
-            .unwrap_or(0)
-    }
-
-    fn next_rule_id(&mut self) -> String {
-        self.ids += 1;
-        hex_id(&format!("rule{}{}", self.device_id, self.ids), 32)
-    }
-}
-
 impl fmt::Debug for SimPlug {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SimPlug").field("addr", &self.addr).finish()
@@ -1212,30 +673,6 @@ impl fmt::Debug for SimPlug {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn model_and_fault_names_parse() {
-        for m in Model::ALL {
-            assert_eq!(m.cli_name().parse::<Model>(), Ok(m));
-        }
-        assert_eq!("HS100-KLAP".parse::<Model>(), Ok(Model::Hs100Klap));
-        assert!("p999".parse::<Model>().unwrap_err().contains("kp125m"));
-        assert_eq!("badauth".parse::<Fault>(), Ok(Fault::BadAuth));
-        assert_eq!("badsig".parse::<Fault>(), Ok(Fault::BadSig));
-        assert_eq!("expire".parse::<Fault>(), Ok(Fault::Expire(2)));
-        assert_eq!("expire:5".parse::<Fault>(), Ok(Fault::Expire(5)));
-        assert!("expire:0".parse::<Fault>().is_err());
-        assert!("expire:x".parse::<Fault>().is_err());
-        assert!("nonsense".parse::<Fault>().unwrap_err().contains("badsig"));
-        assert_eq!("badtag".parse::<Fault>(), Ok(Fault::BadTag));
-        assert_eq!(
-            "sleepy:600".parse::<Fault>(),
-            Ok(Fault::Sleepy(Duration::from_secs(600)))
-        );
-        assert!("sleepy".parse::<Fault>().unwrap_err().contains("seconds"));
-        assert!("sleepy:x".parse::<Fault>().is_err());
-        assert_eq!("kp125m-tpap".parse::<Model>(), Ok(Model::Kp125mTpap));
-    }
 
     #[test]
     fn tpap_models_announce_tpap() {
@@ -1260,29 +697,5 @@ mod tests {
         }
         assert_eq!(Model::P110Tpap.device_type(), "SMART.TAPOPLUG");
         assert!(Model::P110Tpap.is_smart());
-    }
-
-    #[test]
-    fn model_facts() {
-        assert_eq!(Model::Hs100Klap.wire(), Wire::Klap);
-        assert_eq!(Model::Hs100Klap.klap_version(), KlapVersion::V1);
-        assert!(!Model::Hs100Klap.is_smart());
-        assert_eq!(Model::P300.outlets(), 3);
-        assert_eq!(Model::Ep40m.outlets(), 2);
-        assert_eq!(Model::P110.klap_version(), KlapVersion::V2);
-        assert_eq!(Model::Kp125m.device_type(), "SMART.KASAPLUG");
-        assert_eq!(
-            Model::P100.default_credentials().username,
-            "test@tp-link.net"
-        );
-        assert_eq!(Model::Hs100.wire(), Wire::Xor);
-        assert_eq!(Model::P110Aes.wire(), Wire::Aes);
-        assert_eq!(Model::Ep25.wire(), Wire::Aes);
-        assert!(Model::Ep25.is_smart());
-        assert_eq!(Model::Ep25.device_type(), "SMART.KASAPLUG");
-        assert_eq!(Model::P110Aes.discovery_model(), "P110(EU)");
-        // AES devices take the only default python-kasa's AES transport tries.
-        assert_eq!(Model::Ep25.default_credentials(), default_for("TAPO"));
-        assert_eq!("p110-aes".parse::<Model>(), Ok(Model::P110Aes));
     }
 }

@@ -13,7 +13,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use super::{AutoOff, Inner, Model, Rule};
+use super::model::Model;
+use super::state::{hex_id, AutoOff, Inner, Rule};
 use crate::kasa::credentials::base64_encode;
 
 /// How many children one `get_child_device_list` page holds. Real strips
@@ -137,9 +138,9 @@ impl Inner {
             "type": self.model.device_type(),
             "model": self.model.model_name(),
             "mac": self.mac.replace(':', "-"),
-            "hw_id": crate::sim::hex_id(&format!("hw{}", self.device_id), 32),
-            "fw_id": crate::sim::hex_id(&format!("fw{}", self.device_id), 32),
-            "oem_id": crate::sim::hex_id(&format!("oem{}", self.device_id), 32),
+            "hw_id": hex_id(&format!("hw{}", self.device_id), 32),
+            "fw_id": hex_id(&format!("fw{}", self.device_id), 32),
+            "oem_id": hex_id(&format!("oem{}", self.device_id), 32),
             "ip": "127.0.0.1",
             "time_diff": 0,
             "ssid": base64_encode(b"simulated"),

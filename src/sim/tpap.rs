@@ -27,8 +27,9 @@ use std::net::TcpStream;
 
 use serde_json::{json, Value};
 
+use super::fault::Fault;
 use super::klap::{answer_json, delay, handshake_fault, random16, serve_http, Answer};
-use super::{lock_or_recover, Fault, SimState};
+use super::state::{lock_or_recover, SimState};
 use crate::kasa::credentials::{base64_decode, base64_encode, Credentials};
 use crate::kasa::transport::http::RequestHead;
 use crate::kasa::transport::tpap::crypto::{
