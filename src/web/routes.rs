@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::auth::{self, Auth, Gate};
 use super::http::{form_value, Handler, Request, Response};
-use super::Context;
+use super::context::Context;
 use crate::clock::{Since, Zone};
 use crate::msg::{Command, Source};
 use crate::outputs::StateFile;
