@@ -142,7 +142,8 @@ pub struct ChamberSettings {
 pub(crate) fn control_settings(
     c: &RawControl,
     chamber: Option<&RawChamberSensor>,
-    (backend, sensor_id): (Backend, Option<&str>),
+    sensor_backend: Backend,
+    sensor_id: Option<&str>,
     u: Units,
 ) -> Result<(Algorithm, Option<ChamberSettings>), ConfigError> {
     let deg = u.symbol();
@@ -211,7 +212,7 @@ pub(crate) fn control_settings(
                 ));
             }
             // The simulated chamber's sensors have fixed ids.
-            let simulated = backend == Backend::Simulated;
+            let simulated = sensor_backend == Backend::Simulated;
             match sensor_id {
                 _ if simulated => {}
                 None => {

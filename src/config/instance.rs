@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use super::raw::RawConfig;
 use super::error::{invalid, ConfigError};
+use super::raw::RawConfig;
 use super::{parse_raw, Config, MAX_CONFIG_BYTES};
 use crate::instance::Instance;
 

@@ -183,7 +183,6 @@ pub struct WebSettings {
     pub(crate) demo: bool,
 }
 
-
 /// The accepted `log_level` values.
 pub(crate) const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 
@@ -248,11 +247,11 @@ impl Config {
         let reconcile = seconds("reconcile_s", raw.reconcile_s, 1.0, DAY_S)?;
         let (alarm_low_c, alarm_high_c) = alarms(&raw)?;
         let sensor = sensor_settings(&raw.sensor, u)?;
-        let (algorithm, chamber) =
-            control::control_settings(
+        let (algorithm, chamber) = control::control_settings(
             &raw.control,
             raw.chamber_sensor.as_ref(),
-            (raw.sensor.backend, raw.sensor.id.as_deref()),
+            raw.sensor.backend,
+            raw.sensor.id.as_deref(),
             u,
         )?;
         if raw.control.algorithm == AlgorithmName::Cascade

@@ -11,8 +11,8 @@ use crossbeam_channel::{never, select_biased, tick, Receiver};
 use log::{error, info, warn};
 
 use super::attention::{Attention, FINISH_WAIT};
-use super::learned::LearnedFile;
 use super::error::ServiceError;
+use super::learned::LearnedFile;
 use super::options::Options;
 use crate::command::Overrides;
 use crate::config::Config;

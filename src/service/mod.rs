@@ -11,8 +11,9 @@
 //! an invalid one), opens the outputs and the sensor, spawns the threads and
 //! hands them to the control loop (`control_loop.rs`), which owns them.
 //! Shutdown puts every plug into its `shutdown_state` within
-//! `SHUTDOWN_BUDGET` (`control_loop.rs`), never waits on a blocked sensor read, and reports
-//! truthfully: `Ok` only when every plug was read back in its shutdown state.
+//! `SHUTDOWN_BUDGET` (`control_loop.rs`), never waits on a blocked sensor
+//! read, and reports truthfully: `Ok` only when every plug was read back in
+//! its shutdown state.
 //!
 //! A thread that dies is reported and ends the service with an error (systemd
 //! restarts it), rather than leaving it running half-alive. Note that nothing
@@ -47,7 +48,6 @@ use crate::msg::CommandSender;
 use crate::msg::{PlugOutcome, Role};
 use crate::outputs::Outputs;
 use crate::sensor::{self, Backend, Classifier, Sensor, SensorHandle};
-
 
 /// A running service: the control thread, which owns the sensor, plug and
 /// alert threads, and beside it the control socket and the web page, which
