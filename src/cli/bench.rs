@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use super::args::BenchControlArgs;
-use super::{CliError, CmdResult};
+use super::error::{CliError, CmdResult, Message};
 use crate::bench::{self, BenchAlgorithm, PlantFile};
 
 /// `kasa-thermostat bench-control [--plant FILE]... [--algorithm A]... [--days N] [--json] [--trace DIR]`.
@@ -25,7 +25,7 @@ pub(crate) fn bench_control(a: BenchControlArgs) -> CmdResult {
     };
     if let Some(dir) = &a.trace {
         std::fs::create_dir_all(dir).map_err(|e| {
-            CliError::failed(super::Message(format!(
+            CliError::failed(Message(format!(
                 "cannot create the trace directory {}: {e}",
                 dir.display()
             )))

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::CliError;
+use super::error::CliError;
 use crate::config::Config;
 use crate::instance::{self, Installed, Instance};
 use crate::outputs::StateFile;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use super::args::{AlertTestArgs, PlotArgs, ProfileArgs, ProfileCommand, ReportArgs};
-use super::{CliError, CmdResult, Message};
+use super::error::{CliError, CmdResult, Message};
 use crate::clock::{Since, Zone};
 use crate::config::Config;
 

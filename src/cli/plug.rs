@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::args::{parse_host_port, DiscoverArgs, PlugAction, PlugArgs, SimulatePlugArgs};
-use super::{CliError, CmdResult, Message};
+use super::error::{CliError, CmdResult, Message};
 use crate::kasa::discovery::{self, Found};
 use crate::kasa::{Credentials, Outlet, PlugHandle, PlugTarget, Timing};
 use crate::msg::{Completion, PlugCommand, Role};
@@ -353,7 +353,7 @@ pub(crate) fn simulate_plug(a: SimulatePlugArgs) -> CmdResult {
     // stdout may be a pipe read by a script waiting for the address (and
     // flushed for it); a script that has read it and closed the pipe still
     // wants the plug served.
-    let _ = super::write_out(format_args!("{}\n", sim.addr()));
+    let _ = super::output::write_out(format_args!("{}\n", sim.addr()));
     eprintln!(
         "simulated {what} on {} (tcp and udp); Ctrl-C stops it",
         sim.addr()

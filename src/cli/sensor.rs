@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use super::args::{SensorAction, SensorArgs};
-use super::{CliError, CmdResult};
+use super::error::{CliError, CmdResult};
 use crate::config::Config;
 use crate::sensor::hal::{open_gpio_bus, HalSensor};
 use crate::sensor::simulated::{Chamber, ChamberParams, SIMULATED_ID};

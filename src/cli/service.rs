@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use log::{info, warn};
 
 use super::args::{CheckConfigArgs, RunArgs, StatusArgs};
-use super::{CliError, CmdResult};
+use super::error::{CliError, CmdResult};
 use crate::config::Config;
 use crate::notify::{self, SystemdNotifier};
 use crate::outputs::{status, StateFile};

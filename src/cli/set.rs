@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use super::args::SetArgs;
-use super::{CliError, CmdResult};
+use super::error::{CliError, CmdResult};
 use crate::config::Config;
 use crate::msg::{Command, ProfileAction};
 

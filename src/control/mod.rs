@@ -40,57 +40,25 @@
 //! reading.
 
 pub(crate) mod cascade;
+pub(crate) mod mode;
 pub(crate) mod plug;
 pub(crate) mod rules;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use log::Level;
-use serde::{Deserialize, Serialize};
 
 pub(crate) use cascade::{Cascade, CascadeSettings, Learned};
+pub use mode::Mode;
 pub(crate) use plug::{Deadman, Phase, Plug, PlugSettings};
+use rules::on_off;
 pub use rules::Band;
 
 use crate::msg::{
     Completion, DeadmanKind, DeadmanReport, PlugCommand, PlugOutcome, PlugState, Role, SensorFault,
 };
 use crate::units::Units;
-
-/// What the control loop does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Both plugs off.
-    Off,
-    /// Heater only.
-    #[default]
-    Heat,
-    /// Cooler only.
-    Cool,
-    /// Heater and cooler, never both on.
-    HeatCool,
-}
-
-impl Mode {
-    /// The name used in the config file and the logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Off => "off",
-            Mode::Heat => "heat",
-            Mode::Cool => "cool",
-            Mode::HeatCool => "heat_cool",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Everything the controller needs, in °C and [`Duration`]s.
 #[derive(Debug, Clone, PartialEq)]
@@ -381,14 +349,6 @@ pub struct ChamberView {
     pub setpoint_c: Option<f64>,
     /// The chamber sensor is stale (control fell back to hysteresis).
     pub stale: bool,
-}
-
-pub(crate) fn on_off(on: bool) -> &'static str {
-    if on {
-        "on"
-    } else {
-        "off"
-    }
 }
 
 impl Controller {

@@ -1,7 +1,7 @@
 //! The thermostat rule (docs/design.md §4) as a pure function: what a plug's demand
 //! is for a temperature, with hysteresis, before min on/off and the interlock.
 
-use super::{on_off, Mode};
+use super::mode::Mode;
 use crate::msg::Role;
 use crate::units::Units;
 
@@ -33,6 +33,15 @@ impl Band {
             units.from_c(self.high_c),
             units.symbol()
         )
+    }
+}
+
+/// `on` or `off`, for the reasons in words.
+pub(crate) fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
     }
 }
 

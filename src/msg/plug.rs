@@ -9,7 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::Role;
+use super::role::Role;
 
 /// What is known about a plug's relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

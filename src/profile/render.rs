@@ -7,11 +7,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::definition::{AfterEnd, Profile, Start, StepKind};
 use super::runner::Tick;
 use super::schedule::{limits_at, step_bounds, ProfilePhase};
 use super::state::{load_state, ProfileState};
 use super::wall::{parse_instant, time_of_day_string};
-use super::{AfterEnd, Profile, Start, StepKind};
 use crate::clock::{format_duration, format_rfc3339, human, local_string, Precision, Zone};
 use crate::units::Units;
 

@@ -9,13 +9,15 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
+use super::definition::{AfterEnd, Profile};
+use super::error::ProfileError;
 use super::schedule::{limits_at, ProfilePhase, Scheduled};
 use super::state::{
     checkpoint_due, clock_check, load_state, resume, save_state, Checkpoint, ClockVerdict,
     ProfileState, Resume,
 };
-use super::{AfterEnd, Band, Profile, ProfileError};
 use crate::clock::{format_rfc3339, local_string, Precision, Zone};
+use crate::control::Band;
 use crate::units::Units;
 
 /// Something for the service to log; `ProfileEvent::level` says how loud.

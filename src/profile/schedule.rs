@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use time::{Date, OffsetDateTime};
 
+use super::definition::{AfterEnd, Profile, Start, StepKind};
 use super::wall::add_secs;
-use super::{AfterEnd, Band, Profile, Start, StepKind};
 use crate::clock::Zone;
+use crate::control::Band;
 
 /// Where the profile is at an instant.
 #[derive(Debug, Clone, Copy, PartialEq)]

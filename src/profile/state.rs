@@ -23,10 +23,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::definition::{Profile, Start};
+use super::error::ProfileError;
 use super::schedule::{ProfilePhase, Scheduled};
 use super::wall::parse_instant;
-use super::{Band, Profile, ProfileError, Start};
 use crate::clock::{format_rfc3339, Precision};
+use crate::control::Band;
 
 /// A state file larger than this is not ours (ours is a few hundred bytes).
 pub const STATE_FILE_MAX_BYTES: u64 = 64 * 1024;
@@ -574,7 +576,7 @@ mod skip_tests {
     use crate::units::Units;
 
     fn profile() -> Profile {
-        let raw: super::super::RawProfile = serde_json::from_str(
+        let raw: crate::profile::definition::RawProfile = serde_json::from_str(
             r#"{"steps": [{"hold": "1h", "low": 18, "high": 19},
                           {"hold": "2h", "low": 19, "high": 20},
                           {"hold": "3h", "low": 20, "high": 21}]}"#,

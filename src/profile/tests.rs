@@ -8,6 +8,7 @@ use crate::clock::Zone;
 use time::macros::datetime;
 use time::OffsetDateTime;
 
+use super::definition::{fnv1a64, StepKind, MAX_STEPS};
 use super::*;
 
 const CET: &str = "CET-1CEST,M3.5.0,M10.5.0/3";

@@ -18,7 +18,8 @@
 
 use std::time::Instant;
 
-use super::{RawReading, Reading, SensorFault};
+use super::backend::RawReading;
+use crate::msg::{Reading, SensorFault};
 
 /// Largest step to or from a suspect value (85 °C power-on, -0.0625 °C lost
 /// ground) that is still believed, °C.

@@ -31,12 +31,12 @@ use linux_embedded_hal::CdevPin;
 use one_wire_bus::crc::crc8;
 use one_wire_bus::{Address, OneWire, OneWireError};
 
+use super::backend::{pick_one, RawReading, Sensor};
 use super::delay::SpinDelay;
+use super::ds18b20::{config_for_resolution, decode_celsius, CRC_RETRIES, FAMILY_DS18B20};
 use super::fault::hex_bytes;
-use super::{
-    config_for_resolution, decode_celsius, RawReading, Sensor, SensorError, SensorFault,
-    CRC_RETRIES, FAMILY_DS18B20,
-};
+use super::fault::SensorError;
+use crate::msg::SensorFault;
 
 /// Formats a ROM code as the kernel names the device: family, `-`, the
 /// 48-bit serial in hex (`28-0316a2797aff`); the CRC byte is left out.
@@ -196,7 +196,7 @@ where
             Some(id) => id.to_string(),
             None => {
                 let _rt = RealtimeGuard::enter(realtime);
-                super::pick_one(bus, search(&mut wire, &mut delay, bus)?)?
+                pick_one(bus, search(&mut wire, &mut delay, bus)?)?
             }
         };
         let rom = parse_rom_id(&id).ok_or_else(|| SensorError::BadId { id: id.clone() })?;

@@ -33,7 +33,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use super::{RawReading, Sensor, SensorFault};
+use super::backend::{RawReading, Sensor};
+use crate::msg::SensorFault;
 
 /// The chamber's physics; see the module documentation.
 #[derive(Debug, Clone, PartialEq)]

@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
 
-use super::{Classifier, Sensor, SensorEvent, SensorFault};
-use crate::msg::Probe;
+use super::backend::Sensor;
+use super::classify::Classifier;
+use crate::msg::{Probe, SensorEvent, SensorFault};
 
 /// How long dropping the handle waits for a thread that is in the middle of a
 /// read: longer than a healthy 12-bit conversion (750 ms).

@@ -32,7 +32,7 @@ use embedded_hal::blocking::delay::{DelayMs, DelayUs};
 use embedded_hal::digital::v2::{InputPin, OutputPin};
 use one_wire_bus::crc::crc8;
 
-use super::conversion_time_us;
+use super::ds18b20::{conversion_time_us, resolution_from_config};
 
 /// How long a device holds the line low to send a 0, µs (datasheet minimum
 /// 15 µs; real parts hold 25–50 µs).
@@ -136,7 +136,7 @@ impl Device {
     }
 
     fn bits(&self) -> u8 {
-        super::resolution_from_config(self.config).unwrap_or(12)
+        resolution_from_config(self.config).unwrap_or(12)
     }
 
     fn power_on_reset(&mut self) {
@@ -608,8 +608,8 @@ impl DelayMs<u16> for VirtualDelay {
 /// checked scratchpad) of a 21.5 °C sensor among two succeeds when every pin
 /// call costs `latency`.
 pub fn full_read_works_with_latency(latency: Duration) -> bool {
+    use super::backend::Sensor;
     use super::hal::{parse_rom_id, HalSensor};
-    use super::Sensor;
 
     let bus = VirtualBus::new();
     let (Some(a), Some(b)) = (

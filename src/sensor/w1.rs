@@ -16,8 +16,11 @@ use std::fmt;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use super::backend::{pick_one, RawReading, Sensor};
+use super::ds18b20::CRC_RETRIES;
 use super::fault::hex_bytes;
-use super::{RawReading, Sensor, SensorError, SensorFault, CRC_RETRIES};
+use super::fault::SensorError;
+use crate::msg::SensorFault;
 
 /// A `w1_slave` file with a `YES` line.
 #[derive(Debug, Clone, PartialEq)]
@@ -346,7 +349,7 @@ impl W1Sensor {
     pub fn open(root: &Path, id: Option<&str>) -> Result<W1Sensor, SensorError> {
         let id = match id {
             Some(id) => id.to_string(),
-            None => super::pick_one(&root.display().to_string(), scan(root)?)?,
+            None => pick_one(&root.display().to_string(), scan(root)?)?,
         };
         Ok(W1Sensor::new(root, &id))
     }

@@ -11,6 +11,17 @@
 //! device answers, in turn, unsealed `error_code` -40401, a sealed 9999 and
 //! an unsealed -40413) and `badtag` (every reply's authentication tag is
 //! wrong).
+//!
+//! It is as strict as a device modelled on plugp100's client may be: the
+//! login posts must be `application/json` and carry every field plugp100
+//! sends, with its type (`pake_register`: the md5 hex of `admin`,
+//! `passcode_type` `userpw`, 32 random bytes in base64, the offered suites
+//! and ciphers as lists, `stok` null); sealed requests must be
+//! `application/octet-stream`, numbered exactly one after the last (from
+//! `start_seq`), and hold a JSON object with `method` and `params` (plugp100
+//! always sends `params`, `null` when there are none). Anything else is
+//! refused (HTTP 400, `-1008`, or `-40413` for a number out of turn), so a
+//! client that drifts from plugp100's requests fails the tests.
 
 use std::net::TcpStream;
 
@@ -152,11 +163,22 @@ pub(super) fn serve(stream: &mut TcpStream, state: &SimState) {
     serve_http(stream, state, handle);
 }
 
+/// The `username` of `pake_register` on a device with `user_hash_type` 0:
+/// the md5 hex of `admin`.
+const REGISTER_USERNAME: &str = "21232f297a57a5a743894a0e4a801fc3";
+
+fn bad_request() -> Answer {
+    Answer::Send(reply(400, "text/html", b""))
+}
+
 fn handle(state: &SimState, head: &RequestHead, body: &[u8]) -> Answer {
     if head.method != "POST" {
         return Answer::Send(reply(404, "text/html", b""));
     }
     if head.target == "/" {
+        if head.content_type.as_deref() != Some("application/json") {
+            return bad_request();
+        }
         let Ok(req) = serde_json::from_slice::<Value>(body) else {
             return code(-1003);
         };
@@ -176,6 +198,9 @@ fn handle(state: &SimState, head: &RequestHead, body: &[u8]) -> Answer {
         .strip_prefix("/stok=")
         .and_then(|t| t.strip_suffix("/ds"))
     {
+        Some(_) if head.content_type.as_deref() != Some("application/octet-stream") => {
+            bad_request()
+        }
         Some(stok) => request(state, stok, body),
         None => Answer::Send(reply(404, "text/html", b"")),
     }
@@ -202,9 +227,13 @@ fn register(state: &SimState, params: &Value) -> Answer {
         .get("user_random")
         .and_then(Value::as_str)
         .and_then(base64_decode)
+        .filter(|r| r.len() == 32)
     else {
         return code(-1008);
     };
+    if !register_params_ok(params) {
+        return code(-1008);
+    }
     let bad_auth = fault == Some(Fault::BadAuth);
     let Some(tpap) = state.shared.tpap_accounts.as_ref() else {
         return code(-1002);
@@ -242,6 +271,18 @@ fn register(state: &SimState, params: &Value) -> Answer {
     json_reply(&json!({"error_code": 0, "result": result}))
 }
 
+/// The fields of `pake_register` besides `user_random`, as plugp100 sends
+/// them to a device announcing `pake` [2] and `user_hash_type` 0.
+fn register_params_ok(params: &Value) -> bool {
+    let str_of = |k: &str| params.get(k).and_then(Value::as_str);
+    let list_of = |k: &str| params.get(k).and_then(Value::as_array);
+    str_of("username") == Some(REGISTER_USERNAME)
+        && str_of("passcode_type") == Some("userpw")
+        && list_of("cipher_suites").is_some_and(|l| l.iter().any(|s| s.as_i64() == Some(1)))
+        && list_of("encryption").is_some_and(|l| !l.is_empty() && l.iter().all(Value::is_string))
+        && params.get("stok").is_some_and(Value::is_null)
+}
+
 fn share(state: &SimState, params: &Value) -> Answer {
     let Some(p) = lock_or_recover(&state.shared.tpap).pending.take() else {
         return code(-1008);
@@ -259,6 +300,10 @@ fn share(state: &SimState, params: &Value) -> Answer {
     let (Some(user_share), Some(user_confirm)) = (b64("user_share"), b64("user_confirm")) else {
         return code(-1008);
     };
+    // Suite 1 confirms with HMAC-SHA256.
+    if user_confirm.len() != 32 {
+        return code(-1008);
+    }
     let Ok(user_share) = <[u8; SHARE_LEN]>::try_from(user_share.as_slice()) else {
         return code(-1008);
     };
@@ -323,8 +368,9 @@ fn request(state: &SimState, stok: &str, body: &[u8]) -> Answer {
         let Ok((seq, plain)) = s.sealer.open(body) else {
             return Answer::Send(reply(400, "text/html", b""));
         };
-        if seq < s.next_seq {
-            // A replayed request: the nonce was used.
+        if seq != s.next_seq {
+            // A replayed request (the nonce was used) or one out of turn:
+            // each request is numbered one after the last.
             return code(RENEW_CODES[2]);
         }
         s.next_seq = seq.saturating_add(1);
@@ -356,6 +402,9 @@ fn request(state: &SimState, stok: &str, body: &[u8]) -> Answer {
     let Ok(req) = serde_json::from_slice::<Value>(&plain) else {
         return code(-1003);
     };
+    if req.get("method").and_then(Value::as_str).is_none() || req.get("params").is_none() {
+        return code(-1008);
+    }
     let (plain, fault) = match answer_json(state, &req) {
         Ok(answered) => answered,
         Err(answer) => return answer,

@@ -23,7 +23,8 @@ use kasa_thermostat::sim::{Fault, Model, SimOptions, SimPlug};
 use kasa_thermostat::Role;
 
 use crate::util::kasa::{
-    creds, fast_timing, next_outcome, raw_peer, sim_with_account, soon, toggle_and_read_back, USER,
+    creds, fast_timing, next_outcome, raw_peer, sim_with_account, soon, toggle_and_read_back, PASS,
+    USER,
 };
 
 /// The worker's schedule for TPAP: `fast_timing`'s short sleeps, with
@@ -385,4 +386,278 @@ fn the_cli_switches_a_tpap_plug() {
     let list: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(list[0]["protocol"], json!("tpap"), "{out}");
     assert_eq!(list[0]["credentials"], json!(true));
+}
+
+/// One raw HTTP post on a fresh connection (`Connection: close`): the
+/// status and the body.
+fn raw_post(addr: SocketAddr, target: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let head = format!(
+        "POST {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let status = std::str::from_utf8(&out[9..12]).unwrap().parse().unwrap();
+    (status, out[end..].to_vec())
+}
+
+fn login(addr: SocketAddr, params: serde_json::Value) -> serde_json::Value {
+    let body = json!({"method": "login", "params": params}).to_string();
+    let (status, reply) = raw_post(addr, "/", "application/json", body.as_bytes());
+    assert_eq!(status, 200);
+    serde_json::from_slice(&reply).unwrap()
+}
+
+/// What plugp100 sends in `pake_register` to a device announcing `pake` [2].
+fn plugp100_register() -> serde_json::Value {
+    json!({"sub_method": "pake_register", "username": "21232f297a57a5a743894a0e4a801fc3",
+        "user_random": kasa_thermostat::kasa::credentials::base64_encode(&[7u8; 32]),
+        "cipher_suites": [1], "encryption": ["aes_128_ccm"], "passcode_type": "userpw",
+        "stok": null})
+}
+
+#[test]
+fn the_simulator_refuses_login_posts_plugp100_would_not_send() {
+    let sim = sim_with_account(Model::P110Tpap, None);
+    let addr = sim.addr();
+    // Labelled otherwise than plugp100 labels it: refused.
+    let discover = br#"{"method":"login","params":{"sub_method":"discover"}}"#;
+    assert_eq!(raw_post(addr, "/", "text/plain", discover).0, 400);
+    assert_eq!(raw_post(addr, "/", "application/json", discover).0, 200);
+    let code = |v: &serde_json::Value| v["error_code"].as_i64();
+    for (field, value) in [
+        ("username", json!("admin")),
+        ("passcode_type", json!("default_userpw")),
+        ("cipher_suites", json!(1)),
+        ("encryption", json!("aes_128_ccm")),
+        ("stok", json!("")),
+        ("user_random", json!("AAAA")),
+    ] {
+        let mut p = plugp100_register();
+        p[field] = value;
+        assert_eq!(code(&login(addr, p)), Some(-1008), "{field}");
+    }
+    let mut p = plugp100_register();
+    p.as_object_mut().unwrap().remove("stok");
+    assert_eq!(code(&login(addr, p)), Some(-1008), "no stok");
+    assert_eq!(code(&login(addr, plugp100_register())), Some(0));
+}
+
+#[test]
+fn the_simulator_takes_sealed_requests_only_as_plugp100_sends_them() {
+    use kasa_thermostat::kasa::credentials::base64_encode;
+    use kasa_thermostat::kasa::transport::tpap::crypto::{
+        client_keys, client_share, derive_secret, pre_hash, scalar_from_random, Exchange, Sealer,
+    };
+    use kasa_thermostat::kasa::transport::tpap::{parse_register, parse_share};
+    let sim = sim_with_account(Model::P110Tpap, None);
+    let addr = sim.addr();
+    let mac = login(addr, json!({"sub_method": "discover"}))["result"]["mac"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reg = login(addr, plugp100_register());
+    let reg = parse_register(reg["result"].as_object().unwrap()).unwrap();
+    let credential = pre_hash(reg.extra_crypt.as_ref(), USER, PASS, &mac).unwrap();
+    let secret = derive_secret(credential.as_bytes(), &reg.dev_salt, reg.iterations);
+    let x = scalar_from_random(&[9u8; 32]).unwrap();
+    let user_share = client_share(&x, &secret);
+    let ex = Exchange {
+        suite: reg.suite,
+        user_random: &[7u8; 32],
+        dev_random: &reg.dev_random,
+        user_share: &user_share,
+        dev_share: &reg.dev_share,
+    };
+    let keys = client_keys(&x, &secret, &ex).unwrap();
+    let done = login(
+        addr,
+        json!({"sub_method": "pake_share", "user_share": base64_encode(&user_share),
+            "user_confirm": base64_encode(&keys.user_confirm)}),
+    );
+    let done = parse_share(done["result"].as_object().unwrap()).unwrap();
+    let sealer = Sealer::new(reg.suite, reg.cipher, &keys.shared_key);
+    let path = format!("/stok={}/ds", done.stok);
+    let send = |seq: u32, plain: &str, ct: &str| -> (u16, serde_json::Value) {
+        let (status, body) = raw_post(addr, &path, ct, &sealer.seal(seq, plain.as_bytes()));
+        let v = match body.first() {
+            Some(b'{') => serde_json::from_slice(&body).unwrap(),
+            Some(_) => serde_json::from_slice(&sealer.open_reply(seq, &body).unwrap()).unwrap(),
+            None => serde_json::Value::Null,
+        };
+        (status, v)
+    };
+    let info = r#"{"method": "get_device_info", "params": null}"#;
+    let seq = done.start_seq;
+    // Labelled otherwise, or without `params` (plugp100 always sends it): refused.
+    assert_eq!(send(seq, info, "application/json").0, 400);
+    let (_, v) = send(
+        seq,
+        r#"{"method": "get_device_info"}"#,
+        "application/octet-stream",
+    );
+    assert_eq!(v["error_code"], -1008);
+    // Each number is one more than the last opened (the refused one above
+    // used `seq`); a number out of turn, skipped or replayed, is -40413.
+    let (_, v) = send(seq + 2, info, "application/octet-stream");
+    assert_eq!(v["error_code"], -40413);
+    let (_, v) = send(seq + 1, info, "application/octet-stream");
+    assert_eq!(
+        (v["error_code"].as_i64(), v["result"]["model"].as_str()),
+        (Some(0), Some("P110"))
+    );
+    let (_, v) = send(seq + 1, info, "application/octet-stream");
+    assert_eq!(v["error_code"], -40413);
+    let (_, v) = send(seq + 2, info, "application/octet-stream");
+    assert_eq!(v["error_code"], 0);
+}
+
+/// A device that writes one reply without `Content-Length` and closes, as a
+/// small HTTP/1.0 server does.
+fn closing_peer(reply: Vec<u8>) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let t = std::thread::spawn(move || {
+        if let Ok((mut s, _)) = l.accept() {
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(&reply);
+        }
+    });
+    (addr, t)
+}
+
+#[test]
+fn a_reply_ended_by_the_connection_closing_is_read() {
+    let body = json!({"error_code": 0, "result": {"mac": "AA:BB:CC:DD:EE:FF",
+        "tpap": {"tls": 1, "port": 4433, "pake": [2]}}})
+    .to_string();
+    let reply = format!("HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{body}");
+    let (addr, peer) = closing_peer(reply.into_bytes());
+    let mut t = transport(addr, Some(creds()));
+    let started = Instant::now();
+    let err = t.handshake(soon()).unwrap_err();
+    // The body was read (it names the TLS mode), at the close, not the deadline.
+    let line = kasa_thermostat::error::chain(&err);
+    assert!(line.contains("TLS mode 1"), "{line}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    peer.join().unwrap();
+}
+
+/// A server standing in for a plug (aiohttp's `StreamResponse`, a Python
+/// `http.server` writing as it goes) may send its reply in chunks, over a
+/// connection kept open: it is read whole, at its last chunk, not the deadline.
+#[test]
+fn a_chunked_reply_is_read_whole() {
+    let body = json!({"error_code": 0, "result": {"mac": "AA:BB:CC:DD:EE:FF",
+        "tpap": {"tls": 1, "port": 4433, "pake": [2]}}})
+    .to_string();
+    let (a, b) = body.split_at(body.len() / 2);
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{a}\r\n{:x};note=1\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    // The peer keeps the connection open until the client closes it.
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        if let Ok((mut s, _)) = l.accept() {
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(reply.as_bytes());
+            while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+        }
+    });
+    let mut t = transport(addr, Some(creds()));
+    let started = Instant::now();
+    let err = t.handshake(soon()).unwrap_err();
+    let line = kasa_thermostat::error::chain(&err);
+    assert!(line.contains("TLS mode 1"), "{line}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(t);
+    peer.join().unwrap();
+}
+
+/// A transport answering from a script and recording the methods sent.
+struct Scripted {
+    replies: Vec<serde_json::Value>,
+    sent: Vec<String>,
+}
+
+impl Transport for Scripted {
+    fn address(&self) -> &str {
+        "scripted:80"
+    }
+    fn request(
+        &mut self,
+        r: &serde_json::Value,
+        _: Instant,
+    ) -> Result<serde_json::Value, KasaError> {
+        self.sent
+            .push(r["method"].as_str().unwrap_or_default().to_string());
+        Ok(if self.replies.is_empty() {
+            json!({"error_code": 0})
+        } else {
+            self.replies.remove(0)
+        })
+    }
+    fn close(&mut self) {}
+}
+
+/// plugp100 never sends `multipleRequest`, so neither do we over TPAP: a
+/// server modelled on it may not know the method at all.
+#[test]
+fn over_tpap_requests_go_one_by_one() {
+    let t = Scripted {
+        replies: vec![
+            json!({"error_code": 0, "result": {"component_list": [{"id": "device", "ver_code": 2}]}}),
+            json!({"error_code": 0, "result": {"device_on": true, "model": "P110"}}),
+        ],
+        sent: Vec::new(),
+    };
+    let mut d = SmartDevice::new(t, TransportKind::Tpap, None);
+    assert!(d.read(soon()).unwrap().on);
+    assert_eq!(d.transport().sent, ["component_nego", "get_device_info"]);
+}
+
+#[test]
+fn a_device_that_refuses_batches_with_a_params_error_is_asked_one_by_one() {
+    // A device (over KLAP here; a SMART server made after plugp100, which
+    // never batches) may answer multipleRequest with -1008 (or -1).
+    for code in [-1008, -1] {
+        let t = Scripted {
+            replies: vec![
+                json!({ "error_code": code }),
+                json!({"error_code": 0, "result": {"component_list": [{"id": "device", "ver_code": 2}]}}),
+                json!({"error_code": 0, "result": {"device_on": true, "model": "P110"}}),
+            ],
+            sent: Vec::new(),
+        };
+        let mut d = SmartDevice::new(t, TransportKind::Klap, None);
+        assert!(d.read(soon()).unwrap().on, "code {code}");
+        assert_eq!(
+            d.transport().sent,
+            ["multipleRequest", "component_nego", "get_device_info"],
+            "code {code}"
+        );
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Complete, Flag, Rule, Sub, PROGRAM};
+use super::decl::{Complete, Flag, Rule, Sub, PROGRAM};
 
 /// Every flag name, long and short, that takes a value, in any subcommand
 /// (so a script can skip a flag's value when it counts positionals).

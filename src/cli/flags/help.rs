@@ -1,9 +1,9 @@
-//! Help text, rendered from the declarations of [`super::Sub`]: the
+//! Help text, rendered from the declarations of [`Sub`]: the
 //! summary, the usage lines, the subcommands, the positionals (with their
 //! choices), the flags with their help and defaults, then the examples,
 //! wrapped to [`WIDTH`] columns.
 
-use super::{path, Complete, Flag, Sub};
+use super::decl::{path, Complete, Flag, Sub, VERSION};
 
 /// The width help is wrapped to.
 pub(crate) const WIDTH: usize = 80;
@@ -19,7 +19,7 @@ pub(crate) fn render(chain: &[&Sub]) -> String {
     let mut out = String::new();
     if is_root {
         wrap(
-            &format!("{command} {}: {}", super::VERSION, sub.summary),
+            &format!("{command} {}: {}", VERSION, sub.summary),
             0,
             0,
             &mut out,

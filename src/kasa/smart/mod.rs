@@ -232,7 +232,11 @@ impl<T: Transport> SmartDevice<T> {
             kind,
             outlet,
             terminal_uuid: new_terminal_uuid(),
-            batch: true,
+            // TPAP: plugp100, the one client its devices are known to serve,
+            // never batches, so a server made to its measure may not know
+            // `multipleRequest` and answer it with any code. One request
+            // more at connect is cheaper than a refusal we did not foresee.
+            batch: kind != TransportKind::Tpap,
             components: None,
             model: String::new(),
             child: None,
@@ -399,8 +403,10 @@ impl<T: Transport> SmartDevice<T> {
                         }
                     }
                     // Devices that cannot take a batch (python-kasa saw
-                    // these on P100): ask one by one from now on.
-                    Call::Code(c @ (-1003 | -1002 | -1001 | 1200)) => {
+                    // these on P100; a TPAP server modelled on plugp100,
+                    // which never batches, may answer -1008 or -1): ask one
+                    // by one from now on.
+                    Call::Code(c @ (-1003 | -1002 | -1001 | -1008 | -1 | 1200)) => {
                         log::info!(
                             "{}: multipleRequest refused ({c} {}); sending single requests",
                             self.addr(),

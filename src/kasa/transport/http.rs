@@ -3,7 +3,8 @@
 //! the device allows it.
 //!
 //! Hand-written on socket2/std rather than a crate (ureq, minreq...): KLAP
-//! uses one verb, no TLS, no redirects, no chunked bodies and no compression,
+//! uses one verb, no TLS, no redirects and no compression (a chunked reply,
+//! which no plug sends but a small server standing in for one may, is read),
 //! a general client would add tens of KiB to a binary that must stay under
 //! 1.5 MiB, and none applies our deadline to connect, write and each read the
 //! way every other plug request here does.
@@ -48,8 +49,12 @@ pub enum HttpError {
     BadContentLength(String),
     /// The announced body is over `MAX_BODY`.
     BodyTooLarge(u64),
-    /// `Transfer-Encoding` other than identity (chunked is not spoken by plugs).
+    /// `Transfer-Encoding` other than identity or chunked (gzip: we never
+    /// ask for it), or chunked together with a `Content-Length`.
     TransferEncoding(String),
+    /// A chunked body whose framing is wrong (a size that is not hex, a
+    /// chunk not ended by CRLF).
+    Chunked(String),
 }
 
 impl fmt::Display for HttpError {
@@ -66,6 +71,7 @@ impl fmt::Display for HttpError {
             HttpError::TransferEncoding(v) => {
                 write!(f, "unsupported Transfer-Encoding {v:?}")
             }
+            HttpError::Chunked(why) => write!(f, "bad chunked body: {why}"),
         }
     }
 }
@@ -79,6 +85,8 @@ pub(crate) struct ResponseHead {
     pub status: u16,
     /// The body length, when announced.
     pub content_length: Option<usize>,
+    /// The body comes in chunks (`Transfer-Encoding: chunked`).
+    pub chunked: bool,
     /// Whether the connection may carry another request.
     pub keep_alive: bool,
     /// The `TP_SESSIONID` cookie, when set.
@@ -100,6 +108,8 @@ pub struct RequestHead {
     pub session_id: Option<String>,
     /// Whether the client asked to close after this request.
     pub close: bool,
+    /// The `Content-Type` value, without parameters, lower case.
+    pub content_type: Option<String>,
 }
 
 /// A whole reply.
@@ -219,6 +229,7 @@ pub(crate) fn parse_response_head(head: &[u8]) -> Result<ResponseHead, HttpError
     let mut keep_alive = minor == 1;
     let mut session_id = None;
     let mut timeout_s = None;
+    let mut chunked = false;
     for (name, value) in &headers {
         if name.eq_ignore_ascii_case("connection") {
             let v = value.to_ascii_lowercase();
@@ -231,13 +242,23 @@ pub(crate) fn parse_response_head(head: &[u8]) -> Result<ResponseHead, HttpError
             let (s, t) = parse_set_cookie(value);
             session_id = s.or(session_id);
             timeout_s = t.or(timeout_s);
-        } else if name.eq_ignore_ascii_case("transfer-encoding")
-            && !value.eq_ignore_ascii_case("identity")
-        {
-            return Err(HttpError::TransferEncoding(value.to_string()));
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            let v = value.trim();
+            if v.eq_ignore_ascii_case("chunked") && minor == 1 {
+                chunked = true;
+            } else if !v.eq_ignore_ascii_case("identity") {
+                return Err(HttpError::TransferEncoding(value.to_string()));
+            }
         }
     }
     let content_length = match content_length(&headers)? {
+        // Both framings at once is how responses are smuggled (RFC 9112
+        // §6.1): refused rather than one of them believed.
+        Some(_) if chunked => {
+            return Err(HttpError::TransferEncoding(
+                "chunked with a Content-Length".into(),
+            ))
+        }
         Some(n) if n > MAX_BODY as u64 => return Err(HttpError::BodyTooLarge(n)),
         Some(n) => Some(n as usize),
         None => None,
@@ -245,10 +266,74 @@ pub(crate) fn parse_response_head(head: &[u8]) -> Result<ResponseHead, HttpError
     Ok(ResponseHead {
         status,
         content_length,
+        chunked,
         keep_alive,
         session_id,
         timeout_s,
     })
+}
+
+/// Decodes a chunked body (RFC 9112 §7.1) at the start of `buf`:
+/// `Ok(None)` while it is incomplete, `Ok(Some((body, used)))` once the
+/// last chunk and the end of the trailers (which are skipped) are in, `used`
+/// being how many bytes of `buf` it took. Chunk extensions are ignored; the
+/// body may not grow over `MAX_BODY`, nor a size or trailer line over 1 KiB.
+pub(crate) fn decode_chunked(buf: &[u8]) -> Result<Option<(Vec<u8>, usize)>, HttpError> {
+    const MAX_LINE: usize = 1024;
+    let line_at = |pos: usize| -> Result<Option<usize>, HttpError> {
+        match buf[pos..].windows(2).position(|w| w == b"\r\n") {
+            Some(n) if n <= MAX_LINE => Ok(Some(n)),
+            None if buf.len() - pos <= MAX_LINE => Ok(None),
+            _ => Err(HttpError::Chunked("a line over 1 KiB".into())),
+        }
+    };
+    let mut body = Vec::new();
+    let mut pos = 0;
+    loop {
+        let Some(n) = line_at(pos)? else {
+            return Ok(None);
+        };
+        let line = String::from_utf8_lossy(&buf[pos..pos + n]);
+        let digits = line
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim_matches([' ', '\t']);
+        if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(HttpError::Chunked(format!(
+                "chunk size {:?} is not hex",
+                line.chars().take(40).collect::<String>()
+            )));
+        }
+        let size = usize::from_str_radix(digits, 16)
+            .map_err(|_| HttpError::Chunked(format!("chunk size {digits:?}")))?;
+        pos += n + 2;
+        if size == 0 {
+            // Trailer lines up to an empty one.
+            loop {
+                let Some(n) = line_at(pos)? else {
+                    return Ok(None);
+                };
+                pos += n + 2;
+                if n == 0 {
+                    return Ok(Some((body, pos)));
+                }
+            }
+        }
+        if body.len() + size > MAX_BODY {
+            return Err(HttpError::BodyTooLarge((body.len() + size) as u64));
+        }
+        if buf.len() < pos + size + 2 {
+            return Ok(None);
+        }
+        if &buf[pos + size..pos + size + 2] != b"\r\n" {
+            return Err(HttpError::Chunked(format!(
+                "a chunk of {size} bytes not followed by CRLF"
+            )));
+        }
+        body.extend_from_slice(&buf[pos..pos + size]);
+        pos += size + 2;
+    }
 }
 
 /// Parses a request head (for the simulated plug's server side).
@@ -266,8 +351,12 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, HttpError> {
     }
     let mut session_id = None;
     let mut close = version == "HTTP/1.0";
+    let mut content_type = None;
     for (name, value) in &headers {
-        if name.eq_ignore_ascii_case("cookie") {
+        if name.eq_ignore_ascii_case("content-type") {
+            let media = value.split(';').next().unwrap_or_default();
+            content_type = Some(media.trim().to_ascii_lowercase());
+        } else if name.eq_ignore_ascii_case("cookie") {
             for pair in value.split(';') {
                 if let Some((n, v)) = pair.split_once('=') {
                     if n.trim() == SESSION_COOKIE {
@@ -292,6 +381,7 @@ pub fn parse_request_head(head: &[u8]) -> Result<RequestHead, HttpError> {
         content_length,
         session_id,
         close,
+        content_type,
     })
 }
 
@@ -312,6 +402,8 @@ pub(crate) fn parse_response(bytes: &[u8]) -> Result<Response, HttpError> {
                 body.len()
             )))
         }
+        // The connection's end ends the body (RFC 9112 §6.3).
+        None if head.status == 200 && !head.keep_alive => body.to_vec(),
         None if head.status == 200 => return Err(HttpError::NoContentLength),
         None => Vec::new(),
     };
@@ -617,7 +709,25 @@ impl HttpClient {
             Ok(h) => h,
             Err(f) => return (Err(f), false),
         };
+        if head.chunked {
+            return match self.read_chunked(&at, head_end) {
+                Ok((body, extra)) => (Ok(response(&head, body)), head.keep_alive && !extra),
+                Err(f) => (Err(f), false),
+            };
+        }
         let Some(len) = head.content_length else {
+            if head.status == 200 && !head.keep_alive {
+                // HTTP/1.0 or `Connection: close` without a length: the body
+                // ends where the connection does (RFC 9112 §6.3), as aiohttp
+                // (plugp100's client) reads it and as a small Python server
+                // writes it. A kept-alive reply without a length still fails:
+                // its end could only be guessed at the deadline.
+                return (
+                    self.read_to_close(&at, head_end)
+                        .map(|b| response(&head, b)),
+                    false,
+                );
+            }
             if head.status == 200 {
                 return (
                     Err(Failure::Kasa(self.http_err(op, HttpError::NoContentLength))),
@@ -751,6 +861,60 @@ impl HttpClient {
         Ok((body, extra))
     }
 
+    /// A chunked body: what `self.buf` holds past the head, then more until
+    /// the last chunk, within the deadline. Also says whether bytes past the
+    /// body had arrived.
+    fn read_chunked(&mut self, at: &Wire<'_>, head_end: usize) -> Result<(Vec<u8>, bool), Failure> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match decode_chunked(&self.buf[head_end..]) {
+                Ok(Some((body, used))) => return Ok((body, head_end + used < self.buf.len())),
+                Ok(None) => {}
+                Err(e) => return Err(Failure::Kasa(self.http_err(at.op, e))),
+            }
+            match self.read_some(at, &mut chunk) {
+                Ok(0) => {
+                    return Err(Failure::Kasa(KasaError::Closed {
+                        addr: self.addr.clone(),
+                        op: at.op.to_string(),
+                        mid_frame: true,
+                    }))
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(ReadErr::Kasa(e)) => return Err(Failure::Kasa(e)),
+                Err(ReadErr::Io(e)) => {
+                    let what = format!("reading the reply to {}", at.op);
+                    return Err(self.io_failure(at, e, what, true));
+                }
+            }
+        }
+    }
+
+    /// The body of a reply that ends when the peer closes: what `self.buf`
+    /// holds past the head, then everything until end of file, at most
+    /// `MAX_BODY` bytes, within the deadline.
+    fn read_to_close(&mut self, at: &Wire<'_>, head_end: usize) -> Result<Vec<u8>, Failure> {
+        let mut body = self.buf[head_end..].to_vec();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if body.len() > MAX_BODY {
+                let n = body.len() as u64;
+                return Err(Failure::Kasa(
+                    self.http_err(at.op, HttpError::BodyTooLarge(n)),
+                ));
+            }
+            match self.read_some(at, &mut chunk) {
+                Ok(0) => return Ok(body),
+                Ok(n) => body.extend_from_slice(&chunk[..n]),
+                Err(ReadErr::Kasa(e)) => return Err(Failure::Kasa(e)),
+                Err(ReadErr::Io(e)) => {
+                    let what = format!("reading the reply to {}", at.op);
+                    return Err(self.io_failure(at, e, what, true));
+                }
+            }
+        }
+    }
+
     fn read_some(&self, at: &Wire<'_>, buf: &mut [u8]) -> Result<usize, ReadErr> {
         let left = self
             .remaining(at.deadline, at.op, at.started)
@@ -871,6 +1035,13 @@ set-cookie: TIMEOUT=1440\r\nConnection: close\r\ncontent-length: 0\r\n\r\n";
             parse_response(b"HTTP/1.1 200 OK\r\n\r\nbody"),
             Err(HttpError::NoContentLength)
         );
+        // Unless the connection's end ends the body.
+        for raw in [
+            &b"HTTP/1.0 200 OK\r\n\r\nbody"[..],
+            &b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody"[..],
+        ] {
+            assert_eq!(parse_response(raw).unwrap().body, b"body");
+        }
         // A refusal without a length is fine: its body is not needed.
         assert_eq!(
             parse_response(b"HTTP/1.1 403 Forbidden\r\n\r\n")
@@ -906,9 +1077,64 @@ set-cookie: TIMEOUT=1440\r\nConnection: close\r\ncontent-length: 0\r\n\r\n";
             parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort"),
             Err(HttpError::BadContentLength(_))
         ));
+        assert!(
+            parse_response_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .unwrap()
+                .chunked
+        );
+        for bad in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"[..],
+            b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+        ] {
+            assert!(
+                matches!(
+                    parse_response_head(bad),
+                    Err(HttpError::TransferEncoding(_))
+                ),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn chunked_bodies_are_decoded_once_complete() {
+        let whole = b"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT";
+        let (body, used) = decode_chunked(whole).unwrap().unwrap();
+        assert_eq!(body, b"hello, world");
+        assert_eq!(&whole[used..], b"NEXT");
+        // Every proper prefix is incomplete, never an error or a short body.
+        let end = whole.len() - 4;
+        for cut in 0..end {
+            assert_eq!(decode_chunked(&whole[..cut]), Ok(None), "cut at {cut}");
+        }
+        assert_eq!(
+            decode_chunked(b"A\r\n0123456789\r\n0\r\n\r\n").unwrap(),
+            Some((b"0123456789".to_vec(), 20))
+        );
+        for bad in [
+            &b"zz\r\nhello\r\n0\r\n\r\n"[..],
+            b"\r\n",
+            b"5\r\nhelloXX0\r\n\r\n",
+            b"-5\r\nhello\r\n",
+            b"123456789\r\n",
+        ] {
+            assert!(
+                matches!(decode_chunked(bad), Err(HttpError::Chunked(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let huge = format!("{:x}\r\n", MAX_BODY + 1);
         assert!(matches!(
-            parse_response_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
-            Err(HttpError::TransferEncoding(_))
+            decode_chunked(huge.as_bytes()),
+            Err(HttpError::BodyTooLarge(_))
+        ));
+        let long_line = vec![b'1'; 2000];
+        assert!(matches!(
+            decode_chunked(&long_line),
+            Err(HttpError::Chunked(_))
         ));
     }
 

@@ -49,10 +49,11 @@ use super::{encode_request, Transport};
 use crate::kasa::credentials::{base64_decode, base64_encode, Credentials};
 use crate::kasa::error::{AuthDetail, KasaError};
 
-/// What the handshake posts are labelled as.
+/// What the handshake posts are labelled as: plugp100's headers (its
+/// aiohttp sends `Accept: */*`), so a device that checks them sees nothing new.
 const JSON_BODY: BodyKind = BodyKind {
     content_type: "application/json",
-    accept: "application/json",
+    accept: "*/*",
     extra: &[],
 };
 
@@ -102,22 +103,24 @@ pub enum Passcode {
     Default,
     /// Types 2 and 5: the TP-Link account's password.
     Account,
+    /// Type 3 alone: a shared token, which plugp100 keys (on plugs) with the
+    /// account's password, pre-hashed as `extra_crypt` says, like type 2.
+    SharedToken,
 }
 
 impl Announce {
-    /// The passcode kind to use: type 0 first, then 2 or 5; nothing listed
-    /// means the default one (plugp100's rule). Type 3 alone (a shared
-    /// token, cameras) is not spoken.
+    /// The passcode kind to use, plugp100's rule: type 0 first, then 2 or 5,
+    /// then 3; anything else (nothing listed, or only kinds it does not know)
+    /// means the default one.
     pub fn passcode(&self) -> Result<Passcode, TpapError> {
-        if self.pake.is_empty() || self.pake.contains(&0) {
+        if self.pake.contains(&0) {
             Ok(Passcode::Default)
         } else if self.pake.iter().any(|p| *p == 2 || *p == 5) {
             Ok(Passcode::Account)
+        } else if self.pake.contains(&3) {
+            Ok(Passcode::SharedToken)
         } else {
-            Err(TpapError::BadField {
-                field: "pake",
-                detail: format!("{:?} offers no password-based passcode", self.pake),
-            })
+            Ok(Passcode::Default)
         }
     }
 
@@ -134,6 +137,7 @@ impl Announce {
     pub fn passcode_type(&self) -> &'static str {
         match self.passcode() {
             Ok(Passcode::Account) => "userpw",
+            Ok(Passcode::SharedToken) => "shared_token",
             _ => "default_userpw",
         }
     }
@@ -159,9 +163,32 @@ pub enum LoginReply {
     Code(i64),
 }
 
+/// A number as Python's `int()` takes it from JSON, which is how plugp100
+/// reads every numeric field: an integer, an integral float (`1.0`), a
+/// decimal string (`"1"`) or a boolean.
 fn int_of(v: &Value) -> Option<i64> {
-    v.as_i64()
-        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Bool(b) => Some(i64::from(*b)),
+        _ => None,
+    }
+}
+
+/// Python's truth of a JSON value, which is how plugp100 reads `dac`.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
 }
 
 /// Sorts a `login` reply by its `error_code`. The failed and remaining
@@ -195,8 +222,10 @@ pub fn parse_discover(r: &serde_json::Map<String, Value>) -> Result<Announce, Tp
         .get("tpap")
         .and_then(Value::as_object)
         .ok_or(TpapError::Missing("tpap"))?;
+    // plugp100 keeps the port it was given unless the device names one above 0.
     let port = match tpap.get("port").and_then(int_of) {
         None => 0,
+        Some(p) if p <= 0 => 0,
         Some(p) => u16::try_from(p).map_err(|_| TpapError::BadField {
             field: "port",
             detail: format!("{p} is not a port"),
@@ -210,7 +239,7 @@ pub fn parse_discover(r: &serde_json::Map<String, Value>) -> Result<Announce, Tp
             .to_string(),
         tls: tpap.get("tls").and_then(int_of).unwrap_or(0),
         port,
-        dac: tpap.get("dac").and_then(Value::as_bool).unwrap_or(false),
+        dac: tpap.get("dac").is_some_and(truthy),
         pake: tpap
             .get("pake")
             .and_then(Value::as_array)
@@ -296,24 +325,34 @@ pub struct ShareReply {
     pub start_seq: u32,
 }
 
+/// The session token as plugp100 reads it: `sessionId` first, then `stok`,
+/// a string or a number; an empty one counts as absent.
+fn session_token(r: &serde_json::Map<String, Value>) -> Option<String> {
+    ["sessionId", "stok"].iter().find_map(|k| match r.get(*k) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// Whether a session token can stand in one path segment as it is: the
+/// characters RFC 3986 allows there unescaped, but never `/` (nor `%`,
+/// `?`, `#`, spaces or controls), so the token can neither leave its
+/// segment nor break the request line.
+fn path_safe(token: &str) -> bool {
+    token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b))
+}
+
 /// Decodes `pake_share`'s `result`.
 pub fn parse_share(r: &serde_json::Map<String, Value>) -> Result<ShareReply, TpapError> {
     let dev_confirm = b64_field(r, "dev_confirm")?;
-    let stok = r
-        .get("stok")
-        .or_else(|| r.get("sessionId"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or(TpapError::Missing("stok"))?;
-    // The token goes into a request path: nothing that could break it.
-    if stok.len() > 128
-        || !stok
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-    {
+    let stok = session_token(r).ok_or(TpapError::Missing("stok"))?;
+    if stok.len() > 256 || !path_safe(&stok) {
         return Err(TpapError::BadField {
             field: "stok",
-            detail: "not a token of letters and digits".into(),
+            detail: "not a token that can stand in a request path".into(),
         });
     }
     let seq = r
@@ -326,7 +365,7 @@ pub fn parse_share(r: &serde_json::Map<String, Value>) -> Result<ShareReply, Tpa
     })?;
     Ok(ShareReply {
         dev_confirm,
-        stok: stok.to_string(),
+        stok,
         start_seq,
     })
 }
@@ -360,6 +399,78 @@ pub fn open_ds_reply(sealer: &Sealer, seq: u32, body: &[u8]) -> Result<DsReply, 
         detail: format!("the opened reply is not JSON ({e})"),
     })?;
     Ok(DsReply::Sealed(v))
+}
+
+/// The body of a `login` post, `{"method":"login","params":{…}}`, with the
+/// params in the order given: plugp100's order (`sub_method` first), which
+/// a device that reads the body as a stream rather than a map also takes.
+pub fn login_body(params: &[(&str, Value)]) -> Vec<u8> {
+    let mut out = br#"{"method":"login","params":{"#.to_vec();
+    for (i, (k, v)) in params.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Strings and JSON values always serialize.
+        out.extend_from_slice(&serde_json::to_vec(k).unwrap_or_default());
+        out.push(b':');
+        out.extend_from_slice(&serde_json::to_vec(v).unwrap_or_default());
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+/// A SMART request as plugp100 sends it: `params` always present (`null`
+/// when there are none), at the top and in each request of a
+/// `multipleRequest`. Python-kasa leaves it out, which devices take; a TPAP
+/// server modelled on plugp100 may not.
+pub fn with_params(request: &Value) -> Value {
+    let mut r = request.clone();
+    let add = |v: &mut Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.entry("params").or_insert(Value::Null);
+        }
+    };
+    add(&mut r);
+    if r.get("method").and_then(Value::as_str) == Some("multipleRequest") {
+        if let Some(list) = r
+            .get_mut("params")
+            .and_then(|p| p.get_mut("requests"))
+            .and_then(Value::as_array_mut)
+        {
+            list.iter_mut().for_each(add);
+        }
+    }
+    r
+}
+
+/// What a `/ds` reply means for the request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DsOutcome {
+    /// The session is gone (this code): handshake again.
+    Renew(i64),
+    /// The device's answer, for the SMART layer to read.
+    Answer(Value),
+}
+
+/// Sorts an opened `/ds` reply. An unsealed code other than a renewal is
+/// the device's answer, as plugp100 takes any JSON reply, so the SMART
+/// layer reads it as it reads a sealed one (a refused `multipleRequest`
+/// then falls back to single requests). Only a failure may travel
+/// unsealed: a success outside the seal is refused, since anyone on the
+/// path could have written it.
+pub fn ds_outcome(reply: DsReply) -> Result<DsOutcome, TpapError> {
+    match reply {
+        DsReply::Unsealed(code) if RENEW_CODES.contains(&code) => Ok(DsOutcome::Renew(code)),
+        DsReply::Unsealed(0) => Err(TpapError::BadField {
+            field: "reply",
+            detail: "error_code 0 outside the seal".into(),
+        }),
+        DsReply::Unsealed(code) => Ok(DsOutcome::Answer(json!({ "error_code": code }))),
+        DsReply::Sealed(v) => match v.get("error_code").and_then(int_of) {
+            Some(code) if RENEW_CODES.contains(&code) => Ok(DsOutcome::Renew(code)),
+            _ => Ok(DsOutcome::Answer(v)),
+        },
+    }
 }
 
 struct Session {
@@ -448,12 +559,11 @@ impl TpapTransport {
 
     fn login(
         &mut self,
-        params: Value,
+        params: &[(&str, Value)],
         op: &str,
         deadline: Instant,
     ) -> Result<LoginReply, KasaError> {
-        let body = json!({"method": "login", "params": params});
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let bytes = login_body(params);
         let r = self
             .http
             .post_as("/", &bytes, None, &JSON_BODY, deadline, op)?;
@@ -492,7 +602,7 @@ impl TpapTransport {
 
     fn handshake_inner(&mut self, deadline: Instant) -> Result<(), KasaError> {
         let addr = self.http.address().to_string();
-        let a = match self.login(json!({"sub_method": "discover"}), "discover", deadline)? {
+        let a = match self.login(&[("sub_method", json!("discover"))], "discover", deadline)? {
             LoginReply::Ok(r) => parse_discover(&r).map_err(|e| self.err("discover", e))?,
             LoginReply::Refused { .. } => return Err(self.refused_code("discover", LOGIN_REFUSED)),
             LoginReply::Code(c) => return Err(self.refused_code("discover", c)),
@@ -517,18 +627,18 @@ impl TpapTransport {
         }
         let passcode = a.passcode().map_err(|e| self.err("discover", e))?;
         let user_random: [u8; 32] = random(&addr)?;
-        let register = json!({
-            "sub_method": "pake_register",
-            "username": a.register_username(),
-            "user_random": base64_encode(&user_random),
-            "cipher_suites": [1],
-            "encryption": ["aes_128_ccm"],
-            "passcode_type": a.passcode_type(),
-            "stok": null,
-        });
+        let register = [
+            ("sub_method", json!("pake_register")),
+            ("username", json!(a.register_username())),
+            ("user_random", json!(base64_encode(&user_random))),
+            ("cipher_suites", json!([1])),
+            ("encryption", json!(["aes_128_ccm"])),
+            ("passcode_type", json!(a.passcode_type())),
+            ("stok", Value::Null),
+        ];
         let dac = a.dac;
         self.announce = Some(a.clone());
-        let reg = match self.login(register, "pake_register", deadline)? {
+        let reg = match self.login(&register, "pake_register", deadline)? {
             LoginReply::Ok(r) => parse_register(&r).map_err(|e| self.err("pake_register", e))?,
             LoginReply::Refused { failed, remaining } => {
                 return Err(self.auth_refused(failed, remaining))
@@ -541,7 +651,9 @@ impl TpapTransport {
         };
         let credential = match passcode {
             Passcode::Default => default_passcode(&a.mac),
-            Passcode::Account => pre_hash(reg.extra_crypt.as_ref(), &user, &pass, &a.mac),
+            Passcode::Account | Passcode::SharedToken => {
+                pre_hash(reg.extra_crypt.as_ref(), &user, &pass, &a.mac)
+            }
         }
         .map_err(|e| self.err("pake_register", e))?;
         let secret = derive_secret(credential.as_bytes(), &reg.dev_salt, reg.iterations);
@@ -559,18 +671,18 @@ impl TpapTransport {
             dev_share: &reg.dev_share,
         };
         let keys = client_keys(&x, &secret, &ex).map_err(|e| self.err("pake_register", e))?;
-        let mut share = json!({
-            "sub_method": "pake_share",
-            "user_share": base64_encode(&user_share),
-            "user_confirm": base64_encode(&keys.user_confirm),
-        });
+        let mut share = vec![
+            ("sub_method", json!("pake_share")),
+            ("user_share", json!(base64_encode(&user_share))),
+            ("user_confirm", json!(base64_encode(&keys.user_confirm))),
+        ];
         if dac {
             // The device then adds a certificate proof; like a device that
             // sends none, it is not checked here (plugp100 checks it only
             // when the device sends its CA).
-            share["dac_nonce"] = Value::from(base64_encode(&random::<32>(&addr)?));
+            share.push(("dac_nonce", json!(base64_encode(&random::<32>(&addr)?))));
         }
-        let done = match self.login(share, "pake_share", deadline)? {
+        let done = match self.login(&share, "pake_share", deadline)? {
             LoginReply::Ok(r) => parse_share(&r).map_err(|e| self.err("pake_share", e))?,
             LoginReply::Refused { failed, remaining } => {
                 return Err(self.auth_refused(failed, remaining))
@@ -670,23 +782,10 @@ impl TpapTransport {
                     let Some(s) = self.session.as_ref() else {
                         return Err(self.err(op, TpapError::Missing("stok")));
                     };
-                    match open_ds_reply(&s.sealer, seq, &r.body).map_err(|e| self.err(op, e))? {
-                        DsReply::Unsealed(code) if RENEW_CODES.contains(&code) => {
-                            Some(format!("error_code {code}"))
-                        }
-                        DsReply::Unsealed(code) => {
-                            return Err(KasaError::Smart {
-                                addr,
-                                method: op.to_string(),
-                                code,
-                            })
-                        }
-                        DsReply::Sealed(v) => match v.get("error_code").and_then(int_of) {
-                            Some(code) if RENEW_CODES.contains(&code) => {
-                                Some(format!("error_code {code}"))
-                            }
-                            _ => return Ok(v),
-                        },
+                    let reply = open_ds_reply(&s.sealer, seq, &r.body);
+                    match reply.and_then(ds_outcome).map_err(|e| self.err(op, e))? {
+                        DsOutcome::Renew(code) => Some(format!("error_code {code}")),
+                        DsOutcome::Answer(v) => return Ok(v),
                     }
                 }
             };
@@ -713,7 +812,7 @@ impl Transport for TpapTransport {
     }
 
     fn request(&mut self, request: &Value, deadline: Instant) -> Result<Value, KasaError> {
-        let (op, body) = encode_request(self.http.address(), request)?;
+        let (op, body) = encode_request(self.http.address(), &with_params(request))?;
         self.request_value(&body, deadline, &op)
     }
 

@@ -274,6 +274,20 @@ pub fn sha256_crypt(password: &[u8], salt: &str, rounds: u32) -> String {
     out
 }
 
+/// plugp100's `_authkey_mask`: each character pair of the password and the
+/// temporary key (0xBB past the shorter's end) picks a dictionary character.
+fn authkey_mask(password: &str, tmpkey: &str, dictionary: &str) -> String {
+    let (p, t): (Vec<char>, Vec<char>) = (password.chars().collect(), tmpkey.chars().collect());
+    let d: Vec<char> = dictionary.chars().collect();
+    (0..p.len().max(t.len()))
+        .map(|i| {
+            let l = p.get(i).map_or(0xBB, |c| u32::from(*c));
+            let r = t.get(i).map_or(0xBB, |c| u32::from(*c));
+            d[((l ^ r) as usize) % d.len()]
+        })
+        .collect()
+}
+
 fn hex_lower(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -323,7 +337,11 @@ pub const MAX_CRYPT_ROUNDS: u32 = 1_000_000;
 /// * `password_shadow` with `passwd_id` 1: md5-crypt with the prefix's salt;
 ///   2: SHA-1 hex of the password; 3: SHA-1 hex of `md5hex(username) + "_" +
 ///   MAC`; 5: sha256-crypt with the prefix's salt and rounds (`passwd_rounds`
-///   wins; none at all means passlib's default of 535000, as plugp100 does).
+///   wins; none at all means passlib's default of 535000, as plugp100 does);
+/// * `password_authkey`: the password masked with `authkey_tmpkey` through
+///   `authkey_dictionary`;
+/// * `password_sha_with_salt`: SHA-256 hex of `admin` (`sha_name` 0, else
+///   `user`), the base64-decoded `sha_salt` and the password.
 ///
 /// Anything else is [`TpapError::PreHash`]: guessing would spend one of the
 /// few failed logins a device allows.
@@ -350,8 +368,34 @@ pub fn pre_hash(
         .to_ascii_lowercase();
     let params = ec.get("params");
     let param = |k: &str| params.and_then(|p| p.get(k));
-    if kind != "password_shadow" {
-        return Err(TpapError::PreHash(format!("{kind:?}")));
+    let text = |k: &str| param(k).and_then(Value::as_str).unwrap_or("");
+    match kind.as_str() {
+        "password_shadow" => {}
+        "password_authkey"
+            if !text("authkey_tmpkey").is_empty() && !text("authkey_dictionary").is_empty() =>
+        {
+            return Ok(authkey_mask(
+                password,
+                text("authkey_tmpkey"),
+                text("authkey_dictionary"),
+            ));
+        }
+        "password_sha_with_salt" => {
+            let sha_name = param("sha_name")
+                .and_then(|v| {
+                    v.as_i64()
+                        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                })
+                .ok_or_else(|| bad("sha_name", "not a number"))?;
+            let salt = crate::kasa::credentials::base64_decode(text("sha_salt"))
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| bad("sha_salt", "not base64 of UTF-8 text"))?;
+            let hint = if sha_name == 0 { "admin" } else { "user" };
+            return Ok(hex_lower(&Sha256::digest(
+                format!("{hint}{salt}{password}").as_bytes(),
+            )));
+        }
+        _ => return Err(TpapError::PreHash(format!("{kind:?}"))),
     }
     let id = match param("passwd_id") {
         None => 0,

@@ -260,6 +260,44 @@ fn crypt_strings_match_passlib() {
 }
 
 #[test]
+fn pre_hash_takes_plugp100s_other_kinds() {
+    // Values printed by plugp100 6.0.2's `_build_credentials`.
+    let sha = |name: serde_json::Value| json!({"type": "password_sha_with_salt", "params": {"sha_name": name, "sha_salt": "TmFDbC00Mg=="}});
+    assert_eq!(
+        pre_hash(Some(&sha(json!(0))), "u@example.com", "pw secret", MAC).unwrap(),
+        "5945460db959e3b12bcc90d3c4c40917f16d8728e8aa6d58f16119ed2ee9a545"
+    );
+    assert_eq!(
+        pre_hash(Some(&sha(json!("1"))), "u@example.com", "pw secret", MAC).unwrap(),
+        "7aa24ce8e7f0ac11002faf25445a64516cead9caa16f1e993b45b7008a322c0e"
+    );
+    let authkey = |tmp: &str, dict: &str| json!({"type": "Password_AuthKey", "params": {"authkey_tmpkey": tmp, "authkey_dictionary": dict}});
+    assert_eq!(
+        pre_hash(
+            Some(&authkey("tmpKEY123456789", "RzECl3s8mN0vQb")),
+            "u",
+            "pw secret",
+            MAC
+        )
+        .unwrap(),
+        "lQ0RlEvCzCEzR3l"
+    );
+    assert_eq!(
+        pre_hash(Some(&authkey("abc", "XYZW")), "u", "long password", MAC).unwrap(),
+        "YYYXWWZXXXXYW"
+    );
+    let bad_salt =
+        json!({"type": "password_sha_with_salt", "params": {"sha_name": 0, "sha_salt": "***"}});
+    assert!(matches!(
+        pre_hash(Some(&bad_salt), "u", "p", MAC),
+        Err(TpapError::BadField {
+            field: "sha_salt",
+            ..
+        })
+    ));
+}
+
+#[test]
 fn pre_hash_refuses_what_it_does_not_know() {
     let unknown = json!({"type": "password_authkey", "params": {}});
     assert!(matches!(
@@ -423,8 +461,14 @@ fn discover_answers_choose_the_passcode_as_plugp100_does() {
         sha.register_username(),
         "8C6976E5B5410415BDE908BD4DEE15DFB167A9C873FC4BB8A81F6F2AB448A918"
     );
+    // plugp100's rule past 0, 2 and 5: 3 alone is the shared token (keyed
+    // with the password), anything else the default passcode.
     let token = parse_discover(&obj(json!({"tpap": {"pake": [3]}}))).unwrap();
-    assert!(token.passcode().is_err());
+    assert_eq!(token.passcode(), Ok(Passcode::SharedToken));
+    assert_eq!(token.passcode_type(), "shared_token");
+    let unknown = parse_discover(&obj(json!({"mac": MAC, "tpap": {"pake": [1, 4]}}))).unwrap();
+    assert_eq!(unknown.passcode(), Ok(Passcode::Default));
+    assert_eq!(unknown.passcode_type(), "default_userpw");
     assert_eq!(
         parse_discover(&obj(json!({"mac": MAC}))),
         Err(TpapError::Missing("tpap"))
@@ -621,4 +665,136 @@ fn mutated_handshake_answers_never_panic() {
         parsed > 100,
         "the mutations must reach the parsers ({parsed})"
     );
+}
+
+#[test]
+fn discover_fields_are_read_as_plugp100_reads_them() {
+    // Python's int() and truth: integral floats, strings and booleans are
+    // numbers; `dac` is any truthy value; a port of 0 or below keeps ours.
+    let a = parse_discover(&obj(json!({"mac": MAC, "tpap": {
+        "tls": 0.0, "port": -1, "dac": 1, "pake": [2.0], "user_hash_type": "1"}})))
+    .unwrap();
+    assert_eq!(
+        (a.tls, a.port, a.dac, a.pake.as_slice(), a.user_hash_type),
+        (0, 0, true, &[2][..], 1)
+    );
+    for (dac, want) in [
+        (json!(true), true),
+        (json!("yes"), true),
+        (json!(0), false),
+        (json!(""), false),
+        (json!(null), false),
+        (json!(false), false),
+    ] {
+        let a = parse_discover(&obj(json!({"tpap": {"dac": dac}}))).unwrap();
+        assert_eq!(a.dac, want, "dac {dac}");
+    }
+    let port = parse_discover(&obj(json!({"tpap": {"port": "8080"}}))).unwrap();
+    assert_eq!(port.port, 8080);
+    // Not a whole number: not read as one.
+    let frac = parse_register(&obj(json!({"cipher_suites": 1.5})));
+    assert!(matches!(frac, Err(TpapError::Missing("cipher_suites"))));
+}
+
+#[test]
+fn the_session_token_is_read_as_plugp100_reads_it() {
+    let share = |extra: serde_json::Value| {
+        let mut v = json!({"dev_confirm": "AAAA", "start_seq": 1});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        parse_share(&obj(v))
+    };
+    // `sessionId` wins over `stok` when a device sends both.
+    let both = share(json!({"sessionId": "S1", "stok": "T1"})).unwrap();
+    assert_eq!(both.stok, "S1");
+    // An empty one counts as absent; a number is its decimal digits.
+    assert_eq!(
+        share(json!({"sessionId": "", "stok": "T1"})).unwrap().stok,
+        "T1"
+    );
+    assert_eq!(share(json!({"stok": 123456})).unwrap().stok, "123456");
+    // Base64 and URL-safe tokens stand in a path segment as they are.
+    for t in ["QUJD+ZGVm=", "a_b-c.d~e", "x:y@z"] {
+        assert_eq!(share(json!({ "stok": t })).unwrap().stok, t);
+    }
+    // What could leave the segment or break the request line is refused.
+    for t in ["a/b", "a b", "a?b", "a#b", "a%2Fb", "a\r\nb", "é"] {
+        assert!(
+            matches!(
+                share(json!({ "stok": t })),
+                Err(TpapError::BadField { field: "stok", .. })
+            ),
+            "{t:?}"
+        );
+    }
+    assert_eq!(
+        share(json!({"stok": null, "sessionId": ""})),
+        Err(TpapError::Missing("stok"))
+    );
+}
+
+#[test]
+fn login_bodies_keep_plugp100s_field_order() {
+    let body = login_body(&[
+        ("sub_method", json!("pake_register")),
+        ("username", json!("u")),
+        ("cipher_suites", json!([1])),
+        ("stok", serde_json::Value::Null),
+    ]);
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        r#"{"method":"login","params":{"sub_method":"pake_register","username":"u","cipher_suites":[1],"stok":null}}"#
+    );
+    assert_eq!(
+        login_body(&[("sub_method", json!("discover"))]),
+        br#"{"method":"login","params":{"sub_method":"discover"}}"#.to_vec()
+    );
+}
+
+#[test]
+fn requests_always_carry_params_as_plugp100_sends_them() {
+    assert_eq!(
+        with_params(&json!({"method": "get_device_info", "terminal_uuid": "u"})),
+        json!({"method": "get_device_info", "params": null, "terminal_uuid": "u"})
+    );
+    let kept = json!({"method": "set_device_info", "params": {"device_on": true}});
+    assert_eq!(with_params(&kept), kept);
+    assert_eq!(
+        with_params(
+            &json!({"method": "multipleRequest", "params": {"requests": [
+            {"method": "component_nego"}, {"method": "x", "params": {"a": 1}}]}})
+        ),
+        json!({"method": "multipleRequest", "params": {"requests": [
+            {"method": "component_nego", "params": null}, {"method": "x", "params": {"a": 1}}]}})
+    );
+}
+
+#[test]
+fn ds_replies_are_sorted_as_plugp100_sorts_them() {
+    for code in RENEW_CODES {
+        assert_eq!(
+            ds_outcome(DsReply::Unsealed(code)),
+            Ok(DsOutcome::Renew(code))
+        );
+        assert_eq!(
+            ds_outcome(DsReply::Sealed(json!({ "error_code": code.to_string() }))),
+            Ok(DsOutcome::Renew(code))
+        );
+    }
+    // Another unsealed code is the device's answer, for the SMART layer.
+    assert_eq!(
+        ds_outcome(DsReply::Unsealed(-1002)),
+        Ok(DsOutcome::Answer(json!({"error_code": -1002})))
+    );
+    let sealed = json!({"error_code": 0, "result": {"device_on": true}});
+    assert_eq!(
+        ds_outcome(DsReply::Sealed(sealed.clone())),
+        Ok(DsOutcome::Answer(sealed))
+    );
+    // A success is believed only sealed.
+    assert!(matches!(
+        ds_outcome(DsReply::Unsealed(0)),
+        Err(TpapError::BadField { field: "reply", .. })
+    ));
 }
