@@ -7,15 +7,7 @@
 pub mod overrides;
 pub mod reload;
 pub mod socket;
+#[cfg(test)]
+mod test_base;
 
 pub use overrides::{Overrides, OverridesError};
-
-/// A configuration with only a heater, the starting point of the
-/// overrides and reload tests.
-#[cfg(test)]
-fn test_base() -> crate::config::RawConfig {
-    crate::config::RawConfig {
-        heater: Some(crate::config::RawPlug::new("10.0.0.5", None)),
-        ..crate::config::RawConfig::default()
-    }
-}

@@ -277,7 +277,7 @@ mod tests {
     use super::*;
     use crate::config::RawPlug;
 
-    use crate::command::test_base as base;
+    use crate::command::test_base::test_base as base;
 
     fn cmd(f: impl FnOnce(&mut Command)) -> Command {
         let mut c = Command::default();

@@ -109,7 +109,7 @@ mod tests {
     use super::*;
     use crate::config::RawPlug;
 
-    use crate::command::test_base as base;
+    use crate::command::test_base::test_base as base;
 
     #[test]
     fn reloadable_keys_need_no_restart() {

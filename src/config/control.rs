@@ -24,8 +24,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{fmt_num, invalid, ConfigError, RawSensor};
+use super::error::{fmt_num, invalid, ConfigError};
 use crate::control::{Algorithm, CascadeSettings};
+use crate::sensor::Backend;
 use crate::units::Units;
 
 /// `control.algorithm`.
@@ -136,11 +137,13 @@ pub struct ChamberSettings {
     pub max_step_c: f64,
 }
 
-/// `control` and `chamber_sensor`, checked against each other and `sensor`.
+/// `control` and `chamber_sensor`, checked against each other and the
+/// product sensor's `sensor.backend` and `sensor.id`.
 pub(crate) fn control_settings(
     c: &RawControl,
     chamber: Option<&RawChamberSensor>,
-    sensor: &RawSensor,
+    sensor_backend: Backend,
+    sensor_id: Option<&str>,
     u: Units,
 ) -> Result<(Algorithm, Option<ChamberSettings>), ConfigError> {
     let deg = u.symbol();
@@ -209,8 +212,8 @@ pub(crate) fn control_settings(
                 ));
             }
             // The simulated chamber's sensors have fixed ids.
-            let simulated = sensor.backend == crate::sensor::Backend::Simulated;
-            match &sensor.id {
+            let simulated = sensor_backend == Backend::Simulated;
+            match sensor_id {
                 _ if simulated => {}
                 None => {
                     return Err(invalid(
@@ -218,7 +221,7 @@ pub(crate) fn control_settings(
                         "is null, but with a chamber_sensor on the same bus the product sensor must be named".into(),
                     ))
                 }
-                Some(id) if *id == ch.id => {
+                Some(id) if id == ch.id => {
                     return Err(invalid(
                         "chamber_sensor.id",
                         format!("{id:?} is sensor.id too; the chamber needs its own sensor"),
@@ -244,86 +247,4 @@ pub(crate) fn control_settings(
         AlgorithmName::Cascade => Algorithm::Cascade(settings),
     };
     Ok((algorithm, chamber))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::Config;
-    use crate::control::Algorithm;
-
-    const BASE: &str =
-        r#""mode":"cool","cooler":{"host":"127.0.0.1"},"sensor":{"id":"28-000000000001"}"#;
-
-    fn cfg(extra: &str) -> Result<Config, String> {
-        Config::from_json(&format!("{{{BASE}{extra}}}")).map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn cascade_with_a_chamber_sensor_gets_brewpi_defaults() {
-        let c =
-            cfg(r#","control":{"algorithm":"cascade"},"chamber_sensor":{"id":"28-000000000002"}"#)
-                .unwrap();
-        let Algorithm::Cascade(s) = c.algorithm else {
-            panic!("{:?}", c.algorithm)
-        };
-        assert_eq!(
-            (s.kp, s.ki, s.kd, s.max_offset_c, s.idle_band_c),
-            (5.0, 0.25, -1.5, 10.0, 1.0)
-        );
-        assert_eq!(c.chamber.as_ref().unwrap().id, "28-000000000002");
-        let printed = serde_json::to_value(c.effective()).unwrap();
-        assert_eq!(printed["control"]["idle_band"], 1.0);
-        assert_eq!(
-            printed["control_state_file"],
-            "/var/lib/kasa-thermostat/control.json"
-        );
-    }
-
-    #[test]
-    fn fahrenheit_defaults_and_values_are_differences() {
-        let c = cfg(r#","units":"F","low_limit":64,"high_limit":68,"control":{"algorithm":"cascade","idle_band":0.9},
-                      "chamber_sensor":{"id":"28-000000000002"}"#)
-        .unwrap();
-        let Algorithm::Cascade(s) = c.algorithm else {
-            panic!()
-        };
-        assert!((s.idle_band_c - 0.5).abs() < 1e-9 && (s.max_offset_c - 10.0).abs() < 1e-9);
-        let printed = serde_json::to_value(c.effective()).unwrap();
-        assert_eq!(printed["control"]["max_offset"], 18.0);
-        assert_eq!(printed["control"]["idle_band"], 0.9);
-    }
-
-    #[test]
-    fn bad_control_values_name_the_key() {
-        for (extra, key) in [
-            (r#","control":{"algorithm":"cascade"}"#, "control.algorithm"),
-            (r#","control":{"algorithm":"pid"}"#, "algorithm"),
-            (r#","control":{"kp":-1}"#, "control.kp"),
-            (r#","control":{"idle_band":9}"#, "control.idle_band"),
-            (r#","control":{"max_offset":0}"#, "control.max_offset"),
-            (r#","control":{"dead_time_s":1e9}"#, "control.dead_time_s"),
-            (r#","control":{"kp2":1}"#, "kp2"),
-            (
-                r#","chamber_sensor":{"id":"28-000000000001"}"#,
-                "chamber_sensor.id",
-            ),
-            (
-                r#","chamber_sensor":{"id":"28-000000000002","offset":30}"#,
-                "chamber_sensor.offset",
-            ),
-            (
-                r#","chamber_sensor":{"id":"28-000000000002","colour":1}"#,
-                "colour",
-            ),
-        ] {
-            let e = cfg(extra).unwrap_err();
-            assert!(e.contains(key), "{extra}: {e}");
-        }
-        let e = Config::from_json(
-            r#"{"mode":"cool","cooler":{"host":"127.0.0.1"},"chamber_sensor":{"id":"28-000000000002"}}"#,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("sensor.id"), "{e}");
-    }
 }

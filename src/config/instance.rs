@@ -7,8 +7,9 @@
 
 use std::path::Path;
 
+use super::error::{invalid, ConfigError};
 use super::raw::RawConfig;
-use super::{invalid, parse_raw, Config, ConfigError, MAX_CONFIG_BYTES};
+use super::{parse_raw, Config, MAX_CONFIG_BYTES};
 use crate::instance::Instance;
 
 impl Config {

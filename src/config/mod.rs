@@ -30,16 +30,17 @@
 //! itself must be a regular file of at most 1 MiB.
 
 pub(crate) mod control;
+mod error;
 mod instance;
 pub(crate) mod raw;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use log::LevelFilter;
 
 pub use control::{AlgorithmName, ChamberSettings, RawChamberSensor, RawControl};
+pub use error::ConfigError;
 pub use raw::{
     OnOff, RawConfig, RawCredentials, RawMqtt, RawPlug, RawPlugTiming, RawSensor, RawWeb,
 };
@@ -49,6 +50,7 @@ use crate::kasa::{Outlet, PlugTarget, Timing, TransportKind};
 use crate::msg::Role;
 use crate::sensor::{Backend, SensorOptions};
 use crate::units::Units;
+use error::{fmt_num, invalid};
 
 /// The largest config file read: a config is a few KiB.
 pub(crate) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -181,100 +183,8 @@ pub struct WebSettings {
     pub(crate) demo: bool,
 }
 
-/// Why a configuration could not be used. Each variant names the file or key.
-#[derive(Debug)]
-pub enum ConfigError {
-    /// The file could not be read: check the path, its permissions, and that
-    /// it is a regular file.
-    Read {
-        /// The config file.
-        path: PathBuf,
-        /// Why.
-        source: crate::fsutil::ReadError,
-    },
-    /// The file is not valid JSON of the expected shape (unknown key, wrong type).
-    Parse {
-        /// The config file, if it came from one.
-        path: Option<PathBuf>,
-        /// The dotted key path (`heater.port`), or `.` for the top level.
-        key: String,
-        /// serde's message, with line and column.
-        message: String,
-    },
-    /// A value is out of its allowed range: the message names key, value and what is allowed.
-    Invalid {
-        /// The config file, if it came from one.
-        path: Option<PathBuf>,
-        /// The dotted key path.
-        key: String,
-        /// What is wrong and what is allowed.
-        message: String,
-    },
-}
-
-impl ConfigError {
-    fn in_file(self, file: &Path) -> ConfigError {
-        match self {
-            ConfigError::Parse { key, message, .. } => ConfigError::Parse {
-                path: Some(file.to_path_buf()),
-                key,
-                message,
-            },
-            ConfigError::Invalid { key, message, .. } => ConfigError::Invalid {
-                path: Some(file.to_path_buf()),
-                key,
-                message,
-            },
-            other => other,
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::Read { path, .. } => {
-                write!(f, "cannot read config file {}", path.display())
-            }
-            ConfigError::Parse { path, key, message } => {
-                if let Some(p) = path {
-                    write!(f, "{}: ", p.display())?;
-                }
-                if key == "." {
-                    write!(f, "{message}")
-                } else {
-                    write!(f, "key `{key}`: {message}")
-                }
-            }
-            ConfigError::Invalid { path, key, message } => {
-                if let Some(p) = path {
-                    write!(f, "{}: ", p.display())?;
-                }
-                write!(f, "key `{key}`: {message}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConfigError::Read { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
 /// The accepted `log_level` values.
 pub(crate) const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
-
-fn invalid(key: &str, message: String) -> ConfigError {
-    ConfigError::Invalid {
-        path: None,
-        key: key.to_string(),
-        message,
-    }
-}
 
 /// `v` seconds within `[lo, hi]`, as a Duration; NaN and infinities refused.
 fn seconds(key: &str, v: f64, lo: f64, hi: f64) -> Result<Duration, ConfigError> {
@@ -289,15 +199,6 @@ fn seconds(key: &str, v: f64, lo: f64, hi: f64) -> Result<Duration, ConfigError>
         ));
     }
     Ok(Duration::from_secs_f64(v))
-}
-
-/// Numbers in messages as people write them: `0.5`, `3600`, not `3600.0`.
-fn fmt_num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
 }
 
 /// Whether `host` is an IP literal or a syntactically valid DNS name.
@@ -346,8 +247,13 @@ impl Config {
         let reconcile = seconds("reconcile_s", raw.reconcile_s, 1.0, DAY_S)?;
         let (alarm_low_c, alarm_high_c) = alarms(&raw)?;
         let sensor = sensor_settings(&raw.sensor, u)?;
-        let (algorithm, chamber) =
-            control::control_settings(&raw.control, raw.chamber_sensor.as_ref(), &raw.sensor, u)?;
+        let (algorithm, chamber) = control::control_settings(
+            &raw.control,
+            raw.chamber_sensor.as_ref(),
+            raw.sensor.backend,
+            raw.sensor.id.as_deref(),
+            u,
+        )?;
         if raw.control.algorithm == AlgorithmName::Cascade
             && (raw.control_state_file.as_os_str().is_empty()
                 || raw.control_state_file.file_name().is_none())

@@ -11,8 +11,9 @@ use crossbeam_channel::{never, select_biased, tick, Receiver};
 use log::{error, info, warn};
 
 use super::attention::{Attention, FINISH_WAIT};
+use super::error::ServiceError;
 use super::learned::LearnedFile;
-use super::{Options, ServiceError, SHUTDOWN_BUDGET};
+use super::options::Options;
 use crate::command::Overrides;
 use crate::config::Config;
 use crate::control::{Controller, Output};
@@ -23,6 +24,10 @@ use crate::outputs::Outputs;
 use crate::profile::{ProfileRunner, ProfileStatus};
 use crate::sensor::SensorHandle;
 use crate::units::Units;
+
+/// How long shutdown may take: every plug verified in its shutdown state, or
+/// reported as not, within this. The unit's `TimeoutStopSec` exceeds it.
+const SHUTDOWN_BUDGET: Duration = Duration::from_secs(15);
 
 /// How long before the end of the shutdown budget the plug commands must be
 /// over, so their outcomes are in before the budget ends.

@@ -7,7 +7,7 @@ use std::net::{IpAddr, ToSocketAddrs};
 
 use log::{info, warn};
 
-use super::ServiceError;
+use super::error::ServiceError;
 use crate::config::Config;
 use crate::instance::lock::{self, Locks, Resource};
 use crate::kasa::Outlet;

@@ -11,8 +11,9 @@
 //! an invalid one), opens the outputs and the sensor, spawns the threads and
 //! hands them to the control loop (`control_loop.rs`), which owns them.
 //! Shutdown puts every plug into its `shutdown_state` within
-//! `SHUTDOWN_BUDGET`, never waits on a blocked sensor read, and reports
-//! truthfully: `Ok` only when every plug was read back in its shutdown state.
+//! `SHUTDOWN_BUDGET` (`control_loop.rs`), never waits on a blocked sensor
+//! read, and reports truthfully: `Ok` only when every plug was read back in
+//! its shutdown state.
 //!
 //! A thread that dies is reported and ends the service with an error (systemd
 //! restarts it), rather than leaving it running half-alive. Note that nothing
@@ -22,133 +23,31 @@
 mod attention;
 mod changes;
 mod control_loop;
+mod error;
 pub(crate) mod learned;
 mod locks;
+mod options;
 pub(crate) mod signals;
 
+pub use error::ServiceError;
+pub use options::{Observer, Options};
+
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use log::{error, info};
 
 use crate::command::socket::SocketServer;
 use crate::config::Config;
-use crate::control::{Controller, Snapshot};
+use crate::control::Controller;
 use crate::kasa::PlugHandle;
 use crate::msg::CommandSender;
 use crate::msg::{PlugOutcome, Role};
-use crate::notify::Notifier;
-use crate::outputs::{OutputError, Outputs};
+use crate::outputs::Outputs;
 use crate::sensor::{self, Backend, Classifier, Sensor, SensorHandle};
-
-/// How long shutdown may take: every plug verified in its shutdown state, or
-/// reported as not, within this. The unit's `TimeoutStopSec` exceeds it.
-pub(crate) const SHUTDOWN_BUDGET: Duration = Duration::from_secs(15);
-
-/// Why the service could not start or did not end cleanly.
-#[derive(Debug)]
-pub enum ServiceError {
-    /// The config cannot be used (the password file of `credentials`).
-    Config(crate::config::ConfigError),
-    /// The profile's state file cannot be used: fix or delete it, or run
-    /// `kasa-thermostat profile restart`.
-    Profile(crate::profile::ProfileError),
-    /// A log file, the data log or the state file cannot be written.
-    Output(OutputError),
-    /// The sensor could not be opened: check wiring, `sensor.backend` and `sensor.id`.
-    Sensor(sensor::SensorError),
-    /// A thread could not be started (the system is out of resources).
-    Spawn {
-        /// The thread's name.
-        thread: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// A thread died; the service stops so that systemd restarts it.
-    ThreadDied {
-        /// The thread's name.
-        thread: String,
-        /// The panic message, if there was one.
-        message: String,
-    },
-    /// A plug, the sensor or its GPIO line is another instance's, or the
-    /// locks' directory cannot be used: the message says which and whose.
-    Lock(crate::instance::lock::LockError),
-    /// Shutdown could not read back every plug in its shutdown state.
-    ShutdownUnverified {
-        /// Each plug not verified, with what is known of it.
-        plugs: Vec<String>,
-    },
-}
-
-impl fmt::Display for ServiceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ServiceError::Config(e) => write!(f, "{e}"),
-            ServiceError::Profile(e) => write!(f, "{e}"),
-            ServiceError::Output(e) => write!(f, "{e}"),
-            ServiceError::Sensor(_) => write!(f, "cannot open the sensor"),
-            ServiceError::Spawn { thread, .. } => write!(f, "cannot start thread {thread}"),
-            ServiceError::Lock(e) => write!(f, "{e}"),
-            ServiceError::ThreadDied { thread, message } => write!(
-                f,
-                "thread {thread} died ({message}); stopping so that systemd restarts the service"
-            ),
-            ServiceError::ShutdownUnverified { plugs } => write!(
-                f,
-                "shutdown could not verify every plug in its shutdown state: {}",
-                plugs.join("; ")
-            ),
-        }
-    }
-}
-
-impl ServiceError {
-    /// Wraps the error of starting thread `thread`.
-    pub fn spawn(thread: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
-        let thread = thread.into();
-        move |source| ServiceError::Spawn { thread, source }
-    }
-}
-
-impl std::error::Error for ServiceError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ServiceError::Config(e) => e.source(),
-            ServiceError::Profile(e) => e.source(),
-            ServiceError::Output(e) => Some(e),
-            ServiceError::Sensor(e) => Some(e),
-            ServiceError::Spawn { source, .. } => Some(source),
-            ServiceError::Lock(e) => e.source(),
-            _ => None,
-        }
-    }
-}
-
-/// Watches the service from the control thread: called after every cycle
-/// and every plug outcome. The demo prints a line; a simulated chamber
-/// follows the plugs' verified states.
-pub trait Observer: Send {
-    /// After each control cycle.
-    fn cycle(&mut self, _snap: &Snapshot) {}
-    /// After each plug outcome.
-    fn outcome(&mut self, _outcome: &PlugOutcome) {}
-}
-
-/// How the service is run beyond its config.
-pub struct Options {
-    /// Readiness and watchdog (systemd, or a recorder in tests).
-    pub notifier: Arc<dyn Notifier>,
-    /// Ping the watchdog this often while the control loop is healthy.
-    pub watchdog: Option<Duration>,
-    /// Watchers of cycles and outcomes.
-    pub observers: Vec<Box<dyn Observer>>,
-}
 
 /// A running service: the control thread, which owns the sensor, plug and
 /// alert threads, and beside it the control socket and the web page, which

@@ -10,7 +10,7 @@ use signal_hook::iterator::{Handle, Signals};
 
 use std::path::{Path, PathBuf};
 
-use super::ServiceError;
+use super::error::ServiceError;
 use crate::config::Config;
 use crate::instance::Instance;
 

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Value};
 
 use super::auth::{self, Auth, Gate};
+use super::context::Context;
 use super::http::{form_value, Handler, Request, Response};
-use super::Context;
 use crate::clock::{Since, Zone};
 use crate::msg::{Command, Source};
 use crate::outputs::StateFile;
