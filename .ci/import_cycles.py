@@ -5,24 +5,21 @@ The graph is file-level: each `use` tree and each `crate::`/`super::`/`self::`
 path in code is resolved to the deepest file it names (a path to an item of
 `kasa/mod.rs`, or a re-export there, is an edge to `kasa/mod.rs`). `mod x;`
 declarations are not edges (a parent declaring a child does not use it), but
-`pub use` re-exports are. A child's use of its own enclosing module (a file
-in `a/` using `a/mod.rs`) is not an edge unless --strict (see STRICT). Inline `mod tests { use super::*; }` blocks resolve
-`super` to their own file. Comments and string literals are ignored.
+`pub use` re-exports are, and so is a child's use of its enclosing module (a
+file in `a/` using `super::Item` of `a/mod.rs`): when `a/mod.rs` also uses
+that child, the two files import each other. Such a module keeps what its
+children share in a leaf file (`a/error.rs`, `a/model.rs`...) that `mod.rs`
+re-exports. Inline `mod tests { use super::*; }` blocks resolve `super` to
+their own file. Paths in `macro_rules!` bodies (`$crate::a::f`) count.
+Comments and string literals are ignored.
 
-Usage: python3 .ci/import_cycles.py [--strict] [SRC_DIR]   (default: src)
+Usage: python3 .ci/import_cycles.py [SRC_DIR]   (default: src)
 Exit status 1 with every cycle listed, 0 when there is none.
 """
 
 import os
 import re
 import sys
-
-# With --strict, a file's use of its enclosing module (`super::Item` from
-# `a/b.rs` to `a/mod.rs`) is an edge too; by default it is not: a module's
-# mod.rs is that module's own interface, and its children may use it, while
-# the mod.rs must then not use anything that leads back out and in again.
-STRICT = "--strict" in sys.argv
-
 
 def module_path(rel):
     """src-relative file path -> tuple of module segments below `crate`."""
@@ -173,7 +170,7 @@ def resolve(segments, context, modules):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--strict"]
+    args = sys.argv[1:]
     src = args[0] if args else "src"
     files = {}
     for dirpath, _, names in os.walk(src):
@@ -212,8 +209,6 @@ def main():
             target = resolve(segs, context_at(pos), modules)
             if target is None or target == mod or target not in modules:
                 continue
-            if not STRICT and mod[: len(target)] == target:
-                continue  # a file using its own enclosing module's items
             graph[mod].add(target)
 
     # Strongly connected components (Tarjan), then one cycle per component.
