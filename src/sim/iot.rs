@@ -1,7 +1,7 @@
 //! The legacy "IOT" JSON of Kasa plugs (docs/design.md §7): `system`, `count_down`,
 //! `emeter`... as an HS100, HS110 or HS300 answers it, and the XOR-framed
 //! TCP server of the legacy models. The HS100(UK) hw 4.1 model answers the
-//! same JSON inside KLAP (see `klap.rs`).
+//! same JSON inside KLAP (see `klap/`).
 
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};

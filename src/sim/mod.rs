@@ -3,16 +3,16 @@
 //! * legacy Kasa plugs (HS100, HS110 with energy meter, HS300 six-outlet
 //!   strip) on TCP with the XOR framing, answering UDP discovery on the same
 //!   port (`sim/iot.rs`);
-//! * KLAP devices over HTTP on the TCP port (`sim/klap.rs`): Tapo P100, P110,
+//! * KLAP devices over HTTP on the TCP port (`sim/klap/`): Tapo P100, P110,
 //!   the P300 strip, Kasa KP125M and the EP40M strip with the SMART JSON
 //!   (`sim/smart.rs`), and an HS100(UK) hw 4.1 with the legacy JSON inside KLAP
 //!   v1, all answering the UDP 20002 probe with their `mgt_encrypt_schm`;
-//! * AES ("securePassthrough") devices over HTTP (`sim/aes.rs`): a Tapo P110
+//! * AES ("securePassthrough") devices over HTTP (`sim/aes/`): a Tapo P110
 //!   (EU) fw 1.2.3 and a Kasa EP25 (US) hw 2.6 with the SMART JSON;
-//! * TPAP devices over HTTP (`sim/tpap.rs`): the Tapo P110 and Kasa KP125M
+//! * TPAP devices over HTTP (`sim/tpap/`): the Tapo P110 and Kasa KP125M
 //!   on firmware 1.4.x, announcing `TPAP` in their 20002 answer (or, with
 //!   `tpap_preferred: false`, announcing it but speaking KLAP);
-//! * any device python-kasa recorded (`sim/fixture.rs`): a fixture JSON of
+//! * any device python-kasa recorded (`sim/fixture/`): a fixture JSON of
 //!   its test suite served over the transport its discovery result names,
 //!   with the relays live.
 //!
@@ -30,7 +30,10 @@
 //!
 //! Files: `model.rs` (the hardware), `fault.rs` (the faults) and `state.rs`
 //! (the live state and what the servers keep) are what the servers use;
-//! this file starts a plug, accepts its connections, hands each to its
+//! what the state keeps of a server's is defined in that server's
+//! data-only file (`klap/session.rs`, `aes/session.rs`, `tpap/session.rs`,
+//! `fixture/recording.rs`), which uses neither `state.rs` nor the server.
+//! This file starts a plug, accepts its connections, hands each to its
 //! server and answers UDP, and is used by none of them.
 
 mod aes;
@@ -57,22 +60,12 @@ use crate::kasa::discovery::probe::is_klap_probe;
 use crate::kasa::transport::xor;
 
 pub use fault::Fault;
+use klap::session::Sessions;
 pub use model::Model;
 use model::Wire;
-use state::{hex_id, lock_or_recover, AutoOff, Inner, OutletState, ServerState, Servers, Shared};
+use state::{hex_id, lock_or_recover, AutoOff, Inner, OutletState, Shared};
 pub use state::{SimState, Transition};
-
-// What the plug's state holds of its servers, by type (see `state.rs`:
-// it cannot name these itself without an import circle).
-impl ServerState for Servers {
-    type KlapSessions = klap::Sessions<klap::Session>;
-    type AesSessions = klap::Sessions<aes::Session>;
-    type TpapAccount = tpap::Account;
-    type TpapFlavour = tpap::Flavour;
-    type Tpap = tpap::Tpap;
-    type TpapSessions = klap::Sessions<tpap::Session>;
-    type Fixture = fixture::Fixture;
-}
+use tpap::session::{Account, Flavour, Tpap};
 
 /// How to start a simulated plug.
 #[derive(Debug, Clone)]
@@ -216,9 +209,9 @@ impl SimPlug {
         });
         let bad = Credentials::new(format!("{}-other@example.com", device_id), "not-yours");
         let flavour = if opts.model == Model::Kp125mTpap {
-            tpap::Flavour::Sha256CryptChaCha
+            Flavour::Sha256CryptChaCha
         } else {
-            tpap::Flavour::Md5CryptAes
+            Flavour::Md5CryptAes
         };
         let mac_copy = mac.clone();
         let shared = Arc::new(Shared {
@@ -248,17 +241,17 @@ impl SimPlug {
                 fixture: fx.clone(),
                 tpap_preferred: opts.tpap_preferred,
             }),
-            klap: Mutex::new(klap::Sessions::default()),
-            aes: Mutex::new(klap::Sessions::default()),
+            klap: Mutex::new(Sessions::default()),
+            aes: Mutex::new(Sessions::default()),
             auth: creds.auth_hash(version),
             bad_auth: bad.auth_hash(version),
             tpap_accounts: (wire_of_opts == Wire::Tpap && opts.tpap_preferred).then(|| {
-                let mac_for = |c: &Credentials| tpap::Account::new(flavour, c, &mac_copy);
+                let mac_for = |c: &Credentials| Account::new(flavour, c, &mac_copy);
                 (mac_for(&creds), mac_for(&bad))
             }),
             tpap_flavour: flavour,
-            tpap: Mutex::new(tpap::Tpap::default()),
-            tpap_sessions: Mutex::new(klap::Sessions::default()),
+            tpap: Mutex::new(Tpap::default()),
+            tpap_sessions: Mutex::new(Sessions::default()),
             port: addr.port(),
             sleeper: Mutex::new(None),
             late_threads: Mutex::new(Vec::new()),
@@ -468,7 +461,7 @@ impl SimState {
     /// TPAP: forgets every session, as a restart would; the next request
     /// on one is answered HTTP 401.
     pub fn forget_tpap_sessions(&self) {
-        *lock_or_recover(&self.shared.tpap_sessions) = klap::Sessions::default();
+        *lock_or_recover(&self.shared.tpap_sessions) = Sessions::default();
     }
 
     /// TPAP: the failed logins the device has counted since the last good one.

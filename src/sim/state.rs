@@ -3,12 +3,10 @@
 //! clock), the counters tests read, and what its servers keep between
 //! requests ([`Shared`], behind the cheap handle [`SimState`]).
 //!
-//! The servers (`iot.rs`, `smart.rs`, `klap.rs`, `aes.rs`, `tpap.rs`,
-//! `fixture.rs`) all use this file, so it must not name their types by
-//! path: that would be an import circle. It names what it holds of theirs
-//! (sessions, the TPAP account, the recording) through [`ServerState`],
-//! which `mod.rs`, the one file that sees them all, implements for
-//! [`Servers`].
+//! What it holds of the servers' (sessions, the TPAP account, the
+//! recording) is defined in their data-only files (`klap/session.rs`,
+//! `aes/session.rs`, `tpap/session.rs`, `fixture/recording.rs`), which do
+//! not use this file; the servers' handlers do.
 
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -16,32 +14,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::aes::session as aes;
 use super::fault::Fault;
+use super::fixture::recording::Fixture;
+use super::klap::session::{self as klap, Sessions};
 use super::model::{Model, Wire};
+use super::tpap::session as tpap;
 use crate::kasa::credentials::{AuthHash, Credentials, KlapVersion};
-
-/// The types of what the plug's state keeps for its servers, named here
-/// without a path to the servers' files (see the module doc). Implemented
-/// once, for [`Servers`], in `mod.rs`.
-pub(super) trait ServerState {
-    /// KLAP sessions (`klap::Sessions<klap::Session>`).
-    type KlapSessions;
-    /// AES sessions (`klap::Sessions<aes::Session>`).
-    type AesSessions;
-    /// The device's record of a TPAP account (`tpap::Account`).
-    type TpapAccount;
-    /// Which TPAP cipher suite and pre-hash the model uses (`tpap::Flavour`).
-    type TpapFlavour;
-    /// TPAP login state between requests (`tpap::Tpap`).
-    type Tpap;
-    /// TPAP sessions (`klap::Sessions<tpap::Session>`).
-    type TpapSessions;
-    /// A python-kasa recording served in place of a model (`fixture::Fixture`).
-    type Fixture;
-}
-
-/// The one implementor of [`ServerState`].
-pub(super) struct Servers;
 
 /// A real relay change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +105,7 @@ pub(super) struct Inner {
     pub(super) flaky_left: u32,
     pub(super) ids: u64,
     /// The recording served in place of `model`.
-    pub(super) fixture: Option<Arc<<Servers as ServerState>::Fixture>>,
+    pub(super) fixture: Option<Arc<Fixture>>,
     /// A TPAP model that prefers it (else it speaks KLAP).
     pub(super) tpap_preferred: bool,
 }
@@ -135,8 +114,8 @@ pub(super) struct Inner {
 /// keeps between requests.
 pub(super) struct Shared {
     pub(super) inner: Mutex<Inner>,
-    pub(super) klap: Mutex<<Servers as ServerState>::KlapSessions>,
-    pub(super) aes: Mutex<<Servers as ServerState>::AesSessions>,
+    pub(super) klap: Mutex<Sessions<klap::Session>>,
+    pub(super) aes: Mutex<Sessions<aes::Session>>,
     /// The auth hash the device holds (KLAP models).
     pub(super) auth: AuthHash,
     /// The auth hash of the `badauth` fault: credentials no client has.
@@ -147,13 +126,10 @@ pub(super) struct Shared {
     pub(super) bad_creds: Credentials,
     /// TPAP models: the device's record of the account, and of the
     /// `badauth` fault's account.
-    pub(super) tpap_accounts: Option<(
-        <Servers as ServerState>::TpapAccount,
-        <Servers as ServerState>::TpapAccount,
-    )>,
-    pub(super) tpap_flavour: <Servers as ServerState>::TpapFlavour,
-    pub(super) tpap: Mutex<<Servers as ServerState>::Tpap>,
-    pub(super) tpap_sessions: Mutex<<Servers as ServerState>::TpapSessions>,
+    pub(super) tpap_accounts: Option<(tpap::Account, tpap::Account)>,
+    pub(super) tpap_flavour: tpap::Flavour,
+    pub(super) tpap: Mutex<tpap::Tpap>,
+    pub(super) tpap_sessions: Mutex<Sessions<tpap::Session>>,
     /// The TCP port, which a TPAP device names in its `discover` answer.
     pub(super) port: u16,
     /// The `sleepy` fault: the bound, not yet listening socket and when it

@@ -4,11 +4,15 @@
 //! `expire`, `badsig`) besides the common ones. The crypto is the client's
 //! own ([`crate::kasa::transport::klap`]), which is checked against python-kasa's
 //! vectors; python-kasa's client drives this server in the interop gate.
+//!
+//! What it keeps between requests (and the session table the other HTTP
+//! servers share) is in `session.rs`, which the plug's state holds.
+
+pub(super) mod session;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use serde_json::{json, Value};
 
@@ -17,53 +21,10 @@ use super::state::{lock_or_recover, SimState};
 use super::{iot, smart};
 use crate::kasa::transport::http::{self, RequestHead, MAX_HEAD};
 use crate::kasa::transport::klap::{handshake1_hash, handshake2_hash, KlapCipher, SEED_LEN};
+use session::{random16, Session};
 
 /// The session life announced in the `TIMEOUT` cookie, as real devices do.
 const SESSION_S: u64 = 86_400;
-
-/// Sessions kept at once; the oldest goes first (a real device keeps few).
-const MAX_SESSIONS: usize = 16;
-
-pub(super) struct Session {
-    local: [u8; SEED_LEN],
-    remote: [u8; SEED_LEN],
-    /// Whether the `badauth` fault was in force at handshake1.
-    bad_auth: bool,
-    /// Set by a good handshake2.
-    cipher: Option<KlapCipher>,
-    requests: u32,
-}
-
-/// The sessions of one simulated device over KLAP or AES (`S`), by the id
-/// in their session cookie.
-pub(super) struct Sessions<S> {
-    list: Vec<(String, S)>,
-}
-
-impl<S> Default for Sessions<S> {
-    fn default() -> Self {
-        Sessions { list: Vec::new() }
-    }
-}
-
-impl<S> Sessions<S> {
-    /// Opens a session, closing the oldest when `MAX_SESSIONS` are open.
-    pub(super) fn open(&mut self, id: String, session: S) {
-        if self.list.len() >= MAX_SESSIONS {
-            self.list.remove(0);
-        }
-        self.list.push((id, session));
-    }
-
-    pub(super) fn find(&mut self, id: Option<&str>) -> Option<&mut S> {
-        let id = id?;
-        self.list.iter_mut().find(|(i, _)| i == id).map(|(_, s)| s)
-    }
-
-    pub(super) fn remove(&mut self, id: Option<&str>) {
-        self.list.retain(|(i, _)| Some(i.as_str()) != id);
-    }
-}
 
 /// What to do with one request.
 pub(super) enum Answer {
@@ -96,16 +57,6 @@ fn response(status: u16, cookie: Option<&str>, body: &[u8]) -> Vec<u8> {
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(body);
     bytes
-}
-
-pub(super) fn random16() -> [u8; 16] {
-    let mut b = [0u8; 16];
-    if getrandom::fill(&mut b).is_err() {
-        // Tests only need the seeds to differ between sessions.
-        let t = Instant::now().elapsed().as_nanos() ^ std::process::id() as u128;
-        b = t.to_le_bytes();
-    }
-    b
 }
 
 /// Serves KLAP requests on one connection until it closes or errs.

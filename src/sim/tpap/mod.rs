@@ -22,25 +22,28 @@
 //! always sends `params`, `null` when there are none). Anything else is
 //! refused (HTTP 400, `-1008`, or `-40413` for a number out of turn), so a
 //! client that drifts from plugp100's requests fails the tests.
+//!
+//! What it keeps between requests (the account record, a login under way,
+//! the sessions) is in `session.rs`, which the plug's state holds.
+
+pub(super) mod session;
 
 use std::net::TcpStream;
 
 use serde_json::{json, Value};
 
 use super::fault::Fault;
-use super::klap::{answer_json, delay, handshake_fault, random16, serve_http, Answer};
+use super::klap::session::random16;
+use super::klap::{answer_json, delay, handshake_fault, serve_http, Answer};
 use super::state::{lock_or_recover, SimState};
-use crate::kasa::credentials::{base64_decode, base64_encode, Credentials};
+use crate::kasa::credentials::{base64_decode, base64_encode};
 use crate::kasa::transport::http::RequestHead;
 use crate::kasa::transport::tpap::crypto::{
-    derive_secret, device_keys, device_share, pre_hash, same, scalar_from_random, verifier,
-    Exchange, Sealer, SessionCipher, Suite, SHARE_LEN,
+    device_keys, device_share, same, scalar_from_random, Exchange, Sealer, SessionCipher, Suite,
+    SHARE_LEN,
 };
 use crate::kasa::transport::tpap::{LOGIN_REFUSED, RENEW_CODES};
-
-/// PBKDF2 iterations the simulated device asks for (real firmware's count
-/// is not published; this keeps tests fast).
-pub(super) const ITERATIONS: u32 = 1000;
+use session::{Flavour, Pending, Session, ITERATIONS};
 
 /// Failed logins a device allows before it locks the client out (TP-Link's
 /// AES login and cameras suspend after about ten).
@@ -48,81 +51,6 @@ const MAX_FAILED: i64 = 10;
 
 /// `-40404` DEVICE_BLOCKED: too many failed logins.
 const DEVICE_BLOCKED: i64 = -40404;
-
-/// How a model pre-hashes the password and which cipher it picks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flavour {
-    /// md5-crypt (`passwd_id` 1) and AES-128-CCM.
-    Md5CryptAes,
-    /// sha256-crypt (`passwd_id` 5) and ChaCha20-Poly1305.
-    Sha256CryptChaCha,
-}
-
-/// What the device derived from the account it holds.
-pub(super) struct Account {
-    extra_crypt: Value,
-    salt: [u8; 16],
-    w0: p256::Scalar,
-    l: p256::ProjectivePoint,
-}
-
-impl Account {
-    /// The device's record of `creds` (salts drawn now).
-    pub(super) fn new(flavour: Flavour, creds: &Credentials, mac: &str) -> Account {
-        let crypt_salt: String = random16()
-            .iter()
-            .map(|b| {
-                char::from(
-                    b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                        [usize::from(*b & 63)],
-                )
-            })
-            .collect();
-        let extra_crypt = match flavour {
-            Flavour::Md5CryptAes => json!({"type": "password_shadow", "params": {
-                "passwd_id": 1, "passwd_prefix": format!("$1${}$", &crypt_salt[..8])}}),
-            Flavour::Sha256CryptChaCha => json!({"type": "password_shadow", "params": {
-                "passwd_id": 5, "passwd_prefix": format!("$5${crypt_salt}"), "passwd_rounds": 5000}}),
-        };
-        // The device's own record: its pre-hash is the client's.
-        let credential =
-            pre_hash(Some(&extra_crypt), &creds.username, &creds.password, mac).unwrap_or_default();
-        let salt = random16();
-        let secret = derive_secret(credential.as_bytes(), &salt, ITERATIONS);
-        Account {
-            extra_crypt,
-            salt,
-            w0: secret.w0,
-            l: verifier(&secret.w1),
-        }
-    }
-}
-
-/// A registration waiting for its `pake_share`.
-pub(super) struct Pending {
-    user_random: Vec<u8>,
-    dev_random: [u8; 32],
-    y: p256::Scalar,
-    dev_share: [u8; SHARE_LEN],
-    bad_auth: bool,
-}
-
-/// One established session.
-pub(super) struct Session {
-    sealer: Sealer,
-    /// The lowest request number still acceptable.
-    next_seq: u32,
-    requests: u32,
-}
-
-/// The device's TPAP state besides its sessions.
-#[derive(Default)]
-pub(super) struct Tpap {
-    pub(super) pending: Option<Pending>,
-    pub(super) failed: i64,
-    /// Sessions ended by the `expire` fault.
-    pub(super) expirations: u64,
-}
 
 fn reply(status: u16, content_type: &str, body: &[u8]) -> Vec<u8> {
     let reason = match status {

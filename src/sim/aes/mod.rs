@@ -11,17 +11,24 @@
 //! encrypted with another key). The crypto is the client's own
 //! ([`crate::kasa::transport::aes`]), checked against python-kasa's vectors; python-kasa's
 //! client drives this server in the interop gate.
+//!
+//! What it keeps between requests is in `session.rs`, which the plug's
+//! state holds.
+
+pub(super) mod session;
 
 use std::net::TcpStream;
 
 use serde_json::{json, Value};
 
 use super::fault::Fault;
-use super::klap::{answer_json, delay, handshake_fault, random16, serve_http, Answer};
+use super::klap::session::random16;
+use super::klap::{answer_json, delay, handshake_fault, serve_http, Answer};
 use super::state::{lock_or_recover, SimState};
 use crate::kasa::credentials::Credentials;
 use crate::kasa::transport::aes::{self, AesCipher};
 use crate::kasa::transport::http::{self, RequestHead};
+use session::Session;
 
 /// The session life announced in the `TIMEOUT` cookie (what Tapo firmware
 /// sends: 24 minutes).
@@ -33,14 +40,6 @@ const AES_DECODE_FAIL: i64 = -1005;
 const JSON_DECODE_FAIL: i64 = -1003;
 const INVALID_PUBLIC_KEY: i64 = -1010;
 const UNKNOWN_METHOD: i64 = -1002;
-
-pub(super) struct Session {
-    cipher: AesCipher,
-    token: Option<String>,
-    /// A failed login spoils the session (devices answer 9999 afterwards).
-    spoiled: bool,
-    requests: u32,
-}
 
 fn response(cookie: Option<&str>, body: &Value) -> Vec<u8> {
     let body = body.to_string();
