@@ -383,12 +383,15 @@ pub enum AuthDetail {
         /// The user name tried (never the password).
         username: String,
     },
-    /// TPAP: the device answered `-2203` to the login (with its count of
-    /// failed and remaining attempts), or its confirmation proved it holds
-    /// another password (`confirm`).
+    /// TPAP: the device refused the login with `code` (`-2203` with its
+    /// count of failed and remaining attempts, or a SMART login error such
+    /// as `-1501`), or its confirmation proved it holds another password
+    /// (`confirm`).
     Tpap {
         /// The user name tried (never the password).
         username: String,
+        /// The refusal's `error_code` (unused when `confirm`).
+        code: i64,
         /// `failedAttempts`.
         failed: Option<i64>,
         /// `remainAttempts`.
@@ -420,8 +423,18 @@ impl fmt::Display for AuthDetail {
                 f,
                 "the device's confirmation shows it holds another password than {username:?}'s"
             ),
-            AuthDetail::Tpap { username, failed, remaining, .. } => {
-                write!(f, "error_code -2203: the login of {username:?} was refused")?;
+            AuthDetail::Tpap {
+                username,
+                code,
+                failed,
+                remaining,
+                ..
+            } => {
+                write!(
+                    f,
+                    "error_code {code} ({}): the login of {username:?} was refused",
+                    error_name(*code)
+                )?;
                 if let Some(n) = failed {
                     write!(f, "; {n} failed attempts")?;
                 }

@@ -31,6 +31,8 @@ pub(crate) const ERROR_CODES: &[(i64, &str)] = &[
     (-1401, "FIRMWARE_ERROR"),
     (-1402, "FIRMWARE_VER_ERROR_ERROR"),
     (-1501, "LOGIN_ERROR"),
+    // plugp100's name; TPAP devices answer a wrong password with it.
+    (-2203, "ERR_STAT_ACCESS"),
     (-1601, "TIME_ERROR"),
     (-1602, "TIME_SYS_ERROR"),
     (-1603, "TIME_SAVE_ERROR"),

@@ -1,7 +1,7 @@
 //! The TPAP transport: the password-authenticated key exchange that TP-Link
 //! firmware 1.4.x (Tapo P110, P115, P110M, P125M, P410M; Kasa KP125M 1.4.1)
 //! announces in its UDP 20002 answer (`"encrypt_type": "TPAP"`), on plain
-//! HTTP (TLS mode 0, port 80). See `docs/design-tpap.md` for the whole story.
+//! HTTP (TLS mode 0, port 80). See docs/design.md §7.7 for the whole story.
 //!
 //! A session is three JSON posts to `/`, each `{"method": "login",
 //! "params": {"sub_method": …}}`:
@@ -48,6 +48,7 @@ use super::http::{distrust_on_err, expect_ok, BodyKind, HttpClient};
 use super::{encode_request, Transport};
 use crate::kasa::credentials::{base64_decode, base64_encode, Credentials};
 use crate::kasa::error::{AuthDetail, KasaError};
+use crate::kasa::smart::codes::is_auth_error;
 
 /// What the handshake posts are labelled as: plugp100's headers (its
 /// aiohttp sends `Accept: */*`), so a device that checks them sees nothing new.
@@ -580,7 +581,14 @@ impl TpapTransport {
         parse_login_reply(&v).map_err(|e| self.err(op, e))
     }
 
+    /// A login step answered with an `error_code`: a code that means a
+    /// refused login (`-1501` and the others python-kasa and plugp100 take
+    /// as wrong credentials) is the account's refusal, said as such and
+    /// never retried within a cycle; anything else is the device's error.
     fn refused_code(&self, op: &str, code: i64) -> KasaError {
+        if is_auth_error(code) {
+            return self.auth_refused(code, None, None);
+        }
         KasaError::Smart {
             addr: self.http.address().to_string(),
             method: format!("login {op}"),
@@ -641,7 +649,7 @@ impl TpapTransport {
         let reg = match self.login(&register, "pake_register", deadline)? {
             LoginReply::Ok(r) => parse_register(&r).map_err(|e| self.err("pake_register", e))?,
             LoginReply::Refused { failed, remaining } => {
-                return Err(self.auth_refused(failed, remaining))
+                return Err(self.auth_refused(LOGIN_REFUSED, failed, remaining))
             }
             LoginReply::Code(c) => return Err(self.refused_code("pake_register", c)),
         };
@@ -685,7 +693,7 @@ impl TpapTransport {
         let done = match self.login(&share, "pake_share", deadline)? {
             LoginReply::Ok(r) => parse_share(&r).map_err(|e| self.err("pake_share", e))?,
             LoginReply::Refused { failed, remaining } => {
-                return Err(self.auth_refused(failed, remaining))
+                return Err(self.auth_refused(LOGIN_REFUSED, failed, remaining))
             }
             LoginReply::Code(c) => return Err(self.refused_code("pake_share", c)),
         };
@@ -694,6 +702,7 @@ impl TpapTransport {
                 addr,
                 source: AuthDetail::Tpap {
                     username: user,
+                    code: 0,
                     failed: None,
                     remaining: None,
                     confirm: true,
@@ -708,7 +717,7 @@ impl TpapTransport {
         Ok(())
     }
 
-    fn auth_refused(&self, failed: Option<i64>, remaining: Option<i64>) -> KasaError {
+    fn auth_refused(&self, code: i64, failed: Option<i64>, remaining: Option<i64>) -> KasaError {
         KasaError::Auth {
             addr: self.http.address().to_string(),
             source: AuthDetail::Tpap {
@@ -717,6 +726,7 @@ impl TpapTransport {
                     .as_ref()
                     .map(|c| c.username.clone())
                     .unwrap_or_default(),
+                code,
                 failed,
                 remaining,
                 confirm: false,

@@ -1,7 +1,7 @@
 //! The simulated device's TPAP server: `POST /` with the `login` steps
 //! (`discover`, `pake_register`, `pake_share`), then sealed requests to
 //! `/stok=<stok>/ds`. The device side of the exchange is inferred from
-//! plugp100's client (`docs/design-tpap.md`); its crypto is the client's own
+//! plugp100's client (docs/design.md §7.7); its crypto is the client's own
 //! ([`crate::kasa::transport::tpap::crypto`]), which is checked against plugp100's
 //! vectors, and plugp100's client drives this server in the TPAP interop gate.
 //!

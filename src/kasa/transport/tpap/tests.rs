@@ -441,6 +441,42 @@ fn login_replies_are_sorted_by_code() {
     );
 }
 
+/// A server made after plugp100 may refuse a wrong password with any code
+/// plugp100 takes as wrong credentials (`-1501`, `1111`...), not only the
+/// `-2203` we know from devices: it is the account's refusal all the same
+/// (named, permanent, never retried within a cycle); other codes stay the
+/// device's error.
+#[test]
+fn login_codes_that_mean_wrong_credentials_are_refusals_of_the_account() {
+    let t = TpapTransport::new(
+        "127.0.0.1",
+        80,
+        Some(Credentials::new("user@example.com", "secret")),
+        Duration::from_secs(1),
+    );
+    for code in [-1501, 1111, -1005, 1100, 1003] {
+        let e = t.refused_code("pake_share", code);
+        assert!(
+            matches!(&e, KasaError::Auth { source: AuthDetail::Tpap { code: c, .. }, .. } if *c == code),
+            "{code}: {e:?}"
+        );
+        let line = crate::error::chain(&e);
+        assert!(
+            line.contains(&format!("error_code {code}")) && line.contains("user@example.com"),
+            "{line}"
+        );
+        assert!(!line.contains("secret"), "{line}");
+        assert!(e.is_permanent(), "{code}");
+    }
+    let e = t.refused_code("pake_share", -1008);
+    assert!(matches!(e, KasaError::Smart { code: -1008, .. }), "{e:?}");
+    let refused = crate::error::chain(&t.auth_refused(LOGIN_REFUSED, Some(1), Some(9)));
+    assert!(
+        refused.contains("error_code -2203 (ERR_STAT_ACCESS)") && refused.contains("9 left"),
+        "{refused}"
+    );
+}
+
 fn obj(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
     v.as_object().unwrap().clone()
 }
