@@ -52,8 +52,8 @@ pub(crate) fn resources(config: &Config) -> Vec<Resource> {
 /// An IP address in its one canonical spelling (`0:0::1` is `::1`); a name
 /// as written (the lock file lowercases it).
 fn canonical_host(host: &str) -> String {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<IpAddr>() {
+    // The config refuses brackets: an IPv6 host is written bare.
+    match host.parse::<IpAddr>() {
         Ok(ip) => ip.to_string(),
         Err(_) => host.to_string(),
     }

@@ -519,59 +519,11 @@ fn the_simulator_takes_sealed_requests_only_as_plugp100_sends_them() {
     assert_eq!(v["error_code"], 0);
 }
 
-/// A device that writes one reply without `Content-Length` and closes, as a
-/// small HTTP/1.0 server does.
-fn closing_peer(reply: Vec<u8>) -> (SocketAddr, std::thread::JoinHandle<()>) {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    let t = std::thread::spawn(move || {
-        if let Ok((mut s, _)) = l.accept() {
-            let mut buf = [0u8; 512];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(&reply);
-        }
-    });
-    (addr, t)
-}
-
-#[test]
-fn a_reply_ended_by_the_connection_closing_is_read() {
-    let body = json!({"error_code": 0, "result": {"mac": "AA:BB:CC:DD:EE:FF",
-        "tpap": {"tls": 1, "port": 4433, "pake": [2]}}})
-    .to_string();
-    let reply = format!("HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{body}");
-    let (addr, peer) = closing_peer(reply.into_bytes());
-    let mut t = transport(addr, Some(creds()));
-    let started = Instant::now();
-    let err = t.handshake(soon()).unwrap_err();
-    // The body was read (it names the TLS mode), at the close, not the deadline.
-    let line = kasa_thermostat::error::chain(&err);
-    assert!(line.contains("TLS mode 1"), "{line}");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    peer.join().unwrap();
-}
-
-/// A server standing in for a plug (aiohttp's `StreamResponse`, a Python
-/// `http.server` writing as it goes) may send its reply in chunks, over a
-/// connection kept open: it is read whole, at its last chunk, not the deadline.
-#[test]
-fn a_chunked_reply_is_read_whole() {
-    let body = json!({"error_code": 0, "result": {"mac": "AA:BB:CC:DD:EE:FF",
-        "tpap": {"tls": 1, "port": 4433, "pake": [2]}}})
-    .to_string();
-    let (a, b) = body.split_at(body.len() / 2);
-    let reply = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
-         {:x}\r\n{a}\r\n{:x};note=1\r\n{b}\r\n0\r\n\r\n",
-        a.len(),
-        b.len()
-    );
-    // The peer keeps the connection open until the client closes it.
+/// Serves one reply to a discover from a peer that either closes after it
+/// (as a small HTTP/1.0 server does) or keeps the connection open until the
+/// client closes it, and checks that the reply was read whole (it names the
+/// TLS mode) when it ended, long before the 5 s deadline.
+fn discover_reply_is_read_when_it_ends(reply: String, keep_open: bool) {
     use std::io::{Read, Write};
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
@@ -580,7 +532,7 @@ fn a_chunked_reply_is_read_whole() {
             let mut buf = [0u8; 512];
             let _ = s.read(&mut buf);
             let _ = s.write_all(reply.as_bytes());
-            while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+            while keep_open && matches!(s.read(&mut buf), Ok(n) if n > 0) {}
         }
     });
     let mut t = transport(addr, Some(creds()));
@@ -595,6 +547,36 @@ fn a_chunked_reply_is_read_whole() {
     );
     drop(t);
     peer.join().unwrap();
+}
+
+/// A discover answer that names TLS mode 1, as JSON.
+fn tls_discover_body() -> String {
+    json!({"error_code": 0, "result": {"mac": "AA:BB:CC:DD:EE:FF",
+        "tpap": {"tls": 1, "port": 4433, "pake": [2]}}})
+    .to_string()
+}
+
+#[test]
+fn a_reply_ended_by_the_connection_closing_is_read() {
+    let body = tls_discover_body();
+    let reply = format!("HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{body}");
+    discover_reply_is_read_when_it_ends(reply, false);
+}
+
+/// A server standing in for a plug (aiohttp's `StreamResponse`, a Python
+/// `http.server` writing as it goes) may send its reply in chunks, over a
+/// connection kept open: it is read whole, at its last chunk, not the deadline.
+#[test]
+fn a_chunked_reply_is_read_whole() {
+    let body = tls_discover_body();
+    let (a, b) = body.split_at(body.len() / 2);
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{a}\r\n{:x};note=1\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    discover_reply_is_read_when_it_ends(reply, true);
 }
 
 /// A transport answering from a script and recording the methods sent.

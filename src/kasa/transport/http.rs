@@ -842,20 +842,9 @@ impl HttpClient {
         let mut chunk = [0u8; 4096];
         while body.len() < len {
             let want = (len - body.len()).min(chunk.len());
-            match self.read_some(at, &mut chunk[..want]) {
-                Ok(0) => {
-                    return Err(Failure::Kasa(KasaError::Closed {
-                        addr: self.addr.clone(),
-                        op: at.op.to_string(),
-                        mid_frame: true,
-                    }))
-                }
-                Ok(n) => body.extend_from_slice(&chunk[..n]),
-                Err(ReadErr::Kasa(e)) => return Err(Failure::Kasa(e)),
-                Err(ReadErr::Io(e)) => {
-                    let what = format!("reading the reply to {}", at.op);
-                    return Err(self.io_failure(at, e, what, true));
-                }
+            match self.read_body_bytes(at, &mut chunk[..want])? {
+                0 => return Err(self.closed_mid_body(at)),
+                n => body.extend_from_slice(&chunk[..n]),
             }
         }
         Ok((body, extra))
@@ -872,20 +861,9 @@ impl HttpClient {
                 Ok(None) => {}
                 Err(e) => return Err(Failure::Kasa(self.http_err(at.op, e))),
             }
-            match self.read_some(at, &mut chunk) {
-                Ok(0) => {
-                    return Err(Failure::Kasa(KasaError::Closed {
-                        addr: self.addr.clone(),
-                        op: at.op.to_string(),
-                        mid_frame: true,
-                    }))
-                }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(ReadErr::Kasa(e)) => return Err(Failure::Kasa(e)),
-                Err(ReadErr::Io(e)) => {
-                    let what = format!("reading the reply to {}", at.op);
-                    return Err(self.io_failure(at, e, what, true));
-                }
+            match self.read_body_bytes(at, &mut chunk)? {
+                0 => return Err(self.closed_mid_body(at)),
+                n => self.buf.extend_from_slice(&chunk[..n]),
             }
         }
     }
@@ -903,16 +881,32 @@ impl HttpClient {
                     self.http_err(at.op, HttpError::BodyTooLarge(n)),
                 ));
             }
-            match self.read_some(at, &mut chunk) {
-                Ok(0) => return Ok(body),
-                Ok(n) => body.extend_from_slice(&chunk[..n]),
-                Err(ReadErr::Kasa(e)) => return Err(Failure::Kasa(e)),
-                Err(ReadErr::Io(e)) => {
-                    let what = format!("reading the reply to {}", at.op);
-                    return Err(self.io_failure(at, e, what, true));
-                }
+            match self.read_body_bytes(at, &mut chunk)? {
+                0 => return Ok(body),
+                n => body.extend_from_slice(&chunk[..n]),
             }
         }
+    }
+
+    /// One read of body bytes (the head has arrived, so nothing here is a
+    /// stale kept-open connection); 0 at the peer's end of file.
+    fn read_body_bytes(&self, at: &Wire<'_>, buf: &mut [u8]) -> Result<usize, Failure> {
+        self.read_some(at, buf).map_err(|e| match e {
+            ReadErr::Kasa(e) => Failure::Kasa(e),
+            ReadErr::Io(e) => {
+                let what = format!("reading the reply to {}", at.op);
+                self.io_failure(at, e, what, true)
+            }
+        })
+    }
+
+    /// The peer closed before the body it announced was whole.
+    fn closed_mid_body(&self, at: &Wire<'_>) -> Failure {
+        Failure::Kasa(KasaError::Closed {
+            addr: self.addr.clone(),
+            op: at.op.to_string(),
+            mid_frame: true,
+        })
     }
 
     fn read_some(&self, at: &Wire<'_>, buf: &mut [u8]) -> Result<usize, ReadErr> {
